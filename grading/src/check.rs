@@ -1,0 +1,97 @@
+//! Check kinds: what one rubric check looks at, and how one attempt at it is judged.
+//!
+//! Every kind produces an [`Attempt`]: a pass, or a [`Mismatch`] saying what was expected and what
+//! was seen instead. The runner repeats attempts until one passes or the check's deadline comes.
+
+mod file;
+mod http;
+mod persistence;
+mod tcp;
+
+pub use file::FileCheck;
+pub use http::{HttpCheck, HttpExpect, OneOrMany};
+pub use persistence::PersistenceCheck;
+pub use tcp::TcpCheck;
+
+use crate::rubric::CheckKind;
+use crate::runner::ServiceControl;
+use crate::vars::Vars;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// What one attempt at a check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Pass,
+    Fail(Mismatch),
+    /// The check cannot run in this setting (e.g. it restarts services and none were started).
+    CannotRun(String),
+}
+
+/// Expected vs actual, in words a student can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub expected: String,
+    pub actual: String,
+}
+
+impl Mismatch {
+    pub fn new(expected: impl Into<String>, actual: impl Into<String>) -> Mismatch {
+        Mismatch { expected: expected.into(), actual: actual.into() }
+    }
+
+    /// Joins several mismatches of one check into one, so every failed expectation is reported.
+    fn join(mismatches: Vec<Mismatch>) -> Mismatch {
+        let expected = mismatches.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ");
+        let actual = mismatches.iter().map(|m| m.actual.as_str()).collect::<Vec<_>>().join("; ");
+        Mismatch { expected, actual }
+    }
+}
+
+/// What checks may use while they run.
+#[derive(Clone)]
+pub struct Context {
+    pub vars: Vars,
+    /// The submission's root directory; file checks are relative to it.
+    pub submission: PathBuf,
+    /// Present when the grader started the services itself (`--up`) and may restart them.
+    pub services: Option<Arc<dyn ServiceControl>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("vars", &self.vars)
+            .field("submission", &self.submission)
+            .field("services", &self.services.is_some())
+            .finish()
+    }
+}
+
+/// Whether a kind is retried until its deadline (pollable) or runs once with deadlines of its own.
+pub(crate) fn is_polled(kind: &CheckKind) -> bool {
+    !matches!(kind, CheckKind::Persistence(_))
+}
+
+/// One attempt at `kind`, bounded by `deadline`.
+pub(crate) async fn attempt(kind: &CheckKind, ctx: &Context, deadline: Instant, interval: std::time::Duration) -> Attempt {
+    match kind {
+        CheckKind::File(c) => c.attempt(ctx),
+        CheckKind::Tcp(c) => c.attempt(ctx, deadline).await,
+        CheckKind::Http(c) => c.attempt(ctx, deadline).await,
+        CheckKind::Persistence(c) => c.attempt(ctx, deadline, interval).await,
+    }
+}
+
+/// Shortens long text for messages, on a character boundary, and keeps it on one line.
+pub(crate) fn excerpt(text: &str, max_chars: usize) -> String {
+    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max_chars {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max_chars).collect();
+        format!("{cut}…")
+    }
+}

@@ -1,0 +1,233 @@
+//! The curriculum: labs, their steps in order, the services `--up` starts, and default variables.
+//!
+//! Read from `labs/labs.toml` in the *grader's* workspace - never from a submission, so a student
+//! cannot grade themselves with an edited rubric. Each step names its crate directory, which holds
+//! the reference code, the handout (`README.md`) and the rubric (`rubric.toml`).
+
+use crate::error::LoadError;
+use crate::rubric::{is_slug, Rubric};
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Where the curriculum lives, relative to the workspace root.
+pub const CURRICULUM_FILE: &str = "labs/labs.toml";
+
+/// Variables that only service definitions may use: a per-run scratch directory.
+pub const SERVICE_VARS: &[&str] = &["state_dir"];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curriculum {
+    /// The workspace root the curriculum was read from.
+    pub root: PathBuf,
+    pub labs: Vec<Lab>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lab {
+    pub id: String,
+    pub title: String,
+    /// One paragraph for `cargo xtask` listings.
+    pub summary: String,
+    /// Default values of the variables its rubrics and services use (`--var` overrides them).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    #[serde(rename = "step")]
+    pub steps: Vec<Step>,
+    /// What `--up` starts, in order.
+    #[serde(default, rename = "service")]
+    pub services: Vec<Service>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: String,
+    pub title: String,
+    /// The step's crate directory, relative to the workspace root.
+    pub dir: PathBuf,
+}
+
+/// A process `--up` builds from the submission with cargo and starts.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub name: String,
+    /// The cargo package to build from the submission's workspace.
+    pub package: String,
+    /// The binary to run (defaults to the package name).
+    pub bin: Option<String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// `host:port` that accepts connections once the service is ready.
+    pub ready: String,
+}
+
+impl Service {
+    pub fn bin(&self) -> &str {
+        self.bin.as_deref().unwrap_or(&self.package)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCurriculum {
+    format_version: u32,
+    #[serde(rename = "lab")]
+    labs: Vec<Lab>,
+}
+
+impl Curriculum {
+    /// Reads `labs/labs.toml` under `root` and checks its own rules (not yet the rubrics: see [`Curriculum::validate`]).
+    pub fn load(root: &Path) -> Result<Curriculum, LoadError> {
+        let path = root.join(CURRICULUM_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read { path: path.clone(), source })?;
+        Curriculum::parse(root, &path, &text)
+    }
+
+    pub fn parse(root: &Path, path: &Path, text: &str) -> Result<Curriculum, LoadError> {
+        let raw: RawCurriculum = toml::from_str(text).map_err(|e| LoadError::parse(path, text, e))?;
+        if raw.format_version != 1 {
+            return Err(LoadError::invalid(path, format!("format_version {} is not supported (this grader reads 1)", raw.format_version)));
+        }
+        let curriculum = Curriculum { root: root.to_path_buf(), labs: raw.labs };
+        curriculum.check_shape().map_err(|m| LoadError::invalid(path, m))?;
+        Ok(curriculum)
+    }
+
+    fn check_shape(&self) -> Result<(), String> {
+        if self.labs.is_empty() {
+            return Err("no [[lab]] defined".into());
+        }
+        let mut lab_ids = BTreeSet::new();
+        let mut step_ids = BTreeSet::new();
+        for lab in &self.labs {
+            if !is_slug(&lab.id) || !lab_ids.insert(&lab.id) {
+                return Err(format!("lab id '{}' is not a unique lowercase slug", lab.id));
+            }
+            if lab.steps.is_empty() {
+                return Err(format!("lab '{}' has no steps", lab.id));
+            }
+            for step in &lab.steps {
+                if !is_slug(&step.id) || !step_ids.insert(&step.id) {
+                    return Err(format!("step id '{}' is not a unique lowercase slug", step.id));
+                }
+            }
+            let mut names = BTreeSet::new();
+            for service in &lab.services {
+                if !names.insert(&service.name) {
+                    return Err(format!("lab '{}' defines service '{}' twice", lab.id, service.name));
+                }
+                let known = lab.known_vars();
+                let strings = service.args.iter().chain(service.env.values()).chain([&service.ready]);
+                for text in strings {
+                    for name in crate::vars::placeholders(text) {
+                        if !known.contains(name) && !crate::vars::BUILTIN.contains(&name) && !SERVICE_VARS.contains(&name) {
+                            return Err(format!("service '{}' uses unknown variable {{{name}}}", service.name));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The lab called `id`, or a message listing the labs there are.
+    pub fn lab(&self, id: &str) -> Result<&Lab, String> {
+        self.labs.iter().find(|l| l.id == id).ok_or_else(|| {
+            let known: Vec<_> = self.labs.iter().map(|l| l.id.as_str()).collect();
+            format!("unknown lab '{id}' (labs: {})", known.join(", "))
+        })
+    }
+
+    /// Loads the rubric of `step` of `lab`.
+    pub fn rubric(&self, lab: &Lab, step: &Step) -> Result<Rubric, LoadError> {
+        let path = self.root.join(&step.dir).join("rubric.toml");
+        let known: BTreeSet<String> = lab.vars.keys().cloned().collect();
+        Rubric::load(&path, &known)
+    }
+
+    /// Everything a course author can get wrong: each step's crate, handout and rubric are there,
+    /// rubrics load, handouts end with "Further reading". Returns every problem, not just the first.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for lab in &self.labs {
+            for step in &lab.steps {
+                let dir = self.root.join(&step.dir);
+                for file in ["Cargo.toml", "README.md", "rubric.toml"] {
+                    if !dir.join(file).is_file() {
+                        problems.push(format!("step '{}': {} is missing", step.id, dir.join(file).display()));
+                    }
+                }
+                if let Ok(handout) = std::fs::read_to_string(dir.join("README.md")) {
+                    if !handout.contains("## Further reading") {
+                        problems.push(format!("step '{}': the handout has no \"## Further reading\" section", step.id));
+                    }
+                }
+                if dir.join("rubric.toml").is_file() {
+                    if let Err(e) = self.rubric(lab, step) {
+                        problems.push(e.to_string());
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
+impl Lab {
+    /// The step called `id`, or a message listing the lab's steps.
+    pub fn step(&self, id: &str) -> Result<&Step, String> {
+        self.steps.iter().find(|s| s.id == id).ok_or_else(|| {
+            let known: Vec<_> = self.steps.iter().map(|s| s.id.as_str()).collect();
+            format!("lab '{}' has no step '{id}' (steps: {})", self.id, known.join(", "))
+        })
+    }
+
+    pub fn known_vars(&self) -> BTreeSet<&str> {
+        self.vars.keys().map(String::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expected: &str) {
+        let got = match Curriculum::parse(Path::new("/w"), Path::new("labs.toml"), text) {
+            Ok(c) => c.labs.iter().map(|l| format!("{}:{}", l.id, l.steps.len())).collect::<Vec<_>>().join(","),
+            Err(e) => e.to_string(),
+        };
+        assert_eq!(got, expected);
+    }
+
+    const GOOD: &str = r#"
+format_version = 1
+[[lab]]
+id = "lab1"
+title = "T"
+summary = "S"
+vars = { port = "1" }
+[[lab.step]]
+id = "a"
+title = "A"
+dir = "labs/a"
+[[lab.service]]
+name = "a"
+package = "a"
+args = ["--port", "{port}", "--data", "{state_dir}/x"]
+ready = "127.0.0.1:{port}"
+"#;
+
+    #[test]
+    fn curriculum_rules() {
+        check(GOOD, "lab1:1");
+        check(&GOOD.replace("format_version = 1", "format_version = 2"), "labs.toml is invalid: format_version 2 is not supported (this grader reads 1)");
+        check(&GOOD.replace("{port}\", \"--data", "{nope}\", \"--data"), "labs.toml is invalid: service 'a' uses unknown variable {nope}");
+        check(&GOOD.replace("summary = \"S\"", ""), "labs.toml is malformed: line 3: missing field `summary`");
+        check(&format!("{GOOD}\n[[lab.step]]\nid = \"a\"\ntitle = \"B\"\ndir = \"b\"\n"), "labs.toml is invalid: step id 'a' is not a unique lowercase slug");
+    }
+}

@@ -1,0 +1,174 @@
+//! Grading results and the writers that present them.
+//!
+//! The [`Report`] is the single source every writer reads: [`tty`] for people, [`json`] for tools
+//! (our own format, versioned), [`junit`] for CI dashboards and [`gradescope`] for Gradescope's
+//! autograder. Scores are derived from check statuses, never stored twice.
+
+pub mod gradescope;
+pub mod json;
+pub mod junit;
+pub mod tty;
+
+use crate::check::Mismatch;
+use crate::rubric::{Check, Visibility};
+use std::time::Duration;
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+/// One graded lab (or the selected steps of it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub lab: String,
+    pub title: String,
+    pub steps: Vec<StepReport>,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepReport {
+    pub id: String,
+    pub title: String,
+    pub checks: Vec<CheckReport>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckReport {
+    pub id: String,
+    pub title: String,
+    pub max_score: u32,
+    pub status: Status,
+    pub visibility: Visibility,
+    pub hint: String,
+    /// What the check wanted (failed checks).
+    pub expected: Option<String>,
+    /// What it saw instead (failed checks).
+    pub actual: Option<String>,
+    /// Why a skipped check did not run.
+    pub reason: Option<String>,
+    pub duration: Duration,
+}
+
+impl CheckReport {
+    fn base(check: &Check, status: Status, duration: Duration) -> CheckReport {
+        CheckReport {
+            id: check.id.clone(),
+            title: check.title.clone(),
+            max_score: check.points,
+            status,
+            visibility: check.visibility,
+            hint: check.hint.clone(),
+            expected: None,
+            actual: None,
+            reason: None,
+            duration,
+        }
+    }
+
+    pub fn passed(check: &Check, duration: Duration) -> CheckReport {
+        CheckReport::base(check, Status::Passed, duration)
+    }
+
+    pub fn failed(check: &Check, mismatch: Mismatch, duration: Duration) -> CheckReport {
+        CheckReport { expected: Some(mismatch.expected), actual: Some(mismatch.actual), ..CheckReport::base(check, Status::Failed, duration) }
+    }
+
+    pub fn skipped(check: &Check, reason: String, duration: Duration) -> CheckReport {
+        CheckReport { reason: Some(reason), ..CheckReport::base(check, Status::Skipped, duration) }
+    }
+
+    /// Points earned: all or nothing per check.
+    pub fn score(&self) -> u32 {
+        if self.status == Status::Passed {
+            self.max_score
+        } else {
+            0
+        }
+    }
+}
+
+impl StepReport {
+    pub fn score(&self) -> u32 {
+        self.checks.iter().map(CheckReport::score).sum()
+    }
+
+    pub fn max_score(&self) -> u32 {
+        self.checks.iter().map(|c| c.max_score).sum()
+    }
+}
+
+impl Report {
+    pub fn score(&self) -> u32 {
+        self.steps.iter().map(StepReport::score).sum()
+    }
+
+    pub fn max_score(&self) -> u32 {
+        self.steps.iter().map(StepReport::max_score).sum()
+    }
+
+    pub fn checks(&self) -> impl Iterator<Item = (&StepReport, &CheckReport)> {
+        self.steps.iter().flat_map(|s| s.checks.iter().map(move |c| (s, c)))
+    }
+
+    pub fn count(&self, status: Status) -> usize {
+        self.checks().filter(|(_, c)| c.status == status).count()
+    }
+
+    /// Full marks: the exit code is 0 only then.
+    pub fn full_marks(&self) -> bool {
+        self.checks().all(|(_, c)| c.status == Status::Passed)
+    }
+}
+
+/// A fixed report for the writers' snapshot tests: one of each status, a hidden check, odd characters.
+#[doc(hidden)]
+pub fn sample() -> Report {
+    let check = |id: &str, title: &str, points, status, visibility| CheckReport {
+        id: id.into(),
+        title: title.into(),
+        max_score: points,
+        status,
+        visibility,
+        hint: format!("hint for {id}"),
+        expected: None,
+        actual: None,
+        reason: None,
+        duration: Duration::from_millis(12),
+    };
+    let mut failed = check("site-content-type", "Pages are served as text/html", 2, Status::Failed, Visibility::Visible);
+    failed.expected = Some("content-type containing \"text/html\"".into());
+    failed.actual = Some("content-type: application/octet-stream & <weird>".into());
+    let mut skipped = check("app-info-fields", "/api/info says success and a version", 2, Status::Skipped, Visibility::Visible);
+    skipped.reason = Some("requires app-answers, which did not pass".into());
+    let mut hidden = check("site-no-traversal", "Traversal is refused", 3, Status::Failed, Visibility::Hidden);
+    hidden.expected = Some("status one of 400, 403, 404".into());
+    hidden.actual = Some("GET http://127.0.0.1:8080/../../etc/passwd answered 200".into());
+    Report {
+        lab: "lab1".into(),
+        title: "Serve a site, and an app beside it".into(),
+        duration: Duration::from_millis(1234),
+        steps: vec![
+            StepReport {
+                id: "static-site".into(),
+                title: "A static site".into(),
+                checks: vec![check("site-answers", "The site accepts connections", 2, Status::Passed, Visibility::Visible), failed, hidden],
+            },
+            StepReport { id: "app-port".into(), title: "An app on port 3000".into(), checks: vec![skipped] },
+        ],
+    }
+}

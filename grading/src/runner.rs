@@ -1,0 +1,153 @@
+//! The runner: evaluates rubrics against a running system and builds a [`Report`].
+//!
+//! - Checks run concurrently, in waves: a check starts once its prerequisites have finished.
+//! - A check whose prerequisite did not pass is skipped, not failed twice.
+//! - Every check has a deadline; pollable checks retry at their interval until it.
+//! - Disruptive checks (those that restart services) run alone, after everything they could disturb.
+//! - Nothing stops at the first failure; results come out in rubric order whatever the timing.
+
+use crate::check::{self, Attempt, Context};
+use crate::report::{CheckReport, Report, Status, StepReport};
+use crate::rubric::{Check, Rubric};
+use crate::vars::Vars;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::time::Instant;
+
+/// Control over services the grader started itself (given to the runner with `--up`).
+pub trait ServiceControl: Send + Sync {
+    /// Stops `service` and starts it again, returning once it is ready (or why it is not).
+    fn restart<'a>(&'a self, service: &'a str) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// Everything a grading run needs besides the rubrics.
+#[derive(Clone)]
+pub struct GradeConfig {
+    pub vars: Vars,
+    pub submission: PathBuf,
+    pub services: Option<Arc<dyn ServiceControl>>,
+}
+
+impl std::fmt::Debug for GradeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GradeConfig")
+            .field("vars", &self.vars)
+            .field("submission", &self.submission)
+            .field("services", &self.services.is_some())
+            .finish()
+    }
+}
+
+/// One step to grade: its id and title, and its rubric.
+#[derive(Debug, Clone)]
+pub struct StepRubric {
+    pub id: String,
+    pub title: String,
+    pub rubric: Rubric,
+}
+
+/// Grades `steps` of lab `lab_id` and returns the report.
+pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: &GradeConfig) -> Report {
+    let started = Instant::now();
+    let mut vars = config.vars.clone();
+    vars.set("submission", config.submission.display().to_string());
+    vars.set("probe", probe());
+    let ctx = Context { vars, submission: config.submission.clone(), services: config.services.clone() };
+
+    // Every check of every step, addressed by (step, check) index.
+    let nodes: Vec<(usize, usize)> =
+        steps.iter().enumerate().flat_map(|(s, step)| (0..step.rubric.checks.len()).map(move |c| (s, c))).collect();
+    let mut results: Vec<Vec<Option<CheckReport>>> = steps.iter().map(|s| vec![None; s.rubric.checks.len()]).collect();
+
+    loop {
+        let mut runnable = Vec::new();
+        for &(s, c) in &nodes {
+            if results[s][c].is_some() {
+                continue;
+            }
+            let check = &steps[s].rubric.checks[c];
+            let prerequisites: Vec<Option<&CheckReport>> = check
+                .requires
+                .iter()
+                .map(|id| {
+                    let index = steps[s].rubric.checks.iter().position(|other| &other.id == id).expect("validated prerequisite");
+                    results[s][index].as_ref()
+                })
+                .collect();
+            if prerequisites.iter().any(Option::is_none) {
+                continue;
+            }
+            let unmet: Vec<&str> = prerequisites
+                .iter()
+                .flatten()
+                .filter(|r| r.status != Status::Passed)
+                .map(|r| r.id.as_str())
+                .collect();
+            if unmet.is_empty() {
+                runnable.push((s, c));
+            } else {
+                let reason = format!("requires {}, which did not pass", unmet.join(", "));
+                results[s][c] = Some(CheckReport::skipped(check, reason, Default::default()));
+            }
+        }
+        if runnable.is_empty() {
+            if nodes.iter().all(|&(s, c)| results[s][c].is_some()) {
+                break;
+            }
+            // Skipping may have unblocked more checks; go round again.
+            continue;
+        }
+        let gentle: Vec<(usize, usize)> =
+            runnable.iter().copied().filter(|&(s, c)| !steps[s].rubric.checks[c].kind.is_disruptive()).collect();
+        let wave = if gentle.is_empty() { vec![runnable[0]] } else { gentle };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (s, c) in wave {
+            let check = steps[s].rubric.checks[c].clone();
+            let ctx = ctx.clone();
+            tasks.spawn(async move { (s, c, run_check(&check, &ctx).await) });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (s, c, report) = joined.expect("a check task panicked");
+            results[s][c] = Some(report);
+        }
+    }
+
+    let steps = steps
+        .iter()
+        .zip(results)
+        .map(|(step, checks)| StepReport {
+            id: step.id.clone(),
+            title: step.title.clone(),
+            checks: checks.into_iter().map(|r| r.expect("every check has a result")).collect(),
+        })
+        .collect();
+    Report { lab: lab_id.to_string(), title: lab_title.to_string(), steps, duration: started.elapsed() }
+}
+
+/// Runs one check to a verdict: polls until it passes or its deadline comes.
+pub async fn run_check(check: &Check, ctx: &Context) -> CheckReport {
+    let started = Instant::now();
+    let deadline = started + check.timeout;
+    let polled = check::is_polled(&check.kind);
+    loop {
+        let attempt = check::attempt(&check.kind, ctx, deadline, check.interval).await;
+        match attempt {
+            Attempt::Pass => return CheckReport::passed(check, started.elapsed()),
+            Attempt::CannotRun(reason) => return CheckReport::skipped(check, reason, started.elapsed()),
+            Attempt::Fail(mismatch) => {
+                if !polled || Instant::now() + check.interval >= deadline {
+                    return CheckReport::failed(check, mismatch, started.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(check.interval).await;
+    }
+}
+
+/// A value unique to this run, for checks that write something and look for it again.
+fn probe() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("clabs-probe-{}-{:x}", std::process::id(), nanos)
+}
