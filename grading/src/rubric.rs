@@ -240,7 +240,7 @@ impl Rubric {
                 return Err(format!("check '{id}': the interval must be non-zero and no longer than the timeout"));
             }
             check.kind.validate().map_err(|m| format!("check '{id}': {m}"))?;
-            for text in check.kind.strings() {
+            for text in check.kind.strings().into_iter().chain([check.title.as_str(), check.hint.as_str()]) {
                 for name in crate::vars::placeholders(text) {
                     if !known_vars.contains(name) && !crate::vars::BUILTIN.contains(&name) {
                         let known: Vec<_> = known_vars.iter().map(String::as_str).chain(crate::vars::BUILTIN.iter().copied()).collect();

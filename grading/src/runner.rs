@@ -55,6 +55,19 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
     vars.set("submission", config.submission.display().to_string());
     vars.set("probe", probe());
     let ctx = Context { vars, submission: config.submission.clone(), services: config.services.clone() };
+    // Titles and hints may name variables too ("The app answers on port {app_port}").
+    let steps: Vec<StepRubric> = steps
+        .iter()
+        .map(|step| {
+            let mut step = step.clone();
+            for check in &mut step.rubric.checks {
+                check.title = config.vars.expand(&check.title);
+                check.hint = config.vars.expand(&check.hint);
+            }
+            step
+        })
+        .collect();
+    let steps = steps.as_slice();
 
     // Every check of every step, addressed by (step, check) index.
     let nodes: Vec<(usize, usize)> =

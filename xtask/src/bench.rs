@@ -1,0 +1,219 @@
+//! `cargo xtask bench`: our servers against their peer, alternating A/B in one run.
+//!
+//! Machines here are noisy, so absolute figures mean little: the bench starts `static-site` and nginx
+//! (Debian's, with the config from the project's performance baseline) on loopback, serves the same
+//! files from both, runs `wrk -t2 -c64 --latency` against A then B, round after round, and reports
+//! the median requests/s and p99 of each, and the ratio ours/nginx.
+
+use anyhow::{bail, Context};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// File sizes benchmarked, as (name, bytes).
+pub const SIZES: &[(&str, usize)] = &[("2KB", 2 * 1024), ("100KB", 100 * 1024), ("1MB", 1024 * 1024)];
+
+/// One wrk run's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WrkResult {
+    pub requests_per_second: f64,
+    pub p99_ms: f64,
+}
+
+/// Reads `Requests/sec:` and the `99%` latency line from wrk's `--latency` output.
+pub fn parse_wrk(output: &str) -> Option<WrkResult> {
+    let requests_per_second = output.lines().find_map(|l| l.trim().strip_prefix("Requests/sec:"))?.trim().parse().ok()?;
+    let p99 = output.lines().map(str::trim).find_map(|l| l.strip_prefix("99%"))?.trim();
+    let p99_ms = if let Some(v) = p99.strip_suffix("us") {
+        v.parse::<f64>().ok()? / 1000.0
+    } else if let Some(v) = p99.strip_suffix("ms") {
+        v.parse().ok()?
+    } else if let Some(v) = p99.strip_suffix('s') {
+        v.parse::<f64>().ok()? * 1000.0
+    } else {
+        return None;
+    };
+    Some(WrkResult { requests_per_second, p99_ms })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// A server process the bench started; stopped (by its PID) when dropped.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        crate::services::signal(self.0.id(), libc::SIGTERM);
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {program}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Installs nginx and wrk from Debian's packages when missing and allowed (root).
+fn ensure_tools() -> anyhow::Result<()> {
+    if have("nginx") && have("wrk") {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root || !have("apt-get") {
+        bail!("the bench needs nginx and wrk: install them (Debian: apt-get install nginx-light wrk)");
+    }
+    eprintln!("installing nginx-light and wrk ...");
+    let status = Command::new("sh")
+        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null"])
+        .status()?;
+    if !status.success() {
+        bail!("apt-get could not install nginx-light and wrk");
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn wait_ready(port: u16, server: &mut Server, name: &str) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = server.0.try_wait() {
+            bail!("{name} exited ({status}) before it was ready");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{name} did not answer on port {port}")
+}
+
+fn write_files(www: &Path) -> anyhow::Result<()> {
+    let line = "<p>Container Labs benchmark page: the quick brown fox jumps over the lazy dog.</p>\n";
+    for (name, size) in SIZES {
+        let mut body = String::from("<!doctype html><title>bench</title>\n");
+        while body.len() < *size {
+            body.push_str(line);
+        }
+        body.truncate(*size);
+        std::fs::write(www.join(format!("{name}.html")), body)?;
+    }
+    Ok(())
+}
+
+fn nginx_config(dir: &Path, www: &Path, port: u16) -> String {
+    let d = dir.display();
+    format!(
+        "worker_processes auto; pid {d}/nginx.pid; error_log {d}/error.log; daemon off;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_timeout 65;\n\
+           types {{ text/html html; }}\n\
+           client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;\n\
+           uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
+           server {{ listen 127.0.0.1:{port}; root {}; }} }}\n",
+        www.display()
+    )
+}
+
+fn wrk(port: u16, file: &str, seconds: u32) -> anyhow::Result<WrkResult> {
+    let output = Command::new("wrk")
+        .args(["-t2", "-c64", &format!("-d{seconds}s"), "--latency", &format!("http://127.0.0.1:{port}/{file}")])
+        .output()
+        .context("cannot run wrk")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_wrk(&text).with_context(|| format!("cannot read wrk's output: {text}"))
+}
+
+pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow::Result<()> {
+    if target != "static-site" {
+        bail!("unknown bench '{target}' (benches: static-site)");
+    }
+    ensure_tools()?;
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "--quiet", "--release", "-p", "static-site"])
+        .status()?;
+    if !status.success() {
+        bail!("building static-site (release) failed");
+    }
+    let dir = tempfile::Builder::new().prefix("clabs-bench-").tempdir()?;
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www)?;
+    // nginx's workers run as nobody when started by root: they must be able to read the files.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    write_files(&www)?;
+
+    let ours_port = free_port()?;
+    let mut ours = Server(
+        Command::new(root.join("target/release/static-site"))
+            .args(["--bind", "127.0.0.1", "--port", &ours_port.to_string(), "--root"])
+            .arg(&www)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start static-site")?,
+    );
+    wait_ready(ours_port, &mut ours, "static-site")?;
+    let nginx_port = free_port()?;
+    let config = dir.path().join("nginx.conf");
+    std::fs::write(&config, nginx_config(dir.path(), &www, nginx_port))?;
+    let mut nginx = Server(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&config)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start nginx")?,
+    );
+    wait_ready(nginx_port, &mut nginx, "nginx")?;
+
+    println!("static-site vs nginx: wrk -t2 -c64 -d{seconds}s --latency, {rounds} A/B rounds per size, medians");
+    println!("{:<6} {:>14} {:>9} {:>14} {:>9} {:>8}", "size", "ours req/s", "p99", "nginx req/s", "p99", "ratio");
+    for (name, _) in SIZES {
+        let file = format!("{name}.html");
+        let (mut ours_rps, mut ours_p99, mut nginx_rps, mut nginx_p99) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..rounds {
+            let a = wrk(ours_port, &file, seconds)?;
+            let b = wrk(nginx_port, &file, seconds)?;
+            ours_rps.push(a.requests_per_second);
+            ours_p99.push(a.p99_ms);
+            nginx_rps.push(b.requests_per_second);
+            nginx_p99.push(b.p99_ms);
+        }
+        let (o, n) = (median(&mut ours_rps), median(&mut nginx_rps));
+        println!(
+            "{name:<6} {o:>14.0} {:>7.2}ms {n:>14.0} {:>7.2}ms {:>7.2}x",
+            median(&mut ours_p99),
+            median(&mut nginx_p99),
+            o / n
+        );
+    }
+    drop(ours);
+    drop(nginx);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_output() {
+        let output = "Running 5s test @ http://127.0.0.1:1/2KB.html\n  2 threads and 64 connections\n  Latency Distribution\n     50%    1.50ms\n     75%    2.00ms\n     90%    3.00ms\n     99%  770.00us\n  177500 requests in 5.00s, 400.00MB read\nRequests/sec:  35500.12\nTransfer/sec:     80.00MB\n";
+        assert_eq!(parse_wrk(output), Some(WrkResult { requests_per_second: 35500.12, p99_ms: 0.77 }));
+        assert_eq!(parse_wrk(&output.replace("770.00us", "1.20s")).map(|r| r.p99_ms), Some(1200.0));
+        assert_eq!(parse_wrk("garbage"), None);
+    }
+}

@@ -1,0 +1,64 @@
+//! Resolving what the user named: the course (curriculum), a lab, its steps, variables, the submission.
+
+use anyhow::{bail, Context};
+use grading::runner::StepRubric;
+use grading::{Curriculum, Lab, Vars};
+use std::path::{Path, PathBuf};
+
+/// A lab chosen on the command line, with everything needed to grade or start it.
+#[derive(Debug)]
+pub struct Selection {
+    pub curriculum: Curriculum,
+    pub lab_id: String,
+    pub steps: Vec<StepRubric>,
+    pub vars: Vars,
+    pub submission: PathBuf,
+}
+
+impl Selection {
+    pub fn lab(&self) -> &Lab {
+        self.curriculum.lab(&self.lab_id).expect("selected lab exists")
+    }
+}
+
+/// Loads the curriculum from `course` and resolves `lab`, `step`, `--var`s and the submission.
+pub fn select(course: &Path, lab: &str, step: Option<&str>, var_args: &[String], submission: Option<&Path>) -> anyhow::Result<Selection> {
+    let curriculum = Curriculum::load(course)?;
+    let lab_def = curriculum.lab(lab).map_err(anyhow::Error::msg)?;
+    let chosen: Vec<&grading::Step> = match step {
+        Some(id) => vec![lab_def.step(id).map_err(anyhow::Error::msg)?],
+        None => lab_def.steps.iter().collect(),
+    };
+    let mut vars = Vars::new();
+    for (name, value) in &lab_def.vars {
+        vars.set(name, value);
+    }
+    for arg in var_args {
+        let Some((name, value)) = arg.split_once('=') else {
+            bail!("--var '{arg}' is not name=value (e.g. --var site_port=80)");
+        };
+        if !lab_def.vars.contains_key(name) {
+            let known: Vec<_> = lab_def.vars.keys().map(String::as_str).collect();
+            bail!("{} has no variable '{name}' (variables: {})", lab_def.id, known.join(", "));
+        }
+        vars.set(name, value);
+    }
+    let submission = match submission {
+        Some(dir) => {
+            if !dir.exists() {
+                bail!("submission directory '{}' does not exist; pass --submission DIR with a checkout laid out like this workspace", dir.display());
+            }
+            if !dir.is_dir() {
+                bail!("submission '{}' is not a directory; pass --submission DIR", dir.display());
+            }
+            dir.canonicalize().with_context(|| format!("cannot resolve '{}'", dir.display()))?
+        }
+        None => course.to_path_buf(),
+    };
+    let mut steps = Vec::new();
+    for step in chosen {
+        let rubric = curriculum.rubric(lab_def, step)?;
+        steps.push(StepRubric { id: step.id.clone(), title: step.title.clone(), rubric });
+    }
+    Ok(Selection { lab_id: lab_def.id.clone(), curriculum, steps, vars, submission })
+}

@@ -1,0 +1,136 @@
+//! `cargo xtask`: see `cargo xtask` (no arguments) for the list of tasks.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use xtask::check::{CheckOptions, Format};
+
+/// Container Labs tasks.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about, disable_help_subcommand = true)]
+struct Cli {
+    /// The course workspace whose labs/labs.toml and rubrics are used (default: this workspace).
+    #[arg(long, global = true, value_name = "DIR")]
+    course: Option<PathBuf>,
+    #[command(subcommand)]
+    task: Option<Task>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Grade a lab: per requirement pass/fail, points, expected vs actual, a hint.
+    Check {
+        /// The lab to grade (lab1, ...).
+        lab: String,
+        /// Grade one step only (e.g. static-site).
+        #[arg(long)]
+        step: Option<String>,
+        /// A checkout laid out like this workspace to grade (default: this workspace).
+        #[arg(long, value_name = "DIR")]
+        submission: Option<PathBuf>,
+        /// Start the lab's services from the submission first, and stop them afterwards.
+        #[arg(long)]
+        up: bool,
+        /// Override a lab variable, e.g. --var site_port=80 (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = Format::Tty)]
+        format: Format,
+        /// Write the report to a file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Start a lab's services in the background to explore them.
+    Up {
+        lab: String,
+        #[arg(long, value_name = "DIR")]
+        submission: Option<PathBuf>,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+    },
+    /// Stop what `up` started.
+    Down { lab: String },
+    /// What this machine has and lacks for the labs.
+    Doctor,
+    /// Benchmark a lab server against its peer (nginx) on loopback.
+    Bench {
+        /// What to benchmark: static-site.
+        target: String,
+        /// Seconds per wrk run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// A/B rounds per file size.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
+    /// The whole test suite, integration tests included (the README's test command).
+    Test {
+        /// Extra arguments for cargo test (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Formatting and lints (cargo fmt --check, clippy -D warnings).
+    Lint,
+    /// Exactly what CI runs: lint, then test.
+    Ci,
+}
+
+const TASKS: &str = "\
+Container Labs tasks (cargo xtask <task> --help for details):
+  check <lab>   grade a lab: --step S, --submission DIR, --up, --var k=v, --format tty|json|junit|gradescope, --out F
+  up <lab>      start a lab's services in the background to explore them
+  down <lab>    stop what `up` started
+  doctor        what this machine has and lacks for the labs
+  bench <what>  benchmark a lab server against nginx (static-site)
+  test          the whole test suite, integration tests included
+  lint          cargo fmt --check and clippy -D warnings
+  ci            exactly what CI runs: lint, then test
+";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let course = cli.course.unwrap_or_else(xtask::workspace_root);
+    let Some(task) = cli.task else {
+        print!("{TASKS}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    match task {
+        Task::Check { lab, step, submission, up, vars, format, out } => {
+            runtime.block_on(xtask::check::run(CheckOptions { course, lab, step, submission, vars, up, format, out }))
+        }
+        Task::Up { lab, submission, vars } => {
+            let selection = xtask::course::select(&course, &lab, None, &vars, submission.as_deref())?;
+            runtime.block_on(xtask::updown::up(&course, &selection))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Down { lab } => {
+            grading::Curriculum::load(&course)?.lab(&lab).map_err(anyhow::Error::msg)?;
+            runtime.block_on(xtask::updown::down(&course, &lab))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Doctor => {
+            let findings = xtask::doctor::diagnose(&course);
+            print!("{}", xtask::doctor::render(&findings));
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Bench { target, seconds, rounds } => {
+            runtime.block_on(xtask::bench::run(&course, &target, seconds, rounds))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Test { args } => xtask::tasks::test(&course, &args).map(|()| ExitCode::SUCCESS),
+        Task::Lint => xtask::tasks::lint(&course).map(|()| ExitCode::SUCCESS),
+        Task::Ci => xtask::tasks::ci(&course).map(|()| ExitCode::SUCCESS),
+    }
+}
