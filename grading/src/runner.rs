@@ -145,7 +145,7 @@ pub async fn run_check(check: &Check, ctx: &Context) -> CheckReport {
     let deadline = started + check.timeout;
     let polled = check::is_polled(&check.kind);
     loop {
-        let attempt = check::attempt(&check.kind, ctx, deadline, check.interval).await;
+        let attempt = mask_probe(check::attempt(&check.kind, ctx, deadline, check.interval).await, ctx);
         match attempt {
             Attempt::Pass => return CheckReport::passed(check, started.elapsed()),
             Attempt::CannotRun(reason) => return CheckReport::skipped(check, reason, started.elapsed()),
@@ -156,6 +156,19 @@ pub async fn run_check(check: &Check, ctx: &Context) -> CheckReport {
             }
         }
         tokio::time::sleep(check.interval).await;
+    }
+}
+
+/// Replaces this run's probe value with `{probe}`, so the same submission gives the same report.
+fn mask_probe(attempt: Attempt, ctx: &Context) -> Attempt {
+    let Some(probe) = ctx.vars.get("probe") else { return attempt };
+    match attempt {
+        Attempt::Fail(mut mismatch) => {
+            mismatch.expected = mismatch.expected.replace(probe, "{probe}");
+            mismatch.actual = mismatch.actual.replace(probe, "{probe}");
+            Attempt::Fail(mismatch)
+        }
+        other => other,
     }
 }
 

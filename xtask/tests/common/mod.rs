@@ -1,0 +1,56 @@
+//! Helpers for the xtask integration tests: the fixture server and report parsing.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Once;
+
+pub use testkit::{free_port, integration, port_is_open, wait_for_port, Process};
+
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The `bad-lab1` fixture binary, brought up to date once per test process (cargo makes that a
+/// no-op when it is fresh; `cargo test -p xtask` alone would not rebuild another package's binary).
+pub fn bad_lab1() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let path = dir.join("bad-lab1");
+    BUILD.call_once(|| {
+        let status = Command::new(env!("CARGO")).args(["build", "-q", "-p", "testkit", "--bin", "bad-lab1"]).status().unwrap();
+        assert!(status.success(), "building bad-lab1 failed");
+    });
+    path
+}
+
+/// Starts `bad-lab1 --fault FAULT` on two fresh ports; returns it with (site_port, app_port).
+pub fn start_fixture(fault: &str) -> (Process, u16, u16) {
+    let (site, app) = (free_port(), free_port());
+    let child = Command::new(bad_lab1())
+        .args(["--fault", fault, "--site-port", &site.to_string(), "--app-port", &app.to_string()])
+        .spawn()
+        .unwrap();
+    let process = Process(child);
+    if fault != "no-site" {
+        wait_for_port(site);
+    }
+    if fault != "no-app" {
+        wait_for_port(app);
+    }
+    (process, site, app)
+}
+
+/// The ids of checks with `status` in our JSON report.
+pub fn ids_with_status(report: &serde_json::Value, status: &str) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["checks"].as_array().unwrap().iter())
+        .filter(|c| c["status"] == status)
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -1,0 +1,184 @@
+//! Lab 1 end to end: the reference scores full marks, and every check has a known-bad variant
+//! that turns exactly that check red. Integration tests: they need ports and processes.
+
+mod common;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use common::*;
+use std::collections::BTreeSet;
+
+/// Grades lab 1 against whatever listens on the two ports; returns (exit code, JSON report, stderr).
+fn grade(site: u16, app: u16, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let output = cargo_bin_cmd!("xtask")
+        .args(["check", "lab1", "--format", "json", "--out"])
+        .arg(out.path())
+        .args(["--var", &format!("site_port={site}"), "--var", &format!("app_port={app}")])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let text = std::fs::read_to_string(out.path()).unwrap_or_default();
+    let report = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (output.status.code().unwrap_or(-1), report, stderr)
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+/// Runs the fixture with `fault`, grades it, and asserts exactly `failed` fail.
+fn check_fault(fault: &str, failed: &[&str], extra: &[&str]) {
+    let (_server, site, app) = start_fixture(fault);
+    let (code, report, stderr) = grade(site, app, extra);
+    assert_ne!(report, serde_json::Value::Null, "{fault}: no report; stderr: {stderr}");
+    let got: BTreeSet<String> = ids_with_status(&report, "failed").into_iter().collect();
+    assert_eq!(got, set(failed), "fault {fault}: failed checks differ\n{}", serde_json::to_string_pretty(&report).unwrap());
+    // Without --up the restart check cannot run: it is skipped, never failed or passed.
+    let skipped = ids_with_status(&report, "skipped");
+    if extra.is_empty() {
+        assert!(skipped.contains(&"app-state-survives-restart".to_string()), "{fault}: {skipped:?}");
+    }
+    assert_eq!(code, 1, "{fault}: a report with a failed or skipped check exits 1");
+    for check in report["steps"].as_array().unwrap().iter().flat_map(|s| s["checks"].as_array().unwrap()) {
+        if check["status"] == "failed" {
+            assert!(check["expected"].as_str().is_some_and(|e| !e.is_empty()), "{fault}: {check}");
+            assert!(check["actual"].as_str().is_some_and(|a| !a.is_empty()), "{fault}: {check}");
+        }
+    }
+}
+
+#[test]
+fn each_fault_fails_exactly_its_checks() {
+    if !integration("each_fault_fails_exactly_its_checks") {
+        return;
+    }
+    let table: &[(&str, &[&str])] = &[
+        ("none", &[]),
+        ("no-title", &["site-index-title"]),
+        ("css-as-text", &["site-content-type"]),
+        ("html-as-text", &["site-html-type"]),
+        ("soft-404", &["site-404"]),
+        ("traversal", &["site-no-traversal"]),
+        ("encoded-traversal", &["site-no-encoded-traversal"]),
+        ("no-site", &["site-answers", "site-still-answers"]),
+        ("no-app", &["app-answers"]),
+        ("info-without-version", &["app-info-fields"]),
+        ("post-broken", &["app-posts-message"]),
+        ("accepts-empty", &["app-rejects-empty"]),
+        ("accepts-oversized", &["app-rejects-oversized"]),
+    ];
+    let covered: BTreeSet<&str> = table.iter().map(|(fault, _)| *fault).chain(["forgets"]).collect();
+    assert_eq!(covered, testkit::FAULTS.iter().copied().collect(), "every fixture fault is in the table");
+    std::thread::scope(|scope| {
+        for (fault, failed) in table {
+            scope.spawn(move || check_fault(fault, failed, &[]));
+        }
+    });
+}
+
+#[test]
+fn a_submission_without_a_title_fails_the_file_check() {
+    if !integration("a_submission_without_a_title_fails_the_file_check") {
+        return;
+    }
+    let submission = workspace().join("xtask/tests/fixtures/submissions/lab1-untitled");
+    check_fault("none", &["site-index-file"], &["--submission", submission.to_str().unwrap()]);
+}
+
+#[test]
+fn a_stopped_site_fails_only_site_still_answers_in_the_app_step() {
+    if !integration("a_stopped_site_fails_only_site_still_answers_in_the_app_step") {
+        return;
+    }
+    let (_server, site, app) = start_fixture("no-site");
+    let (_, report, _) = grade(site, app, &["--step", "app-port"]);
+    assert_eq!(ids_with_status(&report, "failed"), vec!["site-still-answers"]);
+}
+
+#[test]
+fn the_reference_scores_full_marks_with_up_and_leaves_nothing_running() {
+    if !integration("the_reference_scores_full_marks_with_up_and_leaves_nothing_running") {
+        return;
+    }
+    let (site, app) = (free_port(), free_port());
+    let (code, report, stderr) = grade(site, app, &["--up"]);
+    assert_eq!(code, 0, "stderr: {stderr}\nreport: {report}");
+    assert_eq!(report["score"], report["max_score"]);
+    assert_eq!(ids_with_status(&report, "passed").len(), 15);
+    assert!(!port_is_open(site) && !port_is_open(app), "--up stops what it started");
+}
+
+#[test]
+fn grading_twice_gives_the_same_result() {
+    if !integration("grading_twice_gives_the_same_result") {
+        return;
+    }
+    let (_server, site, app) = start_fixture("soft-404");
+    let strip = |mut report: serde_json::Value| {
+        report["duration_ms"] = 0.into();
+        for step in report["steps"].as_array_mut().unwrap() {
+            for check in step["checks"].as_array_mut().unwrap() {
+                check["duration_ms"] = 0.into();
+            }
+        }
+        report
+    };
+    let first = strip(grade(site, app, &[]).1);
+    let second = strip(grade(site, app, &[]).1);
+    assert_eq!(first, second);
+}
+
+#[test]
+fn up_refuses_a_busy_port_with_one_clear_line() {
+    if !integration("up_refuses_a_busy_port_with_one_clear_line") {
+        return;
+    }
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = holder.local_addr().unwrap().port();
+    let app = free_port();
+    let (code, _, stderr) = grade(busy, app, &["--up"]);
+    assert_eq!(code, 2);
+    let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error.len(), 1, "{stderr}");
+    assert!(error[0].contains(&format!("127.0.0.1:{busy} is already in use")), "{stderr}");
+    assert!(!port_is_open(app), "nothing was started");
+}
+
+#[test]
+fn ctrl_c_during_up_stops_everything_and_exits_2() {
+    if !integration("ctrl_c_during_up_stops_everything_and_exits_2") {
+        return;
+    }
+    // A course whose only check waits 60 s, so the interrupt lands mid-grading, deterministically.
+    let course = tempfile::tempdir().unwrap();
+    let site = free_port();
+    let closed = free_port();
+    std::fs::create_dir_all(course.path().join("labs/slow")).unwrap();
+    std::fs::write(
+        course.path().join("labs/labs.toml"),
+        format!(
+            "format_version = 1\n[[lab]]\nid = \"slow\"\ntitle = \"Slow\"\nsummary = \"s\"\nvars = {{ port = \"{site}\" }}\n\
+             [[lab.step]]\nid = \"wait\"\ntitle = \"Wait\"\ndir = \"labs/slow\"\n\
+             [[lab.service]]\nname = \"site\"\npackage = \"static-site\"\nargs = [\"--bind\", \"127.0.0.1\", \"--port\", \"{{port}}\", \"--root\", \"{{submission}}/labs/static-site/site\"]\nready = \"127.0.0.1:{{port}}\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        course.path().join("labs/slow/rubric.toml"),
+        format!("[[check]]\nid = \"never\"\ntitle = \"Never\"\npoints = 1\nhint = \"h\"\ntimeout = \"60s\"\n[check.tcp]\naddress = \"127.0.0.1:{closed}\"\n"),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("xtask"));
+    command.arg("--course").arg(course.path()).args(["check", "slow", "--up", "--submission"]).arg(workspace());
+    command.stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    // Once the service answers, the grader is starting or running its 60 s check: interrupt it.
+    wait_for_port(site);
+    xtask::services::signal(child.id(), libc::SIGINT);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("error: interrupted: stopped everything --up had started"), "{stderr}");
+    assert!(!port_is_open(site), "the service --up started is gone");
+}
