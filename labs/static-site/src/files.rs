@@ -55,16 +55,19 @@ pub struct Files {
     entries: RwLock<HashMap<String, Arc<Entry>>>,
     cached_bytes: AtomicU64,
     epoch: Instant,
+    revalidate: Duration,
 }
 
 impl Files {
-    /// `root` must exist; it is canonicalised so symlink escapes can be detected.
-    pub fn new(root: &Path) -> std::io::Result<Files> {
+    /// `root` must exist; it is canonicalised so symlink escapes can be detected. Entries are
+    /// trusted for `revalidate` before the disk is asked again (normally [`REVALIDATE`]).
+    pub fn new(root: &Path, revalidate: Duration) -> std::io::Result<Files> {
         Ok(Files {
             root: root.canonicalize()?,
             entries: RwLock::new(HashMap::new()),
             cached_bytes: AtomicU64::new(0),
             epoch: Instant::now(),
+            revalidate,
         })
     }
 
@@ -83,7 +86,10 @@ impl Files {
         };
         let directory_request = raw_path.ends_with('/');
         let key = if directory_request { format!("{relative}/") } else { relative.clone() };
-        if let Some(entry) = self.entries.read().expect("cache lock").get(&key).cloned() {
+        // Bind first: a guard in the `if let` scrutinee would live through the block, and taking
+        // the write lock below while holding the read lock would deadlock.
+        let cached = self.entries.read().expect("cache lock").get(&key).cloned();
+        if let Some(entry) = cached {
             if self.is_fresh(&entry) {
                 return Lookup::Found(entry);
             }
@@ -131,7 +137,7 @@ impl Files {
     /// Whether a cached entry still describes the file on disk.
     fn is_fresh(&self, entry: &Entry) -> bool {
         let now = self.now_ms();
-        if now.saturating_sub(entry.checked.load(Ordering::Relaxed)) < REVALIDATE.as_millis() as u64 {
+        if now.saturating_sub(entry.checked.load(Ordering::Relaxed)) < self.revalidate.as_millis() as u64 {
             return true;
         }
         match std::fs::metadata(&entry.path) {

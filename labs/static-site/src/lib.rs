@@ -76,13 +76,18 @@ pub struct Site {
 
 impl Site {
     pub fn open(root: &Path) -> Result<Site, StartError> {
+        Site::open_revalidating(root, files::REVALIDATE)
+    }
+
+    /// Like [`Site::open`], trusting cached files for `revalidate` (zero: check the disk every time).
+    pub fn open_revalidating(root: &Path, revalidate: Duration) -> Result<Site, StartError> {
         if !root.exists() {
             return Err(StartError::RootMissing(root.to_path_buf()));
         }
         if !root.is_dir() {
             return Err(StartError::RootNotDir(root.to_path_buf()));
         }
-        let files = Files::new(root).map_err(|_| StartError::RootMissing(root.to_path_buf()))?;
+        let files = Files::new(root, revalidate).map_err(|_| StartError::RootMissing(root.to_path_buf()))?;
         Ok(Site { files })
     }
 
