@@ -38,13 +38,24 @@ pub struct Mismatch {
 
 impl Mismatch {
     pub fn new(expected: impl Into<String>, actual: impl Into<String>) -> Mismatch {
-        Mismatch { expected: expected.into(), actual: actual.into() }
+        Mismatch {
+            expected: expected.into(),
+            actual: actual.into(),
+        }
     }
 
     /// Joins several mismatches of one check into one, so every failed expectation is reported.
     fn join(mismatches: Vec<Mismatch>) -> Mismatch {
-        let expected = mismatches.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ");
-        let actual = mismatches.iter().map(|m| m.actual.as_str()).collect::<Vec<_>>().join("; ");
+        let expected = mismatches
+            .iter()
+            .map(|m| m.expected.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let actual = mismatches
+            .iter()
+            .map(|m| m.actual.as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
         Mismatch { expected, actual }
     }
 }
@@ -75,7 +86,12 @@ pub(crate) fn is_polled(kind: &CheckKind) -> bool {
 }
 
 /// One attempt at `kind`, bounded by `deadline`.
-pub(crate) async fn attempt(kind: &CheckKind, ctx: &Context, deadline: Instant, interval: std::time::Duration) -> Attempt {
+pub(crate) async fn attempt(
+    kind: &CheckKind,
+    ctx: &Context,
+    deadline: Instant,
+    interval: std::time::Duration,
+) -> Attempt {
     match kind {
         CheckKind::File(c) => c.attempt(ctx),
         CheckKind::Tcp(c) => c.attempt(ctx, deadline).await,
@@ -86,7 +102,10 @@ pub(crate) async fn attempt(kind: &CheckKind, ctx: &Context, deadline: Instant, 
 
 /// Shortens long text for messages, on a character boundary, and keeps it on one line.
 pub(crate) fn excerpt(text: &str, max_chars: usize) -> String {
-    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max_chars {
         flat

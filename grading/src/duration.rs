@@ -7,7 +7,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => text.split_at(i),
-        None => return Err(format!("duration '{text}' has no unit (write e.g. \"500ms\", \"3s\", \"1m\")")),
+        None => {
+            return Err(format!(
+                "duration '{text}' has no unit (write e.g. \"500ms\", \"3s\", \"1m\")"
+            ))
+        }
     };
     let value: f64 = number
         .trim()
@@ -20,7 +24,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
-        _ => return Err(format!("duration '{text}' has unknown unit '{unit}' (use ms, s or m)")),
+        _ => {
+            return Err(format!(
+                "duration '{text}' has unknown unit '{unit}' (use ms, s or m)"
+            ))
+        }
     };
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -41,7 +49,8 @@ pub(crate) mod serde_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| super::parse(&t).map_err(serde::de::Error::custom)).transpose()
+        text.map(|t| super::parse(&t).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 

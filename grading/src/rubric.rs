@@ -83,8 +83,8 @@ pub struct Check {
 pub enum CheckKind {
     File(FileCheck),
     Tcp(TcpCheck),
-    Http(HttpCheck),
-    Persistence(PersistenceCheck),
+    Http(Box<HttpCheck>),
+    Persistence(Box<PersistenceCheck>),
 }
 
 impl CheckKind {
@@ -160,10 +160,10 @@ impl RawCheck {
             kinds.push(CheckKind::Tcp(c));
         }
         if let Some(c) = self.http {
-            kinds.push(CheckKind::Http(c));
+            kinds.push(CheckKind::Http(Box::new(c)));
         }
         if let Some(c) = self.persistence {
-            kinds.push(CheckKind::Persistence(c));
+            kinds.push(CheckKind::Persistence(Box::new(c)));
         }
         let kind = match kinds.len() {
             1 => kinds.pop().expect("one kind"),
@@ -195,13 +195,19 @@ impl RawCheck {
 impl Rubric {
     /// Reads and validates a rubric file. `known_vars` are the variable names its strings may use.
     pub fn load(path: &Path, known_vars: &BTreeSet<String>) -> Result<Rubric, LoadError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Rubric::parse(path, &text, known_vars)
     }
 
     /// Parses and validates rubric text; `path` is only used in messages.
-    pub fn parse(path: &Path, text: &str, known_vars: &BTreeSet<String>) -> Result<Rubric, LoadError> {
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        known_vars: &BTreeSet<String>,
+    ) -> Result<Rubric, LoadError> {
         let raw: RawRubric = toml::from_str(text).map_err(|e| LoadError::parse(path, text, e))?;
         let checks = raw
             .checks
@@ -210,7 +216,9 @@ impl Rubric {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|m| LoadError::invalid(path, m))?;
         let rubric = Rubric { checks };
-        rubric.validate(known_vars).map_err(|m| LoadError::invalid(path, m))?;
+        rubric
+            .validate(known_vars)
+            .map_err(|m| LoadError::invalid(path, m))?;
         Ok(rubric)
     }
 
@@ -222,7 +230,9 @@ impl Rubric {
         for check in &self.checks {
             let id = &check.id;
             if !is_slug(id) {
-                return Err(format!("check id '{id}' must be lowercase letters, digits and '-'"));
+                return Err(format!(
+                    "check id '{id}' must be lowercase letters, digits and '-'"
+                ));
             }
             if !ids.insert(id.as_str()) {
                 return Err(format!("check id '{id}' appears twice"));
@@ -231,19 +241,35 @@ impl Rubric {
                 return Err(format!("check '{id}' has an empty title"));
             }
             if check.hint.trim().is_empty() {
-                return Err(format!("check '{id}' has an empty hint: say what to try when it fails"));
+                return Err(format!(
+                    "check '{id}' has an empty hint: say what to try when it fails"
+                ));
             }
             if check.points == 0 {
                 return Err(format!("check '{id}' is worth 0 points"));
             }
             if check.interval.is_zero() || check.timeout < check.interval {
-                return Err(format!("check '{id}': the interval must be non-zero and no longer than the timeout"));
+                return Err(format!(
+                    "check '{id}': the interval must be non-zero and no longer than the timeout"
+                ));
             }
-            check.kind.validate().map_err(|m| format!("check '{id}': {m}"))?;
-            for text in check.kind.strings().into_iter().chain([check.title.as_str(), check.hint.as_str()]) {
+            check
+                .kind
+                .validate()
+                .map_err(|m| format!("check '{id}': {m}"))?;
+            for text in check
+                .kind
+                .strings()
+                .into_iter()
+                .chain([check.title.as_str(), check.hint.as_str()])
+            {
                 for name in crate::vars::placeholders(text) {
                     if !known_vars.contains(name) && !crate::vars::BUILTIN.contains(&name) {
-                        let known: Vec<_> = known_vars.iter().map(String::as_str).chain(crate::vars::BUILTIN.iter().copied()).collect();
+                        let known: Vec<_> = known_vars
+                            .iter()
+                            .map(String::as_str)
+                            .chain(crate::vars::BUILTIN.iter().copied())
+                            .collect();
                         return Err(format!(
                             "check '{id}' uses unknown variable {{{name}}} (known: {})",
                             known.join(", ")
@@ -255,19 +281,28 @@ impl Rubric {
         for check in &self.checks {
             for required in &check.requires {
                 if !ids.contains(required.as_str()) {
-                    return Err(format!("check '{}' requires unknown check '{required}'", check.id));
+                    return Err(format!(
+                        "check '{}' requires unknown check '{required}'",
+                        check.id
+                    ));
                 }
             }
         }
         if let Some(cycle) = self.find_cycle() {
-            return Err(format!("prerequisites form a cycle: {}", cycle.join(" -> ")));
+            return Err(format!(
+                "prerequisites form a cycle: {}",
+                cycle.join(" -> ")
+            ));
         }
         Ok(())
     }
 
     fn find_cycle(&self) -> Option<Vec<String>> {
-        let requires: BTreeMap<&str, &[String]> =
-            self.checks.iter().map(|c| (c.id.as_str(), c.requires.as_slice())).collect();
+        let requires: BTreeMap<&str, &[String]> = self
+            .checks
+            .iter()
+            .map(|c| (c.id.as_str(), c.requires.as_slice()))
+            .collect();
         fn visit<'a>(
             id: &'a str,
             requires: &BTreeMap<&'a str, &'a [String]>,
@@ -310,7 +345,9 @@ impl Rubric {
 /// Ids are grep-able slugs: `site-answers`, `app-info-fields`.
 pub(crate) fn is_slug(id: &str) -> bool {
     !id.is_empty()
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.starts_with('-')
         && !id.ends_with('-')
 }
@@ -330,7 +367,18 @@ mod tests {
             Ok(r) => r
                 .checks
                 .iter()
-                .map(|c| format!("{} {} {}pt {:?} {:?}/{:?} requires={:?}", c.id, c.kind.name(), c.points, c.visibility, c.timeout, c.interval, c.requires))
+                .map(|c| {
+                    format!(
+                        "{} {} {}pt {:?} {:?}/{:?} requires={:?}",
+                        c.id,
+                        c.kind.name(),
+                        c.points,
+                        c.visibility,
+                        c.timeout,
+                        c.interval,
+                        c.requires
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n"),
             Err(e) => format!("error: {e}"),
@@ -350,7 +398,10 @@ address = "127.0.0.1:{site_port}"
 
     #[test]
     fn minimal_rubric_gets_defaults() {
-        check(TCP, expect![[r#"site-answers tcp 2pt Visible 3s/200ms requires=[]"#]]);
+        check(
+            TCP,
+            expect![[r#"site-answers tcp 2pt Visible 3s/200ms requires=[]"#]],
+        );
     }
 
     #[test]
@@ -381,31 +432,49 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
 
     #[test]
     fn malformed_and_invalid_rubrics() {
-        check("[[check]\n", expect!["error: rubric.toml is malformed: line 1: invalid table header expected `.`, `]]`"]);
+        check(
+            "[[check]\n",
+            expect![
+                "error: rubric.toml is malformed: line 1: invalid table header expected `.`, `]]`"
+            ],
+        );
         check(
             &TCP.replace("points = 2", "points = 2\ncolour = \"red\""),
             expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `tcp`, `http`, `persistence`"],
         );
-        check("", expect![[r#"error: rubric.toml is invalid: the rubric has no checks: add at least one [[check]]"#]]);
+        check(
+            "",
+            expect![[
+                r#"error: rubric.toml is invalid: the rubric has no checks: add at least one [[check]]"#
+            ]],
+        );
         check(
             &format!("{TCP}{TCP}"),
             expect![[r#"error: rubric.toml is invalid: check id 'site-answers' appears twice"#]],
         );
         check(
             &TCP.replace("hint = \"start it\"", "hint = \" \""),
-            expect![[r#"error: rubric.toml is invalid: check 'site-answers' has an empty hint: say what to try when it fails"#]],
+            expect![[
+                r#"error: rubric.toml is invalid: check 'site-answers' has an empty hint: say what to try when it fails"#
+            ]],
         );
         check(
             &TCP.replace("[check.tcp]\naddress = \"127.0.0.1:{site_port}\"", ""),
-            expect![[r#"error: rubric.toml is invalid: check 'site-answers' has no kind: add one of [check.file], [check.tcp], [check.http], [check.persistence]"#]],
+            expect![[
+                r#"error: rubric.toml is invalid: check 'site-answers' has no kind: add one of [check.file], [check.tcp], [check.http], [check.persistence]"#
+            ]],
         );
         check(
             &TCP.replace("{site_port}", "{app_port}"),
-            expect![[r#"error: rubric.toml is invalid: check 'site-answers' uses unknown variable {app_port} (known: site_port, submission, probe)"#]],
+            expect![[
+                r#"error: rubric.toml is invalid: check 'site-answers' uses unknown variable {app_port} (known: site_port, submission, probe)"#
+            ]],
         );
         check(
             &TCP.replace("points = 2", "points = 2\nrequires = [\"nope\"]"),
-            expect![[r#"error: rubric.toml is invalid: check 'site-answers' requires unknown check 'nope'"#]],
+            expect![[
+                r#"error: rubric.toml is invalid: check 'site-answers' requires unknown check 'nope'"#
+            ]],
         );
         check(
             &TCP.replace("points = 2", "points = 2\ntimeout = \"soon\""),
@@ -413,7 +482,9 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
         );
         check(
             &TCP.replace("id = \"site-answers\"", "id = \"Site Answers\""),
-            expect![[r#"error: rubric.toml is invalid: check id 'Site Answers' must be lowercase letters, digits and '-'"#]],
+            expect![[
+                r#"error: rubric.toml is invalid: check id 'Site Answers' must be lowercase letters, digits and '-'"#
+            ]],
         );
     }
 
@@ -435,7 +506,10 @@ hint = "h"
 requires = ["a"]
 tcp = { address = "x:1" }
 "#;
-        check(text, expect![[r#"error: rubric.toml is invalid: prerequisites form a cycle: a -> b -> a"#]]);
+        check(
+            text,
+            expect![[r#"error: rubric.toml is invalid: prerequisites form a cycle: a -> b -> a"#]],
+        );
     }
 
     #[test]
@@ -447,15 +521,21 @@ tcp = { address = "x:1" }
         };
         check(
             &http("body_regex = \"(unclosed\""),
-            expect![[r#"error: rubric.toml is invalid: check 'x': body_regex '(unclosed' does not compile: unclosed group"#]],
+            expect![[
+                r#"error: rubric.toml is invalid: check 'x': body_regex '(unclosed' does not compile: unclosed group"#
+            ]],
         );
         check(
             &http("json_present = [\"success\"]"),
-            expect![[r#"error: rubric.toml is invalid: check 'x': JSON pointer 'success' must be empty or start with '/'"#]],
+            expect![[
+                r#"error: rubric.toml is invalid: check 'x': JSON pointer 'success' must be empty or start with '/'"#
+            ]],
         );
         check(
             &http("status = 99"),
-            expect![[r#"error: rubric.toml is invalid: check 'x': status 99 is not an HTTP status (100-599)"#]],
+            expect![[
+                r#"error: rubric.toml is invalid: check 'x': status 99 is not an HTTP status (100-599)"#
+            ]],
         );
     }
 }

@@ -11,7 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// File sizes benchmarked, as (name, bytes).
-pub const SIZES: &[(&str, usize)] = &[("2KB", 2 * 1024), ("100KB", 100 * 1024), ("1MB", 1024 * 1024)];
+pub const SIZES: &[(&str, usize)] = &[
+    ("2KB", 2 * 1024),
+    ("100KB", 100 * 1024),
+    ("1MB", 1024 * 1024),
+];
 
 /// One wrk run's figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,8 +26,17 @@ pub struct WrkResult {
 
 /// Reads `Requests/sec:` and the `99%` latency line from wrk's `--latency` output.
 pub fn parse_wrk(output: &str) -> Option<WrkResult> {
-    let requests_per_second = output.lines().find_map(|l| l.trim().strip_prefix("Requests/sec:"))?.trim().parse().ok()?;
-    let p99 = output.lines().map(str::trim).find_map(|l| l.strip_prefix("99%"))?.trim();
+    let requests_per_second = output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let p99 = output
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("99%"))?
+        .trim();
     let p99_ms = if let Some(v) = p99.strip_suffix("us") {
         v.parse::<f64>().ok()? / 1000.0
     } else if let Some(v) = p99.strip_suffix("ms") {
@@ -33,7 +46,10 @@ pub fn parse_wrk(output: &str) -> Option<WrkResult> {
     } else {
         return None;
     };
-    Some(WrkResult { requests_per_second, p99_ms })
+    Some(WrkResult {
+        requests_per_second,
+        p99_ms,
+    })
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -59,7 +75,11 @@ impl Drop for Server {
 }
 
 fn have(program: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {program}")]).stdout(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// Installs nginx and wrk from Debian's packages when missing and allowed (root).
@@ -67,9 +87,14 @@ fn ensure_tools() -> anyhow::Result<()> {
     if have("nginx") && have("wrk") {
         return Ok(());
     }
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !root || !have("apt-get") {
-        bail!("the bench needs nginx and wrk: install them (Debian: apt-get install nginx-light wrk)");
+        bail!(
+            "the bench needs nginx and wrk: install them (Debian: apt-get install nginx-light wrk)"
+        );
     }
     eprintln!("installing nginx-light and wrk ...");
     let status = Command::new("sh")
@@ -82,7 +107,9 @@ fn ensure_tools() -> anyhow::Result<()> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn wait_ready(port: u16, server: &mut Server, name: &str) -> anyhow::Result<()> {
@@ -99,7 +126,8 @@ fn wait_ready(port: u16, server: &mut Server, name: &str) -> anyhow::Result<()> 
 }
 
 fn write_files(www: &Path) -> anyhow::Result<()> {
-    let line = "<p>Container Labs benchmark page: the quick brown fox jumps over the lazy dog.</p>\n";
+    let line =
+        "<p>Container Labs benchmark page: the quick brown fox jumps over the lazy dog.</p>\n";
     for (name, size) in SIZES {
         let mut body = String::from("<!doctype html><title>bench</title>\n");
         while body.len() < *size {
@@ -127,7 +155,13 @@ fn nginx_config(dir: &Path, www: &Path, port: u16) -> String {
 
 fn wrk(port: u16, file: &str, seconds: u32) -> anyhow::Result<WrkResult> {
     let output = Command::new("wrk")
-        .args(["-t2", "-c64", &format!("-d{seconds}s"), "--latency", &format!("http://127.0.0.1:{port}/{file}")])
+        .args([
+            "-t2",
+            "-c64",
+            &format!("-d{seconds}s"),
+            "--latency",
+            &format!("http://127.0.0.1:{port}/{file}"),
+        ])
         .output()
         .context("cannot run wrk")?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -157,7 +191,13 @@ pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow
     let ours_port = free_port()?;
     let mut ours = Server(
         Command::new(root.join("target/release/static-site"))
-            .args(["--bind", "127.0.0.1", "--port", &ours_port.to_string(), "--root"])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &ours_port.to_string(),
+                "--root",
+            ])
             .arg(&www)
             .stderr(Stdio::null())
             .spawn()
@@ -180,10 +220,14 @@ pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow
     wait_ready(nginx_port, &mut nginx, "nginx")?;
 
     println!("static-site vs nginx: wrk -t2 -c64 -d{seconds}s --latency, {rounds} A/B rounds per size, medians");
-    println!("{:<6} {:>14} {:>9} {:>14} {:>9} {:>8}", "size", "ours req/s", "p99", "nginx req/s", "p99", "ratio");
+    println!(
+        "{:<6} {:>14} {:>9} {:>14} {:>9} {:>8}",
+        "size", "ours req/s", "p99", "nginx req/s", "p99", "ratio"
+    );
     for (name, _) in SIZES {
         let file = format!("{name}.html");
-        let (mut ours_rps, mut ours_p99, mut nginx_rps, mut nginx_p99) = (vec![], vec![], vec![], vec![]);
+        let (mut ours_rps, mut ours_p99, mut nginx_rps, mut nginx_p99) =
+            (vec![], vec![], vec![], vec![]);
         for _ in 0..rounds {
             let a = wrk(ours_port, &file, seconds)?;
             let b = wrk(nginx_port, &file, seconds)?;
@@ -212,8 +256,17 @@ mod tests {
     #[test]
     fn reads_wrk_output() {
         let output = "Running 5s test @ http://127.0.0.1:1/2KB.html\n  2 threads and 64 connections\n  Latency Distribution\n     50%    1.50ms\n     75%    2.00ms\n     90%    3.00ms\n     99%  770.00us\n  177500 requests in 5.00s, 400.00MB read\nRequests/sec:  35500.12\nTransfer/sec:     80.00MB\n";
-        assert_eq!(parse_wrk(output), Some(WrkResult { requests_per_second: 35500.12, p99_ms: 0.77 }));
-        assert_eq!(parse_wrk(&output.replace("770.00us", "1.20s")).map(|r| r.p99_ms), Some(1200.0));
+        assert_eq!(
+            parse_wrk(output),
+            Some(WrkResult {
+                requests_per_second: 35500.12,
+                p99_ms: 0.77
+            })
+        );
+        assert_eq!(
+            parse_wrk(&output.replace("770.00us", "1.20s")).map(|r| r.p99_ms),
+            Some(1200.0)
+        );
         assert_eq!(parse_wrk("garbage"), None);
     }
 }

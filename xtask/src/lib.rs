@@ -17,7 +17,10 @@ use std::path::PathBuf;
 
 /// This workspace's root (where `cargo xtask` was built from).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 /// An error that means "could not do what was asked" (exit code 2), with a message that says why.

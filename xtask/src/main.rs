@@ -105,18 +105,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         print!("{TASKS}");
         return Ok(ExitCode::SUCCESS);
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     match task {
-        Task::Check { lab, step, submission, up, vars, format, out } => {
-            runtime.block_on(xtask::check::run(CheckOptions { course, lab, step, submission, vars, up, format, out }))
-        }
-        Task::Up { lab, submission, vars } => {
-            let selection = xtask::course::select(&course, &lab, None, &vars, submission.as_deref())?;
+        Task::Check {
+            lab,
+            step,
+            submission,
+            up,
+            vars,
+            format,
+            out,
+        } => runtime.block_on(xtask::check::run(CheckOptions {
+            course,
+            lab,
+            step,
+            submission,
+            vars,
+            up,
+            format,
+            out,
+        })),
+        Task::Up {
+            lab,
+            submission,
+            vars,
+        } => {
+            let selection =
+                xtask::course::select(&course, &lab, None, &vars, submission.as_deref())?;
             runtime.block_on(xtask::updown::up(&course, &selection))?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Down { lab } => {
-            grading::Curriculum::load(&course)?.lab(&lab).map_err(anyhow::Error::msg)?;
+            grading::Curriculum::load(&course)?
+                .lab(&lab)
+                .map_err(anyhow::Error::msg)?;
             runtime.block_on(xtask::updown::down(&course, &lab))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -125,7 +149,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", xtask::doctor::render(&findings));
             Ok(ExitCode::SUCCESS)
         }
-        Task::Bench { target, seconds, rounds } => {
+        Task::Bench {
+            target,
+            seconds,
+            rounds,
+        } => {
             runtime.block_on(xtask::bench::run(&course, &target, seconds, rounds))?;
             Ok(ExitCode::SUCCESS)
         }

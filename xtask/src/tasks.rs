@@ -13,7 +13,9 @@ fn cargo() -> Command {
 
 fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
     eprintln!("$ {what}");
-    let status = command.status().with_context(|| format!("cannot run {what}"))?;
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
@@ -23,8 +25,15 @@ fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
 /// The whole test suite, integration tests included.
 pub fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     let mut command = cargo();
-    command.current_dir(root).env(INTEGRATION_ENV, "1").args(["test", "--workspace", "--all-targets"]).args(extra);
-    run(command, "cargo test --workspace --all-targets (with CLABS_INTEGRATION=1)")
+    command
+        .current_dir(root)
+        .env(INTEGRATION_ENV, "1")
+        .args(["test", "--workspace", "--all-targets"])
+        .args(extra);
+    run(
+        command,
+        "cargo test --workspace --all-targets (with CLABS_INTEGRATION=1)",
+    )
 }
 
 /// Formatting and lints, as CI enforces them.
@@ -33,8 +42,18 @@ pub fn lint(root: &Path) -> anyhow::Result<()> {
     fmt.current_dir(root).args(["fmt", "--all", "--check"]);
     run(fmt, "cargo fmt --all --check")?;
     let mut clippy = cargo();
-    clippy.current_dir(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
-    run(clippy, "cargo clippy --workspace --all-targets -- -D warnings")
+    clippy.current_dir(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(
+        clippy,
+        "cargo clippy --workspace --all-targets -- -D warnings",
+    )
 }
 
 /// Exactly what CI runs: lints, then the whole test suite.

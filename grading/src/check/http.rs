@@ -106,16 +106,22 @@ impl HttpCheck {
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
-        Method::from_bytes(self.method.as_bytes()).map_err(|_| format!("method '{}' is not an HTTP method", self.method))?;
+        Method::from_bytes(self.method.as_bytes())
+            .map_err(|_| format!("method '{}' is not an HTTP method", self.method))?;
         if !self.url.starts_with("http://") {
             return Err(format!("url '{}' must start with http://", self.url));
         }
-        let bodies = [self.body.is_some(), self.form.is_some(), self.json.is_some()];
+        let bodies = [
+            self.body.is_some(),
+            self.form.is_some(),
+            self.json.is_some(),
+        ];
         if bodies.iter().filter(|b| **b).count() > 1 {
             return Err("give at most one of body, form and json".into());
         }
         for name in self.headers.keys() {
-            HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("'{name}' is not a header name"))?;
+            HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("'{name}' is not a header name"))?;
         }
         let e = &self.expect;
         if let Some(status) = &e.status {
@@ -126,11 +132,15 @@ impl HttpCheck {
             }
         }
         if let Some(re) = &e.body_regex {
-            regex::Regex::new(re).map_err(|err| format!("body_regex '{re}' does not compile: {}", regex_error(&err)))?;
+            regex::Regex::new(re).map_err(|err| {
+                format!("body_regex '{re}' does not compile: {}", regex_error(&err))
+            })?;
         }
         for pointer in e.json_equals.keys().chain(&e.json_present) {
             if !(pointer.is_empty() || pointer.starts_with('/')) {
-                return Err(format!("JSON pointer '{pointer}' must be empty or start with '/'"));
+                return Err(format!(
+                    "JSON pointer '{pointer}' must be empty or start with '/'"
+                ));
             }
         }
         Ok(())
@@ -143,7 +153,10 @@ impl HttpCheck {
             Ok(Err(actual)) => Attempt::Fail(Mismatch::new(self.summary(ctx, &request), actual)),
             Err(_) => Attempt::Fail(Mismatch::new(
                 self.summary(ctx, &request),
-                format!("no complete answer to {} {} before the deadline", request.method, request.url),
+                format!(
+                    "no complete answer to {} {} before the deadline",
+                    request.method, request.url
+                ),
             )),
         }
     }
@@ -151,12 +164,22 @@ impl HttpCheck {
     /// The request with variables expanded.
     pub(crate) fn request(&self, ctx: &Context) -> PreparedRequest {
         let v = &ctx.vars;
-        let mut headers: Vec<(String, String)> = self.headers.iter().map(|(k, val)| (k.clone(), v.expand(val))).collect();
+        let mut headers: Vec<(String, String)> = self
+            .headers
+            .iter()
+            .map(|(k, val)| (k.clone(), v.expand(val)))
+            .collect();
         let body = if let Some(body) = &self.body {
             Some(v.expand(body))
         } else if let Some(form) = &self.form {
-            headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
-            let pairs: Vec<String> = form.iter().map(|(k, val)| format!("{}={}", form_encode(k), form_encode(&v.expand(val)))).collect();
+            headers.push((
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
+            let pairs: Vec<String> = form
+                .iter()
+                .map(|(k, val)| format!("{}={}", form_encode(k), form_encode(&v.expand(val))))
+                .collect();
             Some(pairs.join("&"))
         } else if let Some(json) = &self.json {
             headers.push(("content-type".into(), "application/json".into()));
@@ -164,7 +187,12 @@ impl HttpCheck {
         } else {
             None
         };
-        PreparedRequest { method: v.expand(&self.method), url: v.expand(&self.url), headers, body }
+        PreparedRequest {
+            method: v.expand(&self.method),
+            url: v.expand(&self.url),
+            headers,
+            body,
+        }
     }
 
     /// The whole expectation in words (used when there is no response to compare with).
@@ -180,7 +208,12 @@ impl HttpCheck {
         parts.join(", ")
     }
 
-    pub(crate) fn judge(&self, ctx: &Context, request: &PreparedRequest, response: &Response) -> Attempt {
+    pub(crate) fn judge(
+        &self,
+        ctx: &Context,
+        request: &PreparedRequest,
+        response: &Response,
+    ) -> Attempt {
         let v = &ctx.vars;
         let e = &self.expect;
         let mut mismatches = Vec::new();
@@ -189,7 +222,11 @@ impl HttpCheck {
             let allowed = status.to_vec();
             if !allowed.contains(&response.status) {
                 let mut actual = format!("{what} answered {}", response.status);
-                if let Some(location) = response.headers.get("location").and_then(|l| l.to_str().ok()) {
+                if let Some(location) = response
+                    .headers
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                {
                     actual.push_str(&format!(" (Location: {location})"));
                 }
                 mismatches.push(Mismatch::new(status_words(&allowed), actual));
@@ -198,19 +235,34 @@ impl HttpCheck {
         for (name, needle) in &e.header_contains {
             let needle = v.expand(needle);
             match header_text(&response.headers, name) {
-                Some(value) if value.to_ascii_lowercase().contains(&needle.to_ascii_lowercase()) => {}
-                Some(value) => mismatches.push(Mismatch::new(format!("{name} containing {needle:?}"), format!("{name}: {value}"))),
-                None => mismatches.push(Mismatch::new(format!("{name} containing {needle:?}"), format!("no {name} header"))),
+                Some(value)
+                    if value
+                        .to_ascii_lowercase()
+                        .contains(&needle.to_ascii_lowercase()) => {}
+                Some(value) => mismatches.push(Mismatch::new(
+                    format!("{name} containing {needle:?}"),
+                    format!("{name}: {value}"),
+                )),
+                None => mismatches.push(Mismatch::new(
+                    format!("{name} containing {needle:?}"),
+                    format!("no {name} header"),
+                )),
             }
         }
         for name in &e.header_present {
             if !response.headers.contains_key(name.as_str()) {
-                mismatches.push(Mismatch::new(format!("a {name} header"), format!("no {name} header")));
+                mismatches.push(Mismatch::new(
+                    format!("header {name} present"),
+                    format!("no {name} header"),
+                ));
             }
         }
         for name in &e.header_absent {
             if let Some(value) = header_text(&response.headers, name) {
-                mismatches.push(Mismatch::new(format!("no {name} header"), format!("{name}: {value}")));
+                mismatches.push(Mismatch::new(
+                    format!("header {name} absent"),
+                    format!("{name}: {value}"),
+                ));
             }
         }
         let body = String::from_utf8_lossy(&response.body);
@@ -219,7 +271,12 @@ impl HttpCheck {
             if !body.contains(&needle) {
                 mismatches.push(Mismatch::new(
                     format!("body containing {needle:?}"),
-                    format!("{} answered {} with body {:?}", what, response.status, excerpt(&body, 120)),
+                    format!(
+                        "{} answered {} with body {:?}",
+                        what,
+                        response.status,
+                        excerpt(&body, 120)
+                    ),
                 ));
             }
         }
@@ -228,7 +285,12 @@ impl HttpCheck {
             if body.contains(&needle) {
                 mismatches.push(Mismatch::new(
                     format!("body without {needle:?}"),
-                    format!("{} answered {} with body {:?}", what, response.status, excerpt(&body, 120)),
+                    format!(
+                        "{} answered {} with body {:?}",
+                        what,
+                        response.status,
+                        excerpt(&body, 120)
+                    ),
                 ));
             }
         }
@@ -238,9 +300,17 @@ impl HttpCheck {
                 Ok(re) if re.is_match(&body) => {}
                 Ok(_) => mismatches.push(Mismatch::new(
                     format!("body matching /{pattern}/"),
-                    format!("{} answered {} with body {:?}", what, response.status, excerpt(&body, 120)),
+                    format!(
+                        "{} answered {} with body {:?}",
+                        what,
+                        response.status,
+                        excerpt(&body, 120)
+                    ),
                 )),
-                Err(err) => mismatches.push(Mismatch::new(format!("a valid pattern /{pattern}/"), regex_error(&err))),
+                Err(err) => mismatches.push(Mismatch::new(
+                    format!("a valid pattern /{pattern}/"),
+                    regex_error(&err),
+                )),
             }
         }
         if !e.json_equals.is_empty() || !e.json_present.is_empty() {
@@ -254,13 +324,22 @@ impl HttpCheck {
                         let want = expand_json(want, v);
                         match json.pointer(pointer) {
                             Some(got) if *got == want => {}
-                            Some(got) => mismatches.push(Mismatch::new(format!("{pointer} = {want}"), format!("{pointer} = {got}"))),
-                            None => mismatches.push(Mismatch::new(format!("{pointer} = {want}"), format!("no {pointer} in {}", excerpt(&json.to_string(), 120)))),
+                            Some(got) => mismatches.push(Mismatch::new(
+                                format!("{pointer} = {want}"),
+                                format!("{pointer} = {got}"),
+                            )),
+                            None => mismatches.push(Mismatch::new(
+                                format!("{pointer} = {want}"),
+                                format!("no {pointer} in {}", excerpt(&json.to_string(), 120)),
+                            )),
                         }
                     }
                     for pointer in &e.json_present {
                         if json.pointer(pointer).is_none() {
-                            mismatches.push(Mismatch::new(format!("a value at {pointer}"), format!("no {pointer} in {}", excerpt(&json.to_string(), 120))));
+                            mismatches.push(Mismatch::new(
+                                format!("a value at {pointer}"),
+                                format!("no {pointer} in {}", excerpt(&json.to_string(), 120)),
+                            ));
                         }
                     }
                 }
@@ -277,12 +356,22 @@ impl HttpCheck {
 fn status_words(allowed: &[u16]) -> String {
     match allowed {
         [one] => format!("status {one}"),
-        many => format!("status one of {}", many.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")),
+        many => format!(
+            "status one of {}",
+            many.iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    let values: Vec<String> = headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+    let values: Vec<String> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
     (!values.is_empty()).then(|| values.join(", "))
 }
 
@@ -292,7 +381,11 @@ fn expand_json(value: &serde_json::Value, vars: &crate::vars::Vars) -> serde_jso
     match value {
         Value::String(s) => Value::String(vars.expand(s)),
         Value::Array(items) => Value::Array(items.iter().map(|i| expand_json(i, vars)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), expand_json(v, vars))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), expand_json(v, vars)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -304,7 +397,13 @@ fn form_encode(text: &str) -> String {
 /// A regex error's last line (the part that says what is wrong).
 pub(crate) fn regex_error(err: &regex::Error) -> String {
     let text = err.to_string();
-    text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("invalid").trim().trim_start_matches("error: ").to_string()
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid")
+        .trim()
+        .trim_start_matches("error: ")
+        .to_string()
 }
 
 /// A request ready to send: placeholders expanded.
@@ -331,7 +430,9 @@ struct Target {
 }
 
 fn split_url(url: &str) -> Result<Target, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url} is not an http:// URL"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url} is not an http:// URL"))?;
     let (authority, target) = match rest.find(['/', '?']) {
         Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_string()),
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -340,7 +441,10 @@ fn split_url(url: &str) -> Result<Target, String> {
     if authority.is_empty() {
         return Err(format!("{url} has no host"));
     }
-    Ok(Target { authority: authority.to_string(), target })
+    Ok(Target {
+        authority: authority.to_string(),
+        target,
+    })
 }
 
 /// The address to connect to for an authority (`host`, `host:port`, `[v6]:port`).
@@ -358,29 +462,44 @@ fn connect_address(authority: &str) -> String {
 }
 
 /// Sends `request`, following redirects when asked.
-pub(crate) async fn send(request: &PreparedRequest, follow_redirects: bool) -> Result<Response, String> {
+pub(crate) async fn send(
+    request: &PreparedRequest,
+    follow_redirects: bool,
+) -> Result<Response, String> {
     let mut current = request.clone();
     for _ in 0..=MAX_REDIRECTS {
         let response = send_once(&current).await?;
-        let location = response.headers.get("location").and_then(|l| l.to_str().ok());
+        let location = response
+            .headers
+            .get("location")
+            .and_then(|l| l.to_str().ok());
         if !follow_redirects || !(300..400).contains(&response.status) || location.is_none() {
             return Ok(response);
         }
-        let base = url::Url::parse(&current.url).map_err(|e| format!("cannot follow a redirect from {}: {e}", current.url))?;
+        let base = url::Url::parse(&current.url)
+            .map_err(|e| format!("cannot follow a redirect from {}: {e}", current.url))?;
         let next = base
             .join(location.unwrap_or_default())
             .map_err(|e| format!("{} redirected to an invalid Location: {e}", current.url))?;
         if next.scheme() != "http" {
-            return Err(format!("{} redirected to {next}, which this check cannot follow (only http://)", current.url));
+            return Err(format!(
+                "{} redirected to {next}, which this check cannot follow (only http://)",
+                current.url
+            ));
         }
         if matches!(response.status, 301..=303) && current.method != "HEAD" {
             current.method = "GET".into();
             current.body = None;
-            current.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+            current
+                .headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
         }
         current.url = next.to_string();
     }
-    Err(format!("{} redirected more than {MAX_REDIRECTS} times", request.url))
+    Err(format!(
+        "{} redirected more than {MAX_REDIRECTS} times",
+        request.url
+    ))
 }
 
 async fn send_once(request: &PreparedRequest) -> Result<Response, String> {
@@ -396,19 +515,31 @@ async fn send_once(request: &PreparedRequest) -> Result<Response, String> {
     let connection = tokio::spawn(async move {
         let _ = connection.await;
     });
-    let method = Method::from_bytes(request.method.as_bytes()).map_err(|_| format!("'{}' is not an HTTP method", request.method))?;
-    let mut builder = Request::builder().method(method).uri(target.as_str()).header("host", authority.as_str());
-    builder = builder.header("user-agent", concat!("container-labs-grader/", env!("CARGO_PKG_VERSION")));
+    let method = Method::from_bytes(request.method.as_bytes())
+        .map_err(|_| format!("'{}' is not an HTTP method", request.method))?;
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(target.as_str())
+        .header("host", authority.as_str());
+    builder = builder.header(
+        "user-agent",
+        concat!("container-labs-grader/", env!("CARGO_PKG_VERSION")),
+    );
     for (name, value) in &request.headers {
-        let value = HeaderValue::from_str(value).map_err(|_| format!("header {name} has a value that cannot be sent"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("header {name} has a value that cannot be sent"))?;
         builder = builder.header(name.as_str(), value);
     }
     let body = Full::new(Bytes::from(request.body.clone().unwrap_or_default()));
-    let http_request = builder.body(body).map_err(|e| format!("cannot build the request for {}: {e}", request.url))?;
-    let response = sender
-        .send_request(http_request)
-        .await
-        .map_err(|e| format!("{} {} got no valid HTTP answer: {e}", request.method, request.url))?;
+    let http_request = builder
+        .body(body)
+        .map_err(|e| format!("cannot build the request for {}: {e}", request.url))?;
+    let response = sender.send_request(http_request).await.map_err(|e| {
+        format!(
+            "{} {} got no valid HTTP answer: {e}",
+            request.method, request.url
+        )
+    })?;
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let body = if request.method.eq_ignore_ascii_case("HEAD") {
@@ -421,7 +552,11 @@ async fn send_once(request: &PreparedRequest) -> Result<Response, String> {
             .to_bytes()
     };
     connection.abort();
-    Ok(Response { status, headers: parts.headers, body })
+    Ok(Response {
+        status,
+        headers: parts.headers,
+        body,
+    })
 }
 
 #[cfg(test)]
@@ -431,9 +566,15 @@ mod tests {
     #[test]
     fn urls_keep_their_raw_target() {
         let t = split_url("http://127.0.0.1:8080/../../etc/passwd").unwrap();
-        assert_eq!((t.authority.as_str(), t.target.as_str()), ("127.0.0.1:8080", "/../../etc/passwd"));
+        assert_eq!(
+            (t.authority.as_str(), t.target.as_str()),
+            ("127.0.0.1:8080", "/../../etc/passwd")
+        );
         let t = split_url("http://h/%2e%2e/x?y=1").unwrap();
-        assert_eq!((t.authority.as_str(), t.target.as_str()), ("h", "/%2e%2e/x?y=1"));
+        assert_eq!(
+            (t.authority.as_str(), t.target.as_str()),
+            ("h", "/%2e%2e/x?y=1")
+        );
         let t = split_url("http://h:1").unwrap();
         assert_eq!(t.target, "/");
         let t = split_url("http://h:1?q").unwrap();
@@ -443,5 +584,191 @@ mod tests {
         assert_eq!(connect_address("h"), "h:80");
         assert_eq!(connect_address("[::1]"), "[::1]:80");
         assert_eq!(connect_address("[::1]:81"), "[::1]:81");
+    }
+}
+
+#[cfg(test)]
+mod judge_tests {
+    use super::*;
+    use crate::vars::Vars;
+    use expect_test::{expect, Expect};
+
+    /// Judges a fixed response against `expect` (TOML) and renders the verdict.
+    fn check(
+        expect_toml: &str,
+        status: u16,
+        headers: &[(&str, &str)],
+        body: &str,
+        expected: Expect,
+    ) {
+        let toml_text = format!("url = \"http://h:1/x\"\nexpect = {{ {expect_toml} }}\n");
+        let check: HttpCheck = toml::from_str(&toml_text).unwrap();
+        check.validate().unwrap();
+        let mut vars = Vars::new();
+        vars.set("word", "hello");
+        let ctx = Context {
+            vars,
+            submission: ".".into(),
+            services: None,
+        };
+        let mut header_map = HeaderMap::new();
+        for (k, v) in headers {
+            header_map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let response = Response {
+            status,
+            headers: header_map,
+            body: Bytes::from(body.to_string()),
+        };
+        let verdict = match check.judge(&ctx, &check.request(&ctx), &response) {
+            Attempt::Pass => "pass".to_string(),
+            Attempt::Fail(m) => format!("expected: {}\nactual: {}", m.expected, m.actual),
+            Attempt::CannotRun(r) => format!("cannot run: {r}"),
+        };
+        expected.assert_eq(&verdict);
+    }
+
+    #[test]
+    fn expectations() {
+        check("status = 200", 200, &[], "", expect!["pass"]);
+        check("status = [400, 404]", 404, &[], "", expect!["pass"]);
+        check(
+            "status = 200",
+            302,
+            &[("location", "/login")],
+            "",
+            expect![[r#"
+            expected: status 200
+            actual: GET http://h:1/x answered 302 (Location: /login)"#]],
+        );
+        check(
+            "header_contains = { content-type = \"text/html\" }",
+            200,
+            &[("content-type", "Text/HTML; charset=utf-8")],
+            "",
+            expect!["pass"],
+        );
+        check(
+            "header_contains = { content-type = \"text/html\" }",
+            200,
+            &[("content-type", "text/plain")],
+            "",
+            expect![[r#"
+            expected: content-type containing "text/html"
+            actual: content-type: text/plain"#]],
+        );
+        check(
+            "header_contains = { content-type = \"text/html\" }",
+            200,
+            &[],
+            "",
+            expect![[r#"
+            expected: content-type containing "text/html"
+            actual: no content-type header"#]],
+        );
+        check(
+            "header_present = [\"etag\"], header_absent = [\"server\"]",
+            200,
+            &[("server", "nginx/1.22")],
+            "",
+            expect![[r#"
+            expected: header etag present; header server absent
+            actual: no etag header; server: nginx/1.22"#]],
+        );
+        check(
+            "body_contains = [\"{word} world\"]",
+            200,
+            &[],
+            "say hello world",
+            expect!["pass"],
+        );
+        check(
+            "body_contains = [\"{word}\"]",
+            200,
+            &[],
+            "bye\n\n  now",
+            expect![[r#"
+            expected: body containing "hello"
+            actual: GET http://h:1/x answered 200 with body "bye now""#]],
+        );
+        check(
+            "body_not_contains = [\"root:x:0:0\"]",
+            200,
+            &[],
+            "root:x:0:0:root",
+            expect![[r#"
+            expected: body without "root:x:0:0"
+            actual: GET http://h:1/x answered 200 with body "root:x:0:0:root""#]],
+        );
+        check(
+            "body_regex = \"<title>[^<]+</title>\"",
+            200,
+            &[],
+            "<title></title>",
+            expect![[r#"
+            expected: body matching /<title>[^<]+</title>/
+            actual: GET http://h:1/x answered 200 with body "<title></title>""#]],
+        );
+        check(
+            "json_equals = { \"/success\" = true }, json_present = [\"/version\"]",
+            200,
+            &[],
+            r#"{"success":true,"version":"1"}"#,
+            expect!["pass"],
+        );
+        check(
+            "json_equals = { \"/success\" = true }, json_present = [\"/version\"]",
+            200,
+            &[],
+            r#"{"success":"yes"}"#,
+            expect![[r#"
+            expected: /success = true; a value at /version
+            actual: /success = "yes"; no /version in {"success":"yes"}"#]],
+        );
+        check(
+            "json_present = [\"/a\"]",
+            200,
+            &[],
+            "<html>",
+            expect![[r#"
+            expected: a JSON body
+            actual: body is not JSON (expected value at line 1 column 1): "<html>""#]],
+        );
+        check(
+            "status = 201, body_contains = [\"ok\"]",
+            500,
+            &[],
+            "boom",
+            expect![[r#"
+            expected: status 201; body containing "ok"
+            actual: GET http://h:1/x answered 500; GET http://h:1/x answered 500 with body "boom""#]],
+        );
+    }
+
+    #[test]
+    fn request_bodies() {
+        let check: HttpCheck = toml::from_str("method = \"POST\"\nurl = \"http://h:1/\"\nform = { name = \"a b&c\", text = \"{word}\" }\n").unwrap();
+        let mut vars = Vars::new();
+        vars.set("word", "hi");
+        let ctx = Context {
+            vars,
+            submission: ".".into(),
+            services: None,
+        };
+        let request = check.request(&ctx);
+        assert_eq!(request.body.as_deref(), Some("name=a+b%26c&text=hi"));
+        assert!(request.headers.contains(&(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into()
+        )));
+        let both: HttpCheck =
+            toml::from_str("url = \"http://h:1/\"\nbody = \"x\"\njson = { a = 1 }\n").unwrap();
+        assert_eq!(
+            both.validate(),
+            Err("give at most one of body, form and json".into())
+        );
     }
 }

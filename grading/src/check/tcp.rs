@@ -18,7 +18,10 @@ impl TcpCheck {
         match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(&address)).await {
             Ok(Ok(_stream)) => Attempt::Pass,
             Ok(Err(e)) => Attempt::Fail(Mismatch::new(expected, connect_error(&address, &e))),
-            Err(_) => Attempt::Fail(Mismatch::new(expected, format!("connecting to {address} timed out"))),
+            Err(_) => Attempt::Fail(Mismatch::new(
+                expected,
+                format!("connecting to {address} timed out"),
+            )),
         }
     }
 }
@@ -26,7 +29,9 @@ impl TcpCheck {
 /// Words for a failed connection that tell a student what is going on.
 pub(crate) fn connect_error(address: &str, error: &std::io::Error) -> String {
     match error.kind() {
-        std::io::ErrorKind::ConnectionRefused => format!("connection refused on {address}: nothing listens there"),
+        std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused on {address}: nothing listens there")
+        }
         _ => format!("cannot connect to {address}: {error}"),
     }
 }

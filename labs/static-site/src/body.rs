@@ -13,7 +13,10 @@ const CHUNK: usize = 64 * 1024;
 #[derive(Debug)]
 pub enum Body {
     Bytes(Option<Bytes>),
-    File { file: tokio::fs::File, remaining: u64 },
+    File {
+        file: tokio::fs::File,
+        remaining: u64,
+    },
     Empty,
 }
 
@@ -36,7 +39,10 @@ impl hyper::body::Body for Body {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             Body::Bytes(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Body::Empty => Poll::Ready(None),
@@ -53,7 +59,10 @@ impl hyper::body::Body for Body {
                     Poll::Ready(Ok(())) => {
                         let n = read_buf.filled().len();
                         if n == 0 {
-                            return Poll::Ready(Some(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while being sent"))));
+                            return Poll::Ready(Some(Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "file shrank while being sent",
+                            ))));
                         }
                         *remaining -= n as u64;
                         buf.truncate(n);

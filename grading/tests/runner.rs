@@ -1,0 +1,172 @@
+//! The runner: prerequisites, deadlines, order of results, checks that cannot run.
+
+use grading::runner::{grade, StepRubric};
+use grading::{GradeConfig, Rubric, Status, Vars};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn step(rubric: &str) -> StepRubric {
+    let known: BTreeSet<String> = ["closed_port".to_string()].into_iter().collect();
+    StepRubric {
+        id: "s".into(),
+        title: "S".into(),
+        rubric: Rubric::parse(Path::new("r.toml"), rubric, &known).unwrap(),
+    }
+}
+
+async fn run(rubric: &str, submission: &Path) -> grading::Report {
+    let mut vars = Vars::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    vars.set("closed_port", closed.to_string());
+    let config = GradeConfig {
+        vars,
+        submission: submission.to_path_buf(),
+        services: None,
+    };
+    grade("lab", "Lab", &[step(rubric)], &config).await
+}
+
+fn summary(report: &grading::Report) -> Vec<String> {
+    report
+        .checks()
+        .map(|(_, c)| {
+            format!(
+                "{} {} {}",
+                c.id,
+                c.status.as_str(),
+                c.reason.clone().or(c.actual.clone()).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn failed_prerequisites_skip_their_dependents_transitively() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("here.txt"), "x").unwrap();
+    let rubric = r#"
+[[check]]
+id = "a"
+title = "A"
+points = 1
+hint = "h"
+file = { path = "gone.txt" }
+[[check]]
+id = "b"
+title = "B"
+points = 1
+hint = "h"
+requires = ["a"]
+file = { path = "here.txt" }
+[[check]]
+id = "c"
+title = "C"
+points = 1
+hint = "h"
+requires = ["b"]
+file = { path = "here.txt" }
+[[check]]
+id = "d"
+title = "D"
+points = 2
+hint = "h"
+file = { path = "here.txt" }
+"#;
+    let report = run(rubric, dir.path()).await;
+    assert_eq!(
+        summary(&report),
+        [
+            "a failed gone.txt does not exist",
+            "b skipped requires a, which did not pass",
+            "c skipped requires b, which did not pass",
+            "d passed ",
+        ]
+    );
+    assert_eq!((report.score(), report.max_score()), (2, 5));
+    assert!(!report.full_marks());
+}
+
+#[tokio::test]
+async fn a_failing_poll_gives_up_at_its_deadline_with_the_last_reason() {
+    let rubric = r#"
+[[check]]
+id = "closed"
+title = "Closed"
+points = 1
+hint = "h"
+timeout = "400ms"
+interval = "100ms"
+tcp = { address = "127.0.0.1:{closed_port}" }
+"#;
+    let started = Instant::now();
+    let report = run(rubric, Path::new(".")).await;
+    let elapsed = started.elapsed();
+    let check = &report.steps[0].checks[0];
+    assert_eq!(check.status, Status::Failed);
+    assert!(
+        check
+            .actual
+            .as_deref()
+            .unwrap()
+            .contains("connection refused"),
+        "{check:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(300),
+        "it polled until near its deadline: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "and not much past it: {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn checks_that_restart_services_are_skipped_without_up() {
+    let rubric = r#"
+[[check]]
+id = "survives"
+title = "Survives"
+points = 3
+hint = "h"
+[check.persistence]
+write = { method = "POST", url = "http://127.0.0.1:{closed_port}/w" }
+restart = ["app"]
+read = { url = "http://127.0.0.1:{closed_port}/r" }
+"#;
+    let report = run(rubric, Path::new(".")).await;
+    assert_eq!(
+        summary(&report),
+        ["survives skipped needs --up: the grader restarts only services it started itself"]
+    );
+}
+
+#[tokio::test]
+async fn many_slow_checks_run_concurrently() {
+    // Ten checks that each poll a closed port for 500 ms finish together, not one after another.
+    let mut rubric = String::new();
+    for i in 0..10 {
+        rubric.push_str(&format!(
+            "[[check]]\nid = \"c{i}\"\ntitle = \"C\"\npoints = 1\nhint = \"h\"\ntimeout = \"500ms\"\ninterval = \"100ms\"\ntcp = {{ address = \"127.0.0.1:{{closed_port}}\" }}\n"
+        ));
+    }
+    let started = Instant::now();
+    let report = run(&rubric, Path::new(".")).await;
+    assert_eq!(report.count(Status::Failed), 10);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let ids: Vec<&str> = report.checks().map(|(_, c)| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"],
+        "results keep rubric order"
+    );
+}
