@@ -159,13 +159,16 @@ impl Services {
         Ok(services)
     }
 
-    /// PIDs of the running services, by name.
+    /// PIDs of the running services, by name, in start order.
     pub fn pids(&self) -> Vec<(String, u32)> {
-        self.children
-            .lock()
-            .expect("children lock")
+        let children = self.children.lock().expect("children lock");
+        self.specs
             .iter()
-            .map(|(name, child)| (name.clone(), child.id()))
+            .filter_map(|spec| {
+                children
+                    .get(&spec.name)
+                    .map(|child| (spec.name.clone(), child.id()))
+            })
             .collect()
     }
 

@@ -77,8 +77,14 @@ pub async fn up(root: &Path, selection: &Selection) -> anyhow::Result<()> {
         println!("  {:<6} http://{}/  (pid {})", p.name, p.ready, p.pid);
     }
     println!("logs and data: {}", state_dir.display());
+    let vars: String = selection
+        .vars
+        .iter()
+        .filter(|(name, value)| lab.vars.get(*name).map(String::as_str) != Some(*value))
+        .map(|(name, value)| format!(" --var {name}={value}"))
+        .collect();
     println!(
-        "grade it: cargo xtask check {}    stop it: cargo xtask down {}",
+        "grade it: cargo xtask check {}{vars}    stop it: cargo xtask down {}",
         lab.id, lab.id
     );
     Ok(())

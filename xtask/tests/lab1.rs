@@ -241,3 +241,80 @@ fn ctrl_c_during_up_stops_everything_and_exits_2() {
     );
     assert!(!port_is_open(site), "the service --up started is gone");
 }
+
+#[test]
+fn up_then_down_starts_and_stops_the_services() {
+    if !integration("up_then_down_starts_and_stops_the_services") {
+        return;
+    }
+    // A copy of the course, so the state file lives in a temporary target/ of its own.
+    let course = tempfile::tempdir().unwrap();
+    for file in [
+        "labs/labs.toml",
+        "labs/static-site/rubric.toml",
+        "labs/app-port/rubric.toml",
+    ] {
+        std::fs::create_dir_all(course.path().join(file).parent().unwrap()).unwrap();
+        std::fs::copy(workspace().join(file), course.path().join(file)).unwrap();
+    }
+    let (site, app) = (free_port(), free_port());
+    let xtask = || {
+        let mut command = cargo_bin_cmd!("xtask");
+        command.arg("--course").arg(course.path());
+        command
+    };
+    // Whatever happens below, stop what `up` started.
+    struct Down<'a>(&'a std::path::Path);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = cargo_bin_cmd!("xtask")
+                .arg("--course")
+                .arg(self.0)
+                .args(["down", "lab1"])
+                .output();
+        }
+    }
+    let _down = Down(course.path());
+    let output = xtask()
+        .args(["up", "lab1", "--submission"])
+        .arg(workspace())
+        .args([
+            "--var",
+            &format!("site_port={site}"),
+            "--var",
+            &format!("app_port={app}"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("--var site_port={site}")),
+        "{stdout}"
+    );
+    assert!(
+        port_is_open(site) && port_is_open(app),
+        "up leaves the services running"
+    );
+    let again = xtask().args(["up", "lab1"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("lab1 is already up"));
+    let output = xtask().args(["down", "lab1"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        stdout.find("app: stopped").unwrap() < stdout.find("site: stopped").unwrap(),
+        "reverse start order: {stdout}"
+    );
+    assert!(!port_is_open(site) && !port_is_open(app), "down stops them");
+    assert!(!course.path().join("target/clabs/lab1.json").exists());
+    let output = xtask().args(["down", "lab1"]).output().unwrap();
+    assert!(
+        output.status.success()
+            && String::from_utf8_lossy(&output.stdout).contains("nothing to stop")
+    );
+}
