@@ -72,3 +72,12 @@ pub const FAULTS: &[&str] = &[
     "accepts-oversized",
     "forgets",
 ];
+
+/// Asserts the contract for bad input: exit code 2 and one line on stderr that contains `expected`.
+pub fn assert_one_line_exit_2(output: &std::process::Output, expected: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line expected:\n{stderr}");
+    assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -182,13 +182,7 @@ fn an_unusable_data_file_is_one_line_and_exit_2() {
         .args(["--data", "/proc/no/such/file", "--port", "0"])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("cannot open the data file '/proc/no/such/file'"),
-        "{stderr}"
-    );
+    testkit::assert_one_line_exit_2(&output, "cannot open the data file '/proc/no/such/file'");
 }
 
 #[test]
@@ -204,11 +198,5 @@ fn a_busy_port_is_one_line_and_exit_2() {
         .arg(dir.path().join("m.jsonl"))
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains(&format!("port {port} is already in use")),
-        "{stderr}"
-    );
+    testkit::assert_one_line_exit_2(&output, &format!("port {port} is already in use"));
 }

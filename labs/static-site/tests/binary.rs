@@ -18,13 +18,7 @@ fn a_busy_port_is_one_line_and_exit_2() {
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(
-        stderr.contains(&format!("port {port} is already in use")),
-        "{stderr}"
-    );
+    testkit::assert_one_line_exit_2(&output, &format!("port {port} is already in use"));
 }
 
 #[test]

@@ -399,10 +399,7 @@ fn a_missing_root_is_one_line_and_exit_2() {
             .arg("0")
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(expected), "{stderr}");
+        testkit::assert_one_line_exit_2(&output, expected);
     };
     let dir = tempfile::tempdir().unwrap();
     check(&dir.path().join("nope"), "does not exist; pass --root DIR");
