@@ -1,9 +1,13 @@
 //! `cargo xtask bench`: our servers against their peer, alternating A/B in one run.
 //!
-//! Machines here are noisy, so absolute figures mean little: the bench starts `static-site` and nginx
-//! (Debian's, with the config from the project's performance baseline) on loopback, serves the same
-//! files from both, runs `wrk -t2 -c64 --latency` against A then B, round after round, and reports
-//! the median requests/s and p99 of each, and the ratio ours/nginx.
+//! Machines here are noisy, so absolute figures mean little: each bench starts our server and nginx
+//! (Debian's, configured as in the project's performance baseline) on loopback, gives them the same
+//! work, runs `wrk -t2 -c64 --latency` against A then B, round after round, and reports the median
+//! requests/s and p99 of each, and the ratio ours/nginx.
+//!
+//! - `static-site`: the same files (2 KB, 100 KB, 1 MB) from `static-site` and from nginx.
+//! - `reverse-proxy`: a 2 KB page from one upstream (an nginx file server), through `reverse-proxy`
+//!   and through nginx's `proxy_pass` with a keep-alive upstream, over HTTP and over TLS.
 
 use anyhow::{bail, Context};
 use std::path::Path;
@@ -139,7 +143,7 @@ fn write_files(www: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn nginx_config(dir: &Path, www: &Path, port: u16) -> String {
+fn nginx_config(dir: &Path, servers: &str) -> String {
     let d = dir.display();
     format!(
         "worker_processes auto; pid {d}/nginx.pid; error_log {d}/error.log; daemon off;\n\
@@ -148,20 +152,13 @@ fn nginx_config(dir: &Path, www: &Path, port: u16) -> String {
            types {{ text/html html; }}\n\
            client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fastcgi;\n\
            uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
-           server {{ listen 127.0.0.1:{port}; root {}; }} }}\n",
-        www.display()
+           {servers} }}\n"
     )
 }
 
-fn wrk(port: u16, file: &str, seconds: u32) -> anyhow::Result<WrkResult> {
+fn wrk(url: &str, seconds: u32) -> anyhow::Result<WrkResult> {
     let output = Command::new("wrk")
-        .args([
-            "-t2",
-            "-c64",
-            &format!("-d{seconds}s"),
-            "--latency",
-            &format!("http://127.0.0.1:{port}/{file}"),
-        ])
+        .args(["-t2", "-c64", &format!("-d{seconds}s"), "--latency", url])
         .output()
         .context("cannot run wrk")?;
     let text = String::from_utf8_lossy(&output.stdout);
@@ -169,16 +166,16 @@ fn wrk(port: u16, file: &str, seconds: u32) -> anyhow::Result<WrkResult> {
 }
 
 pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow::Result<()> {
-    if target != "static-site" {
-        bail!("unknown bench '{target}' (benches: static-site)");
+    if !matches!(target, "static-site" | "reverse-proxy") {
+        bail!("unknown bench '{target}' (benches: static-site, reverse-proxy)");
     }
     ensure_tools()?;
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)
-        .args(["build", "--quiet", "--release", "-p", "static-site"])
+        .args(["build", "--quiet", "--release", "-p", target])
         .status()?;
     if !status.success() {
-        bail!("building static-site (release) failed");
+        bail!("building {target} (release) failed");
     }
     let dir = tempfile::Builder::new().prefix("clabs-bench-").tempdir()?;
     let www = dir.path().join("www");
@@ -187,7 +184,59 @@ pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
     write_files(&www)?;
+    println!("{target} vs nginx: wrk -t2 -c64 -d{seconds}s --latency, {rounds} A/B rounds per row, medians");
+    println!(
+        "{:<14} {:>12} {:>9} {:>12} {:>9} {:>8}",
+        "what", "ours req/s", "p99", "nginx req/s", "p99", "ratio"
+    );
+    if target == "static-site" {
+        bench_static_site(root, dir.path(), seconds, rounds)
+    } else {
+        bench_reverse_proxy(root, dir.path(), seconds, rounds)
+    }
+}
 
+/// Runs the A/B rounds for one row and prints it.
+fn compare(label: &str, ours: &str, nginx: &str, seconds: u32, rounds: u32) -> anyhow::Result<()> {
+    let (mut ours_rps, mut ours_p99, mut nginx_rps, mut nginx_p99) =
+        (vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        let a = wrk(ours, seconds)?;
+        let b = wrk(nginx, seconds)?;
+        ours_rps.push(a.requests_per_second);
+        ours_p99.push(a.p99_ms);
+        nginx_rps.push(b.requests_per_second);
+        nginx_p99.push(b.p99_ms);
+    }
+    let (o, n) = (median(&mut ours_rps), median(&mut nginx_rps));
+    println!(
+        "{label:<14} {o:>12.0} {:>7.2}ms {n:>12.0} {:>7.2}ms {:>7.2}x",
+        median(&mut ours_p99),
+        median(&mut nginx_p99),
+        o / n
+    );
+    Ok(())
+}
+
+fn start_nginx(dir: &Path, servers: &str, port_to_wait: u16) -> anyhow::Result<Server> {
+    let config = dir.join("nginx.conf");
+    std::fs::write(&config, nginx_config(dir, servers))?;
+    let mut nginx = Server(
+        Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-c")
+            .arg(&config)
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start nginx")?,
+    );
+    wait_ready(port_to_wait, &mut nginx, "nginx")?;
+    Ok(nginx)
+}
+
+fn bench_static_site(root: &Path, dir: &Path, seconds: u32, rounds: u32) -> anyhow::Result<()> {
+    let www = dir.join("www");
     let ours_port = free_port()?;
     let mut ours = Server(
         Command::new(root.join("target/release/static-site"))
@@ -205,47 +254,99 @@ pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow
     );
     wait_ready(ours_port, &mut ours, "static-site")?;
     let nginx_port = free_port()?;
-    let config = dir.path().join("nginx.conf");
-    std::fs::write(&config, nginx_config(dir.path(), &www, nginx_port))?;
-    let mut nginx = Server(
-        Command::new("nginx")
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-c")
-            .arg(&config)
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start nginx")?,
-    );
-    wait_ready(nginx_port, &mut nginx, "nginx")?;
-
-    println!("static-site vs nginx: wrk -t2 -c64 -d{seconds}s --latency, {rounds} A/B rounds per size, medians");
-    println!(
-        "{:<6} {:>14} {:>9} {:>14} {:>9} {:>8}",
-        "size", "ours req/s", "p99", "nginx req/s", "p99", "ratio"
-    );
+    let _nginx = start_nginx(
+        dir,
+        &format!(
+            "server {{ listen 127.0.0.1:{nginx_port}; root {}; }}",
+            www.display()
+        ),
+        nginx_port,
+    )?;
     for (name, _) in SIZES {
-        let file = format!("{name}.html");
-        let (mut ours_rps, mut ours_p99, mut nginx_rps, mut nginx_p99) =
-            (vec![], vec![], vec![], vec![]);
-        for _ in 0..rounds {
-            let a = wrk(ours_port, &file, seconds)?;
-            let b = wrk(nginx_port, &file, seconds)?;
-            ours_rps.push(a.requests_per_second);
-            ours_p99.push(a.p99_ms);
-            nginx_rps.push(b.requests_per_second);
-            nginx_p99.push(b.p99_ms);
-        }
-        let (o, n) = (median(&mut ours_rps), median(&mut nginx_rps));
-        println!(
-            "{name:<6} {o:>14.0} {:>7.2}ms {n:>14.0} {:>7.2}ms {:>7.2}x",
-            median(&mut ours_p99),
-            median(&mut nginx_p99),
-            o / n
-        );
+        let path = format!("/{name}.html");
+        compare(
+            name,
+            &format!("http://127.0.0.1:{ours_port}{path}"),
+            &format!("http://127.0.0.1:{nginx_port}{path}"),
+            seconds,
+            rounds,
+        )?;
     }
-    drop(ours);
-    drop(nginx);
+    Ok(())
+}
+
+fn bench_reverse_proxy(root: &Path, dir: &Path, seconds: u32, rounds: u32) -> anyhow::Result<()> {
+    let www = dir.join("www");
+    let (upstream, nginx_http, nginx_tls) = (free_port()?, free_port()?, free_port()?);
+    let (ours_http, ours_tls, ours_tls_plain) = (free_port()?, free_port()?, free_port()?);
+    // Ours, once over HTTP only and once with TLS (its certificate is generated on first start
+    // and then used by nginx too, so both do the same handshake work).
+    let route = format!("[[route]]\npath = \"/\"\nupstream = \"http://127.0.0.1:{upstream}\"\n");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(
+        dir.join("http.toml"),
+        format!("[listen]\nhttp = \"127.0.0.1:{ours_http}\"\n{route}"),
+    )?;
+    std::fs::write(
+        dir.join("tls.toml"),
+        format!(
+            "[listen]\nhttp = \"127.0.0.1:{ours_tls_plain}\"\nhttps = \"127.0.0.1:{ours_tls}\"\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nself_signed = [\"localhost\"]\n{route}",
+            cert.display(),
+            key.display()
+        ),
+    )?;
+    let proxy = root.join("target/release/reverse-proxy");
+    let mut ours_plain = Server(
+        Command::new(&proxy)
+            .arg("--config")
+            .arg(dir.join("http.toml"))
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_ready(ours_http, &mut ours_plain, "reverse-proxy (http)")?;
+    let mut ours_secure = Server(
+        Command::new(&proxy)
+            .arg("--config")
+            .arg(dir.join("tls.toml"))
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    wait_ready(ours_tls, &mut ours_secure, "reverse-proxy (tls)")?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
+    let proxy_block = "location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection \"\"; \
+                       proxy_set_header Host $host; proxy_set_header X-Real-IP $remote_addr; \
+                       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Forwarded-Proto $scheme; }";
+    let servers = format!(
+        "server {{ listen 127.0.0.1:{upstream}; root {}; }}\n\
+         upstream backend {{ server 127.0.0.1:{upstream}; keepalive 128; }}\n\
+         server {{ listen 127.0.0.1:{nginx_http}; {proxy_block} }}\n\
+         server {{ listen 127.0.0.1:{nginx_tls} ssl; ssl_certificate {}; ssl_certificate_key {}; ssl_protocols TLSv1.2 TLSv1.3; {proxy_block} }}",
+        www.display(),
+        cert.display(),
+        key.display()
+    );
+    let _nginx = start_nginx(dir, &servers, nginx_tls)?;
+    let page = "/2KB.html";
+    compare(
+        "HTTP 2KB",
+        &format!("http://127.0.0.1:{ours_http}{page}"),
+        &format!("http://127.0.0.1:{nginx_http}{page}"),
+        seconds,
+        rounds,
+    )?;
+    compare(
+        "TLS 2KB",
+        &format!("https://127.0.0.1:{ours_tls}{page}"),
+        &format!("https://127.0.0.1:{nginx_tls}{page}"),
+        seconds,
+        rounds,
+    )?;
+    let direct = wrk(&format!("http://127.0.0.1:{upstream}{page}"), seconds)?;
+    println!(
+        "(the upstream answering directly: {:.0} req/s, p99 {:.2}ms)",
+        direct.requests_per_second, direct.p99_ms
+    );
     Ok(())
 }
 
