@@ -7,11 +7,13 @@ mod file;
 mod http;
 mod persistence;
 mod tcp;
+mod tls;
 
 pub use file::FileCheck;
 pub use http::{HttpCheck, HttpExpect, OneOrMany};
 pub use persistence::PersistenceCheck;
 pub use tcp::TcpCheck;
+pub use tls::{TlsCheck, TlsExpect};
 
 use crate::rubric::CheckKind;
 use crate::runner::ServiceControl;
@@ -96,6 +98,7 @@ pub(crate) async fn attempt(
         CheckKind::File(c) => c.attempt(ctx),
         CheckKind::Tcp(c) => c.attempt(ctx, deadline).await,
         CheckKind::Http(c) => c.attempt(ctx, deadline).await,
+        CheckKind::Tls(c) => c.attempt(ctx, deadline).await,
         CheckKind::Persistence(c) => c.attempt(ctx, deadline, interval).await,
     }
 }

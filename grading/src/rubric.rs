@@ -10,7 +10,7 @@
 //! visibility = "visible"            # or "hidden", "after_due_date", "after_published"
 //! timeout = "3s"                    # deadline for the whole check (default 3s)
 //! interval = "200ms"                # poll interval until the deadline (default 200ms)
-//! [check.tcp]                       # exactly one kind table: file, tcp, http, persistence
+//! [check.tcp]                       # exactly one kind table: file, tcp, http, tls, persistence
 //! address = "127.0.0.1:{site_port}"
 //! ```
 //!
@@ -18,7 +18,7 @@
 //! known prerequisites without cycles, non-empty titles and hints, regular expressions that compile,
 //! JSON pointers that are well formed, and placeholders that name known variables.
 
-use crate::check::{FileCheck, HttpCheck, PersistenceCheck, TcpCheck};
+use crate::check::{FileCheck, HttpCheck, PersistenceCheck, TcpCheck, TlsCheck};
 use crate::duration;
 use crate::error::LoadError;
 use serde::Deserialize;
@@ -84,6 +84,7 @@ pub enum CheckKind {
     File(FileCheck),
     Tcp(TcpCheck),
     Http(Box<HttpCheck>),
+    Tls(TlsCheck),
     Persistence(Box<PersistenceCheck>),
 }
 
@@ -93,6 +94,7 @@ impl CheckKind {
             CheckKind::File(_) => "file",
             CheckKind::Tcp(_) => "tcp",
             CheckKind::Http(_) => "http",
+            CheckKind::Tls(_) => "tls",
             CheckKind::Persistence(_) => "persistence",
         }
     }
@@ -108,6 +110,7 @@ impl CheckKind {
             CheckKind::File(c) => c.strings(),
             CheckKind::Tcp(c) => vec![c.address.as_str()],
             CheckKind::Http(c) => c.strings(),
+            CheckKind::Tls(c) => c.strings(),
             CheckKind::Persistence(c) => c.strings(),
         }
     }
@@ -117,6 +120,7 @@ impl CheckKind {
             CheckKind::File(c) => c.validate(),
             CheckKind::Tcp(_) => Ok(()),
             CheckKind::Http(c) => c.validate(),
+            CheckKind::Tls(c) => c.validate(),
             CheckKind::Persistence(c) => c.validate(),
         }
     }
@@ -147,6 +151,7 @@ struct RawCheck {
     file: Option<FileCheck>,
     tcp: Option<TcpCheck>,
     http: Option<HttpCheck>,
+    tls: Option<TlsCheck>,
     persistence: Option<PersistenceCheck>,
 }
 
@@ -162,6 +167,9 @@ impl RawCheck {
         if let Some(c) = self.http {
             kinds.push(CheckKind::Http(Box::new(c)));
         }
+        if let Some(c) = self.tls {
+            kinds.push(CheckKind::Tls(c));
+        }
         if let Some(c) = self.persistence {
             kinds.push(CheckKind::Persistence(Box::new(c)));
         }
@@ -169,7 +177,7 @@ impl RawCheck {
             1 => kinds.pop().expect("one kind"),
             0 => {
                 return Err(format!(
-                    "check '{}' has no kind: add one of [check.file], [check.tcp], [check.http], [check.persistence]",
+                    "check '{}' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.persistence]",
                     self.id
                 ))
             }
@@ -440,7 +448,7 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
         );
         check(
             &TCP.replace("points = 2", "points = 2\ncolour = \"red\""),
-            expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `tcp`, `http`, `persistence`"],
+            expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `tcp`, `http`, `tls`, `persistence`"],
         );
         check(
             "",
@@ -461,7 +469,7 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
         check(
             &TCP.replace("[check.tcp]\naddress = \"127.0.0.1:{site_port}\"", ""),
             expect![[
-                r#"error: rubric.toml is invalid: check 'site-answers' has no kind: add one of [check.file], [check.tcp], [check.http], [check.persistence]"#
+                r#"error: rubric.toml is invalid: check 'site-answers' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.persistence]"#
             ]],
         );
         check(
