@@ -40,24 +40,13 @@ pub struct Mismatch {
 
 impl Mismatch {
     pub fn new(expected: impl Into<String>, actual: impl Into<String>) -> Mismatch {
-        Mismatch {
-            expected: expected.into(),
-            actual: actual.into(),
-        }
+        Mismatch { expected: expected.into(), actual: actual.into() }
     }
 
     /// Joins several mismatches of one check into one, so every failed expectation is reported.
     fn join(mismatches: Vec<Mismatch>) -> Mismatch {
-        let expected = mismatches
-            .iter()
-            .map(|m| m.expected.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let actual = mismatches
-            .iter()
-            .map(|m| m.actual.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let expected = mismatches.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ");
+        let actual = mismatches.iter().map(|m| m.actual.as_str()).collect::<Vec<_>>().join("; ");
         Mismatch { expected, actual }
     }
 }
@@ -105,10 +94,7 @@ pub(crate) async fn attempt(
 
 /// Shortens long text for messages, on a character boundary, and keeps it on one line.
 pub(crate) fn excerpt(text: &str, max_chars: usize) -> String {
-    let flat: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     let flat = flat.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max_chars {
         flat

@@ -84,32 +84,20 @@ impl Curriculum {
     /// Reads `labs/labs.toml` under `root` and checks its own rules (not yet the rubrics: see [`Curriculum::validate`]).
     pub fn load(root: &Path) -> Result<Curriculum, LoadError> {
         let path = root.join(CURRICULUM_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read { path: path.clone(), source })?;
         Curriculum::parse(root, &path, &text)
     }
 
     pub fn parse(root: &Path, path: &Path, text: &str) -> Result<Curriculum, LoadError> {
-        let raw: RawCurriculum =
-            toml::from_str(text).map_err(|e| LoadError::parse(path, text, e))?;
+        let raw: RawCurriculum = toml::from_str(text).map_err(|e| LoadError::parse(path, text, e))?;
         if raw.format_version != 1 {
             return Err(LoadError::invalid(
                 path,
-                format!(
-                    "format_version {} is not supported (this grader reads 1)",
-                    raw.format_version
-                ),
+                format!("format_version {} is not supported (this grader reads 1)", raw.format_version),
             ));
         }
-        let curriculum = Curriculum {
-            root: root.to_path_buf(),
-            labs: raw.labs,
-        };
-        curriculum
-            .check_shape()
-            .map_err(|m| LoadError::invalid(path, m))?;
+        let curriculum = Curriculum { root: root.to_path_buf(), labs: raw.labs };
+        curriculum.check_shape().map_err(|m| LoadError::invalid(path, m))?;
         Ok(curriculum)
     }
 
@@ -121,46 +109,30 @@ impl Curriculum {
         let mut step_ids = BTreeSet::new();
         for lab in &self.labs {
             if !is_slug(&lab.id) || !lab_ids.insert(&lab.id) {
-                return Err(format!(
-                    "lab id '{}' is not a unique lowercase slug",
-                    lab.id
-                ));
+                return Err(format!("lab id '{}' is not a unique lowercase slug", lab.id));
             }
             if lab.steps.is_empty() {
                 return Err(format!("lab '{}' has no steps", lab.id));
             }
             for step in &lab.steps {
                 if !is_slug(&step.id) || !step_ids.insert(&step.id) {
-                    return Err(format!(
-                        "step id '{}' is not a unique lowercase slug",
-                        step.id
-                    ));
+                    return Err(format!("step id '{}' is not a unique lowercase slug", step.id));
                 }
             }
             let mut names = BTreeSet::new();
             for service in &lab.services {
                 if !names.insert(&service.name) {
-                    return Err(format!(
-                        "lab '{}' defines service '{}' twice",
-                        lab.id, service.name
-                    ));
+                    return Err(format!("lab '{}' defines service '{}' twice", lab.id, service.name));
                 }
                 let known = lab.known_vars();
-                let strings = service
-                    .args
-                    .iter()
-                    .chain(service.env.values())
-                    .chain([&service.ready]);
+                let strings = service.args.iter().chain(service.env.values()).chain([&service.ready]);
                 for text in strings {
                     for name in crate::vars::placeholders(text) {
                         if !known.contains(name)
                             && !crate::vars::BUILTIN.contains(&name)
                             && !SERVICE_VARS.contains(&name)
                         {
-                            return Err(format!(
-                                "service '{}' uses unknown variable {{{name}}}",
-                                service.name
-                            ));
+                            return Err(format!("service '{}' uses unknown variable {{{name}}}", service.name));
                         }
                     }
                 }
@@ -193,19 +165,12 @@ impl Curriculum {
                 let dir = self.root.join(&step.dir);
                 for file in ["Cargo.toml", "README.md", "rubric.toml"] {
                     if !dir.join(file).is_file() {
-                        problems.push(format!(
-                            "step '{}': {} is missing",
-                            step.id,
-                            dir.join(file).display()
-                        ));
+                        problems.push(format!("step '{}': {} is missing", step.id, dir.join(file).display()));
                     }
                 }
                 if let Ok(handout) = std::fs::read_to_string(dir.join("README.md")) {
                     if !handout.contains("## Further reading") {
-                        problems.push(format!(
-                            "step '{}': the handout has no \"## Further reading\" section",
-                            step.id
-                        ));
+                        problems.push(format!("step '{}': the handout has no \"## Further reading\" section", step.id));
                     }
                 }
                 if dir.join("rubric.toml").is_file() {
@@ -224,11 +189,7 @@ impl Lab {
     pub fn step(&self, id: &str) -> Result<&Step, String> {
         self.steps.iter().find(|s| s.id == id).ok_or_else(|| {
             let known: Vec<_> = self.steps.iter().map(|s| s.id.as_str()).collect();
-            format!(
-                "lab '{}' has no step '{id}' (steps: {})",
-                self.id,
-                known.join(", ")
-            )
+            format!("lab '{}' has no step '{id}' (steps: {})", self.id, known.join(", "))
         })
     }
 
@@ -243,12 +204,7 @@ mod tests {
 
     fn check(text: &str, expected: &str) {
         let got = match Curriculum::parse(Path::new("/w"), Path::new("labs.toml"), text) {
-            Ok(c) => c
-                .labs
-                .iter()
-                .map(|l| format!("{}:{}", l.id, l.steps.len()))
-                .collect::<Vec<_>>()
-                .join(","),
+            Ok(c) => c.labs.iter().map(|l| format!("{}:{}", l.id, l.steps.len())).collect::<Vec<_>>().join(","),
             Err(e) => e.to_string(),
         };
         assert_eq!(got, expected);
@@ -283,10 +239,7 @@ ready = "127.0.0.1:{port}"
             &GOOD.replace("{port}\", \"--data", "{nope}\", \"--data"),
             "labs.toml is invalid: service 'a' uses unknown variable {nope}",
         );
-        check(
-            &GOOD.replace("summary = \"S\"", ""),
-            "labs.toml is malformed: line 3: missing field `summary`",
-        );
+        check(&GOOD.replace("summary = \"S\"", ""), "labs.toml is malformed: line 3: missing field `summary`");
         check(
             &format!("{GOOD}\n[[lab.step]]\nid = \"a\"\ntitle = \"B\"\ndir = \"b\"\n"),
             "labs.toml is invalid: step id 'a' is not a unique lowercase slug",

@@ -7,16 +7,9 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => text.split_at(i),
-        None => {
-            return Err(format!(
-                "duration '{text}' has no unit (write e.g. \"500ms\", \"3s\", \"1m\")"
-            ))
-        }
+        None => return Err(format!("duration '{text}' has no unit (write e.g. \"500ms\", \"3s\", \"1m\")")),
     };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("duration '{text}' does not start with a number"))?;
+    let value: f64 = number.trim().parse().map_err(|_| format!("duration '{text}' does not start with a number"))?;
     if !value.is_finite() || value < 0.0 {
         return Err(format!("duration '{text}' must be a non-negative number"));
     }
@@ -24,11 +17,7 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "s" => value,
         "m" => value * 60.0,
-        _ => {
-            return Err(format!(
-                "duration '{text}' has unknown unit '{unit}' (use ms, s or m)"
-            ))
-        }
+        _ => return Err(format!("duration '{text}' has unknown unit '{unit}' (use ms, s or m)")),
     };
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -49,8 +38,7 @@ pub(crate) mod serde_opt {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| super::parse(&t).map_err(serde::de::Error::custom))
-            .transpose()
+        text.map(|t| super::parse(&t).map_err(serde::de::Error::custom)).transpose()
     }
 }
 

@@ -27,23 +27,14 @@ impl LoadError {
     pub(crate) fn parse(path: &std::path::Path, text: &str, err: toml::de::Error) -> LoadError {
         let message = one_line(err.message());
         let message = match err.span() {
-            Some(span) => format!(
-                "line {}: {message}",
-                text[..span.start.min(text.len())].matches('\n').count() + 1
-            ),
+            Some(span) => format!("line {}: {message}", text[..span.start.min(text.len())].matches('\n').count() + 1),
             None => message,
         };
-        LoadError::Parse {
-            path: path.to_path_buf(),
-            message,
-        }
+        LoadError::Parse { path: path.to_path_buf(), message }
     }
 
     pub(crate) fn invalid(path: &std::path::Path, message: impl Into<String>) -> LoadError {
-        LoadError::Invalid {
-            path: path.to_path_buf(),
-            message: message.into(),
-        }
+        LoadError::Invalid { path: path.to_path_buf(), message: message.into() }
     }
 }
 

@@ -93,10 +93,7 @@ impl CheckReport {
     }
 
     pub fn skipped(check: &Check, reason: String, duration: Duration) -> CheckReport {
-        CheckReport {
-            reason: Some(reason),
-            ..CheckReport::base(check, Status::Skipped, duration)
-        }
+        CheckReport { reason: Some(reason), ..CheckReport::base(check, Status::Skipped, duration) }
     }
 
     /// Points earned: all or nothing per check.
@@ -129,9 +126,7 @@ impl Report {
     }
 
     pub fn checks(&self) -> impl Iterator<Item = (&StepReport, &CheckReport)> {
-        self.steps
-            .iter()
-            .flat_map(|s| s.checks.iter().map(move |c| (s, c)))
+        self.steps.iter().flat_map(|s| s.checks.iter().map(move |c| (s, c)))
     }
 
     pub fn count(&self, status: Status) -> usize {
@@ -159,30 +154,14 @@ pub fn sample() -> Report {
         reason: None,
         duration: Duration::from_millis(12),
     };
-    let mut failed = check(
-        "site-content-type",
-        "Pages are served as text/html",
-        2,
-        Status::Failed,
-        Visibility::Visible,
-    );
+    let mut failed =
+        check("site-content-type", "Pages are served as text/html", 2, Status::Failed, Visibility::Visible);
     failed.expected = Some("content-type containing \"text/html\"".into());
     failed.actual = Some("content-type: application/octet-stream & <weird>".into());
-    let mut skipped = check(
-        "app-info-fields",
-        "/api/info says success and a version",
-        2,
-        Status::Skipped,
-        Visibility::Visible,
-    );
+    let mut skipped =
+        check("app-info-fields", "/api/info says success and a version", 2, Status::Skipped, Visibility::Visible);
     skipped.reason = Some("requires app-answers, which did not pass".into());
-    let mut hidden = check(
-        "site-no-traversal",
-        "Traversal is refused",
-        3,
-        Status::Failed,
-        Visibility::Hidden,
-    );
+    let mut hidden = check("site-no-traversal", "Traversal is refused", 3, Status::Failed, Visibility::Hidden);
     hidden.expected = Some("status one of 400, 403, 404".into());
     hidden.actual = Some("GET http://127.0.0.1:8080/../../etc/passwd answered 200".into());
     Report {
@@ -194,22 +173,12 @@ pub fn sample() -> Report {
                 id: "static-site".into(),
                 title: "A static site".into(),
                 checks: vec![
-                    check(
-                        "site-answers",
-                        "The site accepts connections",
-                        2,
-                        Status::Passed,
-                        Visibility::Visible,
-                    ),
+                    check("site-answers", "The site accepts connections", 2, Status::Passed, Visibility::Visible),
                     failed,
                     hidden,
                 ],
             },
-            StepReport {
-                id: "app-port".into(),
-                title: "An app on port 3000".into(),
-                checks: vec![skipped],
-            },
+            StepReport { id: "app-port".into(), title: "An app on port 3000".into(), checks: vec![skipped] },
         ],
     }
 }

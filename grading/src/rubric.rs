@@ -203,19 +203,13 @@ impl RawCheck {
 impl Rubric {
     /// Reads and validates a rubric file. `known_vars` are the variable names its strings may use.
     pub fn load(path: &Path, known_vars: &BTreeSet<String>) -> Result<Rubric, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.to_path_buf(), source })?;
         Rubric::parse(path, &text, known_vars)
     }
 
     /// Parses and validates rubric text; `path` is only used in messages.
-    pub fn parse(
-        path: &Path,
-        text: &str,
-        known_vars: &BTreeSet<String>,
-    ) -> Result<Rubric, LoadError> {
+    pub fn parse(path: &Path, text: &str, known_vars: &BTreeSet<String>) -> Result<Rubric, LoadError> {
         let raw: RawRubric = toml::from_str(text).map_err(|e| LoadError::parse(path, text, e))?;
         let checks = raw
             .checks
@@ -224,9 +218,7 @@ impl Rubric {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|m| LoadError::invalid(path, m))?;
         let rubric = Rubric { checks };
-        rubric
-            .validate(known_vars)
-            .map_err(|m| LoadError::invalid(path, m))?;
+        rubric.validate(known_vars).map_err(|m| LoadError::invalid(path, m))?;
         Ok(rubric)
     }
 
@@ -238,9 +230,7 @@ impl Rubric {
         for check in &self.checks {
             let id = &check.id;
             if !is_slug(id) {
-                return Err(format!(
-                    "check id '{id}' must be lowercase letters, digits and '-'"
-                ));
+                return Err(format!("check id '{id}' must be lowercase letters, digits and '-'"));
             }
             if !ids.insert(id.as_str()) {
                 return Err(format!("check id '{id}' appears twice"));
@@ -249,35 +239,20 @@ impl Rubric {
                 return Err(format!("check '{id}' has an empty title"));
             }
             if check.hint.trim().is_empty() {
-                return Err(format!(
-                    "check '{id}' has an empty hint: say what to try when it fails"
-                ));
+                return Err(format!("check '{id}' has an empty hint: say what to try when it fails"));
             }
             if check.points == 0 {
                 return Err(format!("check '{id}' is worth 0 points"));
             }
             if check.interval.is_zero() || check.timeout < check.interval {
-                return Err(format!(
-                    "check '{id}': the interval must be non-zero and no longer than the timeout"
-                ));
+                return Err(format!("check '{id}': the interval must be non-zero and no longer than the timeout"));
             }
-            check
-                .kind
-                .validate()
-                .map_err(|m| format!("check '{id}': {m}"))?;
-            for text in check
-                .kind
-                .strings()
-                .into_iter()
-                .chain([check.title.as_str(), check.hint.as_str()])
-            {
+            check.kind.validate().map_err(|m| format!("check '{id}': {m}"))?;
+            for text in check.kind.strings().into_iter().chain([check.title.as_str(), check.hint.as_str()]) {
                 for name in crate::vars::placeholders(text) {
                     if !known_vars.contains(name) && !crate::vars::BUILTIN.contains(&name) {
-                        let known: Vec<_> = known_vars
-                            .iter()
-                            .map(String::as_str)
-                            .chain(crate::vars::BUILTIN.iter().copied())
-                            .collect();
+                        let known: Vec<_> =
+                            known_vars.iter().map(String::as_str).chain(crate::vars::BUILTIN.iter().copied()).collect();
                         return Err(format!(
                             "check '{id}' uses unknown variable {{{name}}} (known: {})",
                             known.join(", ")
@@ -289,28 +264,19 @@ impl Rubric {
         for check in &self.checks {
             for required in &check.requires {
                 if !ids.contains(required.as_str()) {
-                    return Err(format!(
-                        "check '{}' requires unknown check '{required}'",
-                        check.id
-                    ));
+                    return Err(format!("check '{}' requires unknown check '{required}'", check.id));
                 }
             }
         }
         if let Some(cycle) = self.find_cycle() {
-            return Err(format!(
-                "prerequisites form a cycle: {}",
-                cycle.join(" -> ")
-            ));
+            return Err(format!("prerequisites form a cycle: {}", cycle.join(" -> ")));
         }
         Ok(())
     }
 
     fn find_cycle(&self) -> Option<Vec<String>> {
-        let requires: BTreeMap<&str, &[String]> = self
-            .checks
-            .iter()
-            .map(|c| (c.id.as_str(), c.requires.as_slice()))
-            .collect();
+        let requires: BTreeMap<&str, &[String]> =
+            self.checks.iter().map(|c| (c.id.as_str(), c.requires.as_slice())).collect();
         fn visit<'a>(
             id: &'a str,
             requires: &BTreeMap<&'a str, &'a [String]>,
@@ -353,9 +319,7 @@ impl Rubric {
 /// Ids are grep-able slugs: `site-answers`, `app-info-fields`.
 pub(crate) fn is_slug(id: &str) -> bool {
     !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.starts_with('-')
         && !id.ends_with('-')
 }
@@ -406,10 +370,7 @@ address = "127.0.0.1:{site_port}"
 
     #[test]
     fn minimal_rubric_gets_defaults() {
-        check(
-            TCP,
-            expect![[r#"site-answers tcp 2pt Visible 3s/200ms requires=[]"#]],
-        );
+        check(TCP, expect![[r#"site-answers tcp 2pt Visible 3s/200ms requires=[]"#]]);
     }
 
     #[test]
@@ -442,20 +403,13 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
     fn malformed_and_invalid_rubrics() {
         check(
             "[[check]\n",
-            expect![
-                "error: rubric.toml is malformed: line 1: invalid table header expected `.`, `]]`"
-            ],
+            expect!["error: rubric.toml is malformed: line 1: invalid table header expected `.`, `]]`"],
         );
         check(
             &TCP.replace("points = 2", "points = 2\ncolour = \"red\""),
             expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `tcp`, `http`, `tls`, `persistence`"],
         );
-        check(
-            "",
-            expect![[
-                r#"error: rubric.toml is invalid: the rubric has no checks: add at least one [[check]]"#
-            ]],
-        );
+        check("", expect![[r#"error: rubric.toml is invalid: the rubric has no checks: add at least one [[check]]"#]]);
         check(
             &format!("{TCP}{TCP}"),
             expect![[r#"error: rubric.toml is invalid: check id 'site-answers' appears twice"#]],
@@ -480,9 +434,7 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
         );
         check(
             &TCP.replace("points = 2", "points = 2\nrequires = [\"nope\"]"),
-            expect![[
-                r#"error: rubric.toml is invalid: check 'site-answers' requires unknown check 'nope'"#
-            ]],
+            expect![[r#"error: rubric.toml is invalid: check 'site-answers' requires unknown check 'nope'"#]],
         );
         check(
             &TCP.replace("points = 2", "points = 2\ntimeout = \"soon\""),
@@ -514,10 +466,7 @@ hint = "h"
 requires = ["a"]
 tcp = { address = "x:1" }
 "#;
-        check(
-            text,
-            expect![[r#"error: rubric.toml is invalid: prerequisites form a cycle: a -> b -> a"#]],
-        );
+        check(text, expect![[r#"error: rubric.toml is invalid: prerequisites form a cycle: a -> b -> a"#]]);
     }
 
     #[test]
@@ -541,9 +490,7 @@ tcp = { address = "x:1" }
         );
         check(
             &http("status = 99"),
-            expect![[
-                r#"error: rubric.toml is invalid: check 'x': status 99 is not an HTTP status (100-599)"#
-            ]],
+            expect![[r#"error: rubric.toml is invalid: check 'x': status 99 is not an HTTP status (100-599)"#]],
         );
     }
 }

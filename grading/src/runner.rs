@@ -19,10 +19,7 @@ use tokio::time::Instant;
 /// Control over services the grader started itself (given to the runner with `--up`).
 pub trait ServiceControl: Send + Sync {
     /// Stops `service` and starts it again, returning once it is ready (or why it is not).
-    fn restart<'a>(
-        &'a self,
-        service: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+    fn restart<'a>(&'a self, service: &'a str) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
 /// Everything a grading run needs besides the rubrics.
@@ -52,21 +49,12 @@ pub struct StepRubric {
 }
 
 /// Grades `steps` of lab `lab_id` and returns the report.
-pub async fn grade(
-    lab_id: &str,
-    lab_title: &str,
-    steps: &[StepRubric],
-    config: &GradeConfig,
-) -> Report {
+pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: &GradeConfig) -> Report {
     let started = Instant::now();
     let mut vars = config.vars.clone();
     vars.set("submission", config.submission.display().to_string());
     vars.set("probe", probe());
-    let ctx = Context {
-        vars,
-        submission: config.submission.clone(),
-        services: config.services.clone(),
-    };
+    let ctx = Context { vars, submission: config.submission.clone(), services: config.services.clone() };
     // Titles and hints may name variables too ("The app answers on port {app_port}").
     let steps: Vec<StepRubric> = steps
         .iter()
@@ -82,15 +70,9 @@ pub async fn grade(
     let steps = steps.as_slice();
 
     // Every check of every step, addressed by (step, check) index.
-    let nodes: Vec<(usize, usize)> = steps
-        .iter()
-        .enumerate()
-        .flat_map(|(s, step)| (0..step.rubric.checks.len()).map(move |c| (s, c)))
-        .collect();
-    let mut results: Vec<Vec<Option<CheckReport>>> = steps
-        .iter()
-        .map(|s| vec![None; s.rubric.checks.len()])
-        .collect();
+    let nodes: Vec<(usize, usize)> =
+        steps.iter().enumerate().flat_map(|(s, step)| (0..step.rubric.checks.len()).map(move |c| (s, c))).collect();
+    let mut results: Vec<Vec<Option<CheckReport>>> = steps.iter().map(|s| vec![None; s.rubric.checks.len()]).collect();
 
     loop {
         let mut runnable = Vec::new();
@@ -115,12 +97,8 @@ pub async fn grade(
             if prerequisites.iter().any(Option::is_none) {
                 continue;
             }
-            let unmet: Vec<&str> = prerequisites
-                .iter()
-                .flatten()
-                .filter(|r| r.status != Status::Passed)
-                .map(|r| r.id.as_str())
-                .collect();
+            let unmet: Vec<&str> =
+                prerequisites.iter().flatten().filter(|r| r.status != Status::Passed).map(|r| r.id.as_str()).collect();
             if unmet.is_empty() {
                 runnable.push((s, c));
             } else {
@@ -135,16 +113,9 @@ pub async fn grade(
             // Skipping may have unblocked more checks; go round again.
             continue;
         }
-        let gentle: Vec<(usize, usize)> = runnable
-            .iter()
-            .copied()
-            .filter(|&(s, c)| !steps[s].rubric.checks[c].kind.is_disruptive())
-            .collect();
-        let wave = if gentle.is_empty() {
-            vec![runnable[0]]
-        } else {
-            gentle
-        };
+        let gentle: Vec<(usize, usize)> =
+            runnable.iter().copied().filter(|&(s, c)| !steps[s].rubric.checks[c].kind.is_disruptive()).collect();
+        let wave = if gentle.is_empty() { vec![runnable[0]] } else { gentle };
         let mut tasks = tokio::task::JoinSet::new();
         for (s, c) in wave {
             let check = steps[s].rubric.checks[c].clone();
@@ -163,18 +134,10 @@ pub async fn grade(
         .map(|(step, checks)| StepReport {
             id: step.id.clone(),
             title: step.title.clone(),
-            checks: checks
-                .into_iter()
-                .map(|r| r.expect("every check has a result"))
-                .collect(),
+            checks: checks.into_iter().map(|r| r.expect("every check has a result")).collect(),
         })
         .collect();
-    Report {
-        lab: lab_id.to_string(),
-        title: lab_title.to_string(),
-        steps,
-        duration: started.elapsed(),
-    }
+    Report { lab: lab_id.to_string(), title: lab_title.to_string(), steps, duration: started.elapsed() }
 }
 
 /// Runs one check to a verdict: polls until it passes or its deadline comes.
@@ -183,15 +146,10 @@ pub async fn run_check(check: &Check, ctx: &Context) -> CheckReport {
     let deadline = started + check.timeout;
     let polled = check::is_polled(&check.kind);
     loop {
-        let attempt = mask_probe(
-            check::attempt(&check.kind, ctx, deadline, check.interval).await,
-            ctx,
-        );
+        let attempt = mask_probe(check::attempt(&check.kind, ctx, deadline, check.interval).await, ctx);
         match attempt {
             Attempt::Pass => return CheckReport::passed(check, started.elapsed()),
-            Attempt::CannotRun(reason) => {
-                return CheckReport::skipped(check, reason, started.elapsed())
-            }
+            Attempt::CannotRun(reason) => return CheckReport::skipped(check, reason, started.elapsed()),
             Attempt::Fail(mismatch) => {
                 if !polled || Instant::now() + check.interval >= deadline {
                     return CheckReport::failed(check, mismatch, started.elapsed());
@@ -219,9 +177,6 @@ fn mask_probe(attempt: Attempt, ctx: &Context) -> Attempt {
 
 /// A value unique to this run, for checks that write something and look for it again.
 fn probe() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("clabs-probe-{}-{:x}", std::process::id(), nanos)
 }

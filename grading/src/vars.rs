@@ -116,10 +116,7 @@ mod tests {
 
     #[test]
     fn placeholder_names() {
-        assert_eq!(
-            placeholders("http://{host}:{site_port}/x{2}"),
-            vec!["host", "site_port"]
-        );
+        assert_eq!(placeholders("http://{host}:{site_port}/x{2}"), vec!["host", "site_port"]);
         assert_eq!(placeholders("{{literal}}"), Vec::<&str>::new());
     }
 }

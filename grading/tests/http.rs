@@ -24,18 +24,17 @@ async fn raw_server() -> u16 {
                         break;
                     }
                 }
-                let target = request_line
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or("")
-                    .to_string();
+                let target = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
                 let (status, extra, body) = match target.as_str() {
                     "/old" => ("301 Moved Permanently", "Location: /new\r\n", String::new()),
                     "/loop" => ("302 Found", "Location: /loop\r\n", String::new()),
                     "/new" => ("200 OK", "", "arrived".to_string()),
                     other => ("200 OK", "", format!("target={other}")),
                 };
-                let answer = format!("HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
                 let _ = stream.get_mut().write_all(answer.as_bytes()).await;
             });
         }
@@ -45,27 +44,15 @@ async fn raw_server() -> u16 {
 
 async fn run_http(check: &str) -> grading::CheckReport {
     let port = raw_server().await;
-    let rubric = format!("[[check]]\nid = \"x\"\ntitle = \"X\"\npoints = 1\nhint = \"h\"\ntimeout = \"2s\"\n[check.http]\n{check}\n");
+    let rubric = format!(
+        "[[check]]\nid = \"x\"\ntitle = \"X\"\npoints = 1\nhint = \"h\"\ntimeout = \"2s\"\n[check.http]\n{check}\n"
+    );
     let known: BTreeSet<String> = ["port".to_string()].into_iter().collect();
     let rubric = Rubric::parse(Path::new("r.toml"), &rubric, &known).unwrap();
     let mut vars = Vars::new();
     vars.set("port", port.to_string());
-    let config = GradeConfig {
-        vars,
-        submission: ".".into(),
-        services: None,
-    };
-    let report = grade(
-        "l",
-        "L",
-        &[StepRubric {
-            id: "s".into(),
-            title: "S".into(),
-            rubric,
-        }],
-        &config,
-    )
-    .await;
+    let config = GradeConfig { vars, submission: ".".into(), services: None };
+    let report = grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await;
     report.steps[0].checks[0].clone()
 }
 
@@ -75,7 +62,9 @@ async fn targets_are_sent_as_written() {
         return;
     }
     for target in ["/../../etc/passwd", "/%2e%2e/x", "/a/./b?q=1"] {
-        let check = format!("url = \"http://127.0.0.1:{{port}}{target}\"\nexpect = {{ body_contains = [\"target={target}\"] }}");
+        let check = format!(
+            "url = \"http://127.0.0.1:{{port}}{target}\"\nexpect = {{ body_contains = [\"target={target}\"] }}"
+        );
         let report = run_http(&check).await;
         assert_eq!(report.status, Status::Passed, "{target}: {report:?}");
     }
@@ -88,16 +77,13 @@ async fn redirects_are_followed_only_when_asked() {
     }
     let followed = run_http("url = \"http://127.0.0.1:{port}/old\"\nfollow_redirects = true\nexpect = { status = 200, body_contains = [\"arrived\"] }").await;
     assert_eq!(followed.status, Status::Passed, "{followed:?}");
-    let not_followed = run_http("url = \"http://127.0.0.1:{port}/old\"\nexpect = { status = 301, header_contains = { location = \"/new\" } }").await;
+    let not_followed = run_http(
+        "url = \"http://127.0.0.1:{port}/old\"\nexpect = { status = 301, header_contains = { location = \"/new\" } }",
+    )
+    .await;
     assert_eq!(not_followed.status, Status::Passed, "{not_followed:?}");
-    let looping = run_http("url = \"http://127.0.0.1:{port}/loop\"\nfollow_redirects = true\nexpect = { status = 200 }").await;
+    let looping =
+        run_http("url = \"http://127.0.0.1:{port}/loop\"\nfollow_redirects = true\nexpect = { status = 200 }").await;
     assert_eq!(looping.status, Status::Failed);
-    assert!(
-        looping
-            .actual
-            .as_deref()
-            .unwrap()
-            .contains("redirected more than 10 times"),
-        "{looping:?}"
-    );
+    assert!(looping.actual.as_deref().unwrap().contains("redirected more than 10 times"), "{looping:?}");
 }

@@ -17,17 +17,9 @@ fn step(rubric: &str) -> StepRubric {
 
 async fn run(rubric: &str, submission: &Path) -> grading::Report {
     let mut vars = Vars::new();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     vars.set("closed_port", closed.to_string());
-    let config = GradeConfig {
-        vars,
-        submission: submission.to_path_buf(),
-        services: None,
-    };
+    let config = GradeConfig { vars, submission: submission.to_path_buf(), services: None };
     grade("lab", "Lab", &[step(rubric)], &config).await
 }
 
@@ -35,12 +27,7 @@ fn summary(report: &grading::Report) -> Vec<String> {
     report
         .checks()
         .map(|(_, c)| {
-            format!(
-                "{} {} {}",
-                c.id,
-                c.status.as_str(),
-                c.reason.clone().or(c.actual.clone()).unwrap_or_default()
-            )
+            format!("{} {} {}", c.id, c.status.as_str(), c.reason.clone().or(c.actual.clone()).unwrap_or_default())
         })
         .collect()
 }
@@ -108,22 +95,9 @@ tcp = { address = "127.0.0.1:{closed_port}" }
     let elapsed = started.elapsed();
     let check = &report.steps[0].checks[0];
     assert_eq!(check.status, Status::Failed);
-    assert!(
-        check
-            .actual
-            .as_deref()
-            .unwrap()
-            .contains("connection refused"),
-        "{check:?}"
-    );
-    assert!(
-        elapsed >= Duration::from_millis(300),
-        "it polled until near its deadline: {elapsed:?}"
-    );
-    assert!(
-        elapsed < Duration::from_secs(3),
-        "and not much past it: {elapsed:?}"
-    );
+    assert!(check.actual.as_deref().unwrap().contains("connection refused"), "{check:?}");
+    assert!(elapsed >= Duration::from_millis(300), "it polled until near its deadline: {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "and not much past it: {elapsed:?}");
 }
 
 #[tokio::test]
@@ -140,10 +114,7 @@ restart = ["app"]
 read = { url = "http://127.0.0.1:{closed_port}/r" }
 "#;
     let report = run(rubric, Path::new(".")).await;
-    assert_eq!(
-        summary(&report),
-        ["survives skipped needs --up: the grader restarts only services it started itself"]
-    );
+    assert_eq!(summary(&report), ["survives skipped needs --up: the grader restarts only services it started itself"]);
 }
 
 #[tokio::test]
@@ -158,15 +129,7 @@ async fn many_slow_checks_run_concurrently() {
     let started = Instant::now();
     let report = run(&rubric, Path::new(".")).await;
     assert_eq!(report.count(Status::Failed), 10);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     let ids: Vec<&str> = report.checks().map(|(_, c)| c.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"],
-        "results keep rubric order"
-    );
+    assert_eq!(ids, ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"], "results keep rubric order");
 }

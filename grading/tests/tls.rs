@@ -16,10 +16,7 @@ struct Cert {
     days: (i64, i64),
 }
 
-const GOOD: Cert = Cert {
-    names: vec![],
-    days: (-1, 365),
-};
+const GOOD: Cert = Cert { names: vec![], days: (-1, 365) };
 
 /// Starts a TLS server (answering any request with "ok") and returns its port.
 async fn tls_server(cert: Cert, versions: &[&'static rustls::SupportedProtocolVersion]) -> u16 {
@@ -36,14 +33,12 @@ async fn tls_server(cert: Cert, versions: &[&'static rustls::SupportedProtocolVe
     let certificate = params.self_signed(&key).unwrap();
     let chain = vec![CertificateDer::from(certificate.der().to_vec())];
     let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(versions)
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(chain, private)
-    .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, private)
+        .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -63,11 +58,7 @@ async fn tls_server(cert: Cert, versions: &[&'static rustls::SupportedProtocolVe
                         Ok(n) => seen.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = tls
-                    .write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                    )
-                    .await;
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
                 let _ = tls.shutdown().await;
             });
         }
@@ -89,29 +80,12 @@ async fn run(port: u16, kind: &str) -> CheckReport {
     let rubric = Rubric::parse(Path::new("r.toml"), &rubric, &known).unwrap();
     let mut vars = Vars::new();
     vars.set("port", port.to_string());
-    let config = GradeConfig {
-        vars,
-        submission: ".".into(),
-        services: None,
-    };
-    grade(
-        "l",
-        "L",
-        &[StepRubric {
-            id: "s".into(),
-            title: "S".into(),
-            rubric,
-        }],
-        &config,
-    )
-    .await
-    .steps[0]
-        .checks[0]
+    let config = GradeConfig { vars, submission: ".".into(), services: None };
+    grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await.steps[0].checks[0]
         .clone()
 }
 
-const BOTH: &[&rustls::SupportedProtocolVersion] =
-    &[&rustls::version::TLS13, &rustls::version::TLS12];
+const BOTH: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 const ONLY_13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
 
 fn tls_check(expect: &str) -> String {
@@ -124,11 +98,7 @@ async fn a_good_certificate_passes() {
         return;
     }
     let port = tls_server(GOOD, BOTH).await;
-    let report = run(
-        port,
-        &tls_check("min_days_left = 30, accepts = [\"1.2\", \"1.3\"]"),
-    )
-    .await;
+    let report = run(port, &tls_check("min_days_left = 30, accepts = [\"1.2\", \"1.3\"]")).await;
     assert_eq!(report.status, Status::Passed, "{report:?}");
 }
 
@@ -139,76 +109,34 @@ async fn each_bad_certificate_or_server_fails_its_expectation() {
     }
     let cases: Vec<(Cert, &[&rustls::SupportedProtocolVersion], &str, &str, &str)> = vec![
         (
-            Cert {
-                names: vec!["example.test"],
-                days: (-1, 365),
-            },
+            Cert { names: vec!["example.test"], days: (-1, 365) },
             BOTH,
             "",
             "a certificate for localhost",
             "the certificate is for example.test",
         ),
+        (Cert { names: vec![], days: (-30, -1) }, BOTH, "", "a certificate valid now", "it expired on"),
+        (Cert { names: vec![], days: (1, 30) }, BOTH, "", "a certificate valid now", "it is not valid before"),
         (
-            Cert {
-                names: vec![],
-                days: (-30, -1),
-            },
-            BOTH,
-            "",
-            "a certificate valid now",
-            "it expired on",
-        ),
-        (
-            Cert {
-                names: vec![],
-                days: (1, 30),
-            },
-            BOTH,
-            "",
-            "a certificate valid now",
-            "it is not valid before",
-        ),
-        (
-            Cert {
-                names: vec![],
-                days: (-1, 5),
-            },
+            Cert { names: vec![], days: (-1, 5) },
             BOTH,
             "min_days_left = 30",
             "at least 30 days before the certificate expires",
             "4 days left",
         ),
-        (
-            GOOD,
-            ONLY_13,
-            "accepts = [\"1.2\"]",
-            "TLS 1.2 accepted",
-            "a TLS 1.2-only handshake failed",
-        ),
-        (
-            GOOD,
-            BOTH,
-            "refuses = [\"1.2\"]",
-            "TLS 1.2 refused",
-            "the server accepted a TLS 1.2-only handshake",
-        ),
+        (GOOD, ONLY_13, "accepts = [\"1.2\"]", "TLS 1.2 accepted", "a TLS 1.2-only handshake failed"),
+        (GOOD, BOTH, "refuses = [\"1.2\"]", "TLS 1.2 refused", "the server accepted a TLS 1.2-only handshake"),
     ];
     for (cert, versions, expect, expected, actual) in cases {
         let port = tls_server(cert, versions).await;
         let report = run(port, &tls_check(expect)).await;
         assert_eq!(report.status, Status::Failed, "{expect}: {report:?}");
         assert_eq!(report.expected.as_deref(), Some(expected), "{report:?}");
-        assert!(
-            report.actual.as_deref().unwrap().starts_with(actual),
-            "{report:?}"
-        );
+        assert!(report.actual.as_deref().unwrap().starts_with(actual), "{report:?}");
     }
     // And the right server for "refuses": TLS 1.3 only.
     let port = tls_server(GOOD, ONLY_13).await;
-    assert_eq!(
-        run(port, &tls_check("refuses = [\"1.2\"]")).await.status,
-        Status::Passed
-    );
+    assert_eq!(run(port, &tls_check("refuses = [\"1.2\"]")).await.status, Status::Passed);
 }
 
 #[tokio::test]
@@ -216,20 +144,13 @@ async fn https_http_checks_work_whatever_the_certificate() {
     if !testkit::integration("https_http_checks_work_whatever_the_certificate") {
         return;
     }
-    let port = tls_server(
-        Cert {
-            names: vec!["example.test"],
-            days: (-30, -1),
-        },
-        BOTH,
+    let port = tls_server(Cert { names: vec!["example.test"], days: (-30, -1) }, BOTH).await;
+    let report = run(
+        port,
+        "[check.http]\nurl = \"https://localhost:{port}/\"\nexpect = { status = 200, body_contains = [\"ok\"] }",
     )
     .await;
-    let report = run(port, "[check.http]\nurl = \"https://localhost:{port}/\"\nexpect = { status = 200, body_contains = [\"ok\"] }").await;
-    assert_eq!(
-        report.status,
-        Status::Passed,
-        "the tls check judges certificates, the http check does not: {report:?}"
-    );
+    assert_eq!(report.status, Status::Passed, "the tls check judges certificates, the http check does not: {report:?}");
 }
 
 #[tokio::test]
@@ -240,12 +161,5 @@ async fn nothing_listening_is_a_clear_failure() {
     let port = testkit::free_port();
     let report = run(port, &tls_check("")).await;
     assert_eq!(report.status, Status::Failed);
-    assert!(
-        report
-            .actual
-            .as_deref()
-            .unwrap()
-            .contains("connection refused"),
-        "{report:?}"
-    );
+    assert!(report.actual.as_deref().unwrap().contains("connection refused"), "{report:?}");
 }

@@ -15,11 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// File sizes benchmarked, as (name, bytes).
-pub const SIZES: &[(&str, usize)] = &[
-    ("2KB", 2 * 1024),
-    ("100KB", 100 * 1024),
-    ("1MB", 1024 * 1024),
-];
+pub const SIZES: &[(&str, usize)] = &[("2KB", 2 * 1024), ("100KB", 100 * 1024), ("1MB", 1024 * 1024)];
 
 /// One wrk run's figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,17 +26,9 @@ pub struct WrkResult {
 
 /// Reads `Requests/sec:` and the `99%` latency line from wrk's `--latency` output.
 pub fn parse_wrk(output: &str) -> Option<WrkResult> {
-    let requests_per_second = output
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))?
-        .trim()
-        .parse()
-        .ok()?;
-    let p99 = output
-        .lines()
-        .map(str::trim)
-        .find_map(|l| l.strip_prefix("99%"))?
-        .trim();
+    let requests_per_second =
+        output.lines().find_map(|l| l.trim().strip_prefix("Requests/sec:"))?.trim().parse().ok()?;
+    let p99 = output.lines().map(str::trim).find_map(|l| l.strip_prefix("99%"))?.trim();
     let p99_ms = if let Some(v) = p99.strip_suffix("us") {
         v.parse::<f64>().ok()? / 1000.0
     } else if let Some(v) = p99.strip_suffix("ms") {
@@ -50,10 +38,7 @@ pub fn parse_wrk(output: &str) -> Option<WrkResult> {
     } else {
         return None;
     };
-    Some(WrkResult {
-        requests_per_second,
-        p99_ms,
-    })
+    Some(WrkResult { requests_per_second, p99_ms })
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -91,18 +76,16 @@ fn ensure_tools() -> anyhow::Result<()> {
     if have("nginx") && have("wrk") {
         return Ok(());
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !root || !have("apt-get") {
-        bail!(
-            "the bench needs nginx and wrk: install them (Debian: apt-get install nginx-light wrk)"
-        );
+        bail!("the bench needs nginx and wrk: install them (Debian: apt-get install nginx-light wrk)");
     }
     eprintln!("installing nginx-light and wrk ...");
     let status = Command::new("sh")
-        .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null"])
+        .args([
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq nginx-light wrk >/dev/null",
+        ])
         .status()?;
     if !status.success() {
         bail!("apt-get could not install nginx-light and wrk");
@@ -111,9 +94,7 @@ fn ensure_tools() -> anyhow::Result<()> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn wait_ready(port: u16, server: &mut Server, name: &str) -> anyhow::Result<()> {
@@ -130,8 +111,7 @@ fn wait_ready(port: u16, server: &mut Server, name: &str) -> anyhow::Result<()> 
 }
 
 fn write_files(www: &Path) -> anyhow::Result<()> {
-    let line =
-        "<p>Container Labs benchmark page: the quick brown fox jumps over the lazy dog.</p>\n";
+    let line = "<p>Container Labs benchmark page: the quick brown fox jumps over the lazy dog.</p>\n";
     for (name, size) in SIZES {
         let mut body = String::from("<!doctype html><title>bench</title>\n");
         while body.len() < *size {
@@ -185,10 +165,7 @@ pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
     write_files(&www)?;
     println!("{target} vs nginx: wrk -t2 -c64 -d{seconds}s --latency, {rounds} A/B rounds per row, medians");
-    println!(
-        "{:<14} {:>12} {:>9} {:>12} {:>9} {:>8}",
-        "what", "ours req/s", "p99", "nginx req/s", "p99", "ratio"
-    );
+    println!("{:<14} {:>12} {:>9} {:>12} {:>9} {:>8}", "what", "ours req/s", "p99", "nginx req/s", "p99", "ratio");
     if target == "static-site" {
         bench_static_site(root, dir.path(), seconds, rounds)
     } else {
@@ -198,8 +175,7 @@ pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow
 
 /// Runs the A/B rounds for one row and prints it.
 fn compare(label: &str, ours: &str, nginx: &str, seconds: u32, rounds: u32) -> anyhow::Result<()> {
-    let (mut ours_rps, mut ours_p99, mut nginx_rps, mut nginx_p99) =
-        (vec![], vec![], vec![], vec![]);
+    let (mut ours_rps, mut ours_p99, mut nginx_rps, mut nginx_p99) = (vec![], vec![], vec![], vec![]);
     for _ in 0..rounds {
         let a = wrk(ours, seconds)?;
         let b = wrk(nginx, seconds)?;
@@ -240,13 +216,7 @@ fn bench_static_site(root: &Path, dir: &Path, seconds: u32, rounds: u32) -> anyh
     let ours_port = free_port()?;
     let mut ours = Server(
         Command::new(root.join("target/release/static-site"))
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &ours_port.to_string(),
-                "--root",
-            ])
+            .args(["--bind", "127.0.0.1", "--port", &ours_port.to_string(), "--root"])
             .arg(&www)
             .stderr(Stdio::null())
             .spawn()
@@ -254,14 +224,8 @@ fn bench_static_site(root: &Path, dir: &Path, seconds: u32, rounds: u32) -> anyh
     );
     wait_ready(ours_port, &mut ours, "static-site")?;
     let nginx_port = free_port()?;
-    let _nginx = start_nginx(
-        dir,
-        &format!(
-            "server {{ listen 127.0.0.1:{nginx_port}; root {}; }}",
-            www.display()
-        ),
-        nginx_port,
-    )?;
+    let _nginx =
+        start_nginx(dir, &format!("server {{ listen 127.0.0.1:{nginx_port}; root {}; }}", www.display()), nginx_port)?;
     for (name, _) in SIZES {
         let path = format!("/{name}.html");
         compare(
@@ -283,10 +247,7 @@ fn bench_reverse_proxy(root: &Path, dir: &Path, seconds: u32, rounds: u32) -> an
     // and then used by nginx too, so both do the same handshake work).
     let route = format!("[[route]]\npath = \"/\"\nupstream = \"http://127.0.0.1:{upstream}\"\n");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(
-        dir.join("http.toml"),
-        format!("[listen]\nhttp = \"127.0.0.1:{ours_http}\"\n{route}"),
-    )?;
+    std::fs::write(dir.join("http.toml"), format!("[listen]\nhttp = \"127.0.0.1:{ours_http}\"\n{route}"))?;
     std::fs::write(
         dir.join("tls.toml"),
         format!(
@@ -296,21 +257,11 @@ fn bench_reverse_proxy(root: &Path, dir: &Path, seconds: u32, rounds: u32) -> an
         ),
     )?;
     let proxy = root.join("target/release/reverse-proxy");
-    let mut ours_plain = Server(
-        Command::new(&proxy)
-            .arg("--config")
-            .arg(dir.join("http.toml"))
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let mut ours_plain =
+        Server(Command::new(&proxy).arg("--config").arg(dir.join("http.toml")).stderr(Stdio::null()).spawn()?);
     wait_ready(ours_http, &mut ours_plain, "reverse-proxy (http)")?;
-    let mut ours_secure = Server(
-        Command::new(&proxy)
-            .arg("--config")
-            .arg(dir.join("tls.toml"))
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let mut ours_secure =
+        Server(Command::new(&proxy).arg("--config").arg(dir.join("tls.toml")).stderr(Stdio::null()).spawn()?);
     wait_ready(ours_tls, &mut ours_secure, "reverse-proxy (tls)")?;
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
@@ -343,10 +294,7 @@ fn bench_reverse_proxy(root: &Path, dir: &Path, seconds: u32, rounds: u32) -> an
         rounds,
     )?;
     let direct = wrk(&format!("http://127.0.0.1:{upstream}{page}"), seconds)?;
-    println!(
-        "(the upstream answering directly: {:.0} req/s, p99 {:.2}ms)",
-        direct.requests_per_second, direct.p99_ms
-    );
+    println!("(the upstream answering directly: {:.0} req/s, p99 {:.2}ms)", direct.requests_per_second, direct.p99_ms);
     Ok(())
 }
 
@@ -357,17 +305,8 @@ mod tests {
     #[test]
     fn reads_wrk_output() {
         let output = "Running 5s test @ http://127.0.0.1:1/2KB.html\n  2 threads and 64 connections\n  Latency Distribution\n     50%    1.50ms\n     75%    2.00ms\n     90%    3.00ms\n     99%  770.00us\n  177500 requests in 5.00s, 400.00MB read\nRequests/sec:  35500.12\nTransfer/sec:     80.00MB\n";
-        assert_eq!(
-            parse_wrk(output),
-            Some(WrkResult {
-                requests_per_second: 35500.12,
-                p99_ms: 0.77
-            })
-        );
-        assert_eq!(
-            parse_wrk(&output.replace("770.00us", "1.20s")).map(|r| r.p99_ms),
-            Some(1200.0)
-        );
+        assert_eq!(parse_wrk(output), Some(WrkResult { requests_per_second: 35500.12, p99_ms: 0.77 }));
+        assert_eq!(parse_wrk(&output.replace("770.00us", "1.20s")).map(|r| r.p99_ms), Some(1200.0));
         assert_eq!(parse_wrk("garbage"), None);
     }
 }

@@ -45,17 +45,9 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
         &options.vars,
         options.submission.as_deref(),
     )?;
-    let report = if options.up {
-        grade_up(&selection).await?
-    } else {
-        grade(&selection, None).await
-    };
+    let report = if options.up { grade_up(&selection).await? } else { grade(&selection, None).await };
     write_report(&report, options.format, options.out.as_deref())?;
-    Ok(if report.full_marks() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if report.full_marks() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 async fn grade(selection: &Selection, services: Option<Arc<Services>>) -> Report {
@@ -74,20 +66,10 @@ async fn grade_up(selection: &Selection) -> anyhow::Result<Report> {
     // Listen for Ctrl-C and SIGTERM from here on, so an interrupted build also ends cleanly.
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
-    let state = tempfile::Builder::new()
-        .prefix("clabs-state-")
-        .tempdir()
-        .context("cannot create a scratch directory")?;
-    let prepared = services::prepare(
-        selection.lab(),
-        &selection.submission,
-        &selection.vars,
-        state.path(),
-    );
-    if tokio::time::timeout(std::time::Duration::ZERO, interrupt.recv())
-        .await
-        .is_ok()
-    {
+    let state =
+        tempfile::Builder::new().prefix("clabs-state-").tempdir().context("cannot create a scratch directory")?;
+    let prepared = services::prepare(selection.lab(), &selection.submission, &selection.vars, state.path());
+    if tokio::time::timeout(std::time::Duration::ZERO, interrupt.recv()).await.is_ok() {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
     let specs = prepared?;
@@ -106,13 +88,8 @@ async fn grade_up(selection: &Selection) -> anyhow::Result<Report> {
     }
 }
 
-fn write_report(
-    report: &Report,
-    format: Format,
-    out: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    let colour =
-        out.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+fn write_report(report: &Report, format: Format, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let colour = out.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = match format {
         Format::Tty => tty::render(report, colour),
         Format::Json => serde_json::to_string_pretty(&json::to_json(report))? + "\n",
@@ -122,11 +99,9 @@ fn write_report(
     match out {
         Some(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create {}", parent.display()))?;
+                std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
             }
-            std::fs::write(path, text)
-                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            std::fs::write(path, text).with_context(|| format!("cannot write the report to {}", path.display()))?;
             eprintln!(
                 "{}: {}/{} points; report written to {}",
                 report.lab,

@@ -17,9 +17,7 @@ pub struct Selection {
 
 impl Selection {
     pub fn lab(&self) -> &Lab {
-        self.curriculum
-            .lab(&self.lab_id)
-            .expect("selected lab exists")
+        self.curriculum.lab(&self.lab_id).expect("selected lab exists")
     }
 }
 
@@ -47,11 +45,7 @@ pub fn select(
         };
         if !lab_def.vars.contains_key(name) {
             let known: Vec<_> = lab_def.vars.keys().map(String::as_str).collect();
-            bail!(
-                "{} has no variable '{name}' (variables: {})",
-                lab_def.id,
-                known.join(", ")
-            );
+            bail!("{} has no variable '{name}' (variables: {})", lab_def.id, known.join(", "));
         }
         vars.set(name, value);
     }
@@ -61,30 +55,16 @@ pub fn select(
                 bail!("submission directory '{}' does not exist; pass --submission DIR with a checkout laid out like this workspace", dir.display());
             }
             if !dir.is_dir() {
-                bail!(
-                    "submission '{}' is not a directory; pass --submission DIR",
-                    dir.display()
-                );
+                bail!("submission '{}' is not a directory; pass --submission DIR", dir.display());
             }
-            dir.canonicalize()
-                .with_context(|| format!("cannot resolve '{}'", dir.display()))?
+            dir.canonicalize().with_context(|| format!("cannot resolve '{}'", dir.display()))?
         }
         None => course.to_path_buf(),
     };
     let mut steps = Vec::new();
     for step in chosen {
         let rubric = curriculum.rubric(lab_def, step)?;
-        steps.push(StepRubric {
-            id: step.id.clone(),
-            title: step.title.clone(),
-            rubric,
-        });
+        steps.push(StepRubric { id: step.id.clone(), title: step.title.clone(), rubric });
     }
-    Ok(Selection {
-        lab_id: lab_def.id.clone(),
-        curriculum,
-        steps,
-        vars,
-        submission,
-    })
+    Ok(Selection { lab_id: lab_def.id.clone(), curriculum, steps, vars, submission })
 }

@@ -9,6 +9,8 @@ pub mod bench;
 pub mod check;
 pub mod course;
 pub mod doctor;
+pub mod engine;
+pub mod images;
 pub mod services;
 pub mod tasks;
 pub mod updown;
@@ -17,10 +19,7 @@ use std::path::PathBuf;
 
 /// This workspace's root (where `cargo xtask` was built from).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 /// An error that means "could not do what was asked" (exit code 2), with a message that says why.

@@ -53,6 +53,16 @@ enum Task {
     Down { lab: String },
     /// What this machine has and lacks for the labs.
     Doctor,
+    /// Make sure a Docker engine answers (on Debian as root: install and start one).
+    Engine,
+    /// Build the project's images (static binaries in FROM scratch; unchanged inputs are reused).
+    Images,
+    /// Remove every container, network and volume the project created (found by its label).
+    Clean {
+        /// Remove the project's images too.
+        #[arg(long)]
+        images: bool,
+    },
     /// Benchmark a lab server against its peer (nginx) on loopback.
     Bench {
         /// What to benchmark: static-site.
@@ -82,6 +92,12 @@ Container Labs tasks (cargo xtask <task> --help for details):
   up <lab>      start a lab's services in the background to explore them
   down <lab>    stop what `up` started
   doctor        what this machine has and lacks for the labs
+  engine        make sure a Docker engine answers (Debian, root: install and start one)
+  images        build the project's images (FROM scratch, cached by their inputs)
+  clean         remove what the project created in the engine (by label; --images too)
+  engine        make sure a Docker engine answers (Debian, root: install and start one)
+  images        build the project's images (FROM scratch, cached by their inputs)
+  clean         remove what the project created in the engine (by label; --images too)
   bench <what>  benchmark a lab server against nginx (static-site)
   test          the whole test suite, integration tests included
   lint          cargo fmt --check and clippy -D warnings
@@ -105,42 +121,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         print!("{TASKS}");
         return Ok(ExitCode::SUCCESS);
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match task {
-        Task::Check {
-            lab,
-            step,
-            submission,
-            up,
-            vars,
-            format,
-            out,
-        } => runtime.block_on(xtask::check::run(CheckOptions {
-            course,
-            lab,
-            step,
-            submission,
-            vars,
-            up,
-            format,
-            out,
-        })),
-        Task::Up {
-            lab,
-            submission,
-            vars,
-        } => {
-            let selection =
-                xtask::course::select(&course, &lab, None, &vars, submission.as_deref())?;
+        Task::Check { lab, step, submission, up, vars, format, out } => {
+            runtime.block_on(xtask::check::run(CheckOptions { course, lab, step, submission, vars, up, format, out }))
+        }
+        Task::Up { lab, submission, vars } => {
+            let selection = xtask::course::select(&course, &lab, None, &vars, submission.as_deref())?;
             runtime.block_on(xtask::updown::up(&course, &selection))?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Down { lab } => {
-            grading::Curriculum::load(&course)?
-                .lab(&lab)
-                .map_err(anyhow::Error::msg)?;
+            grading::Curriculum::load(&course)?.lab(&lab).map_err(anyhow::Error::msg)?;
             runtime.block_on(xtask::updown::down(&course, &lab))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -149,16 +141,54 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", xtask::doctor::render(&findings));
             Ok(ExitCode::SUCCESS)
         }
-        Task::Bench {
-            target,
-            seconds,
-            rounds,
-        } => {
+        Task::Bench { target, seconds, rounds } => {
             runtime.block_on(xtask::bench::run(&course, &target, seconds, rounds))?;
             Ok(ExitCode::SUCCESS)
         }
-        Task::Test { args } => xtask::tasks::test(&course, &args).map(|()| ExitCode::SUCCESS),
+        Task::Engine => {
+            let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::IfMissing))?;
+            println!("docker engine {} (API {}) at {}", engine.version, engine.api_version, engine.endpoint);
+            match xtask::engine::compose_command() {
+                Some(command) => println!("compose: {}", command.join(" ")),
+                None => println!("compose: missing (apt-get install docker-compose, or Docker's compose plugin)"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Images => {
+            let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::Never))?;
+            for image in xtask::images::catalogue(&course) {
+                let binary = xtask::images::static_binary(&course, &image.package)?;
+                let built = runtime.block_on(xtask::images::build(&engine, &image, &binary))?;
+                let how = if built == xtask::images::Built::Cached { "unchanged, reused" } else { "built" };
+                println!("{} ({how})", image.tag);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Clean { images } => {
+            let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::Never))?;
+            let removed = runtime.block_on(xtask::engine::remove_labelled(&engine, images))?;
+            println!(
+                "removed {} containers, {} networks, {} volumes, {} images labelled {}",
+                removed.containers,
+                removed.networks,
+                removed.volumes,
+                removed.images,
+                xtask::engine::LABEL
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Test { args } => {
+            // The Docker tests need an engine: get one now (installing it on a fresh Debian machine).
+            let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::IfMissing))?;
+            eprintln!("docker engine {} at {}", engine.version, engine.endpoint);
+            xtask::tasks::test(&course, &args).map(|()| ExitCode::SUCCESS)
+        }
         Task::Lint => xtask::tasks::lint(&course).map(|()| ExitCode::SUCCESS),
-        Task::Ci => xtask::tasks::ci(&course).map(|()| ExitCode::SUCCESS),
+        Task::Ci => {
+            xtask::tasks::lint(&course)?;
+            let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::IfMissing))?;
+            eprintln!("docker engine {} at {}", engine.version, engine.endpoint);
+            xtask::tasks::test(&course, &[]).map(|()| ExitCode::SUCCESS)
+        }
     }
 }

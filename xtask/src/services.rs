@@ -41,12 +41,7 @@ pub enum Lifetime {
 }
 
 /// Builds the lab's services from `submission` with cargo and resolves their command lines.
-pub fn prepare(
-    lab: &Lab,
-    submission: &Path,
-    vars: &Vars,
-    state_dir: &Path,
-) -> anyhow::Result<Vec<ServiceSpec>> {
+pub fn prepare(lab: &Lab, submission: &Path, vars: &Vars, state_dir: &Path) -> anyhow::Result<Vec<ServiceSpec>> {
     if lab.services.is_empty() {
         bail!("{} has nothing to start with --up", lab.id);
     }
@@ -64,20 +59,10 @@ pub fn prepare(
     for service in &lab.services {
         build.args(["--package", &service.package, "--bin", service.bin()]);
     }
-    eprintln!(
-        "building {} from {} ...",
-        names(&lab.services),
-        submission.display()
-    );
-    let status = build
-        .status()
-        .context("cannot run cargo to build the lab's services")?;
+    eprintln!("building {} from {} ...", names(&lab.services), submission.display());
+    let status = build.status().context("cannot run cargo to build the lab's services")?;
     if !status.success() {
-        bail!(
-            "building {} from {} failed (cargo's messages are above)",
-            names(&lab.services),
-            submission.display()
-        );
+        bail!("building {} from {} failed (cargo's messages are above)", names(&lab.services), submission.display());
     }
     let target = target_dir(submission);
     std::fs::create_dir_all(state_dir.join("logs"))
@@ -89,11 +74,7 @@ pub fn prepare(
             name: s.name.clone(),
             program: target.join("debug").join(s.bin()),
             args: s.args.iter().map(|a| vars.expand(a)).collect(),
-            env: s
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), vars.expand(v)))
-                .collect(),
+            env: s.env.iter().map(|(k, v)| (k.clone(), vars.expand(v))).collect(),
             ready: vars.expand(&s.ready),
             log: state_dir.join("logs").join(format!("{}.log", s.name)),
         })
@@ -101,11 +82,7 @@ pub fn prepare(
 }
 
 fn names(services: &[Service]) -> String {
-    services
-        .iter()
-        .map(|s| s.package.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    services.iter().map(|s| s.package.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// The submission's cargo target directory (honours `CARGO_TARGET_DIR`).
@@ -120,9 +97,7 @@ fn target_dir(submission: &Path) -> PathBuf {
 pub fn ensure_ports_free(specs: &[ServiceSpec]) -> anyhow::Result<()> {
     for spec in specs {
         if std::net::TcpStream::connect_timeout(
-            &spec.ready.parse().with_context(|| {
-                format!("service {}: '{}' is not host:port", spec.name, spec.ready)
-            })?,
+            &spec.ready.parse().with_context(|| format!("service {}: '{}' is not host:port", spec.name, spec.ready))?,
             Duration::from_millis(300),
         )
         .is_ok()
@@ -148,11 +123,7 @@ pub struct Services {
 impl Services {
     /// Starts every service in order, waiting until each is ready. On failure, stops what started.
     pub async fn start(specs: Vec<ServiceSpec>, lifetime: Lifetime) -> anyhow::Result<Services> {
-        let services = Services {
-            specs,
-            lifetime,
-            children: Mutex::new(BTreeMap::new()),
-        };
+        let services = Services { specs, lifetime, children: Mutex::new(BTreeMap::new()) };
         for spec in services.specs.clone() {
             services.launch(&spec).await?;
         }
@@ -164,11 +135,7 @@ impl Services {
         let children = self.children.lock().expect("children lock");
         self.specs
             .iter()
-            .filter_map(|spec| {
-                children
-                    .get(&spec.name)
-                    .map(|child| (spec.name.clone(), child.id()))
-            })
+            .filter_map(|spec| children.get(&spec.name).map(|child| (spec.name.clone(), child.id())))
             .collect()
     }
 
@@ -188,20 +155,11 @@ impl Services {
             .open(&spec.log)
             .with_context(|| format!("cannot open {}", spec.log.display()))?;
         let mut command = Command::new(&spec.program);
-        command
-            .args(&spec.args)
-            .envs(&spec.env)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log);
+        command.args(&spec.args).envs(&spec.env).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
         configure_process(&mut command, self.lifetime);
-        let child = command
-            .spawn()
-            .with_context(|| format!("cannot start {} ({})", spec.name, spec.program.display()))?;
-        self.children
-            .lock()
-            .expect("children lock")
-            .insert(spec.name.clone(), child);
+        let child =
+            command.spawn().with_context(|| format!("cannot start {} ({})", spec.name, spec.program.display()))?;
+        self.children.lock().expect("children lock").insert(spec.name.clone(), child);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self
@@ -211,15 +169,8 @@ impl Services {
                 .get_mut(&spec.name)
                 .and_then(|c| c.try_wait().ok().flatten())
             {
-                self.children
-                    .lock()
-                    .expect("children lock")
-                    .remove(&spec.name);
-                bail!(
-                    "{} exited ({status}) before it was ready: {}",
-                    spec.name,
-                    last_line(&spec.log)
-                );
+                self.children.lock().expect("children lock").remove(&spec.name);
+                bail!("{} exited ({status}) before it was ready: {}", spec.name, last_line(&spec.log));
             }
             if tokio::net::TcpStream::connect(&spec.ready).await.is_ok() {
                 return Ok(());
@@ -275,9 +226,7 @@ impl grading::ServiceControl for Services {
 impl Drop for Services {
     fn drop(&mut self) {
         // Last resort (an early return or a panic): never leave a child behind.
-        for (_, mut child) in
-            std::mem::take(&mut *self.children.lock().unwrap_or_else(|e| e.into_inner()))
-        {
+        for (_, mut child) in std::mem::take(&mut *self.children.lock().unwrap_or_else(|e| e.into_inner())) {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -328,20 +277,9 @@ fn configure_process(command: &mut Command, lifetime: Lifetime) {
 pub fn last_line(log: &Path) -> String {
     std::fs::read_to_string(log)
         .ok()
-        .and_then(|text| {
-            text.lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .map(str::to_string)
-        })
+        .and_then(|text| text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_string))
         .map_or_else(
             || format!("no output (log: {})", log.display()),
-            |line| {
-                format!(
-                    "its last words: \"{}\" (log: {})",
-                    line.trim(),
-                    log.display()
-                )
-            },
+            |line| format!("its last words: \"{}\" (log: {})", line.trim(), log.display()),
         )
 }

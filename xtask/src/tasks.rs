@@ -13,9 +13,7 @@ fn cargo() -> Command {
 
 fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
     eprintln!("$ {what}");
-    let status = command
-        .status()
-        .with_context(|| format!("cannot run {what}"))?;
+    let status = command.status().with_context(|| format!("cannot run {what}"))?;
     if !status.success() {
         bail!("{what} failed ({status})");
     }
@@ -82,10 +80,7 @@ impl TestTotals {
 
     /// The closing line: `tests: N passed, N failed, N skipped`.
     pub fn summary(&self) -> String {
-        format!(
-            "tests: {} passed, {} failed, {} skipped",
-            self.passed, self.failed, self.ignored
-        )
+        format!("tests: {} passed, {} failed, {} skipped", self.passed, self.failed, self.ignored)
     }
 }
 
@@ -95,24 +90,8 @@ pub fn lint(root: &Path) -> anyhow::Result<()> {
     fmt.current_dir(root).args(["fmt", "--all", "--check"]);
     run(fmt, "cargo fmt --all --check")?;
     let mut clippy = cargo();
-    clippy.current_dir(root).args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]);
-    run(
-        clippy,
-        "cargo clippy --workspace --all-targets -- -D warnings",
-    )
-}
-
-/// Exactly what CI runs: lints, then the whole test suite.
-pub fn ci(root: &Path) -> anyhow::Result<()> {
-    lint(root)?;
-    test(root, &[])
+    clippy.current_dir(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    run(clippy, "cargo clippy --workspace --all-targets -- -D warnings")
 }
 
 #[cfg(test)]
@@ -125,14 +104,7 @@ mod tests {
         totals.add("test result: ok. 12 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.19s");
         totals.add("test result: FAILED. 1 passed; 2 failed; 3 ignored; 0 measured; 0 filtered out; finished in 1.00s");
         totals.add("running 4 tests");
-        assert_eq!(
-            totals,
-            TestTotals {
-                passed: 13,
-                failed: 2,
-                ignored: 3
-            }
-        );
+        assert_eq!(totals, TestTotals { passed: 13, failed: 2, ignored: 3 });
         assert_eq!(totals.summary(), "tests: 13 passed, 2 failed, 3 skipped");
     }
 }

@@ -25,25 +25,17 @@ struct UpProcess {
 }
 
 fn state_file(root: &Path, lab: &str) -> PathBuf {
-    root.join("target")
-        .join("clabs")
-        .join(format!("{lab}.json"))
+    root.join("target").join("clabs").join(format!("{lab}.json"))
 }
 
 pub async fn up(root: &Path, selection: &Selection) -> anyhow::Result<()> {
     let lab = selection.lab();
     let file = state_file(root, &lab.id);
     if file.exists() {
-        anyhow::bail!(
-            "{} is already up (see {}); run `cargo xtask down {}` first",
-            lab.id,
-            file.display(),
-            lab.id
-        );
+        anyhow::bail!("{} is already up (see {}); run `cargo xtask down {}` first", lab.id, file.display(), lab.id);
     }
     let state_dir = root.join("target").join("clabs").join(&lab.id);
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
     let specs = services::prepare(lab, &selection.submission, &selection.vars, &state_dir)?;
     services::ensure_ports_free(&specs)?;
     let services = Services::start(specs, Lifetime::Detached).await?;
@@ -51,24 +43,11 @@ pub async fn up(root: &Path, selection: &Selection) -> anyhow::Result<()> {
         .pids()
         .into_iter()
         .map(|(name, pid)| {
-            let spec = services
-                .specs()
-                .iter()
-                .find(|s| s.name == name)
-                .expect("started spec");
-            UpProcess {
-                name,
-                pid,
-                program: spec.program.clone(),
-                ready: spec.ready.clone(),
-            }
+            let spec = services.specs().iter().find(|s| s.name == name).expect("started spec");
+            UpProcess { name, pid, program: spec.program.clone(), ready: spec.ready.clone() }
         })
         .collect::<Vec<_>>();
-    let state = UpState {
-        lab: lab.id.clone(),
-        state_dir: state_dir.clone(),
-        processes,
-    };
+    let state = UpState { lab: lab.id.clone(), state_dir: state_dir.clone(), processes };
     std::fs::write(&file, serde_json::to_string_pretty(&state)?)
         .with_context(|| format!("cannot write {}", file.display()))?;
     services.detach();
@@ -83,10 +62,7 @@ pub async fn up(root: &Path, selection: &Selection) -> anyhow::Result<()> {
         .filter(|(name, value)| lab.vars.get(*name).map(String::as_str) != Some(*value))
         .map(|(name, value)| format!(" --var {name}={value}"))
         .collect();
-    println!(
-        "grade it: cargo xtask check {}{vars}    stop it: cargo xtask down {}",
-        lab.id, lab.id
-    );
+    println!("grade it: cargo xtask check {}{vars}    stop it: cargo xtask down {}", lab.id, lab.id);
     Ok(())
 }
 
@@ -96,8 +72,8 @@ pub async fn down(root: &Path, lab: &str) -> anyhow::Result<()> {
         println!("{lab} is not up (no {}): nothing to stop", file.display());
         return Ok(());
     };
-    let state: UpState = serde_json::from_str(&text)
-        .with_context(|| format!("{} is unreadable; remove it by hand", file.display()))?;
+    let state: UpState =
+        serde_json::from_str(&text).with_context(|| format!("{} is unreadable; remove it by hand", file.display()))?;
     for process in state.processes.iter().rev() {
         if !runs_program(process.pid, &process.program) {
             println!("  {}: pid {} is gone already", process.name, process.pid);
@@ -123,10 +99,6 @@ pub async fn down(root: &Path, lab: &str) -> anyhow::Result<()> {
 fn runs_program(pid: u32, program: &Path) -> bool {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe"));
     let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let zombie = status
-        .rsplit(')')
-        .next()
-        .is_some_and(|rest| rest.trim_start().starts_with('Z'));
-    matches!(exe, Ok(exe) if exe == program || program.canonicalize().is_ok_and(|p| p == exe))
-        && !zombie
+    let zombie = status.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+    matches!(exe, Ok(exe) if exe == program || program.canonicalize().is_ok_and(|p| p == exe)) && !zombie
 }

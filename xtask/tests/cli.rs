@@ -94,16 +94,7 @@ fn bare_xtask_lists_the_tasks() {
     let output = cargo_bin_cmd!("xtask").output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
-    for task in [
-        "check <lab>",
-        "up <lab>",
-        "down <lab>",
-        "doctor",
-        "bench",
-        "test",
-        "lint",
-        "ci",
-    ] {
+    for task in ["check <lab>", "up <lab>", "down <lab>", "doctor", "bench", "test", "lint", "ci"] {
         assert!(text.contains(task), "{task} missing from:\n{text}");
     }
 }
@@ -118,15 +109,8 @@ fn check_error(args: &[&str], course: Option<&Path>, expected: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{args:?}: one line expected, got:\n{stderr}"
-    );
-    assert!(
-        lines[0].starts_with("error: ") && lines[0].contains(expected),
-        "{args:?}: {stderr}"
-    );
+    assert_eq!(lines.len(), 1, "{args:?}: one line expected, got:\n{stderr}");
+    assert!(lines[0].starts_with("error: ") && lines[0].contains(expected), "{args:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -148,43 +132,23 @@ fn bad_input_gives_one_line_and_exit_2() {
         None,
         "lab1 has no variable 'colour' (variables: app_port, host, site_port)",
     );
-    check_error(
-        &["check", "lab1", "--var", "site_port"],
-        None,
-        "--var 'site_port' is not name=value",
-    );
+    check_error(&["check", "lab1", "--var", "site_port"], None, "--var 'site_port' is not name=value");
     check_error(&["down", "lab9"], None, "unknown lab 'lab9'");
     check_error(&["bench", "everything"], None, "unknown bench 'everything'");
 
     let (course, _) = demo_course();
-    check_error(
-        &["check", "demo", "--up"],
-        Some(course.path()),
-        "demo has nothing to start with --up",
-    );
+    check_error(&["check", "demo", "--up"], Some(course.path()), "demo has nothing to start with --up");
 
     let rubric = course.path().join("labs/files/rubric.toml");
-    std::fs::write(
-        &rubric,
-        "[[check]]\nid = \"x\"\ntitle = \"X\"\npoints = \"many\"\n",
-    )
-    .unwrap();
+    std::fs::write(&rubric, "[[check]]\nid = \"x\"\ntitle = \"X\"\npoints = \"many\"\n").unwrap();
     check_error(
         &["check", "demo"],
         Some(course.path()),
         "rubric.toml is malformed: line 4: invalid type: string \"many\", expected u32",
     );
 
-    std::fs::write(
-        course.path().join("labs/labs.toml"),
-        "format_version = 1\n[[lab]\n",
-    )
-    .unwrap();
-    check_error(
-        &["check", "demo"],
-        Some(course.path()),
-        "labs.toml is malformed: line 2:",
-    );
+    std::fs::write(course.path().join("labs/labs.toml"), "format_version = 1\n[[lab]\n").unwrap();
+    check_error(&["check", "demo"], Some(course.path()), "labs.toml is malformed: line 2:");
 
     std::fs::remove_file(course.path().join("labs/labs.toml")).unwrap();
     check_error(&["check", "demo"], Some(course.path()), "cannot read");
@@ -196,28 +160,13 @@ fn terminal_report_shows_why_and_hides_hidden_details() {
     assert_eq!(code, 1, "some checks fail");
     assert!(!stdout.contains('\x1b'), "no colour when not on a terminal");
     assert!(stdout.contains("PASS greets"), "{stdout}");
-    assert!(
-        stdout.contains("present.txt says hello"),
-        "titles expand variables: {stdout}"
-    );
+    assert!(stdout.contains("present.txt says hello"), "titles expand variables: {stdout}");
     assert!(stdout.contains("expected: a file missing.txt"), "{stdout}");
-    assert!(
-        stdout.contains("actual:   missing.txt does not exist"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("actual:   missing.txt does not exist"), "{stdout}");
     assert!(stdout.contains("hint:     create missing.txt"), "{stdout}");
-    assert!(
-        stdout.contains("skipped: requires missing, which did not pass"),
-        "{stdout}"
-    );
-    assert!(
-        !stdout.contains("secret hint") && !stdout.contains("A hidden requirement"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("Score 3/9 points (33%): 2 passed, 2 failed, 1 skipped"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("skipped: requires missing, which did not pass"), "{stdout}");
+    assert!(!stdout.contains("secret hint") && !stdout.contains("A hidden requirement"), "{stdout}");
+    assert!(stdout.contains("Score 3/9 points (33%): 2 passed, 2 failed, 1 skipped"), "{stdout}");
 }
 
 #[test]
@@ -226,20 +175,10 @@ fn json_report_has_format_version_and_every_check() {
     assert_eq!(code, 1);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["format_version"], 1);
-    assert_eq!(
-        (report["score"].as_u64(), report["max_score"].as_u64()),
-        (Some(3), Some(9))
-    );
-    let statuses: Vec<&str> = report["steps"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["status"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        statuses,
-        ["passed", "passed", "failed", "skipped", "failed"]
-    );
+    assert_eq!((report["score"].as_u64(), report["max_score"].as_u64()), (Some(3), Some(9)));
+    let statuses: Vec<&str> =
+        report["steps"][0]["checks"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["passed", "passed", "failed", "skipped", "failed"]);
 }
 
 /// Gradescope's results.json, as its documentation describes it: unknown fields are errors.
@@ -307,17 +246,13 @@ fn gradescope_results_follow_gradescope_format() {
     assert_eq!(results.score, sum, "the total is the sum of the tests");
     for test in &results.tests {
         assert!(test.score <= test.max_score);
-        assert_eq!(
-            test.status == TestStatus::Passed,
-            test.score == test.max_score,
-            "{test:?}"
-        );
+        assert_eq!(test.status == TestStatus::Passed, test.score == test.max_score, "{test:?}");
     }
     assert_eq!(results.tests[4].visibility, Visibility::Hidden);
-    assert!(results.tests[2].output.contains("expected: a file missing.txt\nactual: missing.txt does not exist\nhint: create missing.txt"));
-    assert!(results.tests[3]
+    assert!(results.tests[2]
         .output
-        .starts_with("skipped: requires missing"));
+        .contains("expected: a file missing.txt\nactual: missing.txt does not exist\nhint: create missing.txt"));
+    assert!(results.tests[3].output.starts_with("skipped: requires missing"));
 }
 
 #[test]
@@ -327,76 +262,31 @@ fn junit_report_is_well_formed_and_consistent() {
     let doc = roxmltree::Document::parse(&stdout).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
-    let number = |node: roxmltree::Node<'_, '_>, attr: &str| -> usize {
-        node.attribute(attr).unwrap().parse().unwrap()
-    };
+    let number =
+        |node: roxmltree::Node<'_, '_>, attr: &str| -> usize { node.attribute(attr).unwrap().parse().unwrap() };
     let suites: Vec<_> = root.children().filter(|n| n.is_element()).collect();
     assert!(suites.iter().all(|s| s.tag_name().name() == "testsuite"));
     let mut totals = (0, 0, 0);
     for suite in &suites {
-        let cases: Vec<_> = suite
-            .children()
-            .filter(|n| n.has_tag_name("testcase"))
-            .collect();
-        let failures = cases
-            .iter()
-            .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
-            .count();
-        let skipped = cases
-            .iter()
-            .filter(|c| c.children().any(|n| n.has_tag_name("skipped")))
-            .count();
+        let cases: Vec<_> = suite.children().filter(|n| n.has_tag_name("testcase")).collect();
+        let failures = cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("failure"))).count();
+        let skipped = cases.iter().filter(|c| c.children().any(|n| n.has_tag_name("skipped"))).count();
         assert_eq!(
-            (
-                number(*suite, "tests"),
-                number(*suite, "failures"),
-                number(*suite, "skipped")
-            ),
+            (number(*suite, "tests"), number(*suite, "failures"), number(*suite, "skipped")),
             (cases.len(), failures, skipped)
         );
         for case in &cases {
             assert!(case.attribute("classname").is_some() && case.attribute("name").is_some());
-            case.attribute("time")
-                .unwrap()
-                .parse::<f64>()
-                .expect("time is seconds");
-            let allowed = [
-                "properties",
-                "failure",
-                "skipped",
-                "error",
-                "system-out",
-                "system-err",
-            ];
-            assert!(case
-                .children()
-                .filter(|n| n.is_element())
-                .all(|n| allowed.contains(&n.tag_name().name())));
+            case.attribute("time").unwrap().parse::<f64>().expect("time is seconds");
+            let allowed = ["properties", "failure", "skipped", "error", "system-out", "system-err"];
+            assert!(case.children().filter(|n| n.is_element()).all(|n| allowed.contains(&n.tag_name().name())));
         }
-        totals = (
-            totals.0 + cases.len(),
-            totals.1 + failures,
-            totals.2 + skipped,
-        );
+        totals = (totals.0 + cases.len(), totals.1 + failures, totals.2 + skipped);
     }
-    assert_eq!(
-        (
-            number(root, "tests"),
-            number(root, "failures"),
-            number(root, "skipped")
-        ),
-        totals
-    );
+    assert_eq!((number(root, "tests"), number(root, "failures"), number(root, "skipped")), totals);
     assert_eq!(totals, (5, 2, 1));
-    let title = suites[0]
-        .descendants()
-        .find(|n| n.attribute("name") == Some("title"))
-        .unwrap();
-    assert_eq!(
-        title.attribute("value"),
-        Some("Files & <things>"),
-        "escaped and read back intact"
-    );
+    let title = suites[0].descendants().find(|n| n.attribute("name") == Some("title")).unwrap();
+    assert_eq!(title.attribute("value"), Some("Files & <things>"), "escaped and read back intact");
 }
 
 #[test]

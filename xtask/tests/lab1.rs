@@ -13,12 +13,7 @@ fn grade(site: u16, app: u16, extra: &[&str]) -> (i32, serde_json::Value, String
     let output = cargo_bin_cmd!("xtask")
         .args(["check", "lab1", "--format", "json", "--out"])
         .arg(out.path())
-        .args([
-            "--var",
-            &format!("site_port={site}"),
-            "--var",
-            &format!("app_port={app}"),
-        ])
+        .args(["--var", &format!("site_port={site}"), "--var", &format!("app_port={app}")])
         .args(extra)
         .output()
         .unwrap();
@@ -36,11 +31,7 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
 fn check_fault(fault: &str, failed: &[&str], extra: &[&str]) {
     let (_server, site, app) = start_fixture(fault);
     let (code, report, stderr) = grade(site, app, extra);
-    assert_ne!(
-        report,
-        serde_json::Value::Null,
-        "{fault}: no report; stderr: {stderr}"
-    );
+    assert_ne!(report, serde_json::Value::Null, "{fault}: no report; stderr: {stderr}");
     let got: BTreeSet<String> = ids_with_status(&report, "failed").into_iter().collect();
     assert_eq!(
         got,
@@ -51,30 +42,13 @@ fn check_fault(fault: &str, failed: &[&str], extra: &[&str]) {
     // Without --up the restart check cannot run: it is skipped, never failed or passed.
     let skipped = ids_with_status(&report, "skipped");
     if extra.is_empty() {
-        assert!(
-            skipped.contains(&"app-state-survives-restart".to_string()),
-            "{fault}: {skipped:?}"
-        );
+        assert!(skipped.contains(&"app-state-survives-restart".to_string()), "{fault}: {skipped:?}");
     }
-    assert_eq!(
-        code, 1,
-        "{fault}: a report with a failed or skipped check exits 1"
-    );
-    for check in report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|s| s["checks"].as_array().unwrap())
-    {
+    assert_eq!(code, 1, "{fault}: a report with a failed or skipped check exits 1");
+    for check in report["steps"].as_array().unwrap().iter().flat_map(|s| s["checks"].as_array().unwrap()) {
         if check["status"] == "failed" {
-            assert!(
-                check["expected"].as_str().is_some_and(|e| !e.is_empty()),
-                "{fault}: {check}"
-            );
-            assert!(
-                check["actual"].as_str().is_some_and(|a| !a.is_empty()),
-                "{fault}: {check}"
-            );
+            assert!(check["expected"].as_str().is_some_and(|e| !e.is_empty()), "{fault}: {check}");
+            assert!(check["actual"].as_str().is_some_and(|a| !a.is_empty()), "{fault}: {check}");
         }
     }
 }
@@ -99,16 +73,8 @@ fn each_fault_fails_exactly_its_checks() {
         ("accepts-empty", &["app-rejects-empty"]),
         ("accepts-oversized", &["app-rejects-oversized"]),
     ];
-    let covered: BTreeSet<&str> = table
-        .iter()
-        .map(|(fault, _)| *fault)
-        .chain(["forgets"])
-        .collect();
-    assert_eq!(
-        covered,
-        testkit::FAULTS.iter().copied().collect(),
-        "every fixture fault is in the table"
-    );
+    let covered: BTreeSet<&str> = table.iter().map(|(fault, _)| *fault).chain(["forgets"]).collect();
+    assert_eq!(covered, testkit::FAULTS.iter().copied().collect(), "every fixture fault is in the table");
     std::thread::scope(|scope| {
         for (fault, failed) in table {
             scope.spawn(move || check_fault(fault, failed, &[]));
@@ -122,11 +88,7 @@ fn a_submission_without_a_title_fails_the_file_check() {
         return;
     }
     let submission = workspace().join("xtask/tests/fixtures/submissions/lab1-untitled");
-    check_fault(
-        "none",
-        &["site-index-file"],
-        &["--submission", submission.to_str().unwrap()],
-    );
+    check_fault("none", &["site-index-file"], &["--submission", submission.to_str().unwrap()]);
 }
 
 #[test]
@@ -136,10 +98,7 @@ fn a_stopped_site_fails_only_site_still_answers_in_the_app_step() {
     }
     let (_server, site, app) = start_fixture("no-site");
     let (_, report, _) = grade(site, app, &["--step", "app-port"]);
-    assert_eq!(
-        ids_with_status(&report, "failed"),
-        vec!["site-still-answers"]
-    );
+    assert_eq!(ids_with_status(&report, "failed"), vec!["site-still-answers"]);
 }
 
 #[test]
@@ -152,10 +111,7 @@ fn the_reference_scores_full_marks_with_up_and_leaves_nothing_running() {
     assert_eq!(code, 0, "stderr: {stderr}\nreport: {report}");
     assert_eq!(report["score"], report["max_score"]);
     assert_eq!(ids_with_status(&report, "passed").len(), 15);
-    assert!(
-        !port_is_open(site) && !port_is_open(app),
-        "--up stops what it started"
-    );
+    assert!(!port_is_open(site) && !port_is_open(app), "--up stops what it started");
 }
 
 #[test]
@@ -190,10 +146,7 @@ fn up_refuses_a_busy_port_with_one_clear_line() {
     assert_eq!(code, 2);
     let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(error.len(), 1, "{stderr}");
-    assert!(
-        error[0].contains(&format!("127.0.0.1:{busy} is already in use")),
-        "{stderr}"
-    );
+    assert!(error[0].contains(&format!("127.0.0.1:{busy} is already in use")), "{stderr}");
     assert!(!port_is_open(app), "nothing was started");
 }
 
@@ -222,11 +175,7 @@ fn ctrl_c_during_up_stops_everything_and_exits_2() {
     )
     .unwrap();
     let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("xtask"));
-    command
-        .arg("--course")
-        .arg(course.path())
-        .args(["check", "slow", "--up", "--submission"])
-        .arg(workspace());
+    command.arg("--course").arg(course.path()).args(["check", "slow", "--up", "--submission"]).arg(workspace());
     command.stderr(std::process::Stdio::piped());
     let child = command.spawn().unwrap();
     // Once the service answers, the grader is starting or running its 60 s check: interrupt it.
@@ -235,10 +184,7 @@ fn ctrl_c_during_up_stops_everything_and_exits_2() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("error: interrupted: stopped everything --up had started"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("error: interrupted: stopped everything --up had started"), "{stderr}");
     assert!(!port_is_open(site), "the service --up started is gone");
 }
 
@@ -249,11 +195,7 @@ fn up_then_down_starts_and_stops_the_services() {
     }
     // A copy of the course, so the state file lives in a temporary target/ of its own.
     let course = tempfile::tempdir().unwrap();
-    for file in [
-        "labs/labs.toml",
-        "labs/static-site/rubric.toml",
-        "labs/app-port/rubric.toml",
-    ] {
+    for file in ["labs/labs.toml", "labs/static-site/rubric.toml", "labs/app-port/rubric.toml"] {
         std::fs::create_dir_all(course.path().join(file).parent().unwrap()).unwrap();
         std::fs::copy(workspace().join(file), course.path().join(file)).unwrap();
     }
@@ -267,39 +209,20 @@ fn up_then_down_starts_and_stops_the_services() {
     struct Down<'a>(&'a std::path::Path);
     impl Drop for Down<'_> {
         fn drop(&mut self) {
-            let _ = cargo_bin_cmd!("xtask")
-                .arg("--course")
-                .arg(self.0)
-                .args(["down", "lab1"])
-                .output();
+            let _ = cargo_bin_cmd!("xtask").arg("--course").arg(self.0).args(["down", "lab1"]).output();
         }
     }
     let _down = Down(course.path());
     let output = xtask()
         .args(["up", "lab1", "--submission"])
         .arg(workspace())
-        .args([
-            "--var",
-            &format!("site_port={site}"),
-            "--var",
-            &format!("app_port={app}"),
-        ])
+        .args(["--var", &format!("site_port={site}"), "--var", &format!("app_port={app}")])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        stdout.contains(&format!("--var site_port={site}")),
-        "{stdout}"
-    );
-    assert!(
-        port_is_open(site) && port_is_open(app),
-        "up leaves the services running"
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(&format!("--var site_port={site}")), "{stdout}");
+    assert!(port_is_open(site) && port_is_open(app), "up leaves the services running");
     let again = xtask().args(["up", "lab1"]).output().unwrap();
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("lab1 is already up"));
@@ -313,8 +236,5 @@ fn up_then_down_starts_and_stops_the_services() {
     assert!(!port_is_open(site) && !port_is_open(app), "down stops them");
     assert!(!course.path().join("target/clabs/lab1.json").exists());
     let output = xtask().args(["down", "lab1"]).output().unwrap();
-    assert!(
-        output.status.success()
-            && String::from_utf8_lossy(&output.stdout).contains("nothing to stop")
-    );
+    assert!(output.status.success() && String::from_utf8_lossy(&output.stdout).contains("nothing to stop"));
 }

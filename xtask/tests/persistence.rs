@@ -29,11 +29,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
         ready: format!("127.0.0.1:{app}"),
         log: state.path().join("app.log"),
     };
-    let services = Arc::new(
-        Services::start(vec![spec], Lifetime::TiedToGrader)
-            .await
-            .unwrap(),
-    );
+    let services = Arc::new(Services::start(vec![spec], Lifetime::TiedToGrader).await.unwrap());
     let curriculum = Curriculum::load(&workspace()).unwrap();
     let lab = curriculum.lab("lab1").unwrap();
     let step = lab.step("app-port").unwrap();
@@ -48,11 +44,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
     }
     vars.set("site_port", site.to_string());
     vars.set("app_port", app.to_string());
-    let config = GradeConfig {
-        vars,
-        submission: workspace(),
-        services: Some(services.clone()),
-    };
+    let config = GradeConfig { vars, submission: workspace(), services: Some(services.clone()) };
     let report = grade("lab1", "Lab 1", &steps, &config).await;
     services.stop_all().await;
     assert!(!port_is_open(app) && !port_is_open(site), "stopped");
@@ -60,11 +52,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
 }
 
 fn failed(report: &grading::Report) -> Vec<&str> {
-    report
-        .checks()
-        .filter(|(_, c)| c.status == grading::Status::Failed)
-        .map(|(_, c)| c.id.as_str())
-        .collect()
+    report.checks().filter(|(_, c)| c.status == grading::Status::Failed).map(|(_, c)| c.id.as_str()).collect()
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -74,19 +62,8 @@ async fn an_app_that_forgets_fails_only_the_restart_check() {
     }
     let report = grade_app_step_with("forgets").await;
     assert_eq!(failed(&report), vec!["app-state-survives-restart"]);
-    let check = report
-        .checks()
-        .find(|(_, c)| c.id == "app-state-survives-restart")
-        .unwrap()
-        .1;
-    assert!(
-        check
-            .expected
-            .as_deref()
-            .unwrap()
-            .starts_with("after restarting app:"),
-        "{check:?}"
-    );
+    let check = report.checks().find(|(_, c)| c.id == "app-state-survives-restart").unwrap().1;
+    assert!(check.expected.as_deref().unwrap().starts_with("after restarting app:"), "{check:?}");
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -37,18 +37,11 @@ impl FileCheck {
     pub(crate) fn validate(&self) -> Result<(), String> {
         let path = Path::new(&self.path);
         if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(format!(
-                "file path '{}' must be relative to the submission and stay inside it",
-                self.path
-            ));
+            return Err(format!("file path '{}' must be relative to the submission and stay inside it", self.path));
         }
         if let Some(re) = &self.matches {
-            regex::Regex::new(re).map_err(|e| {
-                format!(
-                    "matches '{re}' does not compile: {}",
-                    super::http::regex_error(&e)
-                )
-            })?;
+            regex::Regex::new(re)
+                .map_err(|e| format!("matches '{re}' does not compile: {}", super::http::regex_error(&e)))?;
         }
         if !self.exists && (!self.contains.is_empty() || self.matches.is_some()) {
             return Err("a file that must not exist cannot have contains or matches".into());
@@ -67,10 +60,7 @@ impl FileCheck {
         let present = path.is_file();
         if !self.exists {
             return if present {
-                Attempt::Fail(Mismatch::new(
-                    format!("no file {relative}"),
-                    format!("{relative} exists"),
-                ))
+                Attempt::Fail(Mismatch::new(format!("no file {relative}"), format!("{relative} exists")))
             } else {
                 Attempt::Pass
             };
@@ -95,10 +85,7 @@ impl FileCheck {
         let text = match read_prefix(&path) {
             Ok(text) => text,
             Err(e) => {
-                return Attempt::Fail(Mismatch::new(
-                    format!("{relative} readable"),
-                    format!("cannot read it: {e}"),
-                ))
+                return Attempt::Fail(Mismatch::new(format!("{relative} readable"), format!("cannot read it: {e}")))
             }
         };
         let mut mismatches = Vec::new();
@@ -115,14 +102,9 @@ impl FileCheck {
             let pattern = ctx.vars.expand(pattern);
             match regex::Regex::new(&pattern) {
                 Ok(re) if re.is_match(&text) => {}
-                Ok(_) => mismatches.push(Mismatch::new(
-                    format!("{relative} matches /{pattern}/"),
-                    "no line matches".to_string(),
-                )),
-                Err(e) => mismatches.push(Mismatch::new(
-                    format!("a valid pattern /{pattern}/"),
-                    e.to_string(),
-                )),
+                Ok(_) => mismatches
+                    .push(Mismatch::new(format!("{relative} matches /{pattern}/"), "no line matches".to_string())),
+                Err(e) => mismatches.push(Mismatch::new(format!("a valid pattern /{pattern}/"), e.to_string())),
             }
         }
         if mismatches.is_empty() {
@@ -136,8 +118,6 @@ impl FileCheck {
 fn read_prefix(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(MAX_READ)
-        .read_to_end(&mut bytes)?;
+    std::fs::File::open(path)?.take(MAX_READ).read_to_end(&mut bytes)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }

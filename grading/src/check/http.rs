@@ -109,22 +109,14 @@ impl HttpCheck {
         Method::from_bytes(self.method.as_bytes())
             .map_err(|_| format!("method '{}' is not an HTTP method", self.method))?;
         if !self.url.starts_with("http://") && !self.url.starts_with("https://") {
-            return Err(format!(
-                "url '{}' must start with http:// or https://",
-                self.url
-            ));
+            return Err(format!("url '{}' must start with http:// or https://", self.url));
         }
-        let bodies = [
-            self.body.is_some(),
-            self.form.is_some(),
-            self.json.is_some(),
-        ];
+        let bodies = [self.body.is_some(), self.form.is_some(), self.json.is_some()];
         if bodies.iter().filter(|b| **b).count() > 1 {
             return Err("give at most one of body, form and json".into());
         }
         for name in self.headers.keys() {
-            HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("'{name}' is not a header name"))?;
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("'{name}' is not a header name"))?;
         }
         let e = &self.expect;
         if let Some(status) = &e.status {
@@ -135,15 +127,12 @@ impl HttpCheck {
             }
         }
         if let Some(re) = &e.body_regex {
-            regex::Regex::new(re).map_err(|err| {
-                format!("body_regex '{re}' does not compile: {}", regex_error(&err))
-            })?;
+            regex::Regex::new(re)
+                .map_err(|err| format!("body_regex '{re}' does not compile: {}", regex_error(&err)))?;
         }
         for pointer in e.json_equals.keys().chain(&e.json_present) {
             if !(pointer.is_empty() || pointer.starts_with('/')) {
-                return Err(format!(
-                    "JSON pointer '{pointer}' must be empty or start with '/'"
-                ));
+                return Err(format!("JSON pointer '{pointer}' must be empty or start with '/'"));
             }
         }
         Ok(())
@@ -156,10 +145,7 @@ impl HttpCheck {
             Ok(Err(actual)) => Attempt::Fail(Mismatch::new(self.summary(ctx, &request), actual)),
             Err(_) => Attempt::Fail(Mismatch::new(
                 self.summary(ctx, &request),
-                format!(
-                    "no complete answer to {} {} before the deadline",
-                    request.method, request.url
-                ),
+                format!("no complete answer to {} {} before the deadline", request.method, request.url),
             )),
         }
     }
@@ -167,22 +153,14 @@ impl HttpCheck {
     /// The request with variables expanded.
     pub(crate) fn request(&self, ctx: &Context) -> PreparedRequest {
         let v = &ctx.vars;
-        let mut headers: Vec<(String, String)> = self
-            .headers
-            .iter()
-            .map(|(k, val)| (k.clone(), v.expand(val)))
-            .collect();
+        let mut headers: Vec<(String, String)> =
+            self.headers.iter().map(|(k, val)| (k.clone(), v.expand(val))).collect();
         let body = if let Some(body) = &self.body {
             Some(v.expand(body))
         } else if let Some(form) = &self.form {
-            headers.push((
-                "content-type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ));
-            let pairs: Vec<String> = form
-                .iter()
-                .map(|(k, val)| format!("{}={}", form_encode(k), form_encode(&v.expand(val))))
-                .collect();
+            headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+            let pairs: Vec<String> =
+                form.iter().map(|(k, val)| format!("{}={}", form_encode(k), form_encode(&v.expand(val)))).collect();
             Some(pairs.join("&"))
         } else if let Some(json) = &self.json {
             headers.push(("content-type".into(), "application/json".into()));
@@ -190,12 +168,7 @@ impl HttpCheck {
         } else {
             None
         };
-        PreparedRequest {
-            method: v.expand(&self.method),
-            url: v.expand(&self.url),
-            headers,
-            body,
-        }
+        PreparedRequest { method: v.expand(&self.method), url: v.expand(&self.url), headers, body }
     }
 
     /// The whole expectation in words (used when there is no response to compare with).
@@ -211,12 +184,7 @@ impl HttpCheck {
         parts.join(", ")
     }
 
-    pub(crate) fn judge(
-        &self,
-        ctx: &Context,
-        request: &PreparedRequest,
-        response: &Response,
-    ) -> Attempt {
+    pub(crate) fn judge(&self, ctx: &Context, request: &PreparedRequest, response: &Response) -> Attempt {
         let v = &ctx.vars;
         let e = &self.expect;
         let mut mismatches = Vec::new();
@@ -225,11 +193,7 @@ impl HttpCheck {
             let allowed = status.to_vec();
             if !allowed.contains(&response.status) {
                 let mut actual = format!("{what} answered {}", response.status);
-                if let Some(location) = response
-                    .headers
-                    .get("location")
-                    .and_then(|l| l.to_str().ok())
-                {
+                if let Some(location) = response.headers.get("location").and_then(|l| l.to_str().ok()) {
                     actual.push_str(&format!(" (Location: {location})"));
                 }
                 mismatches.push(Mismatch::new(status_words(&allowed), actual));
@@ -238,34 +202,23 @@ impl HttpCheck {
         for (name, needle) in &e.header_contains {
             let needle = v.expand(needle);
             match header_text(&response.headers, name) {
-                Some(value)
-                    if value
-                        .to_ascii_lowercase()
-                        .contains(&needle.to_ascii_lowercase()) => {}
-                Some(value) => mismatches.push(Mismatch::new(
-                    format!("{name} containing {needle:?}"),
-                    format!("{name}: {value}"),
-                )),
-                None => mismatches.push(Mismatch::new(
-                    format!("{name} containing {needle:?}"),
-                    format!("no {name} header"),
-                )),
+                Some(value) if value.to_ascii_lowercase().contains(&needle.to_ascii_lowercase()) => {}
+                Some(value) => {
+                    mismatches.push(Mismatch::new(format!("{name} containing {needle:?}"), format!("{name}: {value}")))
+                }
+                None => {
+                    mismatches.push(Mismatch::new(format!("{name} containing {needle:?}"), format!("no {name} header")))
+                }
             }
         }
         for name in &e.header_present {
             if !response.headers.contains_key(name.as_str()) {
-                mismatches.push(Mismatch::new(
-                    format!("header {name} present"),
-                    format!("no {name} header"),
-                ));
+                mismatches.push(Mismatch::new(format!("header {name} present"), format!("no {name} header")));
             }
         }
         for name in &e.header_absent {
             if let Some(value) = header_text(&response.headers, name) {
-                mismatches.push(Mismatch::new(
-                    format!("header {name} absent"),
-                    format!("{name}: {value}"),
-                ));
+                mismatches.push(Mismatch::new(format!("header {name} absent"), format!("{name}: {value}")));
             }
         }
         let body = String::from_utf8_lossy(&response.body);
@@ -274,12 +227,7 @@ impl HttpCheck {
             if !body.contains(&needle) {
                 mismatches.push(Mismatch::new(
                     format!("body containing {needle:?}"),
-                    format!(
-                        "{} answered {} with body {:?}",
-                        what,
-                        response.status,
-                        excerpt(&body, 120)
-                    ),
+                    format!("{} answered {} with body {:?}", what, response.status, excerpt(&body, 120)),
                 ));
             }
         }
@@ -288,12 +236,7 @@ impl HttpCheck {
             if body.contains(&needle) {
                 mismatches.push(Mismatch::new(
                     format!("body without {needle:?}"),
-                    format!(
-                        "{} answered {} with body {:?}",
-                        what,
-                        response.status,
-                        excerpt(&body, 120)
-                    ),
+                    format!("{} answered {} with body {:?}", what, response.status, excerpt(&body, 120)),
                 ));
             }
         }
@@ -303,34 +246,22 @@ impl HttpCheck {
                 Ok(re) if re.is_match(&body) => {}
                 Ok(_) => mismatches.push(Mismatch::new(
                     format!("body matching /{pattern}/"),
-                    format!(
-                        "{} answered {} with body {:?}",
-                        what,
-                        response.status,
-                        excerpt(&body, 120)
-                    ),
+                    format!("{} answered {} with body {:?}", what, response.status, excerpt(&body, 120)),
                 )),
-                Err(err) => mismatches.push(Mismatch::new(
-                    format!("a valid pattern /{pattern}/"),
-                    regex_error(&err),
-                )),
+                Err(err) => mismatches.push(Mismatch::new(format!("a valid pattern /{pattern}/"), regex_error(&err))),
             }
         }
         if !e.json_equals.is_empty() || !e.json_present.is_empty() {
             match serde_json::from_slice::<serde_json::Value>(&response.body) {
-                Err(err) => mismatches.push(Mismatch::new(
-                    "a JSON body",
-                    format!("body is not JSON ({err}): {:?}", excerpt(&body, 120)),
-                )),
+                Err(err) => mismatches
+                    .push(Mismatch::new("a JSON body", format!("body is not JSON ({err}): {:?}", excerpt(&body, 120)))),
                 Ok(json) => {
                     for (pointer, want) in &e.json_equals {
                         let want = expand_json(want, v);
                         match json.pointer(pointer) {
                             Some(got) if *got == want => {}
-                            Some(got) => mismatches.push(Mismatch::new(
-                                format!("{pointer} = {want}"),
-                                format!("{pointer} = {got}"),
-                            )),
+                            Some(got) => mismatches
+                                .push(Mismatch::new(format!("{pointer} = {want}"), format!("{pointer} = {got}"))),
                             None => mismatches.push(Mismatch::new(
                                 format!("{pointer} = {want}"),
                                 format!("no {pointer} in {}", excerpt(&json.to_string(), 120)),
@@ -359,22 +290,13 @@ impl HttpCheck {
 fn status_words(allowed: &[u16]) -> String {
     match allowed {
         [one] => format!("status {one}"),
-        many => format!(
-            "status one of {}",
-            many.iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        many => format!("status one of {}", many.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")),
     }
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
-    let values: Vec<String> = headers
-        .get_all(name)
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect();
+    let values: Vec<String> =
+        headers.get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
     (!values.is_empty()).then(|| values.join(", "))
 }
 
@@ -384,11 +306,7 @@ fn expand_json(value: &serde_json::Value, vars: &crate::vars::Vars) -> serde_jso
     match value {
         Value::String(s) => Value::String(vars.expand(s)),
         Value::Array(items) => Value::Array(items.iter().map(|i| expand_json(i, vars)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), expand_json(v, vars)))
-                .collect(),
-        ),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), expand_json(v, vars))).collect()),
         other => other.clone(),
     }
 }
@@ -447,11 +365,7 @@ fn split_url(url: &str) -> Result<Target, String> {
     if authority.is_empty() {
         return Err(format!("{url} has no host"));
     }
-    Ok(Target {
-        tls,
-        authority: authority.to_string(),
-        target,
-    })
+    Ok(Target { tls, authority: authority.to_string(), target })
 }
 
 /// The host part of an authority, without port or IPv6 brackets (for SNI).
@@ -464,11 +378,7 @@ fn host_of(authority: &str) -> &str {
 
 /// The address to connect to for an authority (`host`, `host:port`, `[v6]:port`).
 fn connect_address(authority: &str, tls: bool) -> String {
-    let has_port = if authority.starts_with('[') {
-        authority.contains("]:")
-    } else {
-        authority.contains(':')
-    };
+    let has_port = if authority.starts_with('[') { authority.contains("]:") } else { authority.contains(':') };
     if has_port {
         authority.to_string()
     } else {
@@ -477,44 +387,30 @@ fn connect_address(authority: &str, tls: bool) -> String {
 }
 
 /// Sends `request`, following redirects when asked.
-pub(crate) async fn send(
-    request: &PreparedRequest,
-    follow_redirects: bool,
-) -> Result<Response, String> {
+pub(crate) async fn send(request: &PreparedRequest, follow_redirects: bool) -> Result<Response, String> {
     let mut current = request.clone();
     for _ in 0..=MAX_REDIRECTS {
         let response = send_once(&current).await?;
-        let location = response
-            .headers
-            .get("location")
-            .and_then(|l| l.to_str().ok());
+        let location = response.headers.get("location").and_then(|l| l.to_str().ok());
         if !follow_redirects || !(300..400).contains(&response.status) || location.is_none() {
             return Ok(response);
         }
-        let base = url::Url::parse(&current.url)
-            .map_err(|e| format!("cannot follow a redirect from {}: {e}", current.url))?;
+        let base =
+            url::Url::parse(&current.url).map_err(|e| format!("cannot follow a redirect from {}: {e}", current.url))?;
         let next = base
             .join(location.unwrap_or_default())
             .map_err(|e| format!("{} redirected to an invalid Location: {e}", current.url))?;
         if !matches!(next.scheme(), "http" | "https") {
-            return Err(format!(
-                "{} redirected to {next}, which this check cannot follow",
-                current.url
-            ));
+            return Err(format!("{} redirected to {next}, which this check cannot follow", current.url));
         }
         if matches!(response.status, 301..=303) && current.method != "HEAD" {
             current.method = "GET".into();
             current.body = None;
-            current
-                .headers
-                .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+            current.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
         }
         current.url = next.to_string();
     }
-    Err(format!(
-        "{} redirected more than {MAX_REDIRECTS} times",
-        request.url
-    ))
+    Err(format!("{} redirected more than {MAX_REDIRECTS} times", request.url))
 }
 
 /// A connection the client can speak HTTP/1.1 over: plain TCP or TLS.
@@ -522,22 +418,14 @@ trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
 async fn send_once(request: &PreparedRequest) -> Result<Response, String> {
-    let Target {
-        tls,
-        authority,
-        target,
-    } = split_url(&request.url)?;
+    let Target { tls, authority, target } = split_url(&request.url)?;
     let address = connect_address(&authority, tls);
     // Certificates are not judged here (a `tls` check does that): the grader inspects, it does not trust.
     let stream: Box<dyn Stream> = if tls {
         let both = [&rustls::version::TLS13, &rustls::version::TLS12];
         Box::new(super::tls::connect(&address, host_of(&authority), &both).await?)
     } else {
-        Box::new(
-            tokio::net::TcpStream::connect(&address)
-                .await
-                .map_err(|e| super::tcp::connect_error(&address, &e))?,
-        )
+        Box::new(tokio::net::TcpStream::connect(&address).await.map_err(|e| super::tcp::connect_error(&address, &e))?)
     };
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io)
@@ -548,29 +436,19 @@ async fn send_once(request: &PreparedRequest) -> Result<Response, String> {
     });
     let method = Method::from_bytes(request.method.as_bytes())
         .map_err(|_| format!("'{}' is not an HTTP method", request.method))?;
-    let mut builder = Request::builder()
-        .method(method)
-        .uri(target.as_str())
-        .header("host", authority.as_str());
-    builder = builder.header(
-        "user-agent",
-        concat!("container-labs-grader/", env!("CARGO_PKG_VERSION")),
-    );
+    let mut builder = Request::builder().method(method).uri(target.as_str()).header("host", authority.as_str());
+    builder = builder.header("user-agent", concat!("container-labs-grader/", env!("CARGO_PKG_VERSION")));
     for (name, value) in &request.headers {
-        let value = HeaderValue::from_str(value)
-            .map_err(|_| format!("header {name} has a value that cannot be sent"))?;
+        let value =
+            HeaderValue::from_str(value).map_err(|_| format!("header {name} has a value that cannot be sent"))?;
         builder = builder.header(name.as_str(), value);
     }
     let body = Full::new(Bytes::from(request.body.clone().unwrap_or_default()));
-    let http_request = builder
-        .body(body)
-        .map_err(|e| format!("cannot build the request for {}: {e}", request.url))?;
-    let response = sender.send_request(http_request).await.map_err(|e| {
-        format!(
-            "{} {} got no valid HTTP answer: {e}",
-            request.method, request.url
-        )
-    })?;
+    let http_request = builder.body(body).map_err(|e| format!("cannot build the request for {}: {e}", request.url))?;
+    let response = sender
+        .send_request(http_request)
+        .await
+        .map_err(|e| format!("{} {} got no valid HTTP answer: {e}", request.method, request.url))?;
     let status = response.status().as_u16();
     let (parts, body) = response.into_parts();
     let body = if request.method.eq_ignore_ascii_case("HEAD") {
@@ -583,11 +461,7 @@ async fn send_once(request: &PreparedRequest) -> Result<Response, String> {
             .to_bytes()
     };
     connection.abort();
-    Ok(Response {
-        status,
-        headers: parts.headers,
-        body,
-    })
+    Ok(Response { status, headers: parts.headers, body })
 }
 
 #[cfg(test)]
@@ -597,15 +471,9 @@ mod tests {
     #[test]
     fn urls_keep_their_raw_target() {
         let t = split_url("http://127.0.0.1:8080/../../etc/passwd").unwrap();
-        assert_eq!(
-            (t.authority.as_str(), t.target.as_str()),
-            ("127.0.0.1:8080", "/../../etc/passwd")
-        );
+        assert_eq!((t.authority.as_str(), t.target.as_str()), ("127.0.0.1:8080", "/../../etc/passwd"));
         let t = split_url("http://h/%2e%2e/x?y=1").unwrap();
-        assert_eq!(
-            (t.authority.as_str(), t.target.as_str()),
-            ("h", "/%2e%2e/x?y=1")
-        );
+        assert_eq!((t.authority.as_str(), t.target.as_str()), ("h", "/%2e%2e/x?y=1"));
         let t = split_url("http://h:1").unwrap();
         assert_eq!(t.target, "/");
         let t = split_url("http://h:1?q").unwrap();
@@ -617,14 +485,7 @@ mod tests {
         assert_eq!(connect_address("h", true), "h:443");
         assert_eq!(connect_address("[::1]", false), "[::1]:80");
         assert_eq!(connect_address("[::1]:81", false), "[::1]:81");
-        assert_eq!(
-            (
-                host_of("[::1]:81"),
-                host_of("example.test:8443"),
-                host_of("h")
-            ),
-            ("::1", "example.test", "h")
-        );
+        assert_eq!((host_of("[::1]:81"), host_of("example.test:8443"), host_of("h")), ("::1", "example.test", "h"));
     }
 }
 
@@ -635,35 +496,18 @@ mod judge_tests {
     use expect_test::{expect, Expect};
 
     /// Judges a fixed response against `expect` (TOML) and renders the verdict.
-    fn check(
-        expect_toml: &str,
-        status: u16,
-        headers: &[(&str, &str)],
-        body: &str,
-        expected: Expect,
-    ) {
+    fn check(expect_toml: &str, status: u16, headers: &[(&str, &str)], body: &str, expected: Expect) {
         let toml_text = format!("url = \"http://h:1/x\"\nexpect = {{ {expect_toml} }}\n");
         let check: HttpCheck = toml::from_str(&toml_text).unwrap();
         check.validate().unwrap();
         let mut vars = Vars::new();
         vars.set("word", "hello");
-        let ctx = Context {
-            vars,
-            submission: ".".into(),
-            services: None,
-        };
+        let ctx = Context { vars, submission: ".".into(), services: None };
         let mut header_map = HeaderMap::new();
         for (k, v) in headers {
-            header_map.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
+            header_map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
-        let response = Response {
-            status,
-            headers: header_map,
-            body: Bytes::from(body.to_string()),
-        };
+        let response = Response { status, headers: header_map, body: Bytes::from(body.to_string()) };
         let verdict = match check.judge(&ctx, &check.request(&ctx), &response) {
             Attempt::Pass => "pass".to_string(),
             Attempt::Fail(m) => format!("expected: {}\nactual: {}", m.expected, m.actual),
@@ -719,13 +563,7 @@ mod judge_tests {
             expected: header etag present; header server absent
             actual: no etag header; server: nginx/1.22"#]],
         );
-        check(
-            "body_contains = [\"{word} world\"]",
-            200,
-            &[],
-            "say hello world",
-            expect!["pass"],
-        );
+        check("body_contains = [\"{word} world\"]", 200, &[], "say hello world", expect!["pass"]);
         check(
             "body_contains = [\"{word}\"]",
             200,
@@ -791,25 +629,17 @@ mod judge_tests {
 
     #[test]
     fn request_bodies() {
-        let check: HttpCheck = toml::from_str("method = \"POST\"\nurl = \"http://h:1/\"\nform = { name = \"a b&c\", text = \"{word}\" }\n").unwrap();
+        let check: HttpCheck = toml::from_str(
+            "method = \"POST\"\nurl = \"http://h:1/\"\nform = { name = \"a b&c\", text = \"{word}\" }\n",
+        )
+        .unwrap();
         let mut vars = Vars::new();
         vars.set("word", "hi");
-        let ctx = Context {
-            vars,
-            submission: ".".into(),
-            services: None,
-        };
+        let ctx = Context { vars, submission: ".".into(), services: None };
         let request = check.request(&ctx);
         assert_eq!(request.body.as_deref(), Some("name=a+b%26c&text=hi"));
-        assert!(request.headers.contains(&(
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into()
-        )));
-        let both: HttpCheck =
-            toml::from_str("url = \"http://h:1/\"\nbody = \"x\"\njson = { a = 1 }\n").unwrap();
-        assert_eq!(
-            both.validate(),
-            Err("give at most one of body, form and json".into())
-        );
+        assert!(request.headers.contains(&("content-type".into(), "application/x-www-form-urlencoded".into())));
+        let both: HttpCheck = toml::from_str("url = \"http://h:1/\"\nbody = \"x\"\njson = { a = 1 }\n").unwrap();
+        assert_eq!(both.validate(), Err("give at most one of body, form and json".into()));
     }
 }

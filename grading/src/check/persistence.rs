@@ -36,39 +36,21 @@ impl PersistenceCheck {
         self.read.validate().map_err(|m| format!("read: {m}"))
     }
 
-    pub(crate) async fn attempt(
-        &self,
-        ctx: &Context,
-        deadline: Instant,
-        interval: Duration,
-    ) -> Attempt {
+    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
         let Some(services) = &ctx.services else {
-            return Attempt::CannotRun(
-                "needs --up: the grader restarts only services it started itself".to_string(),
-            );
+            return Attempt::CannotRun("needs --up: the grader restarts only services it started itself".to_string());
         };
         let phase = deadline.saturating_duration_since(Instant::now());
         let written = poll(&self.write, ctx, Instant::now() + phase, interval).await;
         if let Attempt::Fail(m) = written {
-            return Attempt::Fail(Mismatch::new(
-                format!("the write to succeed: {}", m.expected),
-                m.actual,
-            ));
+            return Attempt::Fail(Mismatch::new(format!("the write to succeed: {}", m.expected), m.actual));
         }
         for service in &self.restart {
             let service = ctx.vars.expand(service);
-            match tokio::time::timeout(
-                phase.max(Duration::from_secs(30)),
-                services.restart(&service),
-            )
-            .await
-            {
+            match tokio::time::timeout(phase.max(Duration::from_secs(30)), services.restart(&service)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(message)) => {
-                    return Attempt::Fail(Mismatch::new(
-                        format!("{service} to come back after a restart"),
-                        message,
-                    ))
+                    return Attempt::Fail(Mismatch::new(format!("{service} to come back after a restart"), message))
                 }
                 Err(_) => {
                     return Attempt::Fail(Mismatch::new(
@@ -80,11 +62,7 @@ impl PersistenceCheck {
         }
         match poll(&self.read, ctx, Instant::now() + phase, interval).await {
             Attempt::Fail(m) => Attempt::Fail(Mismatch::new(
-                format!(
-                    "after restarting {}: {}",
-                    self.restart.join(", "),
-                    m.expected
-                ),
+                format!("after restarting {}: {}", self.restart.join(", "), m.expected),
                 m.actual,
             )),
             other => other,

@@ -79,7 +79,9 @@ impl TlsCheck {
     pub(crate) fn validate(&self) -> Result<(), String> {
         for v in self.expect.accepts.iter().chain(&self.expect.refuses) {
             if version(v).is_none() {
-                return Err(format!("TLS version '{v}' cannot be tested (the grader's client speaks \"1.2\" and \"1.3\")"));
+                return Err(format!(
+                    "TLS version '{v}' cannot be tested (the grader's client speaks \"1.2\" and \"1.3\")"
+                ));
             }
         }
         Ok(())
@@ -89,44 +91,35 @@ impl TlsCheck {
         let address = ctx.vars.expand(&self.address);
         let server_name = ctx.vars.expand(&self.server_name);
         let all = [&rustls::version::TLS13, &rustls::version::TLS12];
-        let stream =
-            match tokio::time::timeout_at(deadline, connect(&address, &server_name, &all)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(actual)) => {
-                    return Attempt::Fail(Mismatch::new(
-                        format!("a TLS handshake with {address} for {server_name}"),
-                        actual,
-                    ))
-                }
-                Err(_) => {
-                    return Attempt::Fail(Mismatch::new(
-                        format!("a TLS handshake with {address} for {server_name}"),
-                        "the handshake did not finish before the deadline",
-                    ))
-                }
-            };
+        let stream = match tokio::time::timeout_at(deadline, connect(&address, &server_name, &all)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(actual)) => {
+                return Attempt::Fail(Mismatch::new(
+                    format!("a TLS handshake with {address} for {server_name}"),
+                    actual,
+                ))
+            }
+            Err(_) => {
+                return Attempt::Fail(Mismatch::new(
+                    format!("a TLS handshake with {address} for {server_name}"),
+                    "the handshake did not finish before the deadline",
+                ))
+            }
+        };
         let (_, connection) = stream.get_ref();
-        let Some(leaf) = connection
-            .peer_certificates()
-            .and_then(|c| c.first())
-            .cloned()
-        else {
+        let Some(leaf) = connection.peer_certificates().and_then(|c| c.first()).cloned() else {
             return Attempt::Fail(Mismatch::new("a certificate", "the server sent none"));
         };
         drop(stream);
         let mut mismatches = match inspect(&leaf, &self.expect, &server_name, ctx) {
             Ok(mismatches) => mismatches,
-            Err(actual) => {
-                return Attempt::Fail(Mismatch::new("a readable X.509 certificate", actual))
-            }
+            Err(actual) => return Attempt::Fail(Mismatch::new("a readable X.509 certificate", actual)),
         };
         for v in &self.expect.accepts {
             let limited = [version(v).expect("validated")];
             if let Err(e) = connect(&address, &server_name, &limited).await {
-                mismatches.push(Mismatch::new(
-                    format!("TLS {v} accepted"),
-                    format!("a TLS {v}-only handshake failed: {e}"),
-                ));
+                mismatches
+                    .push(Mismatch::new(format!("TLS {v} accepted"), format!("a TLS {v}-only handshake failed: {e}")));
             }
         }
         for v in &self.expect.refuses {
@@ -154,8 +147,7 @@ fn inspect(
     ctx: &Context,
 ) -> Result<Vec<Mismatch>, String> {
     use x509_parser::prelude::*;
-    let (_, cert) =
-        X509Certificate::from_der(leaf.as_ref()).map_err(|e| format!("cannot parse it: {e}"))?;
+    let (_, cert) = X509Certificate::from_der(leaf.as_ref()).map_err(|e| format!("cannot parse it: {e}"))?;
     let mut names: Vec<String> = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
         for name in &san.value.general_names {
@@ -168,12 +160,7 @@ fn inspect(
     }
     if names.is_empty() {
         // No SAN: clients fall back to the common name.
-        names.extend(
-            cert.subject()
-                .iter_common_name()
-                .filter_map(|cn| cn.as_str().ok())
-                .map(str::to_string),
-        );
+        names.extend(cert.subject().iter_common_name().filter_map(|cn| cn.as_str().ok()).map(str::to_string));
     }
     let mut mismatches = Vec::new();
     let wanted: Vec<String> = match &expect.names_include {
@@ -188,10 +175,8 @@ fn inspect(
             ));
         }
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let validity = cert.validity();
     if expect.valid_now {
         if now < validity.not_before.timestamp() {
@@ -201,10 +186,7 @@ fn inspect(
             ));
         }
         if now > validity.not_after.timestamp() {
-            mismatches.push(Mismatch::new(
-                "a certificate valid now",
-                format!("it expired on {}", validity.not_after),
-            ));
+            mismatches.push(Mismatch::new("a certificate valid now", format!("it expired on {}", validity.not_after)));
         }
     }
     if let Some(days) = expect.min_days_left {
@@ -231,9 +213,7 @@ fn ip_text(bytes: &[u8]) -> String {
 pub(crate) fn name_matches(pattern: &str, name: &str) -> bool {
     let (pattern, name) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
     if let Some(suffix) = pattern.strip_prefix("*.") {
-        return name
-            .split_once('.')
-            .is_some_and(|(label, rest)| !label.is_empty() && rest == suffix);
+        return name.split_once('.').is_some_and(|(label, rest)| !label.is_empty() && rest == suffix);
     }
     pattern == name
 }
@@ -253,9 +233,7 @@ pub(crate) async fn connect(
         .with_no_client_auth();
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|_| format!("'{server_name}' is not a valid server name"))?;
-    let tcp = tokio::net::TcpStream::connect(address)
-        .await
-        .map_err(|e| super::tcp::connect_error(address, &e))?;
+    let tcp = tokio::net::TcpStream::connect(address).await.map_err(|e| super::tcp::connect_error(address, &e))?;
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
@@ -284,12 +262,7 @@ impl ServerCertVerifier for InspectOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -298,12 +271,7 @@ impl ServerCertVerifier for InspectOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -316,11 +284,7 @@ mod tests {
     #[test]
     fn wildcard_names() {
         let check = |pattern: &str, name: &str, expected: bool| {
-            assert_eq!(
-                super::name_matches(pattern, name),
-                expected,
-                "{pattern} vs {name}"
-            )
+            assert_eq!(super::name_matches(pattern, name), expected, "{pattern} vs {name}")
         };
         check("localhost", "LOCALHOST", true);
         check("*.example.test", "www.example.test", true);

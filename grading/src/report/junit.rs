@@ -21,16 +21,8 @@ pub fn render(report: &Report) -> String {
         seconds(report.duration)
     );
     for step in &report.steps {
-        let failures = step
-            .checks
-            .iter()
-            .filter(|c| c.status == Status::Failed)
-            .count();
-        let skipped = step
-            .checks
-            .iter()
-            .filter(|c| c.status == Status::Skipped)
-            .count();
+        let failures = step.checks.iter().filter(|c| c.status == Status::Failed).count();
+        let skipped = step.checks.iter().filter(|c| c.status == Status::Skipped).count();
         let time: std::time::Duration = step.checks.iter().map(|c| c.duration).sum();
         let classname = format!("{}.{}", report.lab, step.id);
         let _ = writeln!(
@@ -41,21 +33,9 @@ pub fn render(report: &Report) -> String {
             seconds(time)
         );
         let _ = writeln!(out, "    <properties>");
-        let _ = writeln!(
-            out,
-            "      <property name=\"title\" value=\"{}\"/>",
-            escape(&step.title)
-        );
-        let _ = writeln!(
-            out,
-            "      <property name=\"score\" value=\"{}\"/>",
-            step.score()
-        );
-        let _ = writeln!(
-            out,
-            "      <property name=\"max_score\" value=\"{}\"/>",
-            step.max_score()
-        );
+        let _ = writeln!(out, "      <property name=\"title\" value=\"{}\"/>", escape(&step.title));
+        let _ = writeln!(out, "      <property name=\"score\" value=\"{}\"/>", step.score());
+        let _ = writeln!(out, "      <property name=\"max_score\" value=\"{}\"/>", step.max_score());
         let _ = writeln!(out, "    </properties>");
         for check in &step.checks {
             let _ = writeln!(
@@ -66,21 +46,9 @@ pub fn render(report: &Report) -> String {
                 seconds(check.duration)
             );
             let _ = writeln!(out, "      <properties>");
-            let _ = writeln!(
-                out,
-                "        <property name=\"points\" value=\"{}\"/>",
-                check.score()
-            );
-            let _ = writeln!(
-                out,
-                "        <property name=\"max_points\" value=\"{}\"/>",
-                check.max_score
-            );
-            let _ = writeln!(
-                out,
-                "        <property name=\"visibility\" value=\"{}\"/>",
-                check.visibility.as_str()
-            );
+            let _ = writeln!(out, "        <property name=\"points\" value=\"{}\"/>", check.score());
+            let _ = writeln!(out, "        <property name=\"max_points\" value=\"{}\"/>", check.max_score);
+            let _ = writeln!(out, "        <property name=\"visibility\" value=\"{}\"/>", check.visibility.as_str());
             let _ = writeln!(out, "      </properties>");
             match check.status {
                 Status::Passed => {}
@@ -97,11 +65,8 @@ pub fn render(report: &Report) -> String {
                     );
                 }
                 Status::Skipped => {
-                    let _ = writeln!(
-                        out,
-                        "      <skipped message=\"{}\"/>",
-                        escape(check.reason.as_deref().unwrap_or(""))
-                    );
+                    let _ =
+                        writeln!(out, "      <skipped message=\"{}\"/>", escape(check.reason.as_deref().unwrap_or("")));
                 }
             }
             let _ = writeln!(out, "    </testcase>");
@@ -135,15 +100,11 @@ fn escape(text: &str) -> String {
 mod tests {
     #[test]
     fn snapshot() {
-        expect_test::expect_file!["../../tests/snapshots/junit.xml"]
-            .assert_eq(&super::render(&super::super::sample()));
+        expect_test::expect_file!["../../tests/snapshots/junit.xml"].assert_eq(&super::render(&super::super::sample()));
     }
 
     #[test]
     fn escaping() {
-        assert_eq!(
-            super::escape("a<b & \"c\"\u{1}"),
-            "a&lt;b &amp; &quot;c&quot;?"
-        );
+        assert_eq!(super::escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;?");
     }
 }

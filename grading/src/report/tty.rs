@@ -38,11 +38,7 @@ impl Paint {
 pub fn render(report: &Report, color: bool) -> String {
     let p = Paint { on: color };
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{}",
-        p.bold(&format!("{} - {}", report.lab, report.title))
-    );
+    let _ = writeln!(out, "{}", p.bold(&format!("{} - {}", report.lab, report.title)));
     let id_width = report.checks().map(|(_, c)| c.id.len()).max().unwrap_or(0);
     for step in &report.steps {
         let _ = writeln!(out);
@@ -57,26 +53,11 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     }
     let _ = writeln!(out);
-    let (passed, failed, skipped) = (
-        report.count(Status::Passed),
-        report.count(Status::Failed),
-        report.count(Status::Skipped),
-    );
-    let percent = if report.max_score() == 0 {
-        100
-    } else {
-        report.score() * 100 / report.max_score()
-    };
-    let verdict = format!(
-        "{}/{} points ({percent}%)",
-        report.score(),
-        report.max_score()
-    );
-    let verdict = if report.full_marks() {
-        p.green(&verdict)
-    } else {
-        p.red(&verdict)
-    };
+    let (passed, failed, skipped) =
+        (report.count(Status::Passed), report.count(Status::Failed), report.count(Status::Skipped));
+    let percent = if report.max_score() == 0 { 100 } else { report.score() * 100 / report.max_score() };
+    let verdict = format!("{}/{} points ({percent}%)", report.score(), report.max_score());
+    let verdict = if report.full_marks() { p.green(&verdict) } else { p.red(&verdict) };
     let _ = writeln!(
         out,
         "{} {verdict}: {passed} passed, {failed} failed, {skipped} skipped in {:.1}s",
@@ -93,45 +74,18 @@ fn render_check(out: &mut String, p: &Paint, check: &CheckReport, id_width: usiz
         Status::Skipped => (p.yellow("SKIP"), check.id.clone()),
     };
     let shows = check.visibility.shows_details();
-    let title = if shows {
-        check.title.clone()
-    } else {
-        format!("(hidden check, {})", check.visibility.as_str())
-    };
-    let _ = writeln!(
-        out,
-        "  {mark} {id:<id_width$}  {}  {title}",
-        points(check.score(), check.max_score)
-    );
+    let title = if shows { check.title.clone() } else { format!("(hidden check, {})", check.visibility.as_str()) };
+    let _ = writeln!(out, "  {mark} {id:<id_width$}  {}  {title}", points(check.score(), check.max_score));
     let indent = " ".repeat(7);
     match check.status {
         Status::Passed => {}
         Status::Skipped => {
-            let _ = writeln!(
-                out,
-                "{indent}{}",
-                p.dim(&format!(
-                    "skipped: {}",
-                    check.reason.as_deref().unwrap_or("")
-                ))
-            );
+            let _ = writeln!(out, "{indent}{}", p.dim(&format!("skipped: {}", check.reason.as_deref().unwrap_or(""))));
         }
         Status::Failed if shows => {
-            let _ = writeln!(
-                out,
-                "{indent}expected: {}",
-                check.expected.as_deref().unwrap_or("")
-            );
-            let _ = writeln!(
-                out,
-                "{indent}actual:   {}",
-                check.actual.as_deref().unwrap_or("")
-            );
-            let _ = writeln!(
-                out,
-                "{indent}{}",
-                p.yellow(&format!("hint:     {}", check.hint))
-            );
+            let _ = writeln!(out, "{indent}expected: {}", check.expected.as_deref().unwrap_or(""));
+            let _ = writeln!(out, "{indent}actual:   {}", check.actual.as_deref().unwrap_or(""));
+            let _ = writeln!(out, "{indent}{}", p.yellow(&format!("hint:     {}", check.hint)));
         }
         Status::Failed => {}
     }

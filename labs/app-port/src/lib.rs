@@ -52,10 +52,7 @@ struct ListQuery {
     limit: Option<usize>,
 }
 
-async fn list_messages(
-    State(store): State<SharedStore>,
-    Query(query): Query<ListQuery>,
-) -> Json<serde_json::Value> {
+async fn list_messages(State(store): State<SharedStore>, Query(query): Query<ListQuery>) -> Json<serde_json::Value> {
     let limit = query.limit.unwrap_or(50).clamp(1, MAX_LIMIT);
     let store = store.lock().expect("store lock");
     Json(json!({ "success": true, "messages": store.recent(limit) }))
@@ -77,17 +74,11 @@ async fn post_message(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the request body is larger than {MAX_BODY} bytes"),
-            )
+            return error(StatusCode::PAYLOAD_TOO_LARGE, &format!("the request body is larger than {MAX_BODY} bytes"))
         }
         Err(rejection) => return error(rejection.status(), &rejection.body_text()),
     };
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let parsed: Result<NewMessage, String> = if content_type.starts_with("application/json") {
         serde_json::from_slice(&body).map_err(|e| format!("the body is not valid JSON: {e}"))
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
@@ -101,24 +92,14 @@ async fn post_message(
     };
     let mut store = store.lock().expect("store lock");
     match store.add(message.author, message.text) {
-        Ok(saved) => (
-            StatusCode::CREATED,
-            Json(json!({ "success": true, "message": saved })),
-        )
-            .into_response(),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("could not save the message: {e}"),
-        ),
+        Ok(saved) => (StatusCode::CREATED, Json(json!({ "success": true, "message": saved }))).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("could not save the message: {e}")),
     }
 }
 
 /// Reads `author` and `text` from an urlencoded form (other fields are ignored).
 fn parse_form(body: &[u8]) -> NewMessage {
-    let mut message = NewMessage {
-        author: String::new(),
-        text: String::new(),
-    };
+    let mut message = NewMessage { author: String::new(), text: String::new() };
     for (key, value) in url::form_urlencoded::parse(body) {
         match key.as_ref() {
             "author" => message.author = value.into_owned(),
@@ -159,11 +140,7 @@ async fn not_found(uri: axum::http::Uri) -> Response {
     if uri.path().starts_with("/api/") {
         error(StatusCode::NOT_FOUND, "no such API endpoint")
     } else {
-        (
-            StatusCode::NOT_FOUND,
-            Html("<!doctype html><title>Not found</title><h1>Not found</h1>"),
-        )
-            .into_response()
+        (StatusCode::NOT_FOUND, Html("<!doctype html><title>Not found</title><h1>Not found</h1>")).into_response()
     }
 }
 
@@ -187,8 +164,7 @@ pub fn bind_error(addr: std::net::SocketAddr, error: &std::io::Error) -> String 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
         _ = term.recv() => {},

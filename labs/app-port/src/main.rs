@@ -33,30 +33,17 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<(), String> {
     let store = app_port::store::Store::open(&args.data).map_err(|e| {
-        format!(
-            "cannot open the data file '{}': {e}; pass --data FILE somewhere writable",
-            args.data.display()
-        )
+        format!("cannot open the data file '{}': {e}; pass --data FILE somewhere writable", args.data.display())
     })?;
     if store.skipped_lines > 0 {
-        eprintln!(
-            "app-port: skipped {} unreadable line(s) in {}",
-            store.skipped_lines,
-            args.data.display()
-        );
+        eprintln!("app-port: skipped {} unreadable line(s) in {}", store.skipped_lines, args.data.display());
     }
     let count = store.len();
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
         let addr = SocketAddr::new(args.bind, args.port);
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| app_port::bind_error(addr, &e))?;
-        eprintln!(
-            "app-port: {count} message(s) loaded from {}; listening on http://{addr}/",
-            args.data.display()
-        );
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| app_port::bind_error(addr, &e))?;
+        eprintln!("app-port: {count} message(s) loaded from {}; listening on http://{addr}/", args.data.display());
         let app = app_port::router(Arc::new(Mutex::new(store)));
         axum::serve(listener, app)
             .with_graceful_shutdown(app_port::shutdown_signal())

@@ -32,11 +32,7 @@ impl Store {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)?;
+        let file = OpenOptions::new().create(true).read(true).append(true).open(path)?;
         let mut messages = Vec::new();
         let mut skipped_lines = 0;
         for line in BufReader::new(&file).lines() {
@@ -54,12 +50,7 @@ impl Store {
             // Start the next message on a line of its own after a torn write.
             file.write_all(b"\n")?;
         }
-        Ok(Store {
-            path: path.to_path_buf(),
-            file,
-            messages,
-            skipped_lines,
-        })
+        Ok(Store { path: path.to_path_buf(), file, messages, skipped_lines })
     }
 
     pub fn path(&self) -> &Path {
@@ -82,12 +73,7 @@ impl Store {
     /// Appends a message and writes it to the file before returning it.
     pub fn add(&mut self, author: String, text: String) -> std::io::Result<Message> {
         let id = self.messages.last().map_or(1, |m| m.id + 1);
-        let message = Message {
-            id,
-            author,
-            text,
-            created_at: rfc3339_now(),
-        };
+        let message = Message { id, author, text, created_at: rfc3339_now() };
         let mut line = serde_json::to_vec(&message).map_err(std::io::Error::other)?;
         line.push(b'\n');
         // One write of the whole line: readers never see half a message unless the process dies mid-call.
@@ -111,10 +97,7 @@ fn ends_without_newline(path: &Path) -> std::io::Result<bool> {
 
 /// The current time as RFC 3339 UTC, e.g. `2026-11-23T18:57:00Z`.
 pub fn rfc3339_now() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     rfc3339(secs)
 }
 
@@ -131,12 +114,7 @@ pub fn rfc3339(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -159,12 +137,7 @@ mod tests {
         store.add("bob".into(), "hi".into()).unwrap();
         drop(store);
         // A process that died mid-write leaves half a line.
-        OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap()
-            .write_all(b"{\"id\":3,\"auth")
-            .unwrap();
+        OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"id\":3,\"auth").unwrap();
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.len(), 2);
         assert_eq!(store.skipped_lines, 1);

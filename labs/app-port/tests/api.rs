@@ -28,21 +28,11 @@ async fn call(
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
 }
 
 async fn post(app: &axum::Router, body: serde_json::Value) -> (StatusCode, serde_json::Value) {
-    call(
-        app,
-        "POST",
-        "/api/messages",
-        "application/json",
-        &body.to_string(),
-    )
-    .await
+    call(app, "POST", "/api/messages", "application/json", &body.to_string()).await
 }
 
 #[tokio::test]
@@ -50,10 +40,7 @@ async fn info_answers_like_rocket_chat() {
     let dir = tempfile::tempdir().unwrap();
     let (status, body) = call(&app(&dir), "GET", "/api/info", "", "").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        body,
-        serde_json::json!({ "success": true, "version": app_port::VERSION })
-    );
+    assert_eq!(body, serde_json::json!({ "success": true, "version": app_port::VERSION }));
 }
 
 #[tokio::test]
@@ -63,63 +50,25 @@ async fn messages_are_validated_with_reasons() {
     let long = "x".repeat(app_port::MAX_TEXT + 1);
     let long_author = "a".repeat(app_port::MAX_AUTHOR + 1);
     let cases = [
-        (
-            serde_json::json!({ "author": "ann", "text": "" }),
-            "text must not be empty",
-        ),
-        (
-            serde_json::json!({ "author": "ann", "text": "  \n " }),
-            "text must not be empty",
-        ),
-        (
-            serde_json::json!({ "author": "ann" }),
-            "text must not be empty",
-        ),
-        (
-            serde_json::json!({ "author": " ", "text": "hi" }),
-            "author must not be empty",
-        ),
-        (
-            serde_json::json!({ "author": "ann", "text": long }),
-            "text is longer than 500 characters",
-        ),
-        (
-            serde_json::json!({ "author": long_author, "text": "hi" }),
-            "author is longer than 40 characters",
-        ),
-        (
-            serde_json::json!({ "author": "a\u{7}b", "text": "hi" }),
-            "author must not contain control characters",
-        ),
+        (serde_json::json!({ "author": "ann", "text": "" }), "text must not be empty"),
+        (serde_json::json!({ "author": "ann", "text": "  \n " }), "text must not be empty"),
+        (serde_json::json!({ "author": "ann" }), "text must not be empty"),
+        (serde_json::json!({ "author": " ", "text": "hi" }), "author must not be empty"),
+        (serde_json::json!({ "author": "ann", "text": long }), "text is longer than 500 characters"),
+        (serde_json::json!({ "author": long_author, "text": "hi" }), "author is longer than 40 characters"),
+        (serde_json::json!({ "author": "a\u{7}b", "text": "hi" }), "author must not contain control characters"),
     ];
     for (body, reason) in cases {
         let (status, answer) = post(&app, body.clone()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(
-            answer,
-            serde_json::json!({ "success": false, "error": reason }),
-            "{body}"
-        );
+        assert_eq!(answer, serde_json::json!({ "success": false, "error": reason }), "{body}");
     }
-    let (status, answer) = call(
-        &app,
-        "POST",
-        "/api/messages",
-        "application/json",
-        "{not json",
-    )
-    .await;
+    let (status, answer) = call(&app, "POST", "/api/messages", "application/json", "{not json").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(answer["error"]
-        .as_str()
-        .unwrap()
-        .starts_with("the body is not valid JSON"));
+    assert!(answer["error"].as_str().unwrap().starts_with("the body is not valid JSON"));
     let (status, _) = call(&app, "POST", "/api/messages", "text/plain", "hi").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let huge = format!(
-        "{{\"author\":\"a\",\"text\":\"{}\"}}",
-        "x".repeat(app_port::MAX_BODY)
-    );
+    let huge = format!("{{\"author\":\"a\",\"text\":\"{}\"}}", "x".repeat(app_port::MAX_BODY));
     let (status, answer) = call(&app, "POST", "/api/messages", "application/json", &huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer["success"], false);
@@ -129,35 +78,14 @@ async fn messages_are_validated_with_reasons() {
 async fn posted_messages_are_listed_and_kept_in_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir);
-    let (status, answer) = post(
-        &app,
-        serde_json::json!({ "author": " ann ", "text": "hello" }),
-    )
-    .await;
+    let (status, answer) = post(&app, serde_json::json!({ "author": " ann ", "text": "hello" })).await;
     assert_eq!(status, StatusCode::CREATED);
-    assert_eq!(
-        (
-            answer["message"]["author"].as_str(),
-            answer["message"]["id"].as_u64()
-        ),
-        (Some("ann"), Some(1))
-    );
-    let (status, _) = call(
-        &app,
-        "POST",
-        "/api/messages",
-        "application/x-www-form-urlencoded",
-        "author=bob&text=hi+there%21",
-    )
-    .await;
+    assert_eq!((answer["message"]["author"].as_str(), answer["message"]["id"].as_u64()), (Some("ann"), Some(1)));
+    let (status, _) =
+        call(&app, "POST", "/api/messages", "application/x-www-form-urlencoded", "author=bob&text=hi+there%21").await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, list) = call(&app, "GET", "/api/messages", "", "").await;
-    let texts: Vec<&str> = list["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
+    let texts: Vec<&str> = list["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts, ["hello", "hi there!"], "oldest first");
     let (_, newest) = call(&app, "GET", "/api/messages?limit=1", "", "").await;
     assert_eq!(newest["messages"][0]["text"], "hi there!");
@@ -170,10 +98,7 @@ async fn posted_messages_are_listed_and_kept_in_the_file() {
 async fn unknown_paths_are_404() {
     let dir = tempfile::tempdir().unwrap();
     let (status, body) = call(&app(&dir), "GET", "/api/nope", "", "").await;
-    assert_eq!(
-        (status, body["success"].as_bool()),
-        (StatusCode::NOT_FOUND, Some(false))
-    );
+    assert_eq!((status, body["success"].as_bool()), (StatusCode::NOT_FOUND, Some(false)));
 }
 
 #[test]

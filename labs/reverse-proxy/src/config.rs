@@ -68,10 +68,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Timeouts {
-        Timeouts {
-            connect: connect_default(),
-            response: response_default(),
-        }
+        Timeouts { connect: connect_default(), response: response_default() }
     }
 }
 
@@ -104,34 +101,24 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error
     } else if let Some(n) = text.strip_suffix('s') {
         (n, 1.0)
     } else {
-        return Err(serde::de::Error::custom(format!(
-            "duration '{text}' needs a unit: \"500ms\" or \"3s\""
-        )));
+        return Err(serde::de::Error::custom(format!("duration '{text}' needs a unit: \"500ms\" or \"3s\"")));
     };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| serde::de::Error::custom(format!("duration '{text}' is not a number")))?;
+    let value: f64 =
+        number.trim().parse().map_err(|_| serde::de::Error::custom(format!("duration '{text}' is not a number")))?;
     Ok(Duration::from_secs_f64(value * scale))
 }
 
 impl Config {
     /// Reads and checks a config file; errors are one line naming the file (and line) and the fix.
     pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "cannot read config '{}': {e}; pass --config FILE",
-                path.display()
-            )
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config '{}': {e}; pass --config FILE", path.display()))?;
         Config::parse(&text).map_err(|e| format!("config '{}' {e}", path.display()))
     }
 
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
             match line {
                 Some(line) => format!("is malformed: line {line}: {message}"),
@@ -151,23 +138,14 @@ impl Config {
                 return Err(format!("route path '{}' must start with /", route.path));
             }
             let Some(rest) = route.upstream.strip_prefix("http://") else {
-                return Err(format!(
-                    "upstream '{}' must start with http:// (TLS ends at the proxy)",
-                    route.upstream
-                ));
+                return Err(format!("upstream '{}' must start with http:// (TLS ends at the proxy)", route.upstream));
             };
             if rest.is_empty() || rest.contains('/') && !rest.ends_with('/') {
-                return Err(format!(
-                    "upstream '{}' must be http://host:port (no path)",
-                    route.upstream
-                ));
+                return Err(format!("upstream '{}' must be http://host:port (no path)", route.upstream));
             }
         }
         if self.listen.https.is_some() && self.tls.is_none() {
-            return Err(
-                "listen.https is set but [tls] is missing (cert and key, or self_signed names)"
-                    .into(),
-            );
+            return Err("listen.https is set but [tls] is missing (cert and key, or self_signed names)".into());
         }
         Ok(())
     }
@@ -200,26 +178,19 @@ upstream = "http://127.0.0.1:8080"
 
     #[test]
     fn errors_say_where_and_what() {
-        let check =
-            |text: &str, expected: &str| assert_eq!(Config::parse(text).unwrap_err(), expected);
-        check(
-            "[listen\n",
-            "is malformed: line 1: invalid table header expected `.`, `]`",
-        );
-        check(
-            &GOOD.replace("path = \"/\"", "path = \"x\""),
-            "is invalid: route path 'x' must start with /",
-        );
+        let check = |text: &str, expected: &str| assert_eq!(Config::parse(text).unwrap_err(), expected);
+        check("[listen\n", "is malformed: line 1: invalid table header expected `.`, `]`");
+        check(&GOOD.replace("path = \"/\"", "path = \"x\""), "is invalid: route path 'x' must start with /");
         check(
             &GOOD.replace("http://127.0.0.1:8080", "https://x:1"),
             "is invalid: upstream 'https://x:1' must start with http:// (TLS ends at the proxy)",
         );
-        check(&GOOD.replace("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nself_signed = [\"localhost\"]\n", ""), "is invalid: listen.https is set but [tls] is missing (cert and key, or self_signed names)");
         check(
-            &GOOD.replace(
-                "[[route]]\npath = \"/\"\nupstream = \"http://127.0.0.1:8080\"\n",
-                "",
-            ),
+            &GOOD.replace("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\nself_signed = [\"localhost\"]\n", ""),
+            "is invalid: listen.https is set but [tls] is missing (cert and key, or self_signed names)",
+        );
+        check(
+            &GOOD.replace("[[route]]\npath = \"/\"\nupstream = \"http://127.0.0.1:8080\"\n", ""),
             "is invalid: no [[route]]: add at least one (path and upstream)",
         );
         check(

@@ -71,12 +71,7 @@ impl Proxy {
             .build(connector);
         let mut routes = config.routes.clone();
         // Host-specific routes first, then longer prefixes first: the first match wins.
-        routes.sort_by(|a, b| {
-            b.host
-                .is_some()
-                .cmp(&a.host.is_some())
-                .then(b.path.len().cmp(&a.path.len()))
-        });
+        routes.sort_by(|a, b| b.host.is_some().cmp(&a.host.is_some()).then(b.path.len().cmp(&a.path.len())));
         Proxy {
             routes,
             client,
@@ -90,10 +85,7 @@ impl Proxy {
     pub fn route(&self, host: &str, path: &str) -> Option<&Route> {
         let host = strip_port(host);
         self.routes.iter().find(|r| {
-            r.host
-                .as_deref()
-                .is_none_or(|h| h.eq_ignore_ascii_case(host))
-                && path.starts_with(r.path.as_str())
+            r.host.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(host)) && path.starts_with(r.path.as_str())
         })
     }
 
@@ -111,18 +103,11 @@ impl Proxy {
             }
         }
         let mut response = match self.route(&host, request.uri().path()).cloned() {
-            None => page(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                "No route matches this address.",
-            ),
+            None => page(StatusCode::NOT_FOUND, "Not found", "No route matches this address."),
             Some(route) => {
                 let upgrade = wants_upgrade(request.headers());
                 let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-                match self
-                    .forward(request, &route, &host, peer, scheme, upgrade)
-                    .await
-                {
+                match self.forward(request, &route, &host, peer, scheme, upgrade).await {
                     Ok(mut upstream) => {
                         if upstream.status() == StatusCode::SWITCHING_PROTOCOLS {
                             if let Some(client_upgrade) = client_upgrade {
@@ -147,10 +132,7 @@ impl Proxy {
             }
         };
         if scheme == Scheme::Https && self.hsts {
-            response.headers_mut().insert(
-                header::STRICT_TRANSPORT_SECURITY,
-                HeaderValue::from_static(HSTS),
-            );
+            response.headers_mut().insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
         }
         response
     }
@@ -185,9 +167,7 @@ impl Proxy {
         if upgrade {
             if let Some(value) = upgrade_value {
                 parts.headers.insert(header::UPGRADE, value);
-                parts
-                    .headers
-                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             }
         }
         set_forwarding_headers(&mut parts.headers, host, peer, scheme);
@@ -226,9 +206,7 @@ fn request_host<B>(request: &Request<B>) -> Option<String> {
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     host.split(':').next().unwrap_or(host)
 }
@@ -237,18 +215,10 @@ fn strip_port(host: &str) -> &str {
 fn redirect_to_https(host: &str, https_port: u16, uri: &Uri) -> Response<Body> {
     let host = strip_port(host);
     let host = if host.is_empty() { "localhost" } else { host };
-    let port = if https_port == 443 {
-        String::new()
-    } else {
-        format!(":{https_port}")
-    };
+    let port = if https_port == 443 { String::new() } else { format!(":{https_port}") };
     let target = uri.path_and_query().map_or("/", |p| p.as_str());
     let location = format!("https://{host}{port}{target}");
-    let mut response = page(
-        StatusCode::MOVED_PERMANENTLY,
-        "Moved permanently",
-        "This site is served over HTTPS.",
-    );
+    let mut response = page(StatusCode::MOVED_PERMANENTLY, "Moved permanently", "This site is served over HTTPS.");
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -309,10 +279,7 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        });
+        .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
     connection_upgrade && headers.contains_key(header::UPGRADE)
 }
 
@@ -322,9 +289,7 @@ fn splice_upgrades(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::
         let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else {
             return;
         };
-        let _ =
-            tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream))
-                .await;
+        let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
     });
 }
 
@@ -335,16 +300,9 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response<Body> {
         status.as_u16(),
         status.as_u16()
     );
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut response = Response::new(Full::new(Bytes::from(body)).map_err(|never| match never {}).boxed());
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     response
 }
 
@@ -363,9 +321,7 @@ pub fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
         ),
         _ => format!("cannot listen on {addr}: {e}"),
     })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    listener.set_nonblocking(true).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
@@ -380,9 +336,7 @@ pub async fn serve(
     // `stop` tells connections to finish; each holds a `done` sender, so `recv` ends when all have.
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
-    let acceptor = https
-        .as_ref()
-        .map(|(_, config)| tokio_rustls::TlsAcceptor::from(config.clone()));
+    let acceptor = https.as_ref().map(|(_, config)| tokio_rustls::TlsAcceptor::from(config.clone()));
     let https_listener = https.map(|(listener, _)| listener);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -462,8 +416,7 @@ async fn drive<I>(
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = term.recv() => {},
@@ -487,11 +440,7 @@ mod tests {
              [[route]]\nhost = \"app.localhost\"\npath = \"/\"\nupstream = \"http://app:2\"\n",
         );
         let check = |host: &str, path: &str, expected: Option<&str>| {
-            assert_eq!(
-                p.route(host, path).map(|r| r.upstream.as_str()),
-                expected,
-                "{host}{path}"
-            );
+            assert_eq!(p.route(host, path).map(|r| r.upstream.as_str()), expected, "{host}{path}");
         };
         check("localhost", "/", Some("http://site:1"));
         check("localhost:8443", "/chat/room", Some("http://app:1"));
@@ -505,12 +454,7 @@ mod tests {
     fn forwarding_headers_append_and_set() {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
-        set_forwarding_headers(
-            &mut headers,
-            "example.test:8443",
-            "127.0.0.1:5000".parse().unwrap(),
-            Scheme::Https,
-        );
+        set_forwarding_headers(&mut headers, "example.test:8443", "127.0.0.1:5000".parse().unwrap(), Scheme::Https);
         assert_eq!(headers["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
         assert_eq!(headers["x-real-ip"], "127.0.0.1");
         assert_eq!(headers["x-forwarded-proto"], "https");
@@ -521,18 +465,12 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_are_dropped() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            "connection",
-            HeaderValue::from_static("keep-alive, x-secret"),
-        );
+        headers.insert("connection", HeaderValue::from_static("keep-alive, x-secret"));
         headers.insert("x-secret", HeaderValue::from_static("1"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert("x-kept", HeaderValue::from_static("1"));
         remove_hop_by_hop(&mut headers);
-        assert_eq!(
-            headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
-            ["x-kept"]
-        );
+        assert_eq!(headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-kept"]);
     }
 
     #[test]
@@ -544,11 +482,7 @@ mod tests {
             assert_eq!(response.headers()[header::LOCATION], expected);
         };
         check("example.test", 443, "https://example.test/a/b?c=1");
-        check(
-            "example.test:8000",
-            8443,
-            "https://example.test:8443/a/b?c=1",
-        );
+        check("example.test:8000", 8443, "https://example.test:8443/a/b?c=1");
         check("[::1]:8000", 8443, "https://[::1]:8443/a/b?c=1");
     }
 }

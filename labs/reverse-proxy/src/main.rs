@@ -32,8 +32,7 @@ fn run(args: Args) -> Result<(), String> {
         .filter(|_| config.listen.https.is_some())
         .map(reverse_proxy::tls::server_config)
         .transpose()?;
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
         let http = reverse_proxy::bind(config.listen.http)?;
         let https = match (config.listen.https, tls) {
@@ -42,10 +41,7 @@ fn run(args: Args) -> Result<(), String> {
         };
         let proxy = Arc::new(reverse_proxy::Proxy::new(&config));
         match config.listen.https {
-            Some(https) => eprintln!(
-                "reverse-proxy: http://{} (redirects) and https://{https}/",
-                config.listen.http
-            ),
+            Some(https) => eprintln!("reverse-proxy: http://{} (redirects) and https://{https}/", config.listen.http),
             None => eprintln!("reverse-proxy: http://{}/", config.listen.http),
         }
         reverse_proxy::serve(proxy, http, https, reverse_proxy::shutdown_signal()).await;

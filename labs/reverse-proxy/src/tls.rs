@@ -35,8 +35,7 @@ fn generate_self_signed(tls: &Tls) -> Result<(), String> {
         .map_err(|e| format!("cannot generate a certificate: {e}"))?;
     for path in [&tls.cert, &tls.key] {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
         }
     }
     std::fs::write(&tls.cert, certified.cert.pem())
@@ -61,6 +60,5 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot write '{}': {e}", path.display()))?;
-    file.write_all(bytes)
-        .map_err(|e| format!("cannot write '{}': {e}", path.display()))
+    file.write_all(bytes).map_err(|e| format!("cannot write '{}': {e}", path.display()))
 }

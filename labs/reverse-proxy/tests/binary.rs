@@ -7,30 +7,15 @@ use testkit::assert_one_line_exit_2;
 fn config_problems_are_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.toml");
-    let output = cargo_bin_cmd!("reverse-proxy")
-        .arg("--config")
-        .arg(&missing)
-        .output()
-        .unwrap();
+    let output = cargo_bin_cmd!("reverse-proxy").arg("--config").arg(&missing).output().unwrap();
     assert_one_line_exit_2(&output, "cannot read config");
     let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "[listen]\nhttp = \"127.0.0.1:0\"\n[[route]]\npath = \"/\"\nupstream = \"ftp://x\"\n",
-    )
-    .unwrap();
-    let output = cargo_bin_cmd!("reverse-proxy")
-        .arg("--config")
-        .arg(&bad)
-        .output()
+    std::fs::write(&bad, "[listen]\nhttp = \"127.0.0.1:0\"\n[[route]]\npath = \"/\"\nupstream = \"ftp://x\"\n")
         .unwrap();
+    let output = cargo_bin_cmd!("reverse-proxy").arg("--config").arg(&bad).output().unwrap();
     assert_one_line_exit_2(&output, "upstream 'ftp://x' must start with http://");
     std::fs::write(&bad, "[listen]\nhttp = \"127.0.0.1:0\"\nhttps = \"127.0.0.1:0\"\n[tls]\ncert = \"/no/cert.pem\"\nkey = \"/no/key.pem\"\n[[route]]\npath = \"/\"\nupstream = \"http://x:1\"\n").unwrap();
-    let output = cargo_bin_cmd!("reverse-proxy")
-        .arg("--config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let output = cargo_bin_cmd!("reverse-proxy").arg("--config").arg(&bad).output().unwrap();
     assert_one_line_exit_2(&output, "cannot read the certificate '/no/cert.pem'");
 }
 
@@ -43,11 +28,11 @@ fn a_busy_port_is_one_line_and_exit_2() {
     let port = holder.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("proxy.toml");
-    std::fs::write(&config, format!("[listen]\nhttp = \"127.0.0.1:{port}\"\n[[route]]\npath = \"/\"\nupstream = \"http://127.0.0.1:1\"\n")).unwrap();
-    let output = cargo_bin_cmd!("reverse-proxy")
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
+    std::fs::write(
+        &config,
+        format!("[listen]\nhttp = \"127.0.0.1:{port}\"\n[[route]]\npath = \"/\"\nupstream = \"http://127.0.0.1:1\"\n"),
+    )
+    .unwrap();
+    let output = cargo_bin_cmd!("reverse-proxy").arg("--config").arg(&config).output().unwrap();
     assert_one_line_exit_2(&output, &format!("port {port} is already in use"));
 }

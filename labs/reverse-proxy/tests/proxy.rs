@@ -21,37 +21,33 @@ async fn upstream() -> (u16, Arc<AtomicUsize>) {
             let (stream, _) = listener.accept().await.unwrap();
             counter.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    |mut request: Request<hyper::body::Incoming>| async move {
-                        let path = request.uri().path().to_string();
-                        if path == "/slow" {
-                            tokio::time::sleep(Duration::from_secs(3)).await;
-                        }
-                        if path == "/ws" {
-                            let upgrade = hyper::upgrade::on(&mut request);
-                            tokio::spawn(async move {
-                                let mut io = hyper_util::rt::TokioIo::new(upgrade.await.unwrap());
-                                let mut buf = [0u8; 64];
-                                let n = io.read(&mut buf).await.unwrap();
-                                io.write_all(&buf[..n]).await.unwrap();
-                            });
-                            let response = http::Response::builder()
-                                .status(101)
-                                .header("upgrade", "echo")
-                                .header("connection", "upgrade")
-                                .body(http_body_util::Full::new(Bytes::new()))
-                                .unwrap();
-                            return Ok::<_, std::convert::Infallible>(response);
-                        }
-                        let mut lines = vec![format!("path={}", request.uri())];
-                        for (name, value) in request.headers() {
-                            lines.push(format!("{name}: {}", value.to_str().unwrap_or("?")));
-                        }
-                        Ok(http::Response::new(http_body_util::Full::new(Bytes::from(
-                            lines.join("\n"),
-                        ))))
-                    },
-                );
+                let service = hyper::service::service_fn(|mut request: Request<hyper::body::Incoming>| async move {
+                    let path = request.uri().path().to_string();
+                    if path == "/slow" {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                    }
+                    if path == "/ws" {
+                        let upgrade = hyper::upgrade::on(&mut request);
+                        tokio::spawn(async move {
+                            let mut io = hyper_util::rt::TokioIo::new(upgrade.await.unwrap());
+                            let mut buf = [0u8; 64];
+                            let n = io.read(&mut buf).await.unwrap();
+                            io.write_all(&buf[..n]).await.unwrap();
+                        });
+                        let response = http::Response::builder()
+                            .status(101)
+                            .header("upgrade", "echo")
+                            .header("connection", "upgrade")
+                            .body(http_body_util::Full::new(Bytes::new()))
+                            .unwrap();
+                        return Ok::<_, std::convert::Infallible>(response);
+                    }
+                    let mut lines = vec![format!("path={}", request.uri())];
+                    for (name, value) in request.headers() {
+                        lines.push(format!("{name}: {}", value.to_str().unwrap_or("?")));
+                    }
+                    Ok(http::Response::new(http_body_util::Full::new(Bytes::from(lines.join("\n")))))
+                });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                     .with_upgrades()
@@ -74,10 +70,7 @@ struct Running {
 impl Running {
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
-            .await
-            .expect("graceful stop")
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(15), &mut self.task).await.expect("graceful stop").unwrap();
     }
 }
 
@@ -100,22 +93,10 @@ async fn start_proxy(upstream_port: u16) -> Running {
     let https_listener = reverse_proxy::bind(config.listen.https.unwrap()).unwrap();
     let proxy = Arc::new(reverse_proxy::Proxy::new(&config));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(reverse_proxy::serve(
-        proxy,
-        http_listener,
-        Some((https_listener, tls)),
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    Running {
-        http,
-        https,
-        cert: dir.path().join("cert.pem"),
-        _dir: dir,
-        stop: Some(stop),
-        task,
-    }
+    let task = tokio::spawn(reverse_proxy::serve(proxy, http_listener, Some((https_listener, tls)), async {
+        let _ = stopped.await;
+    }));
+    Running { http, https, cert: dir.path().join("cert.pem"), _dir: dir, stop: Some(stop), task }
 }
 
 /// A TLS connection to the proxy that trusts its self-signed certificate.
@@ -125,21 +106,14 @@ async fn tls_connect(running: &Running) -> tokio_rustls::client::TlsStream<tokio
     for cert in rustls::pki_types::CertificateDer::pem_file_iter(&running.cert).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", running.https))
-        .await
-        .unwrap();
-    connector
-        .connect("localhost".try_into().unwrap(), tcp)
-        .await
-        .expect("TLS handshake with the proxy's certificate")
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", running.https)).await.unwrap();
+    connector.connect("localhost".try_into().unwrap(), tcp).await.expect("TLS handshake with the proxy's certificate")
 }
 
 /// Sends GETs over one keep-alive HTTPS connection; returns (status, headers, body) per request.
@@ -148,22 +122,15 @@ async fn https_gets(
     requests: &[(&str, &[(&str, &str)])],
 ) -> Vec<(StatusCode, http::HeaderMap, String)> {
     let io = hyper_util::rt::TokioIo::new(tls_connect(running).await);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(io)
-        .await
-        .unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(io).await.unwrap();
     tokio::spawn(connection);
     let mut answers = Vec::new();
     for (path, headers) in requests {
-        let mut builder = Request::builder()
-            .uri(*path)
-            .header("host", format!("localhost:{}", running.https));
+        let mut builder = Request::builder().uri(*path).header("host", format!("localhost:{}", running.https));
         for (k, v) in *headers {
             builder = builder.header(*k, *v);
         }
-        let response = sender
-            .send_request(builder.body(Empty::new()).unwrap())
-            .await
-            .unwrap();
+        let response = sender.send_request(builder.body(Empty::new()).unwrap()).await.unwrap();
         let (parts, body) = response.into_parts();
         let body = String::from_utf8_lossy(&body.collect().await.unwrap().to_bytes()).into_owned();
         answers.push((parts.status, parts.headers, body));
@@ -180,11 +147,7 @@ async fn https_forwards_with_headers_and_hsts_and_keeps_upstreams_alive() {
     let running = start_proxy(port).await;
     let mut requests: Vec<(&str, &[(&str, &str)])> = vec![(
         "/hello?x=1",
-        &[
-            ("x-forwarded-for", "203.0.113.9"),
-            ("connection", "keep-alive, x-private"),
-            ("x-private", "1"),
-        ],
+        &[("x-forwarded-for", "203.0.113.9"), ("connection", "keep-alive, x-private"), ("x-private", "1")],
     )];
     for _ in 0..20 {
         requests.push(("/again", &[]));
@@ -200,15 +163,9 @@ async fn https_forwards_with_headers_and_hsts_and_keeps_upstreams_alive() {
         "x-real-ip: 127.0.0.1".to_string(),
         "x-forwarded-proto: https".to_string(),
     ] {
-        assert!(
-            body.lines().any(|l| l == expected),
-            "{expected:?} not in:\n{body}"
-        );
+        assert!(body.lines().any(|l| l == expected), "{expected:?} not in:\n{body}");
     }
-    assert!(
-        !body.contains("x-private"),
-        "headers named in Connection are hop-by-hop:\n{body}"
-    );
+    assert!(!body.contains("x-private"), "headers named in Connection are hop-by-hop:\n{body}");
     assert!(answers.iter().all(|(s, _, _)| *s == StatusCode::OK));
     assert!(
         connections.load(Ordering::SeqCst) <= 2,
@@ -216,11 +173,7 @@ async fn https_forwards_with_headers_and_hsts_and_keeps_upstreams_alive() {
         connections.load(Ordering::SeqCst)
     );
     let stripped = https_gets(&running, &[("/api/messages", &[])]).await;
-    assert!(
-        stripped[0].2.starts_with("path=/messages"),
-        "{}",
-        stripped[0].2
-    );
+    assert!(stripped[0].2.starts_with("path=/messages"), "{}", stripped[0].2);
     running.stop().await;
 }
 
@@ -231,29 +184,18 @@ async fn plain_http_redirects_to_https() {
     }
     let (port, _) = upstream().await;
     let running = start_proxy(port).await;
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", running.http))
-        .await
-        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", running.http)).await.unwrap();
     stream
         .write_all(
-            format!(
-                "GET /a/b?c=1 HTTP/1.1\r\nHost: example.test:{}\r\nConnection: close\r\n\r\n",
-                running.http
-            )
-            .as_bytes(),
+            format!("GET /a/b?c=1 HTTP/1.1\r\nHost: example.test:{}\r\nConnection: close\r\n\r\n", running.http)
+                .as_bytes(),
         )
         .await
         .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 301"), "{answer}");
-    assert!(
-        answer.contains(&format!(
-            "location: https://example.test:{}/a/b?c=1",
-            running.https
-        )),
-        "{answer}"
-    );
+    assert!(answer.contains(&format!("location: https://example.test:{}/a/b?c=1", running.https)), "{answer}");
     running.stop().await;
 }
 
@@ -296,10 +238,7 @@ async fn upgrades_pass_through() {
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     tls.write_all(b"ping through the proxy").await.unwrap();
     let mut echoed = [0u8; 22];
-    tokio::time::timeout(Duration::from_secs(5), tls.read_exact(&mut echoed))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), tls.read_exact(&mut echoed)).await.unwrap().unwrap();
     assert_eq!(&echoed, b"ping through the proxy");
     running.stop().await;
 }

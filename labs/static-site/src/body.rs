@@ -13,10 +13,7 @@ const CHUNK: usize = 64 * 1024;
 #[derive(Debug)]
 pub enum Body {
     Bytes(Option<Bytes>),
-    File {
-        file: tokio::fs::File,
-        remaining: u64,
-    },
+    File { file: tokio::fs::File, remaining: u64 },
     Empty,
 }
 
@@ -39,10 +36,7 @@ impl hyper::body::Body for Body {
     type Data = Bytes;
     type Error = io::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         match self.get_mut() {
             Body::Bytes(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Body::Empty => Poll::Ready(None),

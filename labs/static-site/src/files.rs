@@ -85,11 +85,7 @@ impl Files {
             return Lookup::Refused;
         };
         let directory_request = raw_path.ends_with('/');
-        let key = if directory_request {
-            format!("{relative}/")
-        } else {
-            relative.clone()
-        };
+        let key = if directory_request { format!("{relative}/") } else { relative.clone() };
         // Bind first: a guard in the `if let` scrutinee would live through the block, and taking
         // the write lock below while holding the read lock would deadlock.
         let cached = self.entries.read().expect("cache lock").get(&key).cloned();
@@ -98,8 +94,7 @@ impl Files {
                 return Lookup::Found(entry);
             }
             self.entries.write().expect("cache lock").remove(&key);
-            self.cached_bytes
-                .fetch_sub(entry.cached_size(), Ordering::Relaxed);
+            self.cached_bytes.fetch_sub(entry.cached_size(), Ordering::Relaxed);
         }
         let mut path = self.root.join(&relative);
         let Ok(canonical) = path.canonicalize() else {
@@ -132,10 +127,7 @@ impl Files {
                     return Lookup::Found(entry);
                 }
                 self.cached_bytes.fetch_add(size, Ordering::Relaxed);
-                self.entries
-                    .write()
-                    .expect("cache lock")
-                    .insert(key, entry.clone());
+                self.entries.write().expect("cache lock").insert(key, entry.clone());
                 Lookup::Found(entry)
             }
             Err(_) => Lookup::NotFound,
@@ -145,17 +137,11 @@ impl Files {
     /// Whether a cached entry still describes the file on disk.
     fn is_fresh(&self, entry: &Entry) -> bool {
         let now = self.now_ms();
-        if now.saturating_sub(entry.checked.load(Ordering::Relaxed))
-            < self.revalidate.as_millis() as u64
-        {
+        if now.saturating_sub(entry.checked.load(Ordering::Relaxed)) < self.revalidate.as_millis() as u64 {
             return true;
         }
         match std::fs::metadata(&entry.path) {
-            Ok(meta)
-                if meta.is_file()
-                    && meta.len() == entry.len
-                    && meta.modified().ok() == Some(entry.modified) =>
-            {
+            Ok(meta) if meta.is_file() && meta.len() == entry.len && meta.modified().ok() == Some(entry.modified) => {
                 entry.checked.store(now, Ordering::Relaxed);
                 true
             }
@@ -166,47 +152,27 @@ impl Files {
     fn load(&self, path: &Path) -> std::io::Result<Entry> {
         let meta = std::fs::metadata(path)?;
         if !meta.is_file() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "not a file",
-            ));
+            return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "not a file"));
         }
         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        let since_epoch = modified
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default();
+        let since_epoch = modified.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let len = meta.len();
-        let tag = format!(
-            "{:x}-{:x}-{:x}",
-            since_epoch.as_secs(),
-            since_epoch.subsec_micros(),
-            len
-        );
+        let tag = format!("{:x}-{:x}-{:x}", since_epoch.as_secs(), since_epoch.subsec_micros(), len);
         let mime = mime_guess::from_path(path).first_or_octet_stream();
         let compressible = is_compressible(&mime);
-        let content_type = if mime.type_() == mime_guess::mime::TEXT
-            || mime.essence_str() == "application/javascript"
-        {
+        let content_type = if mime.type_() == mime_guess::mime::TEXT || mime.essence_str() == "application/javascript" {
             format!("{}; charset=utf-8", mime.essence_str())
         } else {
             mime.essence_str().to_string()
         };
-        let data = if len <= MAX_CACHED_FILE {
-            Some(Bytes::from(std::fs::read(path)?))
-        } else {
-            None
-        };
+        let data = if len <= MAX_CACHED_FILE { Some(Bytes::from(std::fs::read(path)?)) } else { None };
         let gzip = match &data {
             Some(bytes) if compressible && len >= MIN_GZIP => {
-                let mut encoder =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
                 encoder.write_all(bytes)?;
                 let compressed = encoder.finish()?;
                 (compressed.len() < bytes.len()).then(|| {
-                    (
-                        Bytes::from(compressed),
-                        HeaderValue::from_str(&format!("\"{tag}-gz\"")).expect("ascii etag"),
-                    )
+                    (Bytes::from(compressed), HeaderValue::from_str(&format!("\"{tag}-gz\"")).expect("ascii etag"))
                 })
             }
             _ => None,
@@ -218,8 +184,7 @@ impl Files {
             len,
             modified,
             etag: HeaderValue::from_str(&format!("\"{tag}\"")).expect("ascii etag"),
-            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified))
-                .expect("ascii date"),
+            last_modified: HeaderValue::from_str(&httpdate::fmt_http_date(modified)).expect("ascii date"),
             content_type: HeaderValue::from_str(&content_type).expect("ascii mime"),
             compressible,
             data,
@@ -231,8 +196,7 @@ impl Files {
 
 impl Entry {
     fn cached_size(&self) -> u64 {
-        self.data.as_ref().map_or(0, |d| d.len() as u64)
-            + self.gzip.as_ref().map_or(0, |(g, _)| g.len() as u64)
+        self.data.as_ref().map_or(0, |d| d.len() as u64) + self.gzip.as_ref().map_or(0, |(g, _)| g.len() as u64)
     }
 }
 
@@ -240,11 +204,7 @@ fn is_compressible(mime: &mime_guess::Mime) -> bool {
     mime.type_() == mime_guess::mime::TEXT
         || matches!(
             mime.essence_str(),
-            "application/javascript"
-                | "application/json"
-                | "image/svg+xml"
-                | "application/xml"
-                | "application/wasm"
+            "application/javascript" | "application/json" | "image/svg+xml" | "application/xml" | "application/wasm"
         )
 }
 
@@ -255,9 +215,7 @@ pub fn clean_path(raw: &str) -> Option<String> {
     if !raw.starts_with('/') {
         return None;
     }
-    let decoded = percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .ok()?;
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().ok()?;
     if decoded.contains('\0') || decoded.contains('\\') {
         return None;
     }
@@ -279,9 +237,7 @@ mod tests {
 
     #[test]
     fn paths() {
-        let check = |raw: &str, expected: Option<&str>| {
-            assert_eq!(clean_path(raw).as_deref(), expected, "{raw}")
-        };
+        let check = |raw: &str, expected: Option<&str>| assert_eq!(clean_path(raw).as_deref(), expected, "{raw}");
         check("/", Some(""));
         check("/index.html", Some("index.html"));
         check("/a//b/./c", Some("a/b/c"));
@@ -294,10 +250,7 @@ mod tests {
         check("/a%00.html", None);
         check("/.git/config", None);
         check("/.env", None);
-        check(
-            "/.well-known/security.txt",
-            Some(".well-known/security.txt"),
-        );
+        check("/.well-known/security.txt", Some(".well-known/security.txt"));
         check("/%ff", None);
         check("relative", None);
     }

@@ -64,9 +64,7 @@ pub fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
         std::io::ErrorKind::PermissionDenied => StartError::PortDenied(addr),
         _ => StartError::Bind(addr, e),
     })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| StartError::Bind(addr, e))?;
+    listener.set_nonblocking(true).map_err(|e| StartError::Bind(addr, e))?;
     tokio::net::TcpListener::from_std(listener).map_err(|e| StartError::Bind(addr, e))
 }
 
@@ -89,8 +87,7 @@ impl Site {
         if !root.is_dir() {
             return Err(StartError::RootNotDir(root.to_path_buf()));
         }
-        let files = Files::new(root, revalidate)
-            .map_err(|_| StartError::RootMissing(root.to_path_buf()))?;
+        let files = Files::new(root, revalidate).map_err(|_| StartError::RootMissing(root.to_path_buf()))?;
         Ok(Site { files })
     }
 
@@ -103,9 +100,7 @@ impl Site {
         let head = request.method() == Method::HEAD;
         if request.method() != Method::GET && !head {
             let mut response = simple(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
         match self.files.lookup(request.uri().path()) {
@@ -123,35 +118,22 @@ impl Site {
                 response
             }
             Lookup::NotFound => self.not_found(head),
-            Lookup::Refused => simple(
-                StatusCode::BAD_REQUEST,
-                "bad request: the path leaves the site or names a hidden file\n",
-            ),
+            Lookup::Refused => {
+                simple(StatusCode::BAD_REQUEST, "bad request: the path leaves the site or names a hidden file\n")
+            }
         }
     }
 
     fn not_found(&self, head: bool) -> Response<Body> {
         let mut response = match self.files.lookup("/404.html") {
             Lookup::Found(entry) => {
-                let mut r = Response::new(if head {
-                    Body::Empty
-                } else {
-                    entry_body(&entry)
-                });
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, entry.content_type.clone());
+                let mut r = Response::new(if head { Body::Empty } else { entry_body(&entry) });
+                r.headers_mut().insert(header::CONTENT_TYPE, entry.content_type.clone());
                 r
             }
             _ => {
-                let mut r = Response::new(if head {
-                    Body::Empty
-                } else {
-                    Body::text(BUILTIN_404)
-                });
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
+                let mut r = Response::new(if head { Body::Empty } else { Body::text(BUILTIN_404) });
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
                 r
             }
         };
@@ -163,10 +145,7 @@ impl Site {
 fn simple(status: StatusCode, text: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::text(text));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 
@@ -193,10 +172,7 @@ fn file_response(entry: &Entry, request: &HeaderMap, head: bool) -> Response<Bod
     headers.insert(header::ETAG, etag.clone());
     headers.insert(header::LAST_MODIFIED, entry.last_modified.clone());
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if entry.compressible {
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
@@ -219,15 +195,9 @@ fn file_response(entry: &Entry, request: &HeaderMap, head: bool) -> Response<Bod
 
     let if_range_ok = match request.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
         None => true,
-        Some(value) => {
-            value.as_bytes() == entry.etag.as_bytes()
-                || value.as_bytes() == entry.last_modified.as_bytes()
-        }
+        Some(value) => value.as_bytes() == entry.etag.as_bytes() || value.as_bytes() == entry.last_modified.as_bytes(),
     };
-    let (start, end) = match range
-        .filter(|_| if_range_ok)
-        .map(|r| parse_range(r, entry.len))
-    {
+    let (start, end) = match range.filter(|_| if_range_ok).map(|r| parse_range(r, entry.len)) {
         None | Some(RangeSpec::Ignore) => (0, entry.len),
         Some(RangeSpec::Unsatisfiable) => {
             *response.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
@@ -242,26 +212,18 @@ fn file_response(entry: &Entry, request: &HeaderMap, head: bool) -> Response<Bod
         Some(RangeSpec::Bytes(start, end)) => {
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             let value = format!("bytes {start}-{}/{}", end - 1, entry.len);
-            response.headers_mut().insert(
-                header::CONTENT_RANGE,
-                HeaderValue::from_str(&value).expect("ascii"),
-            );
+            response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ascii"));
             (start, end)
         }
     };
-    response
-        .headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     if head {
         return response;
     }
     *response.body_mut() = match &entry.data {
         Some(bytes) => Body::bytes(bytes.slice(start as usize..end as usize)),
         None => match open_at(&entry.path, start) {
-            Ok(file) => Body::File {
-                file,
-                remaining: end - start,
-            },
+            Ok(file) => Body::File { file, remaining: end - start },
             Err(_) => {
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 response.headers_mut().remove(header::CONTENT_LENGTH);
@@ -281,30 +243,14 @@ fn open_at(path: &Path, start: u64) -> std::io::Result<tokio::fs::File> {
 
 /// `If-None-Match` wins over `If-Modified-Since` (RFC 9110 13.2.2).
 fn not_modified(entry: &Entry, etag: &HeaderValue, request: &HeaderMap) -> bool {
-    if let Some(list) = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(list) = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         let ours = etag.to_str().unwrap_or_default();
-        return list
-            .split(',')
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours);
+        return list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours);
     }
-    if let Some(since) = request
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(since) = request.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok()) {
         if let Ok(since) = httpdate::parse_http_date(since) {
-            let modified = entry
-                .modified
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
-            let since = since
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs();
+            let modified = entry.modified.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+            let since = since.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
             return modified <= since;
         }
     }
@@ -313,23 +259,15 @@ fn not_modified(entry: &Entry, etag: &HeaderValue, request: &HeaderMap) -> bool 
 
 /// Whether `Accept-Encoding` allows gzip (`gzip`, `x-gzip` or `*` with a non-zero q).
 fn accepts_gzip(request: &HeaderMap) -> bool {
-    let Some(value) = request
-        .get(header::ACCEPT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = request.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     value.split(',').any(|item| {
         let mut parts = item.split(';');
         let coding = parts.next().unwrap_or("").trim();
-        let q = parts
-            .find_map(|p| p.trim().strip_prefix("q="))
-            .and_then(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        (coding.eq_ignore_ascii_case("gzip")
-            || coding.eq_ignore_ascii_case("x-gzip")
-            || coding == "*")
-            && q > 0.0
+        let q =
+            parts.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.trim().parse::<f32>().ok()).unwrap_or(1.0);
+        (coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") || coding == "*") && q > 0.0
     })
 }
 
@@ -385,11 +323,7 @@ fn parse_range(header: &str, len: u64) -> RangeSpec {
 
 /// Serves `site` on `listener` until `shutdown` resolves, then lets open requests finish
 /// (up to [`SHUTDOWN_GRACE`]).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    site: Arc<Site>,
-    shutdown: impl Future<Output = ()>,
-) {
+pub async fn serve(listener: tokio::net::TcpListener, site: Arc<Site>, shutdown: impl Future<Output = ()>) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -428,8 +362,8 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -447,9 +381,7 @@ mod tests {
 
     #[test]
     fn ranges() {
-        let check = |h: &str, len: u64, expected: RangeSpec| {
-            assert_eq!(parse_range(h, len), expected, "{h}")
-        };
+        let check = |h: &str, len: u64, expected: RangeSpec| assert_eq!(parse_range(h, len), expected, "{h}");
         check("bytes=0-9", 100, RangeSpec::Bytes(0, 10));
         check("bytes=90-", 100, RangeSpec::Bytes(90, 100));
         check("bytes=-10", 100, RangeSpec::Bytes(90, 100));
@@ -467,10 +399,7 @@ mod tests {
     fn gzip_negotiation() {
         let check = |value: &str, expected: bool| {
             let mut headers = HeaderMap::new();
-            headers.insert(
-                header::ACCEPT_ENCODING,
-                HeaderValue::from_str(value).unwrap(),
-            );
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
             assert_eq!(accepts_gzip(&headers), expected, "{value}");
         };
         check("gzip", true);

@@ -36,25 +36,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let root = args
-        .root
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/site")));
+    let root = args.root.unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/site")));
     let site = Arc::new(static_site::Site::open(&root).map_err(|e| e.to_string())?);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
         runtime.worker_threads(threads.max(1));
     }
-    let runtime = runtime
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = runtime.enable_all().build().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
         let addr = SocketAddr::new(args.bind, args.port);
         let listener = static_site::bind(addr).map_err(|e| e.to_string())?;
-        eprintln!(
-            "static-site: serving {} on http://{addr}/",
-            site.root().display()
-        );
+        eprintln!("static-site: serving {} on http://{addr}/", site.root().display());
         static_site::serve(listener, site, static_site::shutdown_signal()).await;
         eprintln!("static-site: stopped");
         Ok(())

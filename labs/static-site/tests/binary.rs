@@ -14,10 +14,7 @@ fn a_busy_port_is_one_line_and_exit_2() {
     }
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
-    let output = static_site()
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .output()
-        .unwrap();
+    let output = static_site().args(["--bind", "127.0.0.1", "--port", &port.to_string()]).output().unwrap();
     testkit::assert_one_line_exit_2(&output, &format!("port {port} is already in use"));
 }
 
@@ -36,10 +33,7 @@ fn sigterm_stops_it_gracefully() {
     wait_for_port(port);
     let body = reqwest::blocking_get(port);
     assert!(body.contains("<title>"), "{body}");
-    std::process::Command::new("kill")
-        .args(["-TERM", &process.0.id().to_string()])
-        .status()
-        .unwrap();
+    std::process::Command::new("kill").args(["-TERM", &process.0.id().to_string()]).status().unwrap();
     let status = process.0.wait().unwrap();
     assert!(status.success(), "{status}");
     let mut stderr = String::new();
@@ -50,17 +44,9 @@ fn sigterm_stops_it_gracefully() {
 mod reqwest {
     /// One GET with reqwest on a throwaway runtime.
     pub fn blocking_get(port: u16) -> String {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
-            ::reqwest::get(format!("http://127.0.0.1:{port}/"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
+            ::reqwest::get(format!("http://127.0.0.1:{port}/")).await.unwrap().text().await.unwrap()
         })
     }
 }

@@ -14,10 +14,7 @@ struct Answer {
 
 impl Answer {
     fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or("")
+        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
     }
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -31,11 +28,7 @@ async fn request(site: &Site, method: &str, path: &str, headers: &[(&str, &str)]
     }
     let response = site.respond(&builder.body(()).unwrap());
     let (parts, body) = response.into_parts();
-    Answer {
-        status: parts.status,
-        headers: parts.headers,
-        body: body.collect_bytes().await.unwrap().to_vec(),
-    }
+    Answer { status: parts.status, headers: parts.headers, body: body.collect_bytes().await.unwrap().to_vec() }
 }
 
 async fn get(site: &Site, path: &str) -> Answer {
@@ -50,28 +43,13 @@ fn fixture() -> (tempfile::TempDir, Site) {
     std::fs::create_dir_all(root.join("empty")).unwrap();
     std::fs::write(
         root.join("index.html"),
-        format!(
-            "<!doctype html><title>Home</title>{}",
-            "<p>hello</p>".repeat(100)
-        ),
+        format!("<!doctype html><title>Home</title>{}", "<p>hello</p>".repeat(100)),
     )
     .unwrap();
-    std::fs::write(
-        root.join("style.css"),
-        "body { color: black; }\n".repeat(50),
-    )
-    .unwrap();
+    std::fs::write(root.join("style.css"), "body { color: black; }\n".repeat(50)).unwrap();
     std::fs::write(root.join("projects/index.html"), "<title>Projects</title>").unwrap();
-    std::fs::write(
-        root.join("404.html"),
-        "<title>Lost</title><p>custom 404</p>",
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("logo.svg"),
-        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
-    )
-    .unwrap();
+    std::fs::write(root.join("404.html"), "<title>Lost</title><p>custom 404</p>").unwrap();
+    std::fs::write(root.join("logo.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
     std::fs::write(root.join("data.bin"), (0..=255u8).collect::<Vec<u8>>()).unwrap();
     std::fs::write(dir.path().join("secret.txt"), "outside the root").unwrap();
     let site = Site::open_revalidating(&root, Duration::ZERO).unwrap();
@@ -84,10 +62,7 @@ async fn serves_files_with_types_and_validators() {
     let check = |answer: &Answer, content_type: &str| {
         assert_eq!(answer.status, StatusCode::OK);
         assert_eq!(answer.header("content-type"), content_type);
-        assert_eq!(
-            answer.header("content-length"),
-            answer.body.len().to_string()
-        );
+        assert_eq!(answer.header("content-length"), answer.body.len().to_string());
         assert!(answer.header("etag").starts_with('"'));
         assert!(httpdate::parse_http_date(answer.header("last-modified")).is_ok());
         assert_eq!(answer.header("accept-ranges"), "bytes");
@@ -105,21 +80,11 @@ async fn serves_files_with_types_and_validators() {
 async fn directories_redirect_to_their_slash_and_need_an_index() {
     let (_dir, site) = fixture();
     let answer = get(&site, "/projects").await;
-    assert_eq!(
-        (answer.status, answer.header("location")),
-        (StatusCode::MOVED_PERMANENTLY, "/projects/")
-    );
+    assert_eq!((answer.status, answer.header("location")), (StatusCode::MOVED_PERMANENTLY, "/projects/"));
     let answer = get(&site, "/projects?tab=2").await;
     assert_eq!(answer.header("location"), "/projects/?tab=2");
-    assert_eq!(
-        get(&site, "/empty/").await.status,
-        StatusCode::NOT_FOUND,
-        "no directory listings"
-    );
-    assert_eq!(
-        get(&site, "/style.css/").await.status,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(get(&site, "/empty/").await.status, StatusCode::NOT_FOUND, "no directory listings");
+    assert_eq!(get(&site, "/style.css/").await.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -139,16 +104,8 @@ async fn missing_files_get_the_custom_404_or_a_builtin_one() {
 async fn paths_that_leave_the_root_are_refused() {
     let (dir, site) = fixture();
     std::os::unix::fs::symlink("/etc", dir.path().join("site/etc-link")).unwrap();
-    std::os::unix::fs::symlink(
-        dir.path().join("secret.txt"),
-        dir.path().join("site/secret-link.txt"),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink(
-        dir.path().join("site/style.css"),
-        dir.path().join("site/alias.css"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), dir.path().join("site/secret-link.txt")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("site/style.css"), dir.path().join("site/alias.css")).unwrap();
     for path in [
         "/../secret.txt",
         "/../../../../etc/passwd",
@@ -168,16 +125,9 @@ async fn paths_that_leave_the_root_are_refused() {
             "{path} answered {}",
             answer.status
         );
-        assert!(
-            !answer.text().contains("outside the root") && !answer.text().contains("root:x:0"),
-            "{path} leaked"
-        );
+        assert!(!answer.text().contains("outside the root") && !answer.text().contains("root:x:0"), "{path} leaked");
     }
-    assert_eq!(
-        get(&site, "/alias.css").await.status,
-        StatusCode::OK,
-        "a link that stays inside is fine"
-    );
+    assert_eq!(get(&site, "/alias.css").await.status, StatusCode::OK, "a link that stays inside is fine");
 }
 
 #[tokio::test]
@@ -189,8 +139,7 @@ async fn conditional_requests_answer_304() {
     let check = |headers: Vec<(&'static str, String)>, expected: StatusCode| {
         let site = &site;
         async move {
-            let headers: Vec<(&str, &str)> =
-                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let answer = request(site, "GET", "/style.css", &headers).await;
             assert_eq!(answer.status, expected, "{headers:?}");
             if expected == StatusCode::NOT_MODIFIED {
@@ -198,46 +147,15 @@ async fn conditional_requests_answer_304() {
             }
         }
     };
-    check(
-        vec![("if-none-match", etag.clone())],
-        StatusCode::NOT_MODIFIED,
-    )
-    .await;
-    check(
-        vec![("if-none-match", format!("W/{etag}"))],
-        StatusCode::NOT_MODIFIED,
-    )
-    .await;
-    check(
-        vec![("if-none-match", format!("\"other\", {etag}"))],
-        StatusCode::NOT_MODIFIED,
-    )
-    .await;
-    check(
-        vec![("if-none-match", "*".into())],
-        StatusCode::NOT_MODIFIED,
-    )
-    .await;
+    check(vec![("if-none-match", etag.clone())], StatusCode::NOT_MODIFIED).await;
+    check(vec![("if-none-match", format!("W/{etag}"))], StatusCode::NOT_MODIFIED).await;
+    check(vec![("if-none-match", format!("\"other\", {etag}"))], StatusCode::NOT_MODIFIED).await;
+    check(vec![("if-none-match", "*".into())], StatusCode::NOT_MODIFIED).await;
     check(vec![("if-none-match", "\"other\"".into())], StatusCode::OK).await;
-    check(
-        vec![("if-modified-since", last_modified.clone())],
-        StatusCode::NOT_MODIFIED,
-    )
-    .await;
-    check(
-        vec![("if-modified-since", "Thu, 01 Jan 1970 00:00:00 GMT".into())],
-        StatusCode::OK,
-    )
-    .await;
+    check(vec![("if-modified-since", last_modified.clone())], StatusCode::NOT_MODIFIED).await;
+    check(vec![("if-modified-since", "Thu, 01 Jan 1970 00:00:00 GMT".into())], StatusCode::OK).await;
     // If-None-Match wins over If-Modified-Since.
-    check(
-        vec![
-            ("if-none-match", "\"other\"".into()),
-            ("if-modified-since", last_modified),
-        ],
-        StatusCode::OK,
-    )
-    .await;
+    check(vec![("if-none-match", "\"other\"".into()), ("if-modified-since", last_modified)], StatusCode::OK).await;
 }
 
 #[tokio::test]
@@ -255,114 +173,56 @@ async fn head_has_the_headers_and_no_body() {
 async fn byte_ranges() {
     let (_dir, site) = fixture();
     let site = &site;
-    let range = |value: &'static str| async move {
-        request(site, "GET", "/data.bin", &[("range", value)]).await
-    };
+    let range = |value: &'static str| async move { request(site, "GET", "/data.bin", &[("range", value)]).await };
     let answer = range("bytes=10-19").await;
     assert_eq!(answer.status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(answer.header("content-range"), "bytes 10-19/256");
     assert_eq!(answer.body, (10..20u8).collect::<Vec<_>>());
     let answer = range("bytes=-6").await;
-    assert_eq!(
-        (answer.header("content-range"), answer.body.len()),
-        ("bytes 250-255/256", 6)
-    );
+    assert_eq!((answer.header("content-range"), answer.body.len()), ("bytes 250-255/256", 6));
     let answer = range("bytes=300-").await;
     assert_eq!(answer.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(answer.header("content-range"), "bytes */256");
-    assert_eq!(
-        range("bytes=0-1,5-6").await.status,
-        StatusCode::OK,
-        "several ranges: the whole file"
-    );
-    let stale = request(
-        site,
-        "GET",
-        "/data.bin",
-        &[("range", "bytes=0-9"), ("if-range", "\"old\"")],
-    )
-    .await;
-    assert_eq!(
-        (stale.status, stale.body.len()),
-        (StatusCode::OK, 256),
-        "a stale If-Range gets the whole file"
-    );
+    assert_eq!(range("bytes=0-1,5-6").await.status, StatusCode::OK, "several ranges: the whole file");
+    let stale = request(site, "GET", "/data.bin", &[("range", "bytes=0-9"), ("if-range", "\"old\"")]).await;
+    assert_eq!((stale.status, stale.body.len()), (StatusCode::OK, 256), "a stale If-Range gets the whole file");
 }
 
 #[tokio::test]
 async fn gzip_when_accepted_and_worth_it() {
     let (_dir, site) = fixture();
     let plain = get(&site, "/style.css").await;
-    let zipped = request(
-        &site,
-        "GET",
-        "/style.css",
-        &[("accept-encoding", "gzip, br")],
-    )
-    .await;
+    let zipped = request(&site, "GET", "/style.css", &[("accept-encoding", "gzip, br")]).await;
     assert_eq!(zipped.header("content-encoding"), "gzip");
     assert_eq!(zipped.header("vary"), "accept-encoding");
-    assert_ne!(
-        zipped.header("etag"),
-        plain.header("etag"),
-        "each representation has its own tag"
-    );
+    assert_ne!(zipped.header("etag"), plain.header("etag"), "each representation has its own tag");
     assert!(zipped.body.len() < plain.body.len());
     let mut unzipped = Vec::new();
-    flate2::read::GzDecoder::new(zipped.body.as_slice())
-        .read_to_end(&mut unzipped)
-        .unwrap();
+    flate2::read::GzDecoder::new(zipped.body.as_slice()).read_to_end(&mut unzipped).unwrap();
     assert_eq!(unzipped, plain.body);
-    let refused = request(
-        &site,
-        "GET",
-        "/style.css",
-        &[("accept-encoding", "gzip;q=0")],
-    )
-    .await;
+    let refused = request(&site, "GET", "/style.css", &[("accept-encoding", "gzip;q=0")]).await;
     assert_eq!(refused.header("content-encoding"), "");
-    let ranged = request(
-        &site,
-        "GET",
-        "/style.css",
-        &[("accept-encoding", "gzip"), ("range", "bytes=0-3")],
-    )
-    .await;
+    let ranged = request(&site, "GET", "/style.css", &[("accept-encoding", "gzip"), ("range", "bytes=0-3")]).await;
     assert_eq!(
-        (
-            ranged.status,
-            ranged.header("content-encoding"),
-            ranged.text().as_str()
-        ),
+        (ranged.status, ranged.header("content-encoding"), ranged.text().as_str()),
         (StatusCode::PARTIAL_CONTENT, "", "body")
     );
     let binary = request(&site, "GET", "/data.bin", &[("accept-encoding", "gzip")]).await;
-    assert_eq!(
-        binary.header("content-encoding"),
-        "",
-        "binary files are not compressed"
-    );
+    assert_eq!(binary.header("content-encoding"), "", "binary files are not compressed");
 }
 
 #[tokio::test]
 async fn only_get_and_head() {
     let (_dir, site) = fixture();
     let answer = request(&site, "POST", "/", &[]).await;
-    assert_eq!(
-        (answer.status, answer.header("allow")),
-        (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD")
-    );
+    assert_eq!((answer.status, answer.header("allow")), (StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD"));
 }
 
 #[tokio::test]
 async fn edited_files_are_served_fresh() {
     let (dir, site) = fixture();
     let before = get(&site, "/projects/").await;
-    std::fs::write(
-        dir.path().join("site/projects/index.html"),
-        "<title>Projects, edited and longer</title>",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("site/projects/index.html"), "<title>Projects, edited and longer</title>").unwrap();
     let after = get(&site, "/projects/").await;
     assert!(after.text().contains("edited"));
     assert_ne!(before.header("etag"), after.header("etag"));
@@ -379,13 +239,7 @@ async fn large_files_are_streamed_whole_and_in_ranges() {
     let answer = get(&site, "/big.bin").await;
     assert_eq!(answer.header("content-length"), size.to_string());
     assert!(answer.body == data, "streamed body equals the file");
-    let answer = request(
-        &site,
-        "GET",
-        "/big.bin",
-        &[("range", "bytes=5000000-5000009")],
-    )
-    .await;
+    let answer = request(&site, "GET", "/big.bin", &[("range", "bytes=5000000-5000009")]).await;
     assert_eq!(answer.body, data[5_000_000..5_000_010].to_vec());
 }
 

@@ -26,9 +26,9 @@ struct Args {
     data: Option<PathBuf>,
 }
 
-const INDEX: &str = "<!doctype html><html><head><title>Fixture portfolio</title></head><body><h1>Fixture</h1></body></html>\n";
-const NO_TITLE: &str =
-    "<!doctype html><html><head></head><body><h1>No title here</h1></body></html>\n";
+const INDEX: &str =
+    "<!doctype html><html><head><title>Fixture portfolio</title></head><body><h1>Fixture</h1></body></html>\n";
+const NO_TITLE: &str = "<!doctype html><html><head></head><body><h1>No title here</h1></body></html>\n";
 const NOT_FOUND: &str = "<!doctype html><title>Not found</title><h1>Not found</h1>\n";
 const APP_PAGE: &str = "<!doctype html><title>Message board</title><h1>Message board</h1>\n";
 
@@ -61,15 +61,9 @@ impl App {
                 };
                 answer(StatusCode::OK, ct, body)
             }
-            "/style.css" => answer(
-                StatusCode::OK,
-                if f == "css-as-text" {
-                    "text/plain"
-                } else {
-                    "text/css"
-                },
-                "body{}\n",
-            ),
+            "/style.css" => {
+                answer(StatusCode::OK, if f == "css-as-text" { "text/plain" } else { "text/css" }, "body{}\n")
+            }
             _ => {
                 if f == "traversal" && path.contains("..") {
                     return self.read_raw(path);
@@ -113,15 +107,8 @@ impl App {
             }
             (&Method::GET, "/api/messages") => {
                 let messages = self.messages.lock().expect("lock");
-                let list: Vec<serde_json::Value> = messages
-                    .iter()
-                    .map(|t| serde_json::json!({ "text": t }))
-                    .collect();
-                answer(
-                    StatusCode::OK,
-                    json,
-                    serde_json::json!({ "success": true, "messages": list }).to_string(),
-                )
+                let list: Vec<serde_json::Value> = messages.iter().map(|t| serde_json::json!({ "text": t })).collect();
+                answer(StatusCode::OK, json, serde_json::json!({ "success": true, "messages": list }).to_string())
             }
             (&Method::POST, "/api/messages") => {
                 let text = serde_json::from_slice::<serde_json::Value>(body)
@@ -131,11 +118,7 @@ impl App {
                 let empty = text.trim().is_empty();
                 let oversized = text.chars().count() > 500;
                 if (empty && f != "accepts-empty") || (oversized && f != "accepts-oversized") {
-                    return answer(
-                        StatusCode::BAD_REQUEST,
-                        json,
-                        r#"{"success":false,"error":"invalid text"}"#,
-                    );
+                    return answer(StatusCode::BAD_REQUEST, json, r#"{"success":false,"error":"invalid text"}"#);
                 }
                 if f == "post-broken" {
                     // Validation passed; storage is what is broken.
@@ -149,22 +132,18 @@ impl App {
                 if f != "forgets" {
                     if let Some(data) = &self.data {
                         use std::io::Write;
-                        let mut file = std::fs::OpenOptions::new()
-                            .create(true)
-                            .append(true)
-                            .open(data)
-                            .expect("data file");
-                        writeln!(file, "{}", serde_json::Value::String(text.clone()))
-                            .expect("write data");
+                        let mut file =
+                            std::fs::OpenOptions::new().create(true).append(true).open(data).expect("data file");
+                        writeln!(file, "{}", serde_json::Value::String(text.clone())).expect("write data");
                     }
                 }
-                answer(StatusCode::CREATED, json, serde_json::json!({ "success": true, "message": { "author": "x", "text": text } }).to_string())
+                answer(
+                    StatusCode::CREATED,
+                    json,
+                    serde_json::json!({ "success": true, "message": { "author": "x", "text": text } }).to_string(),
+                )
             }
-            _ => answer(
-                StatusCode::NOT_FOUND,
-                json,
-                r#"{"success":false,"error":"not found"}"#,
-            ),
+            _ => answer(StatusCode::NOT_FOUND, json, r#"{"success":false,"error":"not found"}"#),
         }
     }
 }
@@ -188,39 +167,23 @@ fn percent_decode(text: &str) -> String {
 }
 
 async fn listen(port: u16, app: Arc<App>, is_site: bool) {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind fixture port");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind fixture port");
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let app = app.clone();
         tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let app = app.clone();
-                    async move {
-                        let method = request.method().clone();
-                        let path = request
-                            .uri()
-                            .path_and_query()
-                            .map(|p| p.as_str().to_string())
-                            .unwrap_or_default();
-                        let body = request
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let response = if is_site {
-                            app.site(&path)
-                        } else {
-                            app.app(&method, &path, &body)
-                        };
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
+            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                let app = app.clone();
+                async move {
+                    let method = request.method().clone();
+                    let path = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+                    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    let response = if is_site { app.site(&path) } else { app.app(&method, &path, &body) };
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
@@ -231,31 +194,15 @@ async fn listen(port: u16, app: Arc<App>, is_site: bool) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
-    assert!(
-        testkit::FAULTS.contains(&args.fault.as_str()),
-        "unknown fault {}",
-        args.fault
-    );
+    assert!(testkit::FAULTS.contains(&args.fault.as_str()), "unknown fault {}", args.fault);
     let root = args.root.unwrap_or_else(std::env::temp_dir);
     let mut messages = Vec::new();
     if args.fault != "forgets" {
-        if let Some(text) = args
-            .data
-            .as_ref()
-            .and_then(|d| std::fs::read_to_string(d).ok())
-        {
-            messages.extend(
-                text.lines()
-                    .filter_map(|l| serde_json::from_str::<String>(l).ok()),
-            );
+        if let Some(text) = args.data.as_ref().and_then(|d| std::fs::read_to_string(d).ok()) {
+            messages.extend(text.lines().filter_map(|l| serde_json::from_str::<String>(l).ok()));
         }
     }
-    let app = Arc::new(App {
-        fault: args.fault.clone(),
-        root,
-        data: args.data,
-        messages: Mutex::new(messages),
-    });
+    let app = Arc::new(App { fault: args.fault.clone(), root, data: args.data, messages: Mutex::new(messages) });
     let mut tasks = Vec::new();
     if args.fault != "no-site" {
         tasks.push(tokio::spawn(listen(args.site_port, app.clone(), true)));
@@ -263,8 +210,7 @@ async fn main() {
     if args.fault != "no-app" {
         tasks.push(tokio::spawn(listen(args.app_port, app.clone(), false)));
     }
-    let mut term =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
     tokio::select! {
         _ = term.recv() => {},
         _ = tokio::signal::ctrl_c() => {},

@@ -1,6 +1,7 @@
 //! Helpers for the xtask integration tests: the fixture server and report parsing.
 
-#![allow(dead_code)]
+// Each test binary uses a different part of this module.
+#![allow(dead_code, unused_imports)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -9,10 +10,7 @@ use std::sync::Once;
 pub use testkit::{free_port, integration, port_is_open, wait_for_port, Process};
 
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// The `bad-lab1` fixture binary, brought up to date once per test process (cargo makes that a
@@ -23,10 +21,8 @@ pub fn bad_lab1() -> PathBuf {
     let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     let path = dir.join("bad-lab1");
     BUILD.call_once(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "testkit", "--bin", "bad-lab1"])
-            .status()
-            .unwrap();
+        let status =
+            Command::new(env!("CARGO")).args(["build", "-q", "-p", "testkit", "--bin", "bad-lab1"]).status().unwrap();
         assert!(status.success(), "building bad-lab1 failed");
     });
     path
@@ -36,14 +32,7 @@ pub fn bad_lab1() -> PathBuf {
 pub fn start_fixture(fault: &str) -> (Process, u16, u16) {
     let (site, app) = (free_port(), free_port());
     let child = Command::new(bad_lab1())
-        .args([
-            "--fault",
-            fault,
-            "--site-port",
-            &site.to_string(),
-            "--app-port",
-            &app.to_string(),
-        ])
+        .args(["--fault", fault, "--site-port", &site.to_string(), "--app-port", &app.to_string()])
         .spawn()
         .unwrap();
     let process = Process(child);

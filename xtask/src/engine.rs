@@ -1,0 +1,239 @@
+//! The Docker engine: find one that answers, or - on Debian, as root - install and start one.
+//!
+//! Where to look, in order: `DOCKER_HOST` (`unix://` or `tcp://`), `/var/run/docker.sock`, then
+//! Docker Desktop's sockets under `~/.docker/` (bollard ignores Docker contexts, so we probe them).
+//! On a fresh Debian machine `cargo xtask engine` (and `cargo xtask test`) install Debian's
+//! `docker.io` and `docker-compose` and start `dockerd`; elsewhere the error says what is missing.
+
+use anyhow::{bail, Context};
+use bollard::Docker;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Every object the project creates in the engine carries this label (removed by it, too).
+pub const LABEL: &str = "org.containerlabs.managed";
+
+/// A connected engine and what it said about itself.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub docker: Docker,
+    pub endpoint: String,
+    pub version: String,
+    pub api_version: String,
+}
+
+/// Where an engine may answer.
+pub fn endpoints() -> Vec<String> {
+    let mut endpoints = Vec::new();
+    if let Ok(host) = std::env::var("DOCKER_HOST") {
+        if !host.is_empty() {
+            endpoints.push(host);
+            // An explicit DOCKER_HOST is the only place to look: probing others would surprise.
+            return endpoints;
+        }
+    }
+    endpoints.push("unix:///var/run/docker.sock".into());
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from) {
+        for socket in [".docker/run/docker.sock", ".docker/desktop/docker.sock"] {
+            endpoints.push(format!("unix://{}", home.join(socket).display()));
+        }
+    }
+    endpoints
+}
+
+async fn connect_to(endpoint: &str) -> Result<Engine, String> {
+    let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
+        if !std::path::Path::new(path).exists() {
+            return Err(format!("{endpoint}: no such socket"));
+        }
+        Docker::connect_with_unix(path, 120, bollard::API_DEFAULT_VERSION)
+    } else if endpoint.starts_with("tcp://") || endpoint.starts_with("http://") {
+        Docker::connect_with_http(endpoint, 120, bollard::API_DEFAULT_VERSION)
+    } else {
+        return Err(format!("{endpoint}: only unix:// and tcp:// endpoints are supported"));
+    }
+    .map_err(|e| format!("{endpoint}: {e}"))?;
+    let version = tokio::time::timeout(Duration::from_secs(5), docker.version())
+        .await
+        .map_err(|_| format!("{endpoint}: no answer within 5 s"))?
+        .map_err(|e| format!("{endpoint}: {e}"))?;
+    Ok(Engine {
+        docker,
+        endpoint: endpoint.to_string(),
+        version: version.version.unwrap_or_default(),
+        api_version: version.api_version.unwrap_or_default(),
+    })
+}
+
+/// The first engine that answers, or every place tried and why it failed.
+pub async fn connect() -> Result<Engine, String> {
+    let mut tried = Vec::new();
+    for endpoint in endpoints() {
+        match connect_to(&endpoint).await {
+            Ok(engine) => return Ok(engine),
+            Err(why) => tried.push(why),
+        }
+    }
+    Err(tried.join("; "))
+}
+
+/// Whether `ensure` may install and start an engine when none answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provision {
+    /// Install Debian's packages and start dockerd if possible (root on Debian).
+    IfMissing,
+    /// Only connect; say what to do when nothing answers.
+    Never,
+}
+
+/// An engine that answers, provisioning one when allowed.
+pub async fn ensure(provision: Provision) -> anyhow::Result<Engine> {
+    let why = match connect().await {
+        Ok(engine) => return Ok(engine),
+        Err(why) => why,
+    };
+    if provision == Provision::Never || !can_provision() {
+        bail!(
+            "no Docker engine answers ({why}); start dockerd or Docker Desktop, or set DOCKER_HOST \
+             (on Debian, as root, `cargo xtask engine` installs and starts one)"
+        );
+    }
+    provision_debian()?;
+    for _ in 0..120 {
+        if let Ok(engine) = connect().await {
+            return Ok(engine);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bail!("dockerd was started but did not answer within 60 s; see {}", dockerd_log().display())
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn can_provision() -> bool {
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    root && have("apt-get") && std::env::var_os("DOCKER_HOST").is_none()
+}
+
+fn dockerd_log() -> PathBuf {
+    PathBuf::from("/var/log/containerlabs-dockerd.log")
+}
+
+/// Installs docker.io and docker-compose when missing, then starts dockerd (systemd if it runs).
+fn provision_debian() -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    if !have("dockerd") {
+        missing.push("docker.io");
+    }
+    if !have("docker-compose") && !compose_v2_available() {
+        missing.push("docker-compose");
+    }
+    if !missing.is_empty() {
+        eprintln!("installing {} from Debian's packages (about half a minute) ...", missing.join(" and "));
+        let script = format!(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq {} >/dev/null",
+            missing.join(" ")
+        );
+        let status = Command::new("sh").args(["-c", &script]).status().context("cannot run apt-get")?;
+        if !status.success() {
+            bail!("apt-get could not install {}", missing.join(" and "));
+        }
+    }
+    if std::path::Path::new("/run/systemd/system").exists() {
+        eprintln!("starting the docker service ...");
+        if Command::new("systemctl").args(["start", "docker"]).status().is_ok_and(|s| s.success()) {
+            return Ok(());
+        }
+    }
+    eprintln!("starting dockerd (log: {}) ...", dockerd_log().display());
+    let log =
+        std::fs::File::create(dockerd_log()).with_context(|| format!("cannot write {}", dockerd_log().display()))?;
+    use std::os::unix::process::CommandExt;
+    Command::new("dockerd")
+        .args(["--host", "unix:///var/run/docker.sock"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .context("cannot start dockerd")?;
+    Ok(())
+}
+
+/// Whether `docker compose` (v2) works.
+pub fn compose_v2_available() -> bool {
+    Command::new("docker")
+        .args(["compose", "version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The compose command this machine has: v2 (`docker compose`) preferred, else v1 (`docker-compose`).
+pub fn compose_command() -> Option<Vec<String>> {
+    if compose_v2_available() {
+        Some(vec!["docker".into(), "compose".into()])
+    } else if have("docker-compose") {
+        Some(vec!["docker-compose".into()])
+    } else {
+        None
+    }
+}
+
+/// What [`remove_labelled`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+    pub images: usize,
+}
+
+/// Removes every container, network and volume (and, if asked, image) carrying [`LABEL`] -
+/// and nothing else: objects the project did not create are never touched.
+pub async fn remove_labelled(engine: &Engine, images: bool) -> anyhow::Result<Removed> {
+    use bollard::query_parameters::{
+        ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+        RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    };
+    let docker = &engine.docker;
+    let filters: std::collections::HashMap<&str, Vec<&str>> = [("label", vec![LABEL])].into_iter().collect();
+    let mut removed = Removed::default();
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .await?;
+    for id in containers.into_iter().filter_map(|c| c.id) {
+        docker
+            .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build()))
+            .await?;
+        removed.containers += 1;
+    }
+    for network in docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build())).await? {
+        if let Some(id) = network.id {
+            docker.remove_network(&id).await?;
+            removed.networks += 1;
+        }
+    }
+    let volumes = docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build())).await?;
+    for volume in volumes.volumes.unwrap_or_default() {
+        docker.remove_volume(&volume.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await?;
+        removed.volumes += 1;
+    }
+    if images {
+        for image in docker.list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build())).await? {
+            docker
+                .remove_image(&image.id, Some(RemoveImageOptionsBuilder::default().force(true).build()), None)
+                .await?;
+            removed.images += 1;
+        }
+    }
+    Ok(removed)
+}

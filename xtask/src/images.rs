@@ -1,0 +1,225 @@
+//! Images without a registry: the project's own binaries, built statically and put in `FROM scratch`
+//! images, labelled, and rebuilt only when their inputs change.
+//!
+//! A static glibc build (`-C target-feature=+crt-static` for `x86_64-unknown-linux-gnu`) runs in an
+//! empty image and still resolves other containers' names on a user-defined network. Each image
+//! records a hash of everything that went into it (label [`INPUT_LABEL`]); an image whose label
+//! matches is reused as it is.
+
+use crate::engine::{Engine, LABEL};
+use anyhow::{bail, Context};
+use bollard::query_parameters::BuildImageOptionsBuilder;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The target a static build is made for.
+pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
+/// The label holding the hash of an image's inputs.
+pub const INPUT_LABEL: &str = "org.containerlabs.input-hash";
+/// Unprivileged user the images run as (`nobody`).
+pub const RUN_AS: &str = "65534:65534";
+
+/// One of the project's images.
+#[derive(Debug, Clone)]
+pub struct ScratchImage {
+    /// `containerlabs/<package>:<version>` - a fixed tag, never `latest`.
+    pub tag: String,
+    pub package: String,
+    /// Files and directories to copy into the image: (source, destination).
+    pub files: Vec<(PathBuf, String)>,
+    /// Empty directories owned by the run-as user (for volumes).
+    pub writable_dirs: Vec<String>,
+    /// Defaults, as environment variables (flags given to `docker run` still override them).
+    pub env: Vec<(String, String)>,
+    pub expose: Vec<u16>,
+}
+
+/// The project's images, as `cargo xtask images` builds them.
+pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
+    vec![
+        ScratchImage {
+            tag: "containerlabs/static-site:0.1.0".into(),
+            package: "static-site".into(),
+            files: vec![(root.join("labs/static-site/site"), "site".into())],
+            writable_dirs: vec![],
+            env: vec![("SITE_ROOT".into(), "/site".into()), ("PORT".into(), "8080".into())],
+            expose: vec![8080],
+        },
+        ScratchImage {
+            tag: "containerlabs/app-port:0.1.0".into(),
+            package: "app-port".into(),
+            files: vec![],
+            writable_dirs: vec!["data".into()],
+            env: vec![("PORT".into(), "3000".into()), ("DATA_FILE".into(), "/data/messages.jsonl".into())],
+            expose: vec![3000],
+        },
+    ]
+}
+
+/// Builds `package`'s binary statically; returns its path.
+pub fn static_binary(root: &Path, package: &str) -> anyhow::Result<PathBuf> {
+    let target_dir = root.join("target/static");
+    eprintln!("building {package} as a static binary ...");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["build", "--quiet", "--release", "--target", STATIC_TARGET, "-p", package, "--bin", package])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("the static build of {package} failed (cargo's messages are above)");
+    }
+    Ok(target_dir.join(STATIC_TARGET).join("release").join(package))
+}
+
+/// Whether a build ran or a cached image was reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Built {
+    Fresh,
+    Cached,
+}
+
+/// Builds (or reuses) `image` from `binary`.
+pub async fn build(engine: &Engine, image: &ScratchImage, binary: &Path) -> anyhow::Result<Built> {
+    let context = build_context(image, binary)?;
+    let hash = format!("{:016x}", fnv1a(&context));
+    if let Ok(existing) = engine.docker.inspect_image(&image.tag).await {
+        let labels = existing.config.and_then(|c| c.labels).unwrap_or_default();
+        if labels.get(INPUT_LABEL) == Some(&hash) {
+            return Ok(Built::Cached);
+        }
+    }
+    eprintln!("building image {} ...", image.tag);
+    let labels: HashMap<&str, &str> = [(LABEL, "true"), (INPUT_LABEL, hash.as_str())].into_iter().collect();
+    let options = BuildImageOptionsBuilder::default()
+        .dockerfile("Dockerfile")
+        .t(&image.tag)
+        .rm(true)
+        .forcerm(true)
+        .labels(&labels)
+        .build();
+    let mut progress = engine.docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    while let Some(item) = progress.next().await {
+        let info = item.with_context(|| format!("building {} failed", image.tag))?;
+        if let Some(detail) = info.error_detail {
+            bail!("building {} failed: {}", image.tag, detail.message.unwrap_or_default());
+        }
+        if let Some(line) = info.stream.as_deref().map(str::trim).filter(|l| l.starts_with("Step ")) {
+            eprintln!("  {line}");
+        }
+    }
+    Ok(Built::Fresh)
+}
+
+/// The Dockerfile for an image.
+fn dockerfile(image: &ScratchImage) -> String {
+    let mut lines = vec!["FROM scratch".to_string(), "COPY app /app".to_string()];
+    for (_, destination) in &image.files {
+        lines.push(format!("COPY {destination} /{destination}"));
+    }
+    for dir in &image.writable_dirs {
+        lines.push(format!("COPY --chown={RUN_AS} {dir} /{dir}"));
+        lines.push(format!("VOLUME /{dir}"));
+    }
+    for port in &image.expose {
+        lines.push(format!("EXPOSE {port}"));
+    }
+    for (name, value) in &image.env {
+        lines.push(format!("ENV {name}={value}"));
+    }
+    lines.push(format!("USER {RUN_AS}"));
+    lines.push("ENTRYPOINT [\"/app\"]".to_string());
+    lines.join("\n") + "\n"
+}
+
+/// The build context as a tar archive, with fixed metadata so equal inputs give equal bytes.
+fn build_context(image: &ScratchImage, binary: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.mode(tar::HeaderMode::Deterministic);
+    tar.follow_symlinks(false);
+    let mut add = |path: &str, bytes: &[u8], mode: u32| -> anyhow::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, path, bytes)?;
+        Ok(())
+    };
+    add("Dockerfile", dockerfile(image).as_bytes(), 0o644)?;
+    let app = std::fs::read(binary).with_context(|| format!("cannot read {}", binary.display()))?;
+    add("app", &app, 0o755)?;
+    for (source, destination) in &image.files {
+        for entry in walk(source)? {
+            let relative = entry.strip_prefix(source).expect("walked under source");
+            let bytes = std::fs::read(&entry).with_context(|| format!("cannot read {}", entry.display()))?;
+            add(&format!("{destination}/{}", relative.display()), &bytes, 0o644)?;
+        }
+    }
+    for dir in &image.writable_dirs {
+        add(&format!("{dir}/.keep"), b"", 0o644)?;
+    }
+    Ok(tar.into_inner()?)
+}
+
+/// Regular files under `dir`, sorted (so the archive is the same every time).
+fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).with_context(|| format!("cannot read {}", current.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// FNV-1a, 64 bit: a stable hash for cache keys (not for security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerfiles_run_unprivileged_from_scratch() {
+        let root = crate::workspace_root();
+        let images = catalogue(&root);
+        expect_test::expect![[r#"
+            FROM scratch
+            COPY app /app
+            COPY --chown=65534:65534 data /data
+            VOLUME /data
+            EXPOSE 3000
+            ENV PORT=3000
+            ENV DATA_FILE=/data/messages.jsonl
+            USER 65534:65534
+            ENTRYPOINT ["/app"]
+        "#]]
+        .assert_eq(&dockerfile(&images[1]));
+        assert!(images.iter().all(|i| !i.tag.ends_with(":latest")));
+    }
+
+    #[test]
+    fn equal_inputs_give_equal_contexts() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("app");
+        std::fs::write(&binary, b"binary").unwrap();
+        let image = &catalogue(&crate::workspace_root())[0];
+        let first = build_context(image, &binary).unwrap();
+        assert_eq!(first, build_context(image, &binary).unwrap());
+        std::fs::write(&binary, b"changed").unwrap();
+        assert_ne!(fnv1a(&first), fnv1a(&build_context(image, &binary).unwrap()));
+    }
+}

@@ -1,0 +1,120 @@
+//! The Docker engine and the project's images: built without a registry, reused when unchanged,
+//! run unprivileged with a published port, and removed by label. Integration: needs the engine
+//! that `cargo xtask test` provides.
+
+mod common;
+
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use common::*;
+use std::collections::HashMap;
+use xtask::engine::{self, Provision, LABEL};
+use xtask::images::{self, Built};
+
+/// Removes every container carrying `label=value`, even when the test failed half-way.
+struct RemoveLabelled {
+    docker: bollard::Docker,
+    filter: String,
+}
+
+impl RemoveLabelled {
+    async fn remaining(&self) -> Vec<String> {
+        let filters: HashMap<&str, Vec<&str>> = [("label", vec![self.filter.as_str()])].into_iter().collect();
+        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        self.docker.list_containers(Some(options)).await.unwrap().into_iter().filter_map(|c| c.id).collect()
+    }
+
+    async fn remove(&self) {
+        for id in self.remaining().await {
+            let _ = self
+                .docker
+                .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build()))
+                .await;
+        }
+    }
+}
+
+impl Drop for RemoveLabelled {
+    fn drop(&mut self) {
+        // Last resort when an assertion failed before `remove` ran: the CLI, by the same label.
+        let ids = std::process::Command::new("docker")
+            .args(["ps", "-aq", "--filter", &format!("label={}", self.filter)])
+            .output();
+        if let Ok(ids) = ids {
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = std::process::Command::new("docker").args(["rm", "-fv", id]).output();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_scratch_image_is_built_once_runs_unprivileged_and_is_removed_by_label() {
+    if !integration("a_scratch_image_is_built_once_runs_unprivileged_and_is_removed_by_label") {
+        return;
+    }
+    let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
+    let image = images::catalogue(&workspace()).into_iter().find(|i| i.package == "static-site").unwrap();
+    let binary = images::static_binary(&workspace(), &image.package).unwrap();
+    images::build(&engine, &image, &binary).await.unwrap();
+    assert_eq!(
+        images::build(&engine, &image, &binary).await.unwrap(),
+        Built::Cached,
+        "unchanged inputs reuse the image"
+    );
+
+    let run_id = format!("engine-test-{}", std::process::id());
+    let cleanup = RemoveLabelled { docker: engine.docker.clone(), filter: format!("org.containerlabs.test={run_id}") };
+    let port = free_port();
+    let labels: HashMap<String, String> =
+        [(LABEL.to_string(), "true".to_string()), ("org.containerlabs.test".to_string(), run_id.clone())]
+            .into_iter()
+            .collect();
+    let bindings = HashMap::from([(
+        "8080/tcp".to_string(),
+        Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(port.to_string()) }]),
+    )]);
+    let body = ContainerCreateBody {
+        image: Some(image.tag.clone()),
+        labels: Some(labels),
+        host_config: Some(HostConfig { port_bindings: Some(bindings), ..Default::default() }),
+        ..Default::default()
+    };
+    let created = engine
+        .docker
+        .create_container(Some(CreateContainerOptionsBuilder::default().name(&run_id).build()), body)
+        .await
+        .unwrap();
+    engine.docker.start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>).await.unwrap();
+
+    let inspected = engine.docker.inspect_container(&created.id, None).await.unwrap();
+    assert_eq!(inspected.config.and_then(|c| c.user).as_deref(), Some(images::RUN_AS), "runs as nobody");
+    let host = inspected.host_config.unwrap();
+    assert_ne!(host.privileged, Some(true));
+    assert_ne!(host.network_mode.as_deref(), Some("host"));
+
+    wait_for_port(port);
+    let mut page = String::new();
+    for _ in 0..100 {
+        if let Ok(text) = fetch(port).await {
+            page = text;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(page.contains("<title>Sam Rivera - Portfolio</title>"), "{page}");
+
+    cleanup.remove().await;
+    assert!(cleanup.remaining().await.is_empty(), "nothing labelled by this test is left");
+}
+
+async fn fetch(port: u16) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await?;
+    Ok(text)
+}
