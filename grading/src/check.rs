@@ -3,12 +3,14 @@
 //! Every kind produces an [`Attempt`]: a pass, or a [`Mismatch`] saying what was expected and what
 //! was seen instead. The runner repeats attempts until one passes or the check's deadline comes.
 
+mod container;
 mod file;
 mod http;
 mod persistence;
 mod tcp;
 mod tls;
 
+pub use container::{ContainerCheck, ContainerExpect, MountKind};
 pub use file::FileCheck;
 pub use http::{HttpCheck, HttpExpect, OneOrMany};
 pub use persistence::PersistenceCheck;
@@ -59,6 +61,8 @@ pub struct Context {
     pub submission: PathBuf,
     /// Present when the grader started the services itself (`--up`) and may restart them.
     pub services: Option<Arc<dyn ServiceControl>>,
+    /// The Docker engine, for container checks.
+    pub docker: Option<bollard::Docker>,
 }
 
 impl std::fmt::Debug for Context {
@@ -67,6 +71,7 @@ impl std::fmt::Debug for Context {
             .field("vars", &self.vars)
             .field("submission", &self.submission)
             .field("services", &self.services.is_some())
+            .field("docker", &self.docker.is_some())
             .finish()
     }
 }
@@ -88,6 +93,7 @@ pub(crate) async fn attempt(
         CheckKind::Tcp(c) => c.attempt(ctx, deadline).await,
         CheckKind::Http(c) => c.attempt(ctx, deadline).await,
         CheckKind::Tls(c) => c.attempt(ctx, deadline).await,
+        CheckKind::Container(c) => c.attempt(ctx, deadline).await,
         CheckKind::Persistence(c) => c.attempt(ctx, deadline, interval).await,
     }
 }

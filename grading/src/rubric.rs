@@ -10,7 +10,7 @@
 //! visibility = "visible"            # or "hidden", "after_due_date", "after_published"
 //! timeout = "3s"                    # deadline for the whole check (default 3s)
 //! interval = "200ms"                # poll interval until the deadline (default 200ms)
-//! [check.tcp]                       # exactly one kind table: file, tcp, http, tls, persistence
+//! [check.tcp]                       # exactly one kind table: file, tcp, http, tls, container, persistence
 //! address = "127.0.0.1:{site_port}"
 //! ```
 //!
@@ -18,7 +18,7 @@
 //! known prerequisites without cycles, non-empty titles and hints, regular expressions that compile,
 //! JSON pointers that are well formed, and placeholders that name known variables.
 
-use crate::check::{FileCheck, HttpCheck, PersistenceCheck, TcpCheck, TlsCheck};
+use crate::check::{ContainerCheck, FileCheck, HttpCheck, PersistenceCheck, TcpCheck, TlsCheck};
 use crate::duration;
 use crate::error::LoadError;
 use serde::Deserialize;
@@ -85,6 +85,7 @@ pub enum CheckKind {
     Tcp(TcpCheck),
     Http(Box<HttpCheck>),
     Tls(TlsCheck),
+    Container(Box<ContainerCheck>),
     Persistence(Box<PersistenceCheck>),
 }
 
@@ -95,6 +96,7 @@ impl CheckKind {
             CheckKind::Tcp(_) => "tcp",
             CheckKind::Http(_) => "http",
             CheckKind::Tls(_) => "tls",
+            CheckKind::Container(_) => "container",
             CheckKind::Persistence(_) => "persistence",
         }
     }
@@ -111,6 +113,7 @@ impl CheckKind {
             CheckKind::Tcp(c) => vec![c.address.as_str()],
             CheckKind::Http(c) => c.strings(),
             CheckKind::Tls(c) => c.strings(),
+            CheckKind::Container(c) => c.strings(),
             CheckKind::Persistence(c) => c.strings(),
         }
     }
@@ -121,6 +124,7 @@ impl CheckKind {
             CheckKind::Tcp(_) => Ok(()),
             CheckKind::Http(c) => c.validate(),
             CheckKind::Tls(c) => c.validate(),
+            CheckKind::Container(c) => c.validate(),
             CheckKind::Persistence(c) => c.validate(),
         }
     }
@@ -152,6 +156,7 @@ struct RawCheck {
     tcp: Option<TcpCheck>,
     http: Option<HttpCheck>,
     tls: Option<TlsCheck>,
+    container: Option<ContainerCheck>,
     persistence: Option<PersistenceCheck>,
 }
 
@@ -170,6 +175,9 @@ impl RawCheck {
         if let Some(c) = self.tls {
             kinds.push(CheckKind::Tls(c));
         }
+        if let Some(c) = self.container {
+            kinds.push(CheckKind::Container(Box::new(c)));
+        }
         if let Some(c) = self.persistence {
             kinds.push(CheckKind::Persistence(Box::new(c)));
         }
@@ -177,7 +185,7 @@ impl RawCheck {
             1 => kinds.pop().expect("one kind"),
             0 => {
                 return Err(format!(
-                    "check '{}' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.persistence]",
+                    "check '{}' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.container], [check.persistence]",
                     self.id
                 ))
             }
@@ -407,7 +415,7 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
         );
         check(
             &TCP.replace("points = 2", "points = 2\ncolour = \"red\""),
-            expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `tcp`, `http`, `tls`, `persistence`"],
+            expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `tcp`, `http`, `tls`, `container`, `persistence`"],
         );
         check("", expect![[r#"error: rubric.toml is invalid: the rubric has no checks: add at least one [[check]]"#]]);
         check(
@@ -423,7 +431,7 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
         check(
             &TCP.replace("[check.tcp]\naddress = \"127.0.0.1:{site_port}\"", ""),
             expect![[
-                r#"error: rubric.toml is invalid: check 'site-answers' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.persistence]"#
+                r#"error: rubric.toml is invalid: check 'site-answers' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.container], [check.persistence]"#
             ]],
         );
         check(

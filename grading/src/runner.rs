@@ -28,6 +28,8 @@ pub struct GradeConfig {
     pub vars: Vars,
     pub submission: PathBuf,
     pub services: Option<Arc<dyn ServiceControl>>,
+    /// The Docker engine, when the rubric has container checks.
+    pub docker: Option<bollard::Docker>,
 }
 
 impl std::fmt::Debug for GradeConfig {
@@ -54,7 +56,12 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
     let mut vars = config.vars.clone();
     vars.set("submission", config.submission.display().to_string());
     vars.set("probe", probe());
-    let ctx = Context { vars, submission: config.submission.clone(), services: config.services.clone() };
+    let ctx = Context {
+        vars,
+        submission: config.submission.clone(),
+        services: config.services.clone(),
+        docker: config.docker.clone(),
+    };
     // Titles and hints may name variables too ("The app answers on port {app_port}").
     let steps: Vec<StepRubric> = steps
         .iter()

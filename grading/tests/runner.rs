@@ -19,7 +19,7 @@ async fn run(rubric: &str, submission: &Path) -> grading::Report {
     let mut vars = Vars::new();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     vars.set("closed_port", closed.to_string());
-    let config = GradeConfig { vars, submission: submission.to_path_buf(), services: None };
+    let config = GradeConfig { vars, submission: submission.to_path_buf(), services: None, docker: None };
     grade("lab", "Lab", &[step(rubric)], &config).await
 }
 

@@ -45,23 +45,39 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
         &options.vars,
         options.submission.as_deref(),
     )?;
-    let report = if options.up { grade_up(&selection).await? } else { grade(&selection, None).await };
+    let docker = docker_if_needed(&selection).await?;
+    let report = if options.up { grade_up(&selection, docker).await? } else { grade(&selection, None, docker).await };
     write_report(&report, options.format, options.out.as_deref())?;
     Ok(if report.full_marks() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-async fn grade(selection: &Selection, services: Option<Arc<Services>>) -> Report {
+/// An engine connection when some selected check looks at containers (else none is needed).
+async fn docker_if_needed(selection: &Selection) -> anyhow::Result<Option<bollard::Docker>> {
+    let needs = selection
+        .steps
+        .iter()
+        .flat_map(|s| &s.rubric.checks)
+        .any(|c| matches!(c.kind, grading::rubric::CheckKind::Container(_)));
+    if !needs {
+        return Ok(None);
+    }
+    let engine = crate::engine::ensure(crate::engine::Provision::Never).await?;
+    Ok(Some(engine.docker))
+}
+
+async fn grade(selection: &Selection, services: Option<Arc<Services>>, docker: Option<bollard::Docker>) -> Report {
     let config = GradeConfig {
         vars: selection.vars.clone(),
         submission: selection.submission.clone(),
         services: services.map(|s| s as Arc<dyn grading::ServiceControl>),
+        docker,
     };
     let lab = selection.lab();
     grading::runner::grade(&lab.id, &lab.title, &selection.steps, &config).await
 }
 
 /// Starts the lab's services from the submission, grades, and stops them - whatever happens.
-async fn grade_up(selection: &Selection) -> anyhow::Result<Report> {
+async fn grade_up(selection: &Selection, docker: Option<bollard::Docker>) -> anyhow::Result<Report> {
     use tokio::signal::unix::{signal, SignalKind};
     // Listen for Ctrl-C and SIGTERM from here on, so an interrupted build also ends cleanly.
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
@@ -76,7 +92,7 @@ async fn grade_up(selection: &Selection) -> anyhow::Result<Report> {
     services::ensure_ports_free(&specs)?;
     let work = async {
         let services = Arc::new(Services::start(specs, Lifetime::TiedToGrader).await?);
-        let report = grade(selection, Some(services.clone())).await;
+        let report = grade(selection, Some(services.clone()), docker).await;
         services.stop_all().await;
         anyhow::Ok(report)
     };

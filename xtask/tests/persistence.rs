@@ -44,7 +44,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
     }
     vars.set("site_port", site.to_string());
     vars.set("app_port", app.to_string());
-    let config = GradeConfig { vars, submission: workspace(), services: Some(services.clone()) };
+    let config = GradeConfig { vars, submission: workspace(), services: Some(services.clone()), docker: None };
     let report = grade("lab1", "Lab 1", &steps, &config).await;
     services.stop_all().await;
     assert!(!port_is_open(app) && !port_is_open(site), "stopped");

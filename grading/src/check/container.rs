@@ -1,0 +1,465 @@
+//! `container`: a container found through the Docker Engine API - by name, or by the Compose labels
+//! both Compose v1 and v2 set - and what its configuration and state must be.
+//!
+//! ```toml
+//! [check.container]
+//! compose = { project = "{project}", service = "db" }   # or: name = "web"
+//! exec = { command = ["mysql", "-e", "select 1"], output_contains = "1" }   # optional
+//! expect = { running = true, healthy = true, not_published = ["3306/tcp"], mounts = { "/var/lib/mysql" = "named-volume" } }
+//! ```
+
+use super::{Attempt, Context, Mismatch};
+use bollard::models::ContainerInspectResponse;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerCheck {
+    /// The container's name.
+    pub name: Option<String>,
+    /// Or the Compose service (labels `com.docker.compose.project` and `.service`).
+    pub compose: Option<ComposeService>,
+    /// A command to run in the container and what it must print.
+    pub exec: Option<Exec>,
+    #[serde(default)]
+    pub expect: ContainerExpect,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeService {
+    pub project: String,
+    pub service: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exec {
+    pub command: Vec<String>,
+    pub output_contains: Option<String>,
+    #[serde(default)]
+    pub exit_code: i64,
+}
+
+/// What a mount at a target path must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MountKind {
+    /// A volume with a name someone chose (not an anonymous 64-hex-digit one).
+    NamedVolume,
+    /// Any volume.
+    Volume,
+    /// A bind mount of a host path.
+    Bind,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerExpect {
+    pub running: Option<bool>,
+    /// Has a healthcheck and it reports healthy.
+    pub healthy: Option<bool>,
+    pub max_restarts: Option<u32>,
+    /// The image is named with an explicit tag other than `latest` (or a digest).
+    pub explicit_tag: Option<bool>,
+    /// Container ports ("80/tcp") that must be published on the host.
+    #[serde(default)]
+    pub published: Vec<String>,
+    /// Container ports that must not be published.
+    #[serde(default)]
+    pub not_published: Vec<String>,
+    /// Target path -> what must be mounted there.
+    #[serde(default)]
+    pub mounts: BTreeMap<String, MountKind>,
+    /// Other containers (by name) that must share a user-defined network with this one.
+    #[serde(default)]
+    pub shares_network_with: Vec<String>,
+    /// Not privileged, no Docker socket mounted, not on the host network (default: not checked).
+    pub confined: Option<bool>,
+    /// Substrings the container's logs (stdout and stderr) must contain.
+    #[serde(default)]
+    pub logs_contain: Vec<String>,
+}
+
+impl ContainerCheck {
+    pub(crate) fn strings(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.name.iter().map(String::as_str).collect();
+        if let Some(c) = &self.compose {
+            all.extend([c.project.as_str(), c.service.as_str()]);
+        }
+        if let Some(e) = &self.exec {
+            all.extend(e.command.iter().map(String::as_str));
+            all.extend(e.output_contains.as_deref());
+        }
+        all.extend(self.expect.shares_network_with.iter().map(String::as_str));
+        all.extend(self.expect.logs_contain.iter().map(String::as_str));
+        all
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.name.is_some() == self.compose.is_some() {
+            return Err("give the container's name or its compose service, not both or neither".into());
+        }
+        for port in self.expect.published.iter().chain(&self.expect.not_published) {
+            let ok = port
+                .split_once('/')
+                .is_some_and(|(n, proto)| n.parse::<u16>().is_ok() && matches!(proto, "tcp" | "udp"));
+            if !ok {
+                return Err(format!("port '{port}' must look like \"80/tcp\""));
+            }
+        }
+        if self.exec.as_ref().is_some_and(|e| e.command.is_empty()) {
+            return Err("exec.command is empty".into());
+        }
+        Ok(())
+    }
+
+    fn describe(&self, ctx: &Context) -> String {
+        match (&self.name, &self.compose) {
+            (Some(name), _) => format!("container {}", ctx.vars.expand(name)),
+            (_, Some(c)) => {
+                format!("service {} of compose project {}", ctx.vars.expand(&c.service), ctx.vars.expand(&c.project))
+            }
+            _ => "a container".into(),
+        }
+    }
+
+    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant) -> Attempt {
+        let Some(docker) = &ctx.docker else {
+            return Attempt::CannotRun("needs a Docker engine, and none was connected".into());
+        };
+        let what = self.describe(ctx);
+        let work = async {
+            let found = match self.find(docker, ctx).await {
+                Ok(found) => found,
+                Err(actual) => return Attempt::Fail(Mismatch::new(format!("{what} to exist"), actual)),
+            };
+            let mut mismatches = judge(&found, &self.expect, docker, ctx).await;
+            if let Some(exec) = &self.exec {
+                if let Err(m) = run_exec(docker, &found, exec, ctx).await {
+                    mismatches.push(m);
+                }
+            }
+            if mismatches.is_empty() {
+                Attempt::Pass
+            } else {
+                Attempt::Fail(Mismatch::join(mismatches))
+            }
+        };
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Fail(Mismatch::new(
+                format!("an answer about {what}"),
+                "the Docker engine did not answer before the deadline",
+            )),
+        }
+    }
+
+    /// Inspects the container: by name, or the compose service's lowest-numbered container.
+    async fn find(&self, docker: &bollard::Docker, ctx: &Context) -> Result<ContainerInspectResponse, String> {
+        if let Some(name) = &self.name {
+            let name = ctx.vars.expand(name);
+            return docker
+                .inspect_container(&name, None)
+                .await
+                .map_err(|e| not_found(&e, &format!("no container named {name}")));
+        }
+        let compose = self.compose.as_ref().expect("validated: name or compose");
+        let (project, service) = (ctx.vars.expand(&compose.project), ctx.vars.expand(&compose.service));
+        let project_label = format!("com.docker.compose.project={project}");
+        let service_label = format!("com.docker.compose.service={service}");
+        let filters: HashMap<&str, Vec<&str>> =
+            [("label", vec![project_label.as_str(), service_label.as_str()])].into_iter().collect();
+        let options =
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let mut containers =
+            docker.list_containers(Some(options)).await.map_err(|e| format!("listing containers failed: {e}"))?;
+        // One-off `run` containers are not the service; lower container numbers first.
+        containers.retain(|c| {
+            c.labels.as_ref().and_then(|l| l.get("com.docker.compose.oneoff")).is_none_or(|v| v == "False")
+        });
+        containers.sort_by_key(|c| {
+            c.labels
+                .as_ref()
+                .and_then(|l| l.get("com.docker.compose.container-number"))
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0)
+        });
+        let id = containers.first().and_then(|c| c.id.clone()).ok_or_else(|| {
+            format!("no container for service {service} in compose project {project} (is the stack up?)")
+        })?;
+        docker.inspect_container(&id, None).await.map_err(|e| format!("inspecting {service} failed: {e}"))
+    }
+}
+
+fn not_found(error: &bollard::errors::Error, message: &str) -> String {
+    match error {
+        bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => message.to_string(),
+        other => format!("the Docker engine answered: {other}"),
+    }
+}
+
+/// Compares an inspected container with every expectation; returns the mismatches.
+async fn judge(
+    found: &ContainerInspectResponse,
+    expect: &ContainerExpect,
+    docker: &bollard::Docker,
+    ctx: &Context,
+) -> Vec<Mismatch> {
+    let mut mismatches = Vec::new();
+    let name = found.name.as_deref().unwrap_or("?").trim_start_matches('/').to_string();
+    let state = found.state.clone().unwrap_or_default();
+    let config = found.config.clone().unwrap_or_default();
+    let host = found.host_config.clone().unwrap_or_default();
+    let status = state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+    if let Some(want) = expect.running {
+        let running = state.running.unwrap_or(false);
+        if running != want {
+            let exit = state.exit_code.map(|c| format!(", exit code {c}")).unwrap_or_default();
+            mismatches.push(Mismatch::new(
+                format!("{name} {}", if want { "running" } else { "not running" }),
+                format!("{name} is {status}{exit}"),
+            ));
+        }
+    }
+    if expect.healthy == Some(true) {
+        let health = state.health.and_then(|h| h.status).map(|s| s.to_string());
+        match (config.healthcheck.as_ref().and_then(|h| h.test.as_ref()), health.as_deref()) {
+            (None, _) | (_, None | Some("none") | Some("")) => {
+                mismatches.push(Mismatch::new(format!("{name} healthy"), format!("{name} has no healthcheck")))
+            }
+            (_, Some("healthy")) => {}
+            (_, Some(other)) => mismatches.push(Mismatch::new(format!("{name} healthy"), format!("{name} is {other}"))),
+        }
+    }
+    if let Some(max) = expect.max_restarts {
+        let restarts = found.restart_count.unwrap_or(0);
+        if restarts > i64::from(max) {
+            mismatches
+                .push(Mismatch::new(format!("at most {max} restarts"), format!("{name} restarted {restarts} times")));
+        }
+    }
+    if expect.explicit_tag == Some(true) {
+        let image = config.image.clone().unwrap_or_default();
+        if !has_explicit_tag(&image) {
+            mismatches
+                .push(Mismatch::new("an image with an explicit tag (not latest)", format!("{name} runs {image}")));
+        }
+    }
+    let ports = found.network_settings.as_ref().and_then(|n| n.ports.clone()).unwrap_or_default();
+    let bound = |port: &str| {
+        ports.get(port).and_then(|b| b.as_ref()).is_some_and(|b| !b.is_empty())
+            || host
+                .port_bindings
+                .as_ref()
+                .and_then(|p| p.get(port))
+                .and_then(|b| b.as_ref())
+                .is_some_and(|b| !b.is_empty())
+    };
+    for port in &expect.published {
+        if !bound(port) {
+            mismatches.push(Mismatch::new(
+                format!("{port} published on the host"),
+                format!("{name} does not publish {port}"),
+            ));
+        }
+    }
+    for port in &expect.not_published {
+        if bound(port) {
+            let on: Vec<String> = ports
+                .get(port)
+                .and_then(|b| b.clone())
+                .unwrap_or_default()
+                .iter()
+                .map(|b| {
+                    format!("{}:{}", b.host_ip.clone().unwrap_or_default(), b.host_port.clone().unwrap_or_default())
+                })
+                .collect();
+            mismatches.push(Mismatch::new(
+                format!("{port} not published"),
+                format!("{name} publishes {port} on {}", on.join(", ")),
+            ));
+        }
+    }
+    let mounts = found.mounts.clone().unwrap_or_default();
+    for (target, kind) in &expect.mounts {
+        let mount = mounts.iter().find(|m| m.destination.as_deref() == Some(target.as_str()));
+        let typ = mount.and_then(|m| m.typ.clone()).unwrap_or_default();
+        let volume_name = mount.and_then(|m| m.name.clone()).unwrap_or_default();
+        let anonymous = volume_name.len() == 64 && volume_name.chars().all(|c| c.is_ascii_hexdigit());
+        let ok = match kind {
+            MountKind::NamedVolume => typ == "volume" && !anonymous,
+            MountKind::Volume => typ == "volume",
+            MountKind::Bind => typ == "bind",
+        };
+        if !ok {
+            let actual = match mount {
+                None => format!("nothing is mounted at {target}: its data lives in the container and is lost with it"),
+                Some(_) if typ == "volume" && anonymous => format!("an anonymous volume at {target}"),
+                Some(m) if typ == "bind" => {
+                    format!("a bind mount of {} at {target}", m.source.clone().unwrap_or_default())
+                }
+                Some(_) => format!("a {typ} mount at {target}"),
+            };
+            let wanted = match kind {
+                MountKind::NamedVolume => "a named volume",
+                MountKind::Volume => "a volume",
+                MountKind::Bind => "a bind mount",
+            };
+            mismatches.push(Mismatch::new(format!("{wanted} at {target}"), actual));
+        }
+    }
+    let networks: Vec<String> = found
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .map(|n| n.keys().cloned().collect())
+        .unwrap_or_default();
+    for other in &expect.shares_network_with {
+        let other = ctx.vars.expand(other);
+        let theirs: Vec<String> = match docker.inspect_container(&other, None).await {
+            Ok(o) => o.network_settings.and_then(|n| n.networks).map(|n| n.into_keys().collect()).unwrap_or_default(),
+            Err(_) => {
+                mismatches.push(Mismatch::new(
+                    format!("a user-defined network shared with {other}"),
+                    format!("no container named {other}"),
+                ));
+                continue;
+            }
+        };
+        let shared: Vec<&String> = networks
+            .iter()
+            .filter(|n| theirs.contains(n) && !matches!(n.as_str(), "bridge" | "host" | "none"))
+            .collect();
+        if shared.is_empty() {
+            mismatches.push(Mismatch::new(
+                format!("a user-defined network shared with {other}"),
+                format!("{name} is on {}, {other} on {}", list(&networks), list(&theirs)),
+            ));
+        }
+    }
+    if expect.confined == Some(true) {
+        if host.privileged == Some(true) {
+            mismatches.push(Mismatch::new(format!("{name} not privileged"), format!("{name} runs privileged")));
+        }
+        if host.network_mode.as_deref() == Some("host") {
+            mismatches
+                .push(Mismatch::new(format!("{name} on its own network"), format!("{name} uses the host network")));
+        }
+        if mounts.iter().any(|m| m.source.as_deref().is_some_and(|s| s.ends_with("docker.sock"))) {
+            mismatches.push(Mismatch::new(
+                format!("{name} without the Docker socket"),
+                format!("{name} mounts the Docker socket (root on the host)"),
+            ));
+        }
+    }
+    if !expect.logs_contain.is_empty() {
+        let logs = logs(docker, found.id.as_deref().unwrap_or(&name)).await;
+        for needle in &expect.logs_contain {
+            let needle = ctx.vars.expand(needle);
+            if !logs.contains(&needle) {
+                let tail: String =
+                    logs.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+                mismatches.push(Mismatch::new(
+                    format!("logs containing {needle:?}"),
+                    format!("{name}'s last log lines: {:?}", super::excerpt(&tail, 200)),
+                ));
+            }
+        }
+    }
+    mismatches
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "no network".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// `name:tag` with a tag other than `latest`, or a digest. Registry ports (`host:5000/x`) are not tags.
+pub(crate) fn has_explicit_tag(image: &str) -> bool {
+    if image.contains('@') {
+        return true;
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, tag)) => !tag.is_empty() && tag != "latest",
+        None => false,
+    }
+}
+
+/// The container's stdout and stderr so far (at most the last 1000 lines).
+async fn logs(docker: &bollard::Docker, id: &str) -> String {
+    let options =
+        bollard::query_parameters::LogsOptionsBuilder::default().stdout(true).stderr(true).tail("1000").build();
+    let mut stream = docker.logs(id, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    text
+}
+
+async fn run_exec(
+    docker: &bollard::Docker,
+    found: &ContainerInspectResponse,
+    exec: &Exec,
+    ctx: &Context,
+) -> Result<(), Mismatch> {
+    let id = found.id.clone().unwrap_or_default();
+    let command: Vec<String> = exec.command.iter().map(|a| ctx.vars.expand(a)).collect();
+    let shown = command.join(" ");
+    let fail = |actual: String| Mismatch::new(format!("`{shown}` to succeed"), actual);
+    let options = bollard::exec::CreateExecOptions {
+        cmd: Some(command.clone()),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = docker.create_exec(&id, options).await.map_err(|e| fail(format!("it could not be started: {e}")))?;
+    let mut output = String::new();
+    match docker.start_exec(&created.id, None).await.map_err(|e| fail(format!("it could not be started: {e}")))? {
+        bollard::exec::StartExecResults::Attached { output: mut stream, .. } => {
+            while let Some(Ok(chunk)) = stream.next().await {
+                output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            }
+        }
+        bollard::exec::StartExecResults::Detached => {}
+    }
+    let code = docker.inspect_exec(&created.id).await.ok().and_then(|i| i.exit_code).unwrap_or(-1);
+    if code != exec.exit_code {
+        return Err(Mismatch::new(
+            format!("`{shown}` to exit with {}", exec.exit_code),
+            format!("it exited with {code}: {:?}", super::excerpt(&output, 160)),
+        ));
+    }
+    if let Some(needle) = &exec.output_contains {
+        let needle = ctx.vars.expand(needle);
+        if !output.contains(&needle) {
+            return Err(Mismatch::new(
+                format!("`{shown}` printing {needle:?}"),
+                format!("it printed {:?}", super::excerpt(&output, 160)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn explicit_tags() {
+        let check = |image: &str, expected: bool| assert_eq!(super::has_explicit_tag(image), expected, "{image}");
+        check("mariadb:11.4", true);
+        check("mariadb", false);
+        check("mariadb:latest", false);
+        check("registry.example:5000/team/app", false);
+        check("registry.example:5000/team/app:1.2", true);
+        check("nginx@sha256:0123abcd", true);
+    }
+}
