@@ -84,34 +84,123 @@ pub enum Built {
 
 /// Builds (or reuses) `image` from `binary`.
 pub async fn build(engine: &Engine, image: &ScratchImage, binary: &Path) -> anyhow::Result<Built> {
-    let context = build_context(image, binary)?;
+    build_from_context(engine, &image.tag, build_context(image, binary)?).await
+}
+
+/// Builds `tag` from a tar build context, unless an image with that tag was built from the same bytes.
+pub async fn build_from_context(engine: &Engine, tag: &str, context: Vec<u8>) -> anyhow::Result<Built> {
     let hash = format!("{:016x}", fnv1a(&context));
-    if let Ok(existing) = engine.docker.inspect_image(&image.tag).await {
+    if let Ok(existing) = engine.docker.inspect_image(tag).await {
         let labels = existing.config.and_then(|c| c.labels).unwrap_or_default();
         if labels.get(INPUT_LABEL) == Some(&hash) {
             return Ok(Built::Cached);
         }
     }
-    eprintln!("building image {} ...", image.tag);
+    eprintln!("building image {tag} ...");
     let labels: HashMap<&str, &str> = [(LABEL, "true"), (INPUT_LABEL, hash.as_str())].into_iter().collect();
     let options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
-        .t(&image.tag)
+        .t(tag)
         .rm(true)
         .forcerm(true)
         .labels(&labels)
         .build();
     let mut progress = engine.docker.build_image(options, None, Some(bollard::body_full(context.into())));
     while let Some(item) = progress.next().await {
-        let info = item.with_context(|| format!("building {} failed", image.tag))?;
+        let info = item.with_context(|| format!("building {tag} failed"))?;
         if let Some(detail) = info.error_detail {
-            bail!("building {} failed: {}", image.tag, detail.message.unwrap_or_default());
+            bail!("building {tag} failed: {}", detail.message.unwrap_or_default());
         }
         if let Some(line) = info.stream.as_deref().map(str::trim).filter(|l| l.starts_with("Step ")) {
             eprintln!("  {line}");
         }
     }
     Ok(Built::Fresh)
+}
+
+/// The Debian base every stand-in builds on, made with debootstrap and imported (once).
+pub const DEBIAN_BASE: &str = "containerlabs/debian:bookworm";
+
+/// Stand-ins for official images, built from Debian's packages: (tag, directory under `images/`).
+pub const STAND_INS: &[(&str, &str)] = &[("containerlabs/mariadb:10.11-standin", "mariadb")];
+
+/// Imports the Debian base unless it is there already. Needs root and debootstrap (installed if missing).
+pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
+    if engine.docker.inspect_image(DEBIAN_BASE).await.is_ok() {
+        return Ok(Built::Cached);
+    }
+    let have_debootstrap =
+        Command::new("sh").args(["-c", "command -v debootstrap"]).output().is_ok_and(|o| o.status.success());
+    if !have_debootstrap {
+        eprintln!("installing debootstrap from Debian's packages ...");
+        let status = Command::new("sh")
+            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq debootstrap >/dev/null"])
+            .status()?;
+        if !status.success() {
+            bail!("the Debian base needs debootstrap (apt-get install debootstrap, as root)");
+        }
+    }
+    let dir = tempfile::Builder::new().prefix("clabs-debootstrap-").tempdir_in("/var/tmp")?;
+    let rootfs = dir.path().join("rootfs");
+    eprintln!("making the Debian base with debootstrap (about half a minute) ...");
+    let status = Command::new("debootstrap")
+        .args(["--variant=minbase", "bookworm"])
+        .arg(&rootfs)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run debootstrap")?;
+    if !status.success() {
+        bail!("debootstrap failed (it needs root and Debian's package mirror)");
+    }
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .args(["-c", "."])
+        .output()
+        .context("cannot archive the root file system")?;
+    if !tar.status.success() {
+        bail!("archiving the debootstrap root file system failed");
+    }
+    let (repo, tag) = DEBIAN_BASE.split_once(':').expect("tagged");
+    let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo(repo)
+        .tag(tag)
+        .changes(vec![format!("LABEL {LABEL}=true"), "CMD [\"bash\"]".to_string()])
+        .build();
+    let mut progress = engine.docker.create_image(Some(options), Some(bollard::body_full(tar.stdout.into())), None);
+    while let Some(item) = progress.next().await {
+        let info = item.context("importing the Debian base failed")?;
+        if let Some(detail) = info.error_detail {
+            bail!("importing the Debian base failed: {}", detail.message.unwrap_or_default());
+        }
+    }
+    Ok(Built::Fresh)
+}
+
+/// Builds a stand-in from `images/<dir>/` on the Debian base (rebuilt when its files or the base change).
+pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> anyhow::Result<Built> {
+    debian_base(engine).await?;
+    let base_id = engine.docker.inspect_image(DEBIAN_BASE).await?.id.unwrap_or_default();
+    let source = root.join("images").join(dir);
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mut add = |path: &str, bytes: &[u8], mode: u32| -> anyhow::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, path, bytes)?;
+        Ok(())
+    };
+    add(".base-image-id", base_id.as_bytes(), 0o644)?;
+    for file in walk(&source)? {
+        let relative = file.strip_prefix(&source).expect("walked under source").display().to_string();
+        let executable = relative.ends_with(".sh");
+        add(&relative, &std::fs::read(&file)?, if executable { 0o755 } else { 0o644 })?;
+    }
+    build_from_context(engine, tag, tar.into_inner()?).await
 }
 
 /// The Dockerfile for an image.

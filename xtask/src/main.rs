@@ -162,6 +162,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let how = if built == xtask::images::Built::Cached { "unchanged, reused" } else { "built" };
                 println!("{} ({how})", image.tag);
             }
+            for (tag, dir) in xtask::images::STAND_INS {
+                let built = runtime.block_on(xtask::images::stand_in(&engine, &course, tag, dir))?;
+                let how = if built == xtask::images::Built::Cached { "unchanged, reused" } else { "built" };
+                println!("{tag} ({how})");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Task::Clean { images } => {
