@@ -156,17 +156,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Task::Images => {
             let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::Never))?;
-            for image in xtask::images::catalogue(&course) {
-                let binary = xtask::images::static_binary(&course, &image.package)?;
-                let built = runtime.block_on(xtask::images::build(&engine, &image, &binary))?;
-                let how = if built == xtask::images::Built::Cached { "unchanged, reused" } else { "built" };
-                println!("{} ({how})", image.tag);
-            }
-            for (tag, dir) in xtask::images::STAND_INS {
-                let built = runtime.block_on(xtask::images::stand_in(&engine, &course, tag, dir))?;
-                let how = if built == xtask::images::Built::Cached { "unchanged, reused" } else { "built" };
-                println!("{tag} ({how})");
-            }
+            runtime.block_on(build_images(&engine, &course))?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Clean { images } => {
@@ -183,17 +173,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Task::Test { args } => {
-            // The Docker tests need an engine: get one now (installing it on a fresh Debian machine).
-            let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::IfMissing))?;
-            eprintln!("docker engine {} at {}", engine.version, engine.endpoint);
+            runtime.block_on(prepare_docker(&course))?;
             xtask::tasks::test(&course, &args).map(|()| ExitCode::SUCCESS)
         }
         Task::Lint => xtask::tasks::lint(&course).map(|()| ExitCode::SUCCESS),
         Task::Ci => {
             xtask::tasks::lint(&course)?;
-            let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::IfMissing))?;
-            eprintln!("docker engine {} at {}", engine.version, engine.endpoint);
+            runtime.block_on(prepare_docker(&course))?;
             xtask::tasks::test(&course, &[]).map(|()| ExitCode::SUCCESS)
         }
     }
+}
+
+/// Every image of the project, built or reused.
+async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) -> anyhow::Result<()> {
+    let how = |built| if built == xtask::images::Built::Cached { "unchanged, reused" } else { "built" };
+    for image in xtask::images::catalogue(course) {
+        let binary = xtask::images::static_binary(course, &image.package)?;
+        let built = xtask::images::build(engine, &image, &binary).await?;
+        println!("{} ({})", image.tag, how(built));
+    }
+    for (tag, dir) in xtask::images::STAND_INS {
+        let built = xtask::images::stand_in(engine, course, tag, dir).await?;
+        println!("{tag} ({})", how(built));
+    }
+    Ok(())
+}
+
+/// What the Docker tests need: an engine (installed and started on a fresh Debian machine) and the images.
+async fn prepare_docker(course: &std::path::Path) -> anyhow::Result<()> {
+    let engine = xtask::engine::ensure(xtask::engine::Provision::IfMissing).await?;
+    eprintln!("docker engine {} at {}", engine.version, engine.endpoint);
+    build_images(&engine, course).await
 }

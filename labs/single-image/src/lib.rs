@@ -1,0 +1,258 @@
+//! Lab 2 reference: run one image the way `docker run -d -p H:C --name N -e K=V IMAGE` does,
+//! through the Docker Engine API (bollard), and take it away again.
+//!
+//! The steps `docker run` hides, one function each: make sure the image is here (pull it, or use
+//! the local one), create the container (ports, environment, name, labels), start it, wait until
+//! its published port answers, read its logs, stop and remove it. Each usual mistake - an image
+//! that is not here and cannot be pulled, a host port already taken, a name already used - gets
+//! one message that says what to do.
+
+use anyhow::{bail, Context};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The label on every container this tool creates.
+pub const LABEL: &str = "org.containerlabs.managed";
+
+/// `-p [IP:]HOST:CONTAINER[/PROTO]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+impl std::str::FromStr for Publish {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Publish, String> {
+        let (spec, protocol) = match text.split_once('/') {
+            Some((spec, proto)) if matches!(proto, "tcp" | "udp") => (spec, proto.to_string()),
+            Some(_) => return Err(format!("'{text}': the protocol must be tcp or udp")),
+            None => (text, "tcp".to_string()),
+        };
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (host_ip, host, container) = match parts.as_slice() {
+            [host, container] => ("0.0.0.0", *host, *container),
+            [ip, host, container] => (*ip, *host, *container),
+            _ => return Err(format!("'{text}' is not HOST:CONTAINER (e.g. -p 8080:80)")),
+        };
+        let port = |p: &str| {
+            p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| format!("'{text}': '{p}' is not a port (1-65535)"))
+        };
+        Ok(Publish { host_ip: host_ip.to_string(), host_port: port(host)?, container_port: port(container)?, protocol })
+    }
+}
+
+/// Everything `run` needs: the `docker run` options this tool supports.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub image: String,
+    pub name: String,
+    pub publish: Vec<Publish>,
+    pub env: Vec<String>,
+    pub pull: Pull,
+}
+
+/// When to pull the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pull {
+    /// Pull only when the image is not here (like `docker run`).
+    Missing,
+    /// Always pull first.
+    Always,
+    /// Never pull: use the local image or fail.
+    Never,
+}
+
+/// Connects to the engine `DOCKER_HOST` names, or the local socket.
+pub async fn connect() -> anyhow::Result<Docker> {
+    let docker = Docker::connect_with_local_defaults()
+        .context("cannot reach a Docker engine; start dockerd (or Docker Desktop) or set DOCKER_HOST")?;
+    docker.ping().await.context("no Docker engine answers; start dockerd (or Docker Desktop) or set DOCKER_HOST")?;
+    Ok(docker)
+}
+
+/// Makes sure `image` is here: pulls it when `pull` says so.
+pub async fn ensure_image(docker: &Docker, image: &str, pull: Pull) -> anyhow::Result<()> {
+    let here = docker.inspect_image(image).await.is_ok();
+    if here && pull != Pull::Always {
+        return Ok(());
+    }
+    if pull == Pull::Never {
+        bail!("image {image} is not here and --pull never forbids pulling it: build it, `docker load` it, or allow pulling");
+    }
+    let (repo, tag) = split_reference(image);
+    let options = CreateImageOptionsBuilder::default().from_image(repo).tag(tag).build();
+    let mut progress = docker.create_image(Some(options), None, None);
+    let mut last_status = String::new();
+    while let Some(item) = progress.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(status) = info.status.filter(|s| *s != last_status) {
+                    eprintln!("  {status}");
+                    last_status = status;
+                }
+            }
+            Err(e) if here => {
+                eprintln!("single-image: could not pull {image} ({e}); using the local image");
+                return Ok(());
+            }
+            Err(e) => bail!(
+                "image {image} is not here and cannot be pulled ({}): build it or `docker load` it first",
+                one_line(&e.to_string())
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `name[:tag]` (a registry's `host:port/` is not a tag); `latest` when no tag is given, as docker does.
+pub fn split_reference(image: &str) -> (&str, &str) {
+    let slash = image.rfind('/').map_or(0, |i| i + 1);
+    match image[slash..].rfind(':') {
+        Some(i) => (&image[..slash + i], &image[slash + i + 1..]),
+        None => (image, "latest"),
+    }
+}
+
+/// Refuses a name already used, and host ports another container already publishes.
+pub async fn preflight(docker: &Docker, options: &RunOptions) -> anyhow::Result<()> {
+    if let Ok(existing) = docker.inspect_container(&options.name, None).await {
+        let status = existing.state.and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default();
+        let id: String = existing.id.unwrap_or_default().chars().take(12).collect();
+        bail!("a container named {} already exists ({id}, {status}): choose another --name, or remove it (single-image rm {})", options.name, options.name);
+    }
+    let running = docker.list_containers(Some(ListContainersOptionsBuilder::default().build())).await?;
+    for publish in &options.publish {
+        for container in &running {
+            let taken = container.ports.iter().flatten().any(|p| p.public_port == Some(publish.host_port));
+            if taken {
+                let name = container
+                    .names
+                    .iter()
+                    .flatten()
+                    .next()
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default();
+                bail!("host port {} is already published by container {name}: pick another host port (-p OTHER:{}) or stop {name}", publish.host_port, publish.container_port);
+            }
+        }
+        if std::net::TcpListener::bind((publish.host_ip.as_str(), publish.host_port)).is_err() {
+            bail!(
+                "host port {} is already in use on this machine: pick another host port (-p OTHER:{})",
+                publish.host_port,
+                publish.container_port
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates and starts the container; returns its id.
+pub async fn run(docker: &Docker, options: &RunOptions) -> anyhow::Result<String> {
+    ensure_image(docker, &options.image, options.pull).await?;
+    preflight(docker, options).await?;
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for p in &options.publish {
+        bindings
+            .entry(format!("{}/{}", p.container_port, p.protocol))
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding { host_ip: Some(p.host_ip.clone()), host_port: Some(p.host_port.to_string()) });
+    }
+    let body = ContainerCreateBody {
+        image: Some(options.image.clone()),
+        env: Some(options.env.clone()),
+        labels: Some(HashMap::from([(LABEL.to_string(), "true".to_string())])),
+        host_config: Some(HostConfig { port_bindings: Some(bindings), ..Default::default() }),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(Some(CreateContainerOptionsBuilder::default().name(&options.name).build()), body)
+        .await
+        .with_context(|| format!("cannot create container {}", options.name))?;
+    if let Err(e) = docker.start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>).await
+    {
+        let _ = remove(docker, &created.id).await;
+        bail!("cannot start {}: {}", options.name, one_line(&e.to_string()));
+    }
+    Ok(created.id)
+}
+
+/// Waits until `127.0.0.1:port` accepts connections, or the container stops.
+pub async fn wait_for_port(docker: &Docker, id: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tokio::time::Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(());
+        }
+        let state = docker.inspect_container(id, None).await?.state.unwrap_or_default();
+        if state.running != Some(true) {
+            bail!(
+                "the container stopped (exit code {}) before port {port} answered: see its logs",
+                state.exit_code.unwrap_or(-1)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("port {port} did not answer within {} s", timeout.as_secs())
+}
+
+/// The container's output so far (stdout and stderr).
+pub async fn logs(docker: &Docker, id: &str) -> anyhow::Result<String> {
+    let mut stream = docker.logs(id, Some(LogsOptionsBuilder::default().stdout(true).stderr(true).build()));
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk?.into_bytes()));
+    }
+    Ok(text)
+}
+
+/// Stops (10 s grace) and removes the container and its anonymous volumes.
+pub async fn remove(docker: &Docker, id: &str) -> anyhow::Result<()> {
+    let _ = docker.stop_container(id, Some(StopContainerOptionsBuilder::default().t(10).build())).await;
+    docker
+        .remove_container(id, Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build()))
+        .await
+        .with_context(|| format!("cannot remove {id}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_specs() {
+        let p: Publish = "8080:80".parse().unwrap();
+        assert_eq!(
+            (p.host_ip.as_str(), p.host_port, p.container_port, p.protocol.as_str()),
+            ("0.0.0.0", 8080, 80, "tcp")
+        );
+        let p: Publish = "127.0.0.1:5353:53/udp".parse().unwrap();
+        assert_eq!((p.host_ip.as_str(), p.protocol.as_str()), ("127.0.0.1", "udp"));
+        assert_eq!("80".parse::<Publish>().unwrap_err(), "'80' is not HOST:CONTAINER (e.g. -p 8080:80)");
+        assert_eq!("0:80".parse::<Publish>().unwrap_err(), "'0:80': '0' is not a port (1-65535)");
+        assert_eq!("1:2/sctp".parse::<Publish>().unwrap_err(), "'1:2/sctp': the protocol must be tcp or udp");
+    }
+
+    #[test]
+    fn references() {
+        assert_eq!(split_reference("nginx"), ("nginx", "latest"));
+        assert_eq!(split_reference("nginx:1.27"), ("nginx", "1.27"));
+        assert_eq!(split_reference("registry:5000/team/app"), ("registry:5000/team/app", "latest"));
+        assert_eq!(split_reference("registry:5000/team/app:2"), ("registry:5000/team/app", "2"));
+    }
+}
