@@ -27,6 +27,8 @@ pub struct ScratchImage {
     /// `containerlabs/<package>:<version>` - a fixed tag, never `latest`.
     pub tag: String,
     pub package: String,
+    /// The package's binary that becomes `/app`.
+    pub bin: String,
     /// Files and directories to copy into the image: (source, destination).
     pub files: Vec<(PathBuf, String)>,
     /// Empty directories owned by the run-as user (for volumes).
@@ -42,6 +44,7 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
         ScratchImage {
             tag: "containerlabs/static-site:0.1.0".into(),
             package: "static-site".into(),
+            bin: "static-site".into(),
             files: vec![(root.join("labs/static-site/site"), "site".into())],
             writable_dirs: vec![],
             env: vec![("SITE_ROOT".into(), "/site".into()), ("PORT".into(), "8080".into())],
@@ -50,29 +53,39 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
         ScratchImage {
             tag: "containerlabs/app-port:0.1.0".into(),
             package: "app-port".into(),
+            bin: "app-port".into(),
             files: vec![],
             writable_dirs: vec!["data".into()],
             env: vec![("PORT".into(), "3000".into()), ("DATA_FILE".into(), "/data/messages.jsonl".into())],
             expose: vec![3000],
         },
+        ScratchImage {
+            tag: "containerlabs/portfolio:0.1.0".into(),
+            package: "web-db".into(),
+            bin: "portfolio".into(),
+            files: vec![],
+            writable_dirs: vec![],
+            env: vec![("PORT".into(), "5000".into())],
+            expose: vec![5000],
+        },
     ]
 }
 
-/// Builds `package`'s binary statically; returns its path.
-pub fn static_binary(root: &Path, package: &str) -> anyhow::Result<PathBuf> {
+/// Builds `package`'s binary `bin` statically; returns its path.
+pub fn static_binary(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     let target_dir = root.join("target/static");
-    eprintln!("building {package} as a static binary ...");
+    eprintln!("building {bin} ({package}) as a static binary ...");
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .env("CARGO_TARGET_DIR", &target_dir)
-        .args(["build", "--quiet", "--release", "--target", STATIC_TARGET, "-p", package, "--bin", package])
+        .args(["build", "--quiet", "--release", "--target", STATIC_TARGET, "-p", package, "--bin", bin])
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
         bail!("the static build of {package} failed (cargo's messages are above)");
     }
-    Ok(target_dir.join(STATIC_TARGET).join("release").join(package))
+    Ok(target_dir.join(STATIC_TARGET).join("release").join(bin))
 }
 
 /// Whether a build ran or a cached image was reused.

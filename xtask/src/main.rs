@@ -189,7 +189,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) -> anyhow::Result<()> {
     let how = |built| if built == xtask::images::Built::Cached { "unchanged, reused" } else { "built" };
     for image in xtask::images::catalogue(course) {
-        let binary = xtask::images::static_binary(course, &image.package)?;
+        let binary = xtask::images::static_binary(course, &image.package, &image.bin)?;
         let built = xtask::images::build(engine, &image, &binary).await?;
         println!("{} ({})", image.tag, how(built));
     }

@@ -98,7 +98,7 @@ async fn each_bad_container_fails_exactly_its_expectation() {
     }
     let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
     let image = xtask::images::catalogue(&workspace()).into_iter().find(|i| i.package == "static-site").unwrap();
-    let binary = xtask::images::static_binary(&workspace(), &image.package).unwrap();
+    let binary = xtask::images::static_binary(&workspace(), &image.package, &image.bin).unwrap();
     xtask::images::build(&engine, &image, &binary).await.unwrap();
     let run_id = format!("clabs-ct-{}", std::process::id());
     let _cleanup = Cleanup(run_id.clone());

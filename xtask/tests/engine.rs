@@ -57,7 +57,7 @@ async fn a_scratch_image_is_built_once_runs_unprivileged_and_is_removed_by_label
     }
     let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
     let image = images::catalogue(&workspace()).into_iter().find(|i| i.package == "static-site").unwrap();
-    let binary = images::static_binary(&workspace(), &image.package).unwrap();
+    let binary = images::static_binary(&workspace(), &image.package, &image.bin).unwrap();
     images::build(&engine, &image, &binary).await.unwrap();
     assert_eq!(
         images::build(&engine, &image, &binary).await.unwrap(),

@@ -196,7 +196,7 @@ pub async fn run(docker: &Docker, options: &RunOptions) -> anyhow::Result<String
 pub async fn wait_for_port(docker: &Docker, id: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     while tokio::time::Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if port_answers(port).await {
             return Ok(());
         }
         let state = docker.inspect_container(id, None).await?.state.unwrap_or_default();
@@ -209,6 +209,21 @@ pub async fn wait_for_port(docker: &Docker, id: &str, port: u16, timeout: Durati
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("port {port} did not answer within {} s", timeout.as_secs())
+}
+
+/// Whether a server really answers on `127.0.0.1:port`. A published port is held by docker-proxy,
+/// which accepts connections before the app inside listens and then closes or resets them; so a
+/// connection counts only if it is neither closed nor reset at once (the server waits for a
+/// request, or has already said something).
+pub async fn port_answers(port: u16) -> bool {
+    use tokio::io::AsyncReadExt;
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await {
+        Err(_) => true,
+        Ok(Ok(n)) => n > 0,
+        Ok(Err(_)) => false,
+    }
 }
 
 /// The container's output so far (stdout and stderr).
