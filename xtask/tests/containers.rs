@@ -16,33 +16,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use xtask::engine::{self, Provision, LABEL};
 
-const TEST_LABEL: &str = "org.containerlabs.test";
-
-/// Removes everything this test labelled (and the `latest` tag it made), even after a failed assertion.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let docker = |args: &[&str]| {
-            std::process::Command::new("docker")
-                .args(args)
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        };
-        let filter = format!("label={TEST_LABEL}={}", self.0);
-        for id in docker(&["ps", "-aq", "--filter", &filter]).unwrap_or_default().split_whitespace() {
-            let _ = docker(&["rm", "-fv", id]);
-        }
-        for id in docker(&["network", "ls", "-q", "--filter", &filter]).unwrap_or_default().split_whitespace() {
-            let _ = docker(&["network", "rm", id]);
-        }
-        for name in docker(&["volume", "ls", "-q", "--filter", &filter]).unwrap_or_default().split_whitespace() {
-            let _ = docker(&["volume", "rm", name]);
-        }
-        let _ = docker(&["rmi", "--no-prune", "containerlabs/static-site:latest"]);
-    }
-}
-
 struct Fixture {
     docker: bollard::Docker,
     run: String,
@@ -101,7 +74,7 @@ async fn each_bad_container_fails_exactly_its_expectation() {
     let binary = xtask::images::static_binary(&workspace(), &image.package, &image.bin).unwrap();
     xtask::images::build(&engine, &image, &binary).await.unwrap();
     let run_id = format!("clabs-ct-{}", std::process::id());
-    let _cleanup = Cleanup(run_id.clone());
+    let _cleanup = CleanupLabelled { run: run_id.clone(), image_tags: vec!["containerlabs/static-site:latest".into()] };
     let f = Fixture { docker: engine.docker.clone(), run: run_id.clone(), image: image.tag.clone() };
     let docker = &f.docker;
 

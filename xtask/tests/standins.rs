@@ -15,29 +15,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use xtask::engine::{self, Provision, LABEL};
 
-const TEST_LABEL: &str = "org.containerlabs.test";
-
-/// Removes what this test labelled, even after a failed assertion.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let docker = |args: &[&str]| {
-            std::process::Command::new("docker")
-                .args(args)
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        };
-        let filter = format!("label={TEST_LABEL}={}", self.0);
-        for id in docker(&["ps", "-aq", "--filter", &filter]).unwrap_or_default().split_whitespace() {
-            let _ = docker(&["rm", "-fv", id]);
-        }
-        for name in docker(&["volume", "ls", "-q", "--filter", &filter]).unwrap_or_default().split_whitespace() {
-            let _ = docker(&["volume", "rm", name]);
-        }
-    }
-}
-
 fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
     let mut tar = tar::Builder::new(Vec::new());
     for (path, text) in files {
@@ -106,7 +83,7 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
     xtask::images::stand_in(&engine, &workspace(), tag, dir).await.unwrap();
     let docker = &engine.docker;
     let run = format!("clabs-db-{}", std::process::id());
-    let _cleanup = Cleanup(run.clone());
+    let _cleanup = CleanupLabelled { run: run.clone(), image_tags: vec![] };
     let volume = format!("{run}-data");
     let labels: HashMap<String, String> =
         [(LABEL.to_string(), "true".to_string()), (TEST_LABEL.to_string(), run.clone())].into_iter().collect();

@@ -16,17 +16,8 @@ struct Cli {
 enum Command {
     /// Pull (or use) the image, create and start the container, wait until its port answers.
     Run {
-        image: String,
-        #[arg(long)]
-        name: String,
-        /// Publish a port: [IP:]HOST:CONTAINER[/tcp|udp] (repeatable).
-        #[arg(short = 'p', long = "publish")]
-        publish: Vec<Publish>,
-        /// Set an environment variable: KEY=VALUE (repeatable).
-        #[arg(short = 'e', long = "env")]
-        env: Vec<String>,
-        #[arg(long, value_enum, default_value_t = Pull::Missing)]
-        pull: Pull,
+        #[command(flatten)]
+        run: RunArgs,
         /// Seconds to wait for the first published port to answer.
         #[arg(long, default_value_t = 30)]
         wait: u64,
@@ -37,16 +28,31 @@ enum Command {
     Rm { name: String },
     /// The whole exercise: run, wait for the port, show the logs, stop and remove.
     Demo {
-        image: String,
-        #[arg(long)]
-        name: String,
-        #[arg(short = 'p', long = "publish")]
-        publish: Vec<Publish>,
-        #[arg(short = 'e', long = "env")]
-        env: Vec<String>,
-        #[arg(long, value_enum, default_value_t = Pull::Missing)]
-        pull: Pull,
+        #[command(flatten)]
+        run: RunArgs,
     },
+}
+
+/// The `docker run` options both `run` and `demo` take.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    image: String,
+    #[arg(long)]
+    name: String,
+    /// Publish a port: [IP:]HOST:CONTAINER[/tcp|udp] (repeatable).
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<Publish>,
+    /// Set an environment variable: KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env")]
+    env: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Pull::Missing)]
+    pull: Pull,
+}
+
+impl RunArgs {
+    fn options(self) -> RunOptions {
+        RunOptions { image: self.image, name: self.name, publish: self.publish, env: self.env, pull: self.pull }
+    }
 }
 
 fn main() -> ExitCode {
@@ -70,8 +76,9 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let docker = single_image::connect().await?;
     match cli.command {
-        Command::Run { image, name, publish, env, pull, wait } => {
-            let options = RunOptions { image, name: name.clone(), publish: publish.clone(), env, pull };
+        Command::Run { run, wait } => {
+            let options = run.options();
+            let (name, publish) = (options.name.clone(), options.publish.clone());
             let id = single_image::run(&docker, &options).await?;
             if let Some(first) = publish.first() {
                 single_image::wait_for_port(&docker, &id, first.host_port, Duration::from_secs(wait)).await?;
@@ -85,8 +92,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             single_image::remove(&docker, &name).await?;
             println!("{name} removed");
         }
-        Command::Demo { image, name, publish, env, pull } => {
-            let options = RunOptions { image, name: name.clone(), publish: publish.clone(), env, pull };
+        Command::Demo { run } => {
+            let options = run.options();
+            let (name, publish) = (options.name.clone(), options.publish.clone());
             let id = single_image::run(&docker, &options).await?;
             let waited = match publish.first() {
                 Some(first) => {

@@ -166,37 +166,11 @@ async fn wait_healthy(docker: &Docker, name: &str, timeout: Duration) -> anyhow:
     bail!("{name} was not healthy within {} s", timeout.as_secs())
 }
 
+/// Waits until the published port really answers (see [`single_image::port_answers`]).
 async fn wait_port(docker: &Docker, name: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while tokio::time::Instant::now() < deadline {
-        let state = docker.inspect_container(name, None).await?.state.unwrap_or_default();
-        if state.running != Some(true) {
-            bail!(
-                "{name} stopped (exit code {}) before port {port} answered: see `docker logs {name}`",
-                state.exit_code.unwrap_or(-1)
-            );
-        }
-        if port_answers(port).await {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    bail!("{name} did not answer on port {port} within {} s", timeout.as_secs())
-}
-
-/// Whether a server really answers on `127.0.0.1:port`. A published port is held by docker-proxy,
-/// which accepts connections before the app inside listens and then closes or resets them; so a
-/// connection counts only if it is neither closed nor reset at once (the server waits for a
-/// request, or has already said something).
-pub async fn port_answers(port: u16) -> bool {
-    use tokio::io::AsyncReadExt;
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
-    let mut byte = [0u8; 1];
-    match tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await {
-        Err(_) => true,
-        Ok(Ok(n)) => n > 0,
-        Ok(Err(_)) => false,
-    }
+    single_image::wait_for_port(docker, name, port, timeout)
+        .await
+        .with_context(|| format!("{name} is not serving (see `docker logs {name}`)"))
 }
 
 async fn remove(docker: &Docker, name: &str) {
