@@ -196,24 +196,15 @@ pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> any
     debian_base(engine).await?;
     let base_id = engine.docker.inspect_image(DEBIAN_BASE).await?.id.unwrap_or_default();
     let source = root.join("images").join(dir);
-    let mut tar = tar::Builder::new(Vec::new());
-    tar.mode(tar::HeaderMode::Deterministic);
-    let mut add = |path: &str, bytes: &[u8], mode: u32| -> anyhow::Result<()> {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(mode);
-        header.set_mtime(0);
-        header.set_cksum();
-        tar.append_data(&mut header, path, bytes)?;
-        Ok(())
-    };
+    let mut context = BuildContext::new();
+    let mut add = |path: &str, bytes: &[u8], mode: u32| context.add(path, bytes, mode);
     add(".base-image-id", base_id.as_bytes(), 0o644)?;
     for file in walk(&source)? {
         let relative = file.strip_prefix(&source).expect("walked under source").display().to_string();
         let executable = relative.ends_with(".sh");
         add(&relative, &std::fs::read(&file)?, if executable { 0o755 } else { 0o644 })?;
     }
-    build_from_context(engine, tag, tar.into_inner()?).await
+    build_from_context(engine, tag, context.finish()?).await
 }
 
 /// The Dockerfile for an image.
@@ -237,20 +228,34 @@ fn dockerfile(image: &ScratchImage) -> String {
     lines.join("\n") + "\n"
 }
 
-/// The build context as a tar archive, with fixed metadata so equal inputs give equal bytes.
-fn build_context(image: &ScratchImage, binary: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut tar = tar::Builder::new(Vec::new());
-    tar.mode(tar::HeaderMode::Deterministic);
-    tar.follow_symlinks(false);
-    let mut add = |path: &str, bytes: &[u8], mode: u32| -> anyhow::Result<()> {
+/// A build context being assembled: a tar archive whose entries have fixed metadata (no mtime, no
+/// owner), so equal inputs give equal bytes and equal cache hashes.
+struct BuildContext(tar::Builder<Vec<u8>>);
+
+impl BuildContext {
+    fn new() -> BuildContext {
+        BuildContext(tar::Builder::new(Vec::new()))
+    }
+
+    fn add(&mut self, path: &str, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(mode);
         header.set_mtime(0);
         header.set_cksum();
-        tar.append_data(&mut header, path, bytes)?;
+        self.0.append_data(&mut header, path, bytes)?;
         Ok(())
-    };
+    }
+
+    fn finish(self) -> anyhow::Result<Vec<u8>> {
+        Ok(self.0.into_inner()?)
+    }
+}
+
+/// The build context of a scratch image.
+fn build_context(image: &ScratchImage, binary: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut context = BuildContext::new();
+    let mut add = |path: &str, bytes: &[u8], mode: u32| context.add(path, bytes, mode);
     add("Dockerfile", dockerfile(image).as_bytes(), 0o644)?;
     let app = std::fs::read(binary).with_context(|| format!("cannot read {}", binary.display()))?;
     add("app", &app, 0o755)?;
@@ -264,7 +269,7 @@ fn build_context(image: &ScratchImage, binary: &Path) -> anyhow::Result<Vec<u8>>
     for dir in &image.writable_dirs {
         add(&format!("{dir}/.keep"), b"", 0o644)?;
     }
-    Ok(tar.into_inner()?)
+    context.finish()
 }
 
 /// Regular files under `dir`, sorted (so the archive is the same every time).
