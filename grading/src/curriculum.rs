@@ -49,26 +49,111 @@ pub struct Step {
     pub dir: PathBuf,
 }
 
-/// A process `--up` builds from the submission with cargo and starts.
+/// Something `--up` builds from the submission with cargo and starts. Two kinds:
+///
+/// - a **process** (`args`): runs as a child of the grader until grading ends;
+/// - a **command** (`start`, `stop`, `restart`): a tool (like `web-db`) that sets containers up and
+///   exits; `stop` removes what it made. Everything it makes is listed in `creates`: `--up` refuses to
+///   start when any of it already exists (it never adopts or removes what it did not create).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub name: String,
+    /// The step it serves: `--step` starts only its own step's services (none: every step's).
+    pub step: Option<String>,
     /// The cargo package to build from the submission's workspace.
     pub package: String,
     /// The binary to run (defaults to the package name).
     pub bin: Option<String>,
+    /// A process's arguments.
     #[serde(default)]
     pub args: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// `host:port` that accepts connections once the service is ready.
+    /// `host:port` that accepts connections once the service is ready (and must be free before).
     pub ready: String,
+    /// A command service's arguments to set up (it must exit 0 once everything is ready).
+    pub start: Option<Vec<String>>,
+    /// A command service's arguments to remove everything `start` made.
+    #[serde(default)]
+    pub stop: Vec<String>,
+    /// Named restarts a persistence check can ask for (name -> arguments), e.g. recreate a container.
+    #[serde(default)]
+    pub restart: BTreeMap<String, Vec<String>>,
+    /// Images that must exist first: the project's own are built from the submission, stand-ins from the grader.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// What a command service creates in the engine.
+    #[serde(default)]
+    pub creates: Creates,
+}
+
+/// Engine objects a command service creates, by name.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Creates {
+    #[serde(default)]
+    pub containers: Vec<String>,
+    #[serde(default)]
+    pub networks: Vec<String>,
+    #[serde(default)]
+    pub volumes: Vec<String>,
+}
+
+impl Creates {
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.networks.is_empty() && self.volumes.is_empty()
+    }
+
+    fn strings(&self) -> impl Iterator<Item = &String> {
+        self.containers.iter().chain(&self.networks).chain(&self.volumes)
+    }
 }
 
 impl Service {
     pub fn bin(&self) -> &str {
         self.bin.as_deref().unwrap_or(&self.package)
+    }
+
+    /// Whether this is a command service (else a process).
+    pub fn is_command(&self) -> bool {
+        self.start.is_some()
+    }
+
+    /// Every string that may hold `{placeholders}`.
+    fn strings(&self) -> Vec<&String> {
+        let mut all: Vec<&String> = self.args.iter().chain(self.env.values()).chain([&self.ready]).collect();
+        all.extend(self.start.iter().flatten());
+        all.extend(&self.stop);
+        all.extend(self.restart.values().flatten());
+        all.extend(&self.images);
+        all.extend(self.creates.strings());
+        all
+    }
+
+    fn check_shape(&self, lab: &Lab) -> Result<(), String> {
+        let name = &self.name;
+        if let Some(step) = &self.step {
+            if lab.step(step).is_err() {
+                return Err(format!("service '{name}' serves step '{step}', which lab '{}' does not have", lab.id));
+            }
+        }
+        if self.is_command() {
+            if !self.args.is_empty() {
+                return Err(format!("service '{name}' has start (a command) and args (a process): give one"));
+            }
+            if self.stop.is_empty() {
+                return Err(format!("command service '{name}' needs stop (how to remove what start made)"));
+            }
+            if self.creates.is_empty() {
+                return Err(format!("command service '{name}' needs creates (what start makes, by name)"));
+            }
+        } else if !self.stop.is_empty() || !self.restart.is_empty() || !self.creates.is_empty() {
+            return Err(format!(
+                "service '{name}' has stop/restart/creates but no start: only command services have them"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -124,9 +209,9 @@ impl Curriculum {
                 if !names.insert(&service.name) {
                     return Err(format!("lab '{}' defines service '{}' twice", lab.id, service.name));
                 }
+                service.check_shape(lab)?;
                 let known = lab.known_vars();
-                let strings = service.args.iter().chain(service.env.values()).chain([&service.ready]);
-                for text in strings {
+                for text in service.strings() {
                     for name in crate::vars::placeholders(text) {
                         if !known.contains(name)
                             && !crate::vars::BUILTIN.contains(&name)
@@ -193,6 +278,11 @@ impl Lab {
         })
     }
 
+    /// The services `--up` starts for these steps, in order.
+    pub fn services_for(&self, steps: &[&str]) -> Vec<&Service> {
+        self.services.iter().filter(|s| s.step.as_deref().is_none_or(|step| steps.contains(&step))).collect()
+    }
+
     pub fn known_vars(&self) -> BTreeSet<&str> {
         self.vars.keys().map(String::as_str).collect()
     }
@@ -240,6 +330,43 @@ ready = "127.0.0.1:{port}"
             "labs.toml is invalid: service 'a' uses unknown variable {nope}",
         );
         check(&GOOD.replace("summary = \"S\"", ""), "labs.toml is malformed: line 3: missing field `summary`");
+        check(
+            &GOOD.replace("name = \"a\"\n", "name = \"a\"\nstep = \"zz\"\n"),
+            "labs.toml is invalid: service 'a' serves step 'zz', which lab 'lab1' does not have",
+        );
+        check(
+            &GOOD.replace("args = [", "start = [\"up\"]\nargs = ["),
+            "labs.toml is invalid: service 'a' has start (a command) and args (a process): give one",
+        );
+        check(
+            &GOOD.replace("args = [\"--port\", \"{port}\", \"--data\", \"{state_dir}/x\"]", "start = [\"up\"]"),
+            "labs.toml is invalid: command service 'a' needs stop (how to remove what start made)",
+        );
+        check(
+            &GOOD.replace(
+                "args = [\"--port\", \"{port}\", \"--data\", \"{state_dir}/x\"]",
+                "start = [\"up\"]\nstop = [\"down\"]",
+            ),
+            "labs.toml is invalid: command service 'a' needs creates (what start makes, by name)",
+        );
+        check(
+            &GOOD.replace(
+                "args = [\"--port\", \"{port}\", \"--data\", \"{state_dir}/x\"]",
+                "start = [\"up\"]\nstop = [\"down\"]\ncreates = { containers = [\"{nope}-web\"] }",
+            ),
+            "labs.toml is invalid: service 'a' uses unknown variable {nope}",
+        );
+        check(
+            &GOOD.replace(
+                "args = [\"--port\", \"{port}\", \"--data\", \"{state_dir}/x\"]",
+                "start = [\"up\"]\nstop = [\"down\"]\ncreates = { volumes = [\"v{port}\"] }",
+            ),
+            "lab1:1",
+        );
+        check(
+            &GOOD.replace("args = [", "stop = [\"down\"]\nargs = ["),
+            "labs.toml is invalid: service 'a' has stop/restart/creates but no start: only command services have them",
+        );
         check(
             &format!("{GOOD}\n[[lab.step]]\nid = \"a\"\ntitle = \"B\"\ndir = \"b\"\n"),
             "labs.toml is invalid: step id 'a' is not a unique lowercase slug",

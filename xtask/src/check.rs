@@ -45,24 +45,30 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
         &options.vars,
         options.submission.as_deref(),
     )?;
-    let docker = docker_if_needed(&selection).await?;
-    let report = if options.up { grade_up(&selection, docker).await? } else { grade(&selection, None, docker).await };
+    let engine = engine_if_needed(&selection, options.up).await?;
+    let report = if options.up {
+        grade_up(&options.course, &selection, engine).await?
+    } else {
+        grade(&selection, None, engine.map(|e| e.docker)).await
+    };
     write_report(&report, options.format, options.out.as_deref())?;
     Ok(if report.full_marks() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-/// An engine connection when some selected check looks at containers (else none is needed).
-async fn docker_if_needed(selection: &Selection) -> anyhow::Result<Option<bollard::Docker>> {
-    let needs = selection
+/// An engine connection when some selected check looks at containers, or `--up` starts some
+/// (else none is needed, and none is asked for).
+async fn engine_if_needed(selection: &Selection, up: bool) -> anyhow::Result<Option<crate::engine::Engine>> {
+    let checks_need = selection
         .steps
         .iter()
         .flat_map(|s| &s.rubric.checks)
         .any(|c| matches!(c.kind, grading::rubric::CheckKind::Container(_)));
-    if !needs {
+    let up_needs = up
+        && selection.lab().services_for(&selection.step_ids()).iter().any(|s| s.is_command() || !s.images.is_empty());
+    if !checks_need && !up_needs {
         return Ok(None);
     }
-    let engine = crate::engine::ensure(crate::engine::Provision::Never).await?;
-    Ok(Some(engine.docker))
+    Ok(Some(crate::engine::ensure(crate::engine::Provision::Never).await?))
 }
 
 async fn grade(selection: &Selection, services: Option<Arc<Services>>, docker: Option<bollard::Docker>) -> Report {
@@ -77,21 +83,39 @@ async fn grade(selection: &Selection, services: Option<Arc<Services>>, docker: O
 }
 
 /// Starts the lab's services from the submission, grades, and stops them - whatever happens.
-async fn grade_up(selection: &Selection, docker: Option<bollard::Docker>) -> anyhow::Result<Report> {
+async fn grade_up(
+    course: &std::path::Path,
+    selection: &Selection,
+    engine: Option<crate::engine::Engine>,
+) -> anyhow::Result<Report> {
     use tokio::signal::unix::{signal, SignalKind};
     // Listen for Ctrl-C and SIGTERM from here on, so an interrupted build also ends cleanly.
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
     let state =
         tempfile::Builder::new().prefix("clabs-state-").tempdir().context("cannot create a scratch directory")?;
-    let prepared = services::prepare(selection.lab(), &selection.submission, &selection.vars, state.path());
-    if tokio::time::timeout(std::time::Duration::ZERO, interrupt.recv()).await.is_ok() {
+    let steps = selection.step_ids();
+    let prepared = services::prepare(selection.lab(), &steps, &selection.submission, &selection.vars, state.path());
+    let interrupted = |interrupt: &mut tokio::signal::unix::Signal| {
+        // A pending Ctrl-C that arrived while a blocking build ran.
+        futures_util::FutureExt::now_or_never(interrupt.recv()).is_some()
+    };
+    if interrupted(&mut interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
     let specs = prepared?;
     services::ensure_ports_free(&specs)?;
+    if let Some(engine) = &engine {
+        let images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
+        crate::images::ensure_tags(engine, course, &selection.submission, &images).await?;
+        services::preflight(&engine.docker, &specs).await?;
+    }
+    if interrupted(&mut interrupt) {
+        anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
+    }
+    let docker = engine.map(|e| e.docker);
     let work = async {
-        let services = Arc::new(Services::start(specs, Lifetime::TiedToGrader).await?);
+        let services = Arc::new(Services::start(specs, Lifetime::TiedToGrader, docker.clone()).await?);
         let report = grade(selection, Some(services.clone()), docker).await;
         services.stop_all().await;
         anyhow::Ok(report)

@@ -19,6 +19,11 @@ impl Selection {
     pub fn lab(&self) -> &Lab {
         self.curriculum.lab(&self.lab_id).expect("selected lab exists")
     }
+
+    /// The ids of the selected steps.
+    pub fn step_ids(&self) -> Vec<&str> {
+        self.steps.iter().map(|s| s.id.as_str()).collect()
+    }
 }
 
 /// Loads the curriculum from `course` and resolves `lab`, `step`, `--var`s and the submission.

@@ -207,6 +207,23 @@ pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> any
     build_from_context(engine, tag, context.finish()?).await
 }
 
+/// Makes sure every image in `tags` exists: the project's own (see [`catalogue`]) are built from
+/// `submission`'s code, stand-ins from the grader's `root`; any other image must be there already
+/// (or be pullable by the tool that uses it).
+pub async fn ensure_tags(engine: &Engine, root: &Path, submission: &Path, tags: &[String]) -> anyhow::Result<()> {
+    for tag in tags {
+        if let Some(image) = catalogue(submission).into_iter().find(|i| &i.tag == tag) {
+            let binary = static_binary(submission, &image.package, &image.bin)?;
+            build(engine, &image, &binary).await?;
+        } else if let Some((_, dir)) = STAND_INS.iter().find(|(t, _)| t == tag) {
+            stand_in(engine, root, tag, dir).await?;
+        } else if engine.docker.inspect_image(tag).await.is_err() {
+            bail!("image {tag} is not here and this project cannot build it: docker pull {tag}");
+        }
+    }
+    Ok(())
+}
+
 /// The Dockerfile for an image.
 fn dockerfile(image: &ScratchImage) -> String {
     let mut lines = vec!["FROM scratch".to_string(), "COPY app /app".to_string()];

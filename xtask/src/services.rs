@@ -1,11 +1,15 @@
-//! The services `--up` runs: built from the submission with cargo, started as child processes,
-//! restarted on request (for persistence checks), and always stopped - on success, failure,
-//! error, Ctrl-C, and (through `PR_SET_PDEATHSIG`) even if the grader itself is killed.
+//! The services `--up` runs: built from the submission with cargo, then either started as child
+//! processes, or - command services such as `web-db` - run as tools that set containers up and
+//! exit. They are restarted on request (for persistence checks) and always stopped - on success,
+//! failure, error, Ctrl-C, and (through `PR_SET_PDEATHSIG`) even if the grader itself is killed;
+//! a command service's `stop` runs even when its `start` was interrupted.
 //!
-//! Only processes this module started are ever signalled, by the PID it got from `spawn`.
+//! Only processes this module started are ever signalled, by the PID it got from `spawn`; only
+//! engine objects a command service was seen to create (they did not exist before: [`preflight`])
+//! are ever removed.
 
 use anyhow::{bail, Context};
-use grading::curriculum::Service;
+use grading::curriculum::{Creates, Service};
 use grading::{Lab, Vars};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -19,18 +23,34 @@ use tokio::time::Instant;
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a service gets to exit after SIGTERM before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long a command service's start (or restart) may take: a database's first start included.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// A service ready to launch: program resolved, placeholders expanded.
 #[derive(Debug, Clone)]
 pub struct ServiceSpec {
     pub name: String,
     pub program: PathBuf,
+    /// A process's arguments.
     pub args: Vec<String>,
+    /// Set for a command service.
+    pub command: Option<CommandSpec>,
+    /// Images to build or find before starting.
+    pub images: Vec<String>,
     pub env: BTreeMap<String, String>,
     /// `host:port` that accepts connections once the service is ready.
     pub ready: String,
     /// Where its stdout and stderr go.
     pub log: PathBuf,
+}
+
+/// A command service's command lines (arguments to `program`) and what it creates.
+#[derive(Debug, Clone)]
+pub struct CommandSpec {
+    pub start: Vec<String>,
+    pub stop: Vec<String>,
+    pub restart: BTreeMap<String, Vec<String>>,
+    pub creates: Creates,
 }
 
 /// Whether started services should die with the grader (`check --up`) or outlive it (`up`).
@@ -40,10 +60,17 @@ pub enum Lifetime {
     Detached,
 }
 
-/// Builds the lab's services from `submission` with cargo and resolves their command lines.
-pub fn prepare(lab: &Lab, submission: &Path, vars: &Vars, state_dir: &Path) -> anyhow::Result<Vec<ServiceSpec>> {
-    if lab.services.is_empty() {
-        bail!("{} has nothing to start with --up", lab.id);
+/// Builds the services of `steps` of `lab` from `submission` with cargo and resolves their command lines.
+pub fn prepare(
+    lab: &Lab,
+    steps: &[&str],
+    submission: &Path,
+    vars: &Vars,
+    state_dir: &Path,
+) -> anyhow::Result<Vec<ServiceSpec>> {
+    let services: Vec<&Service> = lab.services_for(steps);
+    if services.is_empty() {
+        bail!("{} ({}) has nothing to start with --up", lab.id, steps.join(", "));
     }
     if !submission.join("Cargo.toml").is_file() {
         bail!(
@@ -56,24 +83,35 @@ pub fn prepare(lab: &Lab, submission: &Path, vars: &Vars, state_dir: &Path) -> a
     vars.set("state_dir", state_dir.display().to_string());
     let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     build.current_dir(submission).args(["build", "--quiet"]);
-    for service in &lab.services {
+    for service in &services {
         build.args(["--package", &service.package, "--bin", service.bin()]);
     }
-    eprintln!("building {} from {} ...", names(&lab.services), submission.display());
+    eprintln!("building {} from {} ...", names(&services), submission.display());
     let status = build.status().context("cannot run cargo to build the lab's services")?;
     if !status.success() {
-        bail!("building {} from {} failed (cargo's messages are above)", names(&lab.services), submission.display());
+        bail!("building {} from {} failed (cargo's messages are above)", names(&services), submission.display());
     }
     let target = target_dir(submission);
     std::fs::create_dir_all(state_dir.join("logs"))
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
-    Ok(lab
-        .services
+    let expand = |list: &[String]| list.iter().map(|a| vars.expand(a)).collect::<Vec<_>>();
+    Ok(services
         .iter()
         .map(|s| ServiceSpec {
             name: s.name.clone(),
             program: target.join("debug").join(s.bin()),
-            args: s.args.iter().map(|a| vars.expand(a)).collect(),
+            args: expand(&s.args),
+            command: s.start.as_ref().map(|start| CommandSpec {
+                start: expand(start),
+                stop: expand(&s.stop),
+                restart: s.restart.iter().map(|(k, v)| (k.clone(), expand(v))).collect(),
+                creates: Creates {
+                    containers: expand(&s.creates.containers),
+                    networks: expand(&s.creates.networks),
+                    volumes: expand(&s.creates.volumes),
+                },
+            }),
+            images: expand(&s.images),
             env: s.env.iter().map(|(k, v)| (k.clone(), vars.expand(v))).collect(),
             ready: vars.expand(&s.ready),
             log: state_dir.join("logs").join(format!("{}.log", s.name)),
@@ -81,7 +119,7 @@ pub fn prepare(lab: &Lab, submission: &Path, vars: &Vars, state_dir: &Path) -> a
         .collect())
 }
 
-fn names(services: &[Service]) -> String {
+fn names(services: &[&Service]) -> String {
     services.iter().map(|s| s.package.as_str()).collect::<Vec<_>>().join(", ")
 }
 
@@ -112,25 +150,76 @@ pub fn ensure_ports_free(specs: &[ServiceSpec]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Engine objects that already exist where a command service would create its own: `--up` never
+/// adopts (and later removes) what it did not make.
+pub async fn preflight(docker: &bollard::Docker, specs: &[ServiceSpec]) -> anyhow::Result<()> {
+    for spec in specs {
+        let Some(command) = &spec.command else { continue };
+        let creates = &command.creates;
+        for name in &creates.containers {
+            if docker.inspect_container(name, None).await.is_ok() {
+                bail!(
+                    "a container named {name} already exists, so --up cannot start {} (it never touches what it did not create): remove it (docker rm -f {name}) or grade it without --up",
+                    spec.name
+                );
+            }
+        }
+        for name in &creates.networks {
+            if docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await.is_ok() {
+                bail!(
+                    "a network named {name} already exists, so --up cannot start {}: remove it (docker network rm {name}) or grade without --up",
+                    spec.name
+                );
+            }
+        }
+        for name in &creates.volumes {
+            if docker.inspect_volume(name).await.is_ok() {
+                bail!(
+                    "a volume named {name} already exists, so --up cannot start {} (it would reuse, then delete, that data): remove it (docker volume rm {name}) or grade without --up",
+                    spec.name
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Running services, stopped when dropped.
 #[derive(Debug)]
 pub struct Services {
     specs: Vec<ServiceSpec>,
     lifetime: Lifetime,
     children: Mutex<BTreeMap<String, Child>>,
+    /// Command services whose start was begun (their stop must run).
+    commands: Mutex<Vec<String>>,
+    /// For removing what a command service left behind.
+    docker: Option<bollard::Docker>,
 }
 
 impl Services {
     /// Starts every service in order, waiting until each is ready. On failure, stops what started.
-    pub async fn start(specs: Vec<ServiceSpec>, lifetime: Lifetime) -> anyhow::Result<Services> {
-        let services = Services { specs, lifetime, children: Mutex::new(BTreeMap::new()) };
+    pub async fn start(
+        specs: Vec<ServiceSpec>,
+        lifetime: Lifetime,
+        docker: Option<bollard::Docker>,
+    ) -> anyhow::Result<Services> {
+        let services = Services {
+            specs,
+            lifetime,
+            children: Mutex::new(BTreeMap::new()),
+            commands: Mutex::new(Vec::new()),
+            docker,
+        };
         for spec in services.specs.clone() {
-            services.launch(&spec).await?;
+            if let Err(e) = services.launch(&spec).await {
+                services.stop_all().await;
+                return Err(e);
+            }
         }
         Ok(services)
     }
 
-    /// PIDs of the running services, by name, in start order.
+    /// PIDs of the running processes, by name, in start order.
     pub fn pids(&self) -> Vec<(String, u32)> {
         let children = self.children.lock().expect("children lock");
         self.specs
@@ -146,9 +235,15 @@ impl Services {
     /// Leaves the services running (for `up`): forget them without stopping.
     pub fn detach(self) {
         self.children.lock().expect("children lock").clear();
+        self.commands.lock().expect("commands lock").clear();
     }
 
     async fn launch(&self, spec: &ServiceSpec) -> anyhow::Result<()> {
+        if let Some(command) = &spec.command {
+            self.commands.lock().expect("commands lock").push(spec.name.clone());
+            run_command(spec, &command.start, "start").await?;
+            return wait_ready(spec).await;
+        }
         let log = File::options()
             .create(true)
             .append(true)
@@ -188,11 +283,27 @@ impl Services {
         }
     }
 
-    /// Stops one service: SIGTERM, then SIGKILL after [`STOP_GRACE`].
+    /// Stops one service: a process gets SIGTERM, then SIGKILL after [`STOP_GRACE`]; a command
+    /// service runs its stop command, and anything it created that is still there is removed.
     async fn stop(&self, name: &str) {
         let child = self.children.lock().expect("children lock").remove(name);
         if let Some(child) = child {
             stop_child(child).await;
+        }
+        let started = {
+            let mut commands = self.commands.lock().expect("commands lock");
+            let before = commands.len();
+            commands.retain(|n| n != name);
+            commands.len() != before
+        };
+        let spec = self.specs.iter().find(|s| s.name == name);
+        if let (true, Some(spec), Some(command)) = (started, spec, spec.and_then(|s| s.command.as_ref())) {
+            if let Err(e) = run_command(spec, &command.stop, "stop").await {
+                eprintln!("warning: {e:#}");
+            }
+            if let Some(docker) = &self.docker {
+                remove_leftovers(docker, &command.creates).await;
+            }
         }
     }
 
@@ -205,16 +316,95 @@ impl Services {
     }
 }
 
+/// Runs a command service's `program` with `args`; it must exit 0 within [`COMMAND_TIMEOUT`].
+/// Its output goes to the service's log; it runs in its own process group (Ctrl-C reaches only the
+/// grader) and is killed if the grader gives up on it.
+async fn run_command(spec: &ServiceSpec, args: &[String], what: &str) -> anyhow::Result<()> {
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(&spec.log)
+        .with_context(|| format!("cannot open {}", spec.log.display()))?;
+    let mut command = tokio::process::Command::new(&spec.program);
+    command
+        .args(args)
+        .envs(&spec.env)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child =
+        command.spawn().with_context(|| format!("cannot run {} ({})", spec.name, spec.program.display()))?;
+    let status = match tokio::time::timeout(COMMAND_TIMEOUT, child.wait()).await {
+        Ok(status) => status.with_context(|| format!("cannot wait for {} {what}", spec.name))?,
+        Err(_) => {
+            let _ = child.kill().await;
+            bail!("{} {what} did not finish within {}s: {}", spec.name, COMMAND_TIMEOUT.as_secs(), last_line(&spec.log))
+        }
+    };
+    if !status.success() {
+        bail!("{} {what} failed ({status}): {}", spec.name, last_line(&spec.log));
+    }
+    Ok(())
+}
+
+/// Waits until a command service's `ready` address accepts connections.
+async fn wait_ready(spec: &ServiceSpec) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while tokio::net::TcpStream::connect(&spec.ready).await.is_err() {
+        if Instant::now() >= deadline {
+            bail!(
+                "{} started, but nothing accepts connections on {} within {}s",
+                spec.name,
+                spec.ready,
+                READY_TIMEOUT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Removes whatever a command service created and its stop command left behind.
+async fn remove_leftovers(docker: &bollard::Docker, creates: &Creates) {
+    use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveVolumeOptions};
+    for name in &creates.containers {
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        if docker.remove_container(name, Some(options)).await.is_ok() {
+            eprintln!("warning: removed container {name}, which its stop command left behind");
+        }
+    }
+    for name in &creates.networks {
+        if docker.remove_network(name).await.is_ok() {
+            eprintln!("warning: removed network {name}, which its stop command left behind");
+        }
+    }
+    for name in &creates.volumes {
+        if docker.remove_volume(name, None::<RemoveVolumeOptions>).await.is_ok() {
+            eprintln!("warning: removed volume {name}, which its stop command left behind");
+        }
+    }
+}
+
 impl grading::ServiceControl for Services {
     fn restart<'a>(
         &'a self,
         service: &'a str,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
+            // A named restart of a command service (e.g. "web": recreate the web container) ...
+            let named = self.specs.iter().find_map(|s| {
+                s.command.as_ref().and_then(|c| c.restart.get(service)).map(|args| (s.clone(), args.clone()))
+            });
+            if let Some((spec, args)) = named {
+                return run_command(&spec, &args, &format!("restart {service}")).await.map_err(|e| format!("{e:#}"));
+            }
+            // ... or a process: stop it and start it again.
             let spec = self
                 .specs
                 .iter()
-                .find(|s| s.name == service)
+                .find(|s| s.name == service && s.command.is_none())
                 .cloned()
                 .ok_or_else(|| format!("no service '{service}' was started"))?;
             self.stop(service).await;
@@ -225,10 +415,25 @@ impl grading::ServiceControl for Services {
 
 impl Drop for Services {
     fn drop(&mut self) {
-        // Last resort (an early return or a panic): never leave a child behind.
+        // Last resort (an early return, a panic, Ctrl-C): never leave a child or a container behind.
         for (_, mut child) in std::mem::take(&mut *self.children.lock().unwrap_or_else(|e| e.into_inner())) {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        let started = std::mem::take(&mut *self.commands.lock().unwrap_or_else(|e| e.into_inner()));
+        for name in started.iter().rev() {
+            let Some(spec) = self.specs.iter().find(|s| &s.name == name) else { continue };
+            let Some(command) = &spec.command else { continue };
+            let log = File::options().create(true).append(true).open(&spec.log);
+            use std::os::unix::process::CommandExt;
+            let mut stop = Command::new(&spec.program);
+            stop.args(&command.stop).envs(&spec.env).stdin(Stdio::null()).process_group(0);
+            if let Ok(log) = log {
+                if let Ok(copy) = log.try_clone() {
+                    stop.stdout(copy).stderr(log);
+                }
+            }
+            let _ = stop.status();
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `up` / `down`: run a lab's services in the background to explore them, and stop them again.
 //!
 //! `up` records what it started in `target/clabs/<lab>.json`; `down` stops exactly those processes,
-//! after checking each PID still runs the program `up` started (a PID may have been reused).
+//! after checking each PID still runs the program `up` started (a PID may have been reused), and
+//! runs each command service's stop command (which removes the containers it made).
 
 use crate::course::Selection;
 use crate::services::{self, Lifetime, Services};
@@ -14,6 +15,16 @@ struct UpState {
     lab: String,
     state_dir: PathBuf,
     processes: Vec<UpProcess>,
+    #[serde(default)]
+    commands: Vec<UpCommand>,
+}
+
+/// A command service `up` ran, and how to take it down.
+#[derive(Debug, Serialize, Deserialize)]
+struct UpCommand {
+    name: String,
+    program: PathBuf,
+    stop: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,9 +47,19 @@ pub async fn up(root: &Path, selection: &Selection) -> anyhow::Result<()> {
     }
     let state_dir = root.join("target").join("clabs").join(&lab.id);
     std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
-    let specs = services::prepare(lab, &selection.submission, &selection.vars, &state_dir)?;
+    let specs = services::prepare(lab, &selection.step_ids(), &selection.submission, &selection.vars, &state_dir)?;
     services::ensure_ports_free(&specs)?;
-    let services = Services::start(specs, Lifetime::Detached).await?;
+    let needs_engine = specs.iter().any(|s| s.command.is_some() || !s.images.is_empty());
+    let docker = if needs_engine {
+        let engine = crate::engine::ensure(crate::engine::Provision::Never).await?;
+        let images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
+        crate::images::ensure_tags(&engine, root, &selection.submission, &images).await?;
+        services::preflight(&engine.docker, &specs).await?;
+        Some(engine.docker)
+    } else {
+        None
+    };
+    let services = Services::start(specs, Lifetime::Detached, docker).await?;
     let processes = services
         .pids()
         .into_iter()
@@ -47,13 +68,27 @@ pub async fn up(root: &Path, selection: &Selection) -> anyhow::Result<()> {
             UpProcess { name, pid, program: spec.program.clone(), ready: spec.ready.clone() }
         })
         .collect::<Vec<_>>();
-    let state = UpState { lab: lab.id.clone(), state_dir: state_dir.clone(), processes };
+    let commands = services
+        .specs()
+        .iter()
+        .filter_map(|s| {
+            s.command.as_ref().map(|c| UpCommand {
+                name: s.name.clone(),
+                program: s.program.clone(),
+                stop: c.stop.clone(),
+            })
+        })
+        .collect();
+    let state = UpState { lab: lab.id.clone(), state_dir: state_dir.clone(), processes, commands };
     std::fs::write(&file, serde_json::to_string_pretty(&state)?)
         .with_context(|| format!("cannot write {}", file.display()))?;
     services.detach();
     println!("{} is up:", lab.id);
     for p in &state.processes {
         println!("  {:<6} http://{}/  (pid {})", p.name, p.ready, p.pid);
+    }
+    for c in &state.commands {
+        println!("  {:<6} started by {} (containers; see `docker ps`)", c.name, c.program.display());
     }
     println!("logs and data: {}", state_dir.display());
     let vars: String = selection
@@ -88,6 +123,14 @@ pub async fn down(root: &Path, lab: &str) -> anyhow::Result<()> {
             services::signal(process.pid, libc::SIGKILL);
         }
         println!("  {}: stopped (pid {})", process.name, process.pid);
+    }
+    for command in state.commands.iter().rev() {
+        let status = std::process::Command::new(&command.program).args(&command.stop).status();
+        match status {
+            Ok(status) if status.success() => println!("  {}: stopped", command.name),
+            Ok(status) => println!("  {}: its stop command failed ({status})", command.name),
+            Err(e) => println!("  {}: cannot run {} ({e})", command.name, command.program.display()),
+        }
     }
     std::fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
     let _ = std::fs::remove_dir_all(&state.state_dir);

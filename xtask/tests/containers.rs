@@ -194,6 +194,13 @@ async fn each_bad_container_fails_exactly_its_expectation() {
         false,
     )
     .await;
+    for (suffix, host_config) in [
+        ("pidhost", HostConfig { pid_mode: Some("host".into()), ..Default::default() }),
+        ("sysadmin", HostConfig { cap_add: Some(vec!["SYS_ADMIN".into()]), ..Default::default() }),
+        ("unconfined", HostConfig { security_opt: Some(vec!["seccomp=unconfined".into()]), ..Default::default() }),
+    ] {
+        f.container(suffix, ContainerCreateBody { host_config: Some(host_config), ..Default::default() }, false).await;
+    }
     let socket = Mount {
         target: Some("/var/run/docker.sock".into()),
         source: Some("/var/run/docker.sock".into()),
@@ -292,6 +299,21 @@ async fn each_bad_container_fails_exactly_its_expectation() {
             "mounts the Docker socket",
         ),
         ("name = \"{run}-hostnet\"\nexpect = { confined = true }", "on its own network", "uses the host network"),
+        (
+            "name = \"{run}-pidhost\"\nexpect = { confined = true }",
+            "in its own process namespace",
+            "shares the host's processes",
+        ),
+        (
+            "name = \"{run}-sysadmin\"\nexpect = { confined = true }",
+            "without extra kernel privileges",
+            "adds capabilities SYS_ADMIN",
+        ),
+        (
+            "name = \"{run}-unconfined\"\nexpect = { confined = true }",
+            "with the default seccomp and AppArmor profiles",
+            "turns them off (seccomp=unconfined)",
+        ),
         ("name = \"{run}-crashing\"\nexpect = { max_restarts = 0 }", "at most 0 restarts", "restarted"),
         (
             "name = \"{run}-good\"\nexpect = { logs_contain = [\"no such line\"] }",

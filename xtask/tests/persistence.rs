@@ -25,11 +25,13 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
             "--data".into(),
             state.path().join("messages").display().to_string(),
         ],
+        command: None,
+        images: vec![],
         env: Default::default(),
         ready: format!("127.0.0.1:{app}"),
         log: state.path().join("app.log"),
     };
-    let services = Arc::new(Services::start(vec![spec], Lifetime::TiedToGrader).await.unwrap());
+    let services = Arc::new(Services::start(vec![spec], Lifetime::TiedToGrader, None).await.unwrap());
     let curriculum = Curriculum::load(&workspace()).unwrap();
     let lab = curriculum.lab("lab1").unwrap();
     let step = lab.step("app-port").unwrap();

@@ -84,6 +84,10 @@ pub struct ContainerExpect {
     pub logs_contain: Vec<String>,
 }
 
+/// Capabilities that let a container's root reach the host (`ALL` among them).
+const RISKY_CAPABILITIES: &[&str] =
+    &["ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "NET_ADMIN", "DAC_READ_SEARCH", "SYS_BOOT"];
+
 impl ContainerCheck {
     pub(crate) fn strings(&self) -> Vec<&str> {
         let mut all: Vec<&str> = self.name.iter().map(String::as_str).collect();
@@ -353,6 +357,40 @@ async fn judge(
             mismatches.push(Mismatch::new(
                 format!("{name} without the Docker socket"),
                 format!("{name} mounts the Docker socket (root on the host)"),
+            ));
+        }
+        if host.pid_mode.as_deref() == Some("host") {
+            mismatches.push(Mismatch::new(
+                format!("{name} in its own process namespace"),
+                format!("{name} shares the host's processes (pid: host)"),
+            ));
+        }
+        let risky: Vec<&str> = host
+            .cap_add
+            .iter()
+            .flatten()
+            .map(|c| c.trim_start_matches("CAP_"))
+            .filter(|c| RISKY_CAPABILITIES.iter().any(|r| r.eq_ignore_ascii_case(c)))
+            .collect();
+        if !risky.is_empty() {
+            mismatches.push(Mismatch::new(
+                format!("{name} without extra kernel privileges"),
+                format!("{name} adds capabilities {}", risky.join(", ")),
+            ));
+        }
+        let unconfined: Vec<&String> = host
+            .security_opt
+            .iter()
+            .flatten()
+            .filter(|o| o.replace(':', "=").ends_with("=unconfined") || o.as_str() == "no-new-privileges=false")
+            .collect();
+        if !unconfined.is_empty() {
+            mismatches.push(Mismatch::new(
+                format!("{name} with the default seccomp and AppArmor profiles"),
+                format!(
+                    "{name} turns them off ({})",
+                    unconfined.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ),
             ));
         }
     }

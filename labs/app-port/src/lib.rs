@@ -37,6 +37,7 @@ pub fn router(store: SharedStore) -> Router {
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/api/info", get(info))
+        .route("/api/request", get(request_view))
         .route("/api/messages", get(list_messages).post(post_message))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
@@ -45,6 +46,20 @@ pub fn router(store: SharedStore) -> Router {
 
 async fn info() -> Json<serde_json::Value> {
     Json(json!({ "success": true, "version": VERSION }))
+}
+
+/// How this request reached the app: what a reverse proxy in front of it says about the client.
+/// A proxy that sets no forwarding headers shows up here as nulls.
+async fn request_view(headers: HeaderMap) -> Json<serde_json::Value> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    Json(json!({
+        "success": true,
+        "host": get("host"),
+        "forwarded_proto": get("x-forwarded-proto"),
+        "forwarded_for": get("x-forwarded-for"),
+        "forwarded_host": get("x-forwarded-host"),
+        "real_ip": get("x-real-ip"),
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -125,3 +125,28 @@ fn a_busy_port_is_one_line_and_exit_2() {
         .unwrap();
     testkit::assert_one_line_exit_2(&output, &format!("port {port} is already in use"));
 }
+
+#[tokio::test]
+async fn request_view_shows_what_a_proxy_forwarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let direct = Request::builder().uri("/api/request").header("host", "127.0.0.1:3000").body(Body::empty()).unwrap();
+    let response = app(&dir).oneshot(direct).await.unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["host"], "127.0.0.1:3000");
+    assert_eq!(body["forwarded_proto"], serde_json::Value::Null);
+
+    let proxied = Request::builder()
+        .uri("/api/request")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-for", "203.0.113.7, 127.0.0.1")
+        .header("x-real-ip", "127.0.0.1")
+        .body(Body::empty())
+        .unwrap();
+    let response = app(&dir).oneshot(proxied).await.unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["forwarded_proto"], "https");
+    assert_eq!(body["forwarded_for"], "203.0.113.7, 127.0.0.1");
+    assert_eq!(body["real_ip"], "127.0.0.1");
+}

@@ -1,6 +1,10 @@
 //! The proxy's configuration file (TOML).
 //!
 //! ```toml
+//! hsts = true                    # Strict-Transport-Security on HTTPS answers
+//! redirect_http = true           # HTTP answers 301 to HTTPS (when https is set)
+//! forwarded_headers = true       # X-Forwarded-For/-Proto/-Host and X-Real-IP to upstreams
+//!
 //! [listen]
 //! http = "0.0.0.0:80"            # answers 301 to HTTPS when https is set, else proxies
 //! https = "0.0.0.0:443"          # optional
@@ -36,6 +40,13 @@ pub struct Config {
     /// Send `Strict-Transport-Security` on HTTPS answers (default true).
     #[serde(default = "yes")]
     pub hsts: bool,
+    /// Answer plain HTTP with 301 to HTTPS when HTTPS is on (default true; false proxies HTTP too).
+    #[serde(default = "yes")]
+    pub redirect_http: bool,
+    /// Set `X-Forwarded-For/-Proto/-Host` and `X-Real-IP` (default true; turn off only behind
+    /// another proxy that sets them).
+    #[serde(default = "yes")]
+    pub forwarded_headers: bool,
     #[serde(default, rename = "route")]
     pub routes: Vec<Route>,
 }

@@ -57,6 +57,7 @@ pub struct Proxy {
     /// The public HTTPS port, when HTTPS is on (plain HTTP then redirects there).
     https_port: Option<u16>,
     hsts: bool,
+    forwarded_headers: bool,
 }
 
 impl Proxy {
@@ -76,8 +77,9 @@ impl Proxy {
             routes,
             client,
             response_timeout: config.timeouts.response,
-            https_port: config.listen.https.map(|a| a.port()),
+            https_port: config.listen.https.filter(|_| config.redirect_http).map(|a| a.port()),
             hsts: config.hsts,
+            forwarded_headers: config.forwarded_headers,
         }
     }
 
@@ -170,7 +172,9 @@ impl Proxy {
                 parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             }
         }
-        set_forwarding_headers(&mut parts.headers, host, peer, scheme);
+        if self.forwarded_headers {
+            set_forwarding_headers(&mut parts.headers, host, peer, scheme);
+        }
         let request = Request::from_parts(parts, body);
         match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
             Err(_) => Err(ForwardError::TooSlow),

@@ -12,6 +12,12 @@ struct Args {
     /// The configuration file (see the crate docs for its shape).
     #[arg(long, env = "PROXY_CONFIG", default_value = "proxy.toml")]
     config: PathBuf,
+    /// Certificate chain (PEM) to use instead of the config's `tls.cert`.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) to use instead of the config's `tls.key`.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -25,7 +31,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let config = reverse_proxy::config::Config::load(&args.config)?;
+    let mut config = reverse_proxy::config::Config::load(&args.config)?;
+    if let (Some(cert), Some(key), Some(tls)) = (args.cert, args.key, config.tls.as_mut()) {
+        tls.cert = cert;
+        tls.key = key;
+    }
     let tls = config
         .tls
         .as_ref()
