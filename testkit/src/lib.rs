@@ -52,7 +52,7 @@ impl Drop for Process {
 }
 
 /// Every fault `bad-portfolio` can have; each makes one lab 2 web-db check fail.
-pub const PORTFOLIO_FAULTS: &[&str] = &["none", "no-timeline-page", "no-validation"];
+pub const PORTFOLIO_FAULTS: &[&str] = &["none", "no-timeline-page", "no-validation", "post-broken"];
 
 /// Every fault `bad-lab1` can have; each should make specific lab 1 checks fail.
 pub const FAULTS: &[&str] = &[

@@ -77,6 +77,13 @@ impl App {
                 if fault != "no-validation" && !email.contains('@') {
                     return answer(StatusCode::BAD_REQUEST, "text/plain", "Invalid email");
                 }
+                if fault == "post-broken" {
+                    return answer(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain",
+                        "The database is not available right now.\n",
+                    );
+                }
                 let mut posts = self.posts.lock().expect("posts");
                 let post = serde_json::json!({
                     "id": posts.len() + 1, "name": name, "email": email, "content": content,
