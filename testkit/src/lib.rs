@@ -80,3 +80,56 @@ pub fn assert_one_line_exit_2(output: &std::process::Output, expected: &str) {
     assert!(stderr.contains(expected), "{expected:?} not in: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `%XX` decoding, for the fixtures' paths and forms (invalid escapes are kept as they are).
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(byte) =
+                std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A fixture's answer.
+pub type Answer = http::Response<http_body_util::Full<bytes::Bytes>>;
+
+/// Serves HTTP/1.1 on `127.0.0.1:port` for ever, answering each request with
+/// `handle(method, path and query, body)`.
+pub async fn serve<F>(port: u16, handle: F)
+where
+    F: Fn(&http::Method, &str, &[u8]) -> Answer + Send + Sync + 'static,
+{
+    use http_body_util::BodyExt;
+    let handle = std::sync::Arc::new(handle);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind fixture port");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                let handle = handle.clone();
+                async move {
+                    let method = request.method().clone();
+                    let path = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+                    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                    Ok::<_, std::convert::Infallible>(handle(&method, &path, &body))
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

@@ -68,7 +68,9 @@ async fn engine_if_needed(selection: &Selection, up: bool) -> anyhow::Result<Opt
     if !checks_need && !up_needs {
         return Ok(None);
     }
-    Ok(Some(crate::engine::ensure(crate::engine::Provision::Never).await?))
+    // `--up` builds what it needs, an engine included (on Debian as root); grading a running stack needs one already.
+    let provision = if up_needs { crate::engine::Provision::IfMissing } else { crate::engine::Provision::Never };
+    Ok(Some(crate::engine::ensure(provision).await?))
 }
 
 async fn grade(selection: &Selection, services: Option<Arc<Services>>, docker: Option<bollard::Docker>) -> Report {

@@ -5,8 +5,8 @@
 
 use bytes::Bytes;
 use clap::Parser;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{Method, Response, StatusCode};
+use http_body_util::Full;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -39,7 +39,7 @@ struct App {
     messages: Mutex<Vec<String>>,
 }
 
-type Answer = Response<Full<Bytes>>;
+use testkit::Answer;
 
 fn answer(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Answer {
     Response::builder()
@@ -69,7 +69,7 @@ impl App {
                     return self.read_raw(path);
                 }
                 if f == "encoded-traversal" && path.contains('%') {
-                    let decoded = percent_decode(path);
+                    let decoded = testkit::percent_decode(path);
                     return self.read_raw(&decoded);
                 }
                 if path.contains("..") || path.contains('%') {
@@ -148,49 +148,6 @@ impl App {
     }
 }
 
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-async fn listen(port: u16, app: Arc<App>, is_site: bool) {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind fixture port");
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let app = app.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                let app = app.clone();
-                async move {
-                    let method = request.method().clone();
-                    let path = request.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
-                    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                    let response = if is_site { app.site(&path) } else { app.app(&method, &path, &body) };
-                    Ok::<_, std::convert::Infallible>(response)
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = Args::parse();
@@ -205,10 +162,12 @@ async fn main() {
     let app = Arc::new(App { fault: args.fault.clone(), root, data: args.data, messages: Mutex::new(messages) });
     let mut tasks = Vec::new();
     if args.fault != "no-site" {
-        tasks.push(tokio::spawn(listen(args.site_port, app.clone(), true)));
+        let app = app.clone();
+        tasks.push(tokio::spawn(testkit::serve(args.site_port, move |_, path, _| app.site(path))));
     }
     if args.fault != "no-app" {
-        tasks.push(tokio::spawn(listen(args.app_port, app.clone(), false)));
+        let app = app.clone();
+        tasks.push(tokio::spawn(testkit::serve(args.app_port, move |method, path, body| app.app(method, path, body))));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
     tokio::select! {

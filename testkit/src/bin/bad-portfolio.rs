@@ -3,9 +3,10 @@
 
 use bytes::Bytes;
 use clap::Parser;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{Method, Response, StatusCode};
+use http_body_util::Full;
 use std::sync::{Arc, Mutex};
+use testkit::Answer;
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -23,7 +24,7 @@ struct App {
     posts: Mutex<Vec<serde_json::Value>>,
 }
 
-fn answer(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+fn answer(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Answer {
     Response::builder()
         .status(status)
         .header("content-type", content_type)
@@ -36,32 +37,12 @@ fn field(form: &str, key: &str) -> String {
     form.split('&')
         .filter_map(|pair| pair.split_once('='))
         .find(|(k, _)| *k == key)
-        .map(|(_, v)| decode(&v.replace('+', " ")))
+        .map(|(_, v)| testkit::percent_decode(&v.replace('+', " ")))
         .unwrap_or_default()
 }
 
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(byte) =
-                std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 impl App {
-    fn handle(&self, method: &Method, path: &str, body: &[u8]) -> Response<Full<Bytes>> {
+    fn handle(&self, method: &Method, path: &str, body: &[u8]) -> Answer {
         let fault = self.fault.as_str();
         match (method, path) {
             (&Method::GET, "/timeline") if fault != "no-timeline-page" => {
@@ -102,23 +83,9 @@ async fn main() {
     let args = Args::parse();
     assert!(testkit::PORTFOLIO_FAULTS.contains(&args.fault.as_str()), "unknown fault {}", args.fault);
     let app = Arc::new(App { fault: args.fault, posts: Mutex::new(Vec::new()) });
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await.expect("bind fixture port");
-    loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        let app = app.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                let app = app.clone();
-                async move {
-                    let method = request.method().clone();
-                    let path = request.uri().path().to_string();
-                    let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                    Ok::<_, std::convert::Infallible>(app.handle(&method, &path, &body))
-                }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    testkit::serve(args.port, move |method, path, body| {
+        let path = path.split('?').next().unwrap_or_default();
+        app.handle(method, path, body)
+    })
+    .await;
 }
