@@ -28,7 +28,7 @@ pub fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     let mut child = cargo()
         .current_dir(root)
         .env(INTEGRATION_ENV, "1")
-        .args(["test", "--workspace", "--all-targets"])
+        .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
         .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
