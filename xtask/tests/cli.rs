@@ -137,7 +137,7 @@ fn bad_input_gives_one_line_and_exit_2() {
     check_error(&["bench", "everything"], None, "unknown bench 'everything'");
 
     let (course, _) = demo_course();
-    check_error(&["check", "demo", "--up"], Some(course.path()), "demo has nothing to start with --up");
+    check_error(&["check", "demo", "--up"], Some(course.path()), "demo (files) has nothing to start with --up");
 
     let rubric = course.path().join("labs/files/rubric.toml");
     std::fs::write(&rubric, "[[check]]\nid = \"x\"\ntitle = \"X\"\npoints = \"many\"\n").unwrap();
