@@ -55,18 +55,6 @@ fn exists(kind: &str, name: &str) -> bool {
     docker(&[kind, "inspect", name]).status.success()
 }
 
-/// Builds `packages`' binaries once (cargo makes that a no-op when they are fresh).
-fn binaries(packages: &[&str]) -> PathBuf {
-    let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "-q"]);
-    for package in packages {
-        build.args(["-p", package]);
-    }
-    assert!(build.status().unwrap().success(), "building {packages:?} failed");
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 // ---------------------------------------------------------------------------------------------
 // --up: the whole lab, and what it must never do
 

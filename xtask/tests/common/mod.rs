@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Once;
 
 pub use testkit::{free_port, integration, port_is_open, wait_for_port, Process};
 
@@ -13,19 +12,23 @@ pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The `bad-lab1` fixture binary, brought up to date once per test process (cargo makes that a
-/// no-op when it is fresh; `cargo test -p xtask` alone would not rebuild another package's binary).
-pub fn bad_lab1() -> PathBuf {
-    static BUILD: Once = Once::new();
+/// Builds `packages`' binaries once per call (cargo makes that a no-op when they are fresh;
+/// `cargo test -p xtask` alone would not rebuild another package's binary); returns their directory.
+pub fn binaries(packages: &[&str]) -> PathBuf {
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "-q"]);
+    for package in packages {
+        build.args(["-p", package]);
+    }
+    assert!(build.status().unwrap().success(), "building {packages:?} failed");
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let path = dir.join("bad-lab1");
-    BUILD.call_once(|| {
-        let status =
-            Command::new(env!("CARGO")).args(["build", "-q", "-p", "testkit", "--bin", "bad-lab1"]).status().unwrap();
-        assert!(status.success(), "building bad-lab1 failed");
-    });
-    path
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// The `bad-lab1` fixture binary, brought up to date once per test process.
+pub fn bad_lab1() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| binaries(&["testkit"])).join("bad-lab1")
 }
 
 /// Starts `bad-lab1 --fault FAULT` on two fresh ports; returns it with (site_port, app_port).
