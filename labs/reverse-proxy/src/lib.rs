@@ -8,6 +8,8 @@
 //! - Keeps upstream connections alive in a pool; 502 when an upstream cannot be reached, 504 when it
 //!   is too slow, both as small pages.
 //! - Passes WebSocket (and other HTTP/1.1) upgrades through; shuts down gracefully.
+//! - Runs like nginx: one single-threaded worker per CPU, each with its own listener on the shared
+//!   port and its own upstream pool ([`run`]).
 
 pub mod config;
 pub mod tls;
@@ -15,6 +17,7 @@ pub mod tls;
 use bytes::Bytes;
 use config::{Config, Route};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
@@ -51,7 +54,8 @@ impl Scheme {
 /// The proxy's state: routes and the upstream connection pool.
 #[derive(Debug)]
 pub struct Proxy {
-    routes: Vec<Route>,
+    /// Routes in matching order, each with its upstream's `host:port` parsed once.
+    routes: Vec<(Route, http::uri::Authority)>,
     client: Client<HttpConnector, Incoming>,
     response_timeout: Duration,
     /// The public HTTPS port, when HTTPS is on (plain HTTP then redirects there).
@@ -73,6 +77,14 @@ impl Proxy {
         let mut routes = config.routes.clone();
         // Host-specific routes first, then longer prefixes first: the first match wins.
         routes.sort_by(|a, b| b.host.is_some().cmp(&a.host.is_some()).then(b.path.len().cmp(&a.path.len())));
+        // Config::load checked that every upstream is `http://host:port`.
+        let routes = routes
+            .into_iter()
+            .filter_map(|route| {
+                let authority = route.upstream.trim_start_matches("http://").trim_end_matches('/').parse().ok()?;
+                Some((route, authority))
+            })
+            .collect();
         Proxy {
             routes,
             client,
@@ -85,8 +97,12 @@ impl Proxy {
 
     /// The route for a host (port stripped, any case) and path.
     pub fn route(&self, host: &str, path: &str) -> Option<&Route> {
+        self.find(host, path).map(|(route, _)| route)
+    }
+
+    fn find(&self, host: &str, path: &str) -> Option<&(Route, http::uri::Authority)> {
         let host = strip_port(host);
-        self.routes.iter().find(|r| {
+        self.routes.iter().find(|(r, _)| {
             r.host.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(host)) && path.starts_with(r.path.as_str())
         })
     }
@@ -104,12 +120,12 @@ impl Proxy {
                 return redirect_to_https(&host, port, request.uri());
             }
         }
-        let mut response = match self.route(&host, request.uri().path()).cloned() {
+        let mut response = match self.find(&host, request.uri().path()) {
             None => page(StatusCode::NOT_FOUND, "Not found", "No route matches this address."),
             Some(route) => {
                 let upgrade = wants_upgrade(request.headers());
                 let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-                match self.forward(request, &route, &host, peer, scheme, upgrade).await {
+                match self.forward(request, route, &host, peer, scheme, upgrade).await {
                     Ok(mut upstream) => {
                         if upstream.status() == StatusCode::SWITCHING_PROTOCOLS {
                             if let Some(client_upgrade) = client_upgrade {
@@ -142,27 +158,28 @@ impl Proxy {
     async fn forward(
         &self,
         request: Request<Incoming>,
-        route: &Route,
+        (route, authority): &(Route, http::uri::Authority),
         host: &str,
         peer: SocketAddr,
         scheme: Scheme,
         upgrade: bool,
     ) -> Result<Response<Incoming>, ForwardError> {
         let (mut parts, body) = request.into_parts();
-        let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let forwarded_path = if route.strip_prefix {
-            let rest = &path_and_query[route.path.len().min(path_and_query.len())..];
-            if rest.starts_with('/') {
-                rest.to_string()
-            } else {
-                format!("/{rest}")
-            }
+        let path_and_query = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+        let path_and_query = if route.strip_prefix {
+            let whole = path_and_query.as_str();
+            let rest = &whole[route.path.len().min(whole.len())..];
+            let rest = if rest.starts_with('/') { rest.to_string() } else { format!("/{rest}") };
+            rest.parse::<PathAndQuery>().map_err(|e| ForwardError::Unreachable(format!("bad path: {e}")))?
         } else {
-            path_and_query.to_string()
+            path_and_query
         };
-        parts.uri = format!("{}{}", route.upstream.trim_end_matches('/'), forwarded_path)
-            .parse::<Uri>()
-            .map_err(|e| ForwardError::Unreachable(format!("bad upstream address: {e}")))?;
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(http::uri::Scheme::HTTP);
+        uri.authority = Some(authority.clone());
+        uri.path_and_query = Some(path_and_query);
+        parts.uri =
+            Uri::from_parts(uri).map_err(|e| ForwardError::Unreachable(format!("bad upstream address: {e}")))?;
         parts.version = http::Version::HTTP_11;
         let upgrade_value = parts.headers.get(header::UPGRADE).cloned();
         remove_hop_by_hop(&mut parts.headers);
@@ -229,17 +246,21 @@ fn redirect_to_https(host: &str, https_port: u16, uri: &Uri) -> Response<Body> {
     response
 }
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Removes headers meant for one connection only, including any the `Connection` header names.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
@@ -253,28 +274,28 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
     }
 }
 
 fn set_forwarding_headers(headers: &mut HeaderMap, host: &str, peer: SocketAddr, scheme: Scheme) {
     let client_ip = peer.ip().to_string();
-    let forwarded_for = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(earlier) if !earlier.trim().is_empty() => format!("{earlier}, {client_ip}"),
         _ => client_ip.clone(),
     };
-    let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
+    let set = |headers: &mut HeaderMap, name: HeaderName, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(name, value);
         }
     };
-    set(headers, "x-forwarded-for", &forwarded_for);
-    set(headers, "x-real-ip", &client_ip);
-    set(headers, "x-forwarded-proto", scheme.as_str());
+    set(headers, X_FORWARDED_FOR, &forwarded_for);
+    set(headers, X_REAL_IP, &client_ip);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme.as_str()));
     if !host.is_empty() {
-        set(headers, "x-forwarded-host", host);
-        set(headers, "host", host);
+        set(headers, X_FORWARDED_HOST, host);
+        set(headers, header::HOST, host);
     }
 }
 
@@ -312,7 +333,13 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response<Body> {
 
 /// Why the proxy could not start; each says what to do.
 pub fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
-    let listener = std::net::TcpListener::bind(addr).map_err(|e| match e.kind() {
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| bind_error(addr, &e))?;
+    listener.set_nonblocking(true).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+fn bind_error(addr: SocketAddr, e: &std::io::Error) -> String {
+    match e.kind() {
         std::io::ErrorKind::AddrInUse => format!(
             "port {} is already in use on {}; stop what holds it (see `ss -ltnp 'sport = :{}'`) or change [listen] in the config",
             addr.port(),
@@ -324,9 +351,83 @@ pub fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
             addr.port()
         ),
         _ => format!("cannot listen on {addr}: {e}"),
-    })?;
-    listener.set_nonblocking(true).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    tokio::net::TcpListener::from_std(listener).map_err(|e| format!("cannot listen on {addr}: {e}"))
+    }
+}
+
+/// Listens like [`bind`], but on a socket that other workers of this process share (`SO_REUSEPORT`,
+/// so the kernel spreads new connections over them). Call [`bind`] first: it is the one that finds a
+/// port another program holds.
+fn bind_shared(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    socket.set_reuseaddr(true).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    socket.set_reuseport(true).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    socket.bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    socket.listen(1024).map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+/// Runs the proxy for `config` on `workers` threads, each a single-threaded runtime with its own
+/// listeners and its own upstream pool (the way nginx runs one worker per core: a request and its
+/// upstream connection stay on one thread). Returns once `shutdown` has resolved and every worker
+/// has let its connections finish. `ready` is called once every listener is open.
+pub fn run(
+    config: &Config,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    workers: usize,
+    ready: impl FnOnce(SocketAddr, Option<SocketAddr>),
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    // Find a busy port with a plain bind first: a shared socket would quietly share it.
+    drop(std::net::TcpListener::bind(config.listen.http).map_err(|e| bind_error(config.listen.http, &e))?);
+    if let (Some(addr), Some(_)) = (config.listen.https, &tls) {
+        drop(std::net::TcpListener::bind(addr).map_err(|e| bind_error(addr, &e))?);
+    }
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::new();
+    // Port 0 means "any free port": the first worker picks it, the others join it.
+    let (mut http_addr, mut https_addr) = (config.listen.http, config.listen.https.filter(|_| tls.is_some()));
+    for worker in 0..workers.max(1) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let (http, https) = {
+            let _entered = runtime.enter();
+            let http = bind_shared(http_addr)?;
+            http_addr = http.local_addr().map_err(|e| format!("cannot listen on {http_addr}: {e}"))?;
+            let https = match (https_addr, &tls) {
+                (Some(addr), Some(tls)) => {
+                    let listener = bind_shared(addr)?;
+                    https_addr = Some(listener.local_addr().map_err(|e| format!("cannot listen on {addr}: {e}"))?);
+                    Some((listener, tls.clone()))
+                }
+                _ => None,
+            };
+            (http, https)
+        };
+        let proxy = Arc::new(Proxy::new(config));
+        let mut stopping = stopping.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("proxy-worker-{worker}"))
+            .spawn(move || {
+                runtime.block_on(serve(proxy, http, https, async move {
+                    let _ = stopping.wait_for(|stop| *stop).await;
+                }));
+            })
+            .map_err(|e| format!("cannot start a worker thread: {e}"))?;
+        threads.push(thread);
+    }
+    ready(http_addr, https_addr);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(shutdown);
+    let _ = stop.send(true);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    Ok(())
 }
 
 /// Serves plain HTTP on `http` and, with a TLS config, HTTPS on `https`, until `shutdown` resolves;
