@@ -33,6 +33,8 @@ pub struct CheckOptions {
     pub submission: Option<PathBuf>,
     pub vars: Vec<String>,
     pub up: bool,
+    /// With `up`: where images that are not the project's own come from.
+    pub images: crate::images::ImageSource,
     pub format: Format,
     pub out: Option<PathBuf>,
 }
@@ -47,7 +49,7 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
     )?;
     let engine = engine_if_needed(&selection, options.up).await?;
     let report = if options.up {
-        grade_up(&options.course, &selection, engine).await?
+        grade_up(&options.course, &selection, engine, options.images).await?
     } else {
         grade(&selection, None, engine.map(|e| e.docker)).await
     };
@@ -89,6 +91,7 @@ async fn grade_up(
     course: &std::path::Path,
     selection: &Selection,
     engine: Option<crate::engine::Engine>,
+    images: crate::images::ImageSource,
 ) -> anyhow::Result<Report> {
     use tokio::signal::unix::{signal, SignalKind};
     // Listen for Ctrl-C and SIGTERM from here on, so an interrupted build also ends cleanly.
@@ -105,11 +108,10 @@ async fn grade_up(
     if interrupted(&mut interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
-    let specs = prepared?;
+    let mut specs = prepared?;
     services::ensure_ports_free(&specs)?;
     if let Some(engine) = &engine {
-        let images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
-        crate::images::ensure_tags(engine, course, &selection.submission, &images).await?;
+        services::ensure_images(engine, course, &selection.submission, &mut specs, images).await?;
         services::preflight(&engine.docker, &specs).await?;
     }
     if interrupted(&mut interrupt) {

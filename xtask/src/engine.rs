@@ -122,6 +122,30 @@ fn can_provision() -> bool {
     root && have("apt-get") && std::env::var_os("DOCKER_HOST").is_none()
 }
 
+/// Installs the Debian `package` that provides `program` when `program` is missing (root on Debian
+/// only; elsewhere an error saying what to install). A service the package starts is stopped and
+/// disabled: the project starts what it needs itself, on ports it chooses.
+pub fn install_tool(program: &str, package: &str, why: &str) -> anyhow::Result<()> {
+    if have(program) {
+        return Ok(());
+    }
+    if !can_provision() {
+        bail!("{why} needs {program}: install it (Debian: apt-get install {package})");
+    }
+    eprintln!("installing {package} from Debian's packages ({why}) ...");
+    let script = format!(
+        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq {package} >/dev/null"
+    );
+    let status = Command::new("sh").args(["-c", &script]).status().context("cannot run apt-get")?;
+    if !status.success() {
+        bail!("apt-get could not install {package}");
+    }
+    if std::path::Path::new("/run/systemd/system").exists() {
+        let _ = Command::new("systemctl").args(["disable", "--now", package]).stderr(Stdio::null()).status();
+    }
+    Ok(())
+}
+
 fn dockerd_log() -> PathBuf {
     PathBuf::from("/var/log/containerlabs-dockerd.log")
 }

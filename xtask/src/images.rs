@@ -134,8 +134,32 @@ pub async fn build_from_context(engine: &Engine, tag: &str, context: Vec<u8>) ->
 /// The Debian base every stand-in builds on, made with debootstrap and imported (once).
 pub const DEBIAN_BASE: &str = "containerlabs/debian:bookworm";
 
-/// Stand-ins for official images, built from Debian's packages: (tag, directory under `images/`).
-pub const STAND_INS: &[(&str, &str)] = &[("containerlabs/mariadb:10.11-standin", "mariadb")];
+/// A stand-in for an official image, built from Debian's packages on the Debian base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StandIn {
+    /// The official image it stands in for (what users with a registry pull).
+    pub official: &'static str,
+    /// The stand-in's own tag (never the official name: a real pull must not be shadowed).
+    pub tag: &'static str,
+    /// Its directory under `images/`.
+    pub dir: &'static str,
+}
+
+/// The stand-ins this project can build.
+pub const STAND_INS: &[StandIn] =
+    &[StandIn { official: "mariadb:10.11", tag: "containerlabs/mariadb:10.11-standin", dir: "mariadb" }];
+
+/// Where images that are not the project's own come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ImageSource {
+    /// Use the image when it is here, else pull it, else (for an official image) build its stand-in.
+    #[default]
+    Auto,
+    /// Use the image when it is here, else pull it; never build a stand-in.
+    Pull,
+    /// Never pull: build the stand-in of every official image.
+    Build,
+}
 
 /// Imports the Debian base unless it is there already. Needs root and debootstrap (installed if missing).
 pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
@@ -208,20 +232,84 @@ pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> any
 }
 
 /// Makes sure every image in `tags` exists: the project's own (see [`catalogue`]) are built from
-/// `submission`'s code, stand-ins from the grader's `root`; any other image must be there already
-/// (or be pullable by the tool that uses it).
-pub async fn ensure_tags(engine: &Engine, root: &Path, submission: &Path, tags: &[String]) -> anyhow::Result<()> {
+/// `submission`'s code, stand-in tags from the grader's `root`; any other image is used when it is
+/// here and otherwise pulled (unless `source` is [`ImageSource::Build`]). An official image with a
+/// stand-in that cannot be pulled (no registry answers) is replaced by its stand-in (unless `source`
+/// is [`ImageSource::Pull`]): the returned pairs (official, stand-in) say which, for the caller to
+/// put in the services' command lines.
+pub async fn ensure_tags(
+    engine: &Engine,
+    root: &Path,
+    submission: &Path,
+    tags: &[String],
+    source: ImageSource,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut replaced = Vec::new();
     for tag in tags {
+        let stand_in_for = STAND_INS.iter().find(|s| s.official == tag);
         if let Some(image) = catalogue(submission).into_iter().find(|i| &i.tag == tag) {
             let binary = static_binary(submission, &image.package, &image.bin)?;
             build(engine, &image, &binary).await?;
-        } else if let Some((_, dir)) = STAND_INS.iter().find(|(t, _)| t == tag) {
-            stand_in(engine, root, tag, dir).await?;
-        } else if engine.docker.inspect_image(tag).await.is_err() {
-            bail!("image {tag} is not here and this project cannot build it: docker pull {tag}");
+        } else if let Some(s) = STAND_INS.iter().find(|s| s.tag == tag) {
+            stand_in(engine, root, s.tag, s.dir).await?;
+        } else if let (ImageSource::Build, Some(s)) = (source, stand_in_for) {
+            stand_in(engine, root, s.tag, s.dir).await?;
+            replaced.push((tag.clone(), s.tag.to_string()));
+        } else if engine.docker.inspect_image(tag).await.is_ok() {
+            continue;
+        } else if source == ImageSource::Build {
+            bail!("image {tag} is not here and this project has no stand-in for it: docker pull {tag} (or leave out --images build)");
+        } else {
+            let Err(why) = pull(engine, tag).await else { continue };
+            match stand_in_for {
+                Some(s) if source == ImageSource::Auto => {
+                    eprintln!("cannot pull {tag} ({why}); using the stand-in {} built from Debian's packages", s.tag);
+                    stand_in(engine, root, s.tag, s.dir).await?;
+                    replaced.push((tag.clone(), s.tag.to_string()));
+                }
+                Some(_) => bail!("cannot pull {tag}: {why} (--images auto or build uses this project's stand-in)"),
+                None => bail!("cannot pull {tag}: {why} (build or load it, then run again)"),
+            }
         }
     }
-    Ok(())
+    Ok(replaced)
+}
+
+/// Pulls `tag`, showing how many layers are done; the engine's error in one line when it fails.
+pub async fn pull(engine: &Engine, tag: &str) -> anyhow::Result<()> {
+    let (image, version) = tag.rsplit_once(':').filter(|(_, v)| !v.contains('/')).unwrap_or((tag, "latest"));
+    let options =
+        bollard::query_parameters::CreateImageOptionsBuilder::default().from_image(image).tag(version).build();
+    let mut progress = engine.docker.create_image(Some(options), None, None);
+    let (mut layers, mut done) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+    let mut announced = false;
+    while let Some(item) = progress.next().await {
+        let info = item.map_err(|e| anyhow::anyhow!("{}", one_line(&e.to_string())))?;
+        if let Some(detail) = info.error_detail {
+            bail!("{}", one_line(&detail.message.unwrap_or_default()));
+        }
+        if !announced {
+            eprintln!("pulling {tag} ...");
+            announced = true;
+        }
+        if let (Some(id), Some(status)) = (info.id, info.status) {
+            layers.insert(id.clone());
+            if status == "Pull complete" || status == "Already exists" {
+                done.insert(id);
+                eprintln!("  {tag}: {} of {} layers", done.len(), layers.len());
+            }
+        }
+    }
+    engine
+        .docker
+        .inspect_image(tag)
+        .await
+        .map(|_| ())
+        .map_err(|_| anyhow::anyhow!("the engine reported no error but has no {tag}"))
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The Dockerfile for an image.

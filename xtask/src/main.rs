@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use xtask::check::{CheckOptions, Format};
+use xtask::images::ImageSource;
 
 /// Container Labs tasks.
 #[derive(Debug, Parser)]
@@ -34,6 +35,9 @@ enum Task {
         /// Override a lab variable, e.g. --var site_port=80 (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
+        /// With --up: where images that are not the project's own come from.
+        #[arg(long, value_enum, env = "CLABS_IMAGES", default_value = "auto")]
+        images: ImageSource,
         /// Report format.
         #[arg(long, value_enum, default_value_t = Format::Tty)]
         format: Format,
@@ -48,6 +52,9 @@ enum Task {
         submission: Option<PathBuf>,
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
+        /// Where images that are not the project's own come from.
+        #[arg(long, value_enum, env = "CLABS_IMAGES", default_value = "auto")]
+        images: ImageSource,
     },
     /// Stop what `up` started.
     Down { lab: String },
@@ -123,12 +130,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match task {
-        Task::Check { lab, step, submission, up, vars, format, out } => {
-            runtime.block_on(xtask::check::run(CheckOptions { course, lab, step, submission, vars, up, format, out }))
-        }
-        Task::Up { lab, submission, vars } => {
+        Task::Check { lab, step, submission, up, vars, images, format, out } => runtime
+            .block_on(xtask::check::run(CheckOptions { course, lab, step, submission, vars, up, images, format, out })),
+        Task::Up { lab, submission, vars, images } => {
             let selection = xtask::course::select(&course, &lab, None, &vars, submission.as_deref())?;
-            runtime.block_on(xtask::updown::up(&course, &selection))?;
+            runtime.block_on(xtask::updown::up(&course, &selection, images))?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Down { lab } => {
@@ -193,9 +199,9 @@ async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) 
         let built = xtask::images::build(engine, &image, &binary).await?;
         println!("{} ({})", image.tag, how(built));
     }
-    for (tag, dir) in xtask::images::STAND_INS {
-        let built = xtask::images::stand_in(engine, course, tag, dir).await?;
-        println!("{tag} ({})", how(built));
+    for stand_in in xtask::images::STAND_INS {
+        let built = xtask::images::stand_in(engine, course, stand_in.tag, stand_in.dir).await?;
+        println!("{} ({}; stands in for {})", stand_in.tag, how(built), stand_in.official);
     }
     Ok(())
 }
@@ -204,5 +210,7 @@ async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) 
 async fn prepare_docker(course: &std::path::Path) -> anyhow::Result<()> {
     let engine = xtask::engine::ensure(xtask::engine::Provision::IfMissing).await?;
     eprintln!("docker engine {} at {}", engine.version, engine.endpoint);
+    // A real registry on loopback, for the test that pulls (this machine reaches no public one).
+    xtask::engine::install_tool("docker-registry", "docker-registry", "the image pull test")?;
     build_images(&engine, course).await
 }

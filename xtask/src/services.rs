@@ -44,6 +44,43 @@ pub struct ServiceSpec {
     pub log: PathBuf,
 }
 
+impl ServiceSpec {
+    /// Puts `to` wherever the image `from` is named: a whole argument, an environment value, an image.
+    pub fn replace_image(&mut self, from: &str, to: &str) {
+        let swap = |value: &mut String| {
+            if value == from {
+                *value = to.to_string();
+            }
+        };
+        self.args.iter_mut().for_each(swap);
+        self.images.iter_mut().for_each(swap);
+        self.env.values_mut().for_each(swap);
+        if let Some(command) = &mut self.command {
+            command.start.iter_mut().for_each(swap);
+            command.stop.iter_mut().for_each(swap);
+            command.restart.values_mut().flatten().for_each(swap);
+        }
+    }
+}
+
+/// Makes every image in `specs` available (see [`crate::images::ensure_tags`]) and, where an
+/// official image gave way to its stand-in, names the stand-in in the services' command lines.
+pub async fn ensure_images(
+    engine: &crate::engine::Engine,
+    root: &Path,
+    submission: &Path,
+    specs: &mut [ServiceSpec],
+    source: crate::images::ImageSource,
+) -> anyhow::Result<()> {
+    let mut images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
+    images.sort();
+    images.dedup();
+    for (official, stand_in) in crate::images::ensure_tags(engine, root, submission, &images, source).await? {
+        specs.iter_mut().for_each(|spec| spec.replace_image(&official, &stand_in));
+    }
+    Ok(())
+}
+
 /// A command service's command lines (arguments to `program`) and what it creates.
 #[derive(Debug, Clone)]
 pub struct CommandSpec {

@@ -39,7 +39,7 @@ fn state_file(root: &Path, lab: &str) -> PathBuf {
     root.join("target").join("clabs").join(format!("{lab}.json"))
 }
 
-pub async fn up(root: &Path, selection: &Selection) -> anyhow::Result<()> {
+pub async fn up(root: &Path, selection: &Selection, images: crate::images::ImageSource) -> anyhow::Result<()> {
     let lab = selection.lab();
     let file = state_file(root, &lab.id);
     if file.exists() {
@@ -47,13 +47,12 @@ pub async fn up(root: &Path, selection: &Selection) -> anyhow::Result<()> {
     }
     let state_dir = root.join("target").join("clabs").join(&lab.id);
     std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
-    let specs = services::prepare(lab, &selection.step_ids(), &selection.submission, &selection.vars, &state_dir)?;
+    let mut specs = services::prepare(lab, &selection.step_ids(), &selection.submission, &selection.vars, &state_dir)?;
     services::ensure_ports_free(&specs)?;
     let needs_engine = specs.iter().any(|s| s.command.is_some() || !s.images.is_empty());
     let docker = if needs_engine {
         let engine = crate::engine::ensure(crate::engine::Provision::Never).await?;
-        let images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
-        crate::images::ensure_tags(&engine, root, &selection.submission, &images).await?;
+        services::ensure_images(&engine, root, &selection.submission, &mut specs, images).await?;
         services::preflight(&engine.docker, &specs).await?;
         Some(engine.docker)
     } else {

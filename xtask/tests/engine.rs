@@ -118,3 +118,95 @@ async fn fetch(port: u16) -> std::io::Result<String> {
     stream.read_to_string(&mut text).await?;
     Ok(text)
 }
+
+/// Removes an image tag when dropped (the image under its other tags stays).
+struct Untag(String);
+
+impl Drop for Untag {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rmi", &self.0]).output();
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_official_images_when_none_does() {
+    if !integration(
+        "images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_official_images_when_none_does",
+    ) {
+        return;
+    }
+    let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
+    let root = workspace();
+    let image = images::catalogue(&root).into_iter().find(|i| i.package == "static-site").unwrap();
+    let binary = images::static_binary(&root, &image.package, &image.bin).unwrap();
+    images::build(&engine, &image, &binary).await.unwrap();
+
+    // A real registry (Debian's docker-registry, which `cargo xtask test` installs) on a loopback port.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("storage").display()
+        ),
+    )
+    .unwrap();
+    let _registry = Process(
+        std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (cargo xtask test installs it: apt-get install docker-registry)"),
+    );
+    wait_for_port(port);
+    let remote = format!("127.0.0.1:{port}/clabs-pull-test/static-site:0.1.0");
+    let _untag = Untag(remote.clone());
+    let docker = |args: &[&str]| {
+        let output = std::process::Command::new("docker").args(args).output().unwrap();
+        assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    docker(&["tag", &image.tag, &remote]);
+    docker(&["push", &remote]);
+    docker(&["rmi", &remote]);
+    assert!(engine.docker.inspect_image(&remote).await.is_err());
+
+    // Not here, but a registry answers: pulled, and nothing is replaced.
+    for source in [images::ImageSource::Auto, images::ImageSource::Pull] {
+        let replaced = images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&remote), source).await.unwrap();
+        assert!(replaced.is_empty(), "{replaced:?}");
+        assert!(engine.docker.inspect_image(&remote).await.is_ok(), "{remote} was not pulled");
+        docker(&["rmi", &remote]);
+    }
+    // `build` never pulls: an image without a stand-in is then an error saying what to do.
+    let error = images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&remote), images::ImageSource::Build)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("has no stand-in"), "{error}");
+
+    // No registry answers (a closed port): one line saying so.
+    let unreachable = format!("127.0.0.1:{}/clabs-pull-test/none:1", free_port());
+    let error =
+        images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&unreachable), images::ImageSource::Auto)
+            .await
+            .unwrap_err();
+    assert!(error.to_string().starts_with(&format!("cannot pull {unreachable}:")), "{error}");
+    assert!(!error.to_string().contains('\n'), "{error}");
+
+    // An official image with a stand-in: `build` builds the stand-in and says to use it instead.
+    let mariadb = images::STAND_INS.iter().find(|s| s.official == "mariadb:10.11").unwrap();
+    if engine.docker.inspect_image(mariadb.official).await.is_err() {
+        let replaced =
+            images::ensure_tags(&engine, &root, &root, &[mariadb.official.to_string()], images::ImageSource::Build)
+                .await
+                .unwrap();
+        assert_eq!(replaced, [(mariadb.official.to_string(), mariadb.tag.to_string())]);
+        assert!(
+            engine.docker.inspect_image(mariadb.official).await.is_err(),
+            "the stand-in must not take the official name"
+        );
+    }
+}

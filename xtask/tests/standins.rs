@@ -79,7 +79,8 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
         return;
     }
     let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
-    let (tag, dir) = xtask::images::STAND_INS.iter().find(|(_, d)| *d == "mariadb").unwrap();
+    let standin = xtask::images::STAND_INS.iter().find(|s| s.dir == "mariadb").unwrap();
+    let (tag, dir) = (standin.tag, standin.dir);
     xtask::images::stand_in(&engine, &workspace(), tag, dir).await.unwrap();
     let docker = &engine.docker;
     let run = format!("clabs-db-{}", std::process::id());

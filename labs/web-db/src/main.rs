@@ -15,7 +15,9 @@ struct Cli {
     port: u16,
     #[arg(long, env = "PORTFOLIO_IMAGE", default_value = "containerlabs/portfolio:0.1.0")]
     web_image: String,
-    #[arg(long, env = "MARIADB_IMAGE", default_value = "containerlabs/mariadb:10.11-standin")]
+    /// The database image: the official one by default (pulled when missing); where no registry
+    /// answers, the stand-in `cargo xtask images` builds: containerlabs/mariadb:10.11-standin.
+    #[arg(long, env = "MARIADB_IMAGE", default_value = "mariadb:10.11")]
     db_image: String,
     #[arg(long, env = "DB_ROOT_PASSWORD", default_value = "change-me-root")]
     db_root_password: String,

@@ -116,6 +116,10 @@ impl Stack {
 
 /// Creates what is missing and starts it: network, volume, database (waits until healthy), web (waits for its port).
 pub async fn up(docker: &Docker, stack: &Stack) -> anyhow::Result<()> {
+    // Both images first (pulled when missing, like `docker run`), so a missing one creates nothing.
+    for image in [&stack.db_image, &stack.web_image] {
+        single_image::ensure_image(docker, image, single_image::Pull::Missing).await?;
+    }
     if docker.inspect_network(&stack.network(), None::<bollard::query_parameters::InspectNetworkOptions>).await.is_err()
     {
         let request =
