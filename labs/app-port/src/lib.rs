@@ -2,12 +2,14 @@
 //!
 //! The seed course moved Rocket.Chat to port 3000 because nginx held port 80; this app plays that
 //! part: a chat page, a small JSON API (`/api/info` answers like Rocket.Chat's), input validation
-//! with reasons, and messages kept in a file so they survive a restart.
+//! with reasons, and messages kept in a file so they survive a restart. New messages reach open
+//! pages at once over a WebSocket (`/api/live`); pages fall back to polling when it is not there.
 
 pub mod store;
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRef, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -15,7 +17,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
-use store::Store;
+use store::{Message, Store};
+use tokio::sync::broadcast;
 
 /// The app's version, as `/api/info` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -32,16 +35,59 @@ const PAGE: &str = include_str!("page.html");
 
 pub type SharedStore = Arc<Mutex<Store>>;
 
+/// What the handlers share: the store, and the channel new messages go out on to live pages.
+#[derive(Clone)]
+struct AppState {
+    store: SharedStore,
+    live: broadcast::Sender<Message>,
+}
+
+impl FromRef<AppState> for SharedStore {
+    fn from_ref(state: &AppState) -> SharedStore {
+        state.store.clone()
+    }
+}
+
 /// The app's routes over a store.
 pub fn router(store: SharedStore) -> Router {
+    // A page that falls this far behind misses messages and reloads the list instead.
+    let (live, _) = broadcast::channel(256);
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/api/info", get(info))
         .route("/api/request", get(request_view))
         .route("/api/messages", get(list_messages).post(post_message))
+        .route("/api/live", get(live_messages))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(store)
+        .with_state(AppState { store, live })
+}
+
+/// `GET /api/live` (WebSocket): every new message as it is saved, one JSON text frame each
+/// (`{"message": {...}}`), or `{"reload": true}` when this page fell behind and should list again.
+async fn live_messages(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    let receiver = state.live.subscribe();
+    upgrade.on_upgrade(move |socket| relay(socket, receiver))
+}
+
+async fn relay(mut socket: WebSocket, mut receiver: broadcast::Receiver<Message>) {
+    loop {
+        let frame = tokio::select! {
+            received = receiver.recv() => match received {
+                Ok(message) => json!({ "message": message }),
+                Err(broadcast::error::RecvError::Lagged(_)) => json!({ "reload": true }),
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            // The page says nothing; anything but a ping (or pong) from it ends the stream.
+            incoming = socket.recv() => match incoming {
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                _ => return,
+            },
+        };
+        if socket.send(WsMessage::Text(frame.to_string().into())).await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn info() -> Json<serde_json::Value> {
@@ -82,7 +128,7 @@ struct NewMessage {
 }
 
 async fn post_message(
-    State(store): State<SharedStore>,
+    State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
@@ -105,9 +151,13 @@ async fn post_message(
         Ok(message) => message,
         Err(reason) => return error(StatusCode::BAD_REQUEST, &reason),
     };
-    let mut store = store.lock().expect("store lock");
-    match store.add(message.author, message.text) {
-        Ok(saved) => (StatusCode::CREATED, Json(json!({ "success": true, "message": saved }))).into_response(),
+    let saved = state.store.lock().expect("store lock").add(message.author, message.text);
+    match saved {
+        Ok(saved) => {
+            // No open page is not an error.
+            let _ = state.live.send(saved.clone());
+            (StatusCode::CREATED, Json(json!({ "success": true, "message": saved }))).into_response()
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("could not save the message: {e}")),
     }
 }

@@ -150,3 +150,63 @@ async fn request_view_shows_what_a_proxy_forwarded() {
     assert_eq!(body["forwarded_for"], "203.0.113.7, 127.0.0.1");
     assert_eq!(body["real_ip"], "127.0.0.1");
 }
+
+/// Serves `app` on a loopback port until the test ends; returns the port.
+async fn serve(app: axum::Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+/// The next text frame on `socket`, as JSON (fails after 5 s).
+async fn next_frame<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>) -> serde_json::Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), socket.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("the socket stays open")
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn new_messages_reach_open_pages_over_a_websocket_and_refused_ones_do_not() {
+    if !testkit::integration("new_messages_reach_open_pages_over_a_websocket_and_refused_ones_do_not") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir);
+    let port = serve(app.clone()).await;
+    let url = format!("ws://127.0.0.1:{port}/api/live");
+    let (mut first, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    let (mut second, _) = tokio_tungstenite::connect_async(url.as_str()).await.unwrap();
+    // Refused, then accepted: only the accepted message goes out, to every open page.
+    let (status, _) = post(&app, serde_json::json!({ "author": "", "text": "no author" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = post(&app, serde_json::json!({ "author": "ada", "text": "live!" })).await;
+    assert_eq!(status, StatusCode::CREATED);
+    for socket in [&mut first, &mut second] {
+        let frame = next_frame(socket).await;
+        assert_eq!(frame["message"]["author"], "ada", "{frame}");
+        assert_eq!(frame["message"]["text"], "live!", "{frame}");
+        assert_eq!(frame["message"]["id"], 1, "{frame}");
+    }
+    // A plain GET is not an upgrade.
+    let (status, _) = call(&app, "GET", "/api/live", "text/plain", "").await;
+    assert!(status.is_client_error(), "{status}");
+}
+
+#[test]
+fn the_page_uses_the_live_socket_with_polling_as_fallback() {
+    let page = include_str!("../src/page.html");
+    assert!(page.contains("new URL('api/live', location.href)"), "relative, so it works under a proxy prefix");
+    assert!(page.contains("setInterval(refresh, 2000)"), "polling fallback");
+}

@@ -242,3 +242,40 @@ async fn upgrades_pass_through() {
     assert_eq!(&echoed, b"ping through the proxy");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn the_lab_1_apps_live_chat_works_through_the_proxy_over_wss() {
+    if !testkit::integration("the_lab_1_apps_live_chat_works_through_the_proxy_over_wss") {
+        return;
+    }
+    use futures_util::StreamExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = app_port::store::Store::open(&dir.path().join("messages.jsonl")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        axum::serve(listener, app_port::router(Arc::new(std::sync::Mutex::new(store)))).await.unwrap()
+    });
+    let running = start_proxy(app_port).await;
+    // /api/ is routed with the prefix stripped, like /app/ in the lab's proxy.toml.
+    let url = format!("wss://localhost:{}/api/api/live", running.https);
+    let (mut socket, answer) =
+        tokio_tungstenite::client_async(url.as_str(), tls_connect(&running).await).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let posted = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{app_port}/api/messages"))
+        .json(&serde_json::json!({ "author": "ada", "text": "through TLS" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status().as_u16(), 201);
+    let frame = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.unwrap().unwrap().unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            break serde_json::from_str::<serde_json::Value>(&text).unwrap();
+        }
+    };
+    assert_eq!(frame["message"]["text"], "through TLS", "{frame}");
+    drop(socket);
+    running.stop().await;
+}
