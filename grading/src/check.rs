@@ -3,6 +3,7 @@
 //! Every kind produces an [`Attempt`]: a pass, or a [`Mismatch`] saying what was expected and what
 //! was seen instead. The runner repeats attempts until one passes or the check's deadline comes.
 
+mod compose;
 mod container;
 mod file;
 mod http;
@@ -10,6 +11,7 @@ mod persistence;
 mod tcp;
 mod tls;
 
+pub use compose::{ComposeCheck, Health, Project, Rule as ComposeRule};
 pub use container::{ContainerCheck, ContainerExpect, MountKind};
 pub use file::FileCheck;
 pub use http::{HttpCheck, HttpExpect, OneOrMany};
@@ -95,6 +97,7 @@ pub(crate) async fn attempt(
         CheckKind::Tls(c) => c.attempt(ctx, deadline).await,
         CheckKind::Container(c) => c.attempt(ctx, deadline).await,
         CheckKind::Persistence(c) => c.attempt(ctx, deadline, interval).await,
+        CheckKind::Compose(c) => c.attempt(ctx).await,
     }
 }
 

@@ -18,7 +18,7 @@
 //! known prerequisites without cycles, non-empty titles and hints, regular expressions that compile,
 //! JSON pointers that are well formed, and placeholders that name known variables.
 
-use crate::check::{ContainerCheck, FileCheck, HttpCheck, PersistenceCheck, TcpCheck, TlsCheck};
+use crate::check::{ComposeCheck, ContainerCheck, FileCheck, HttpCheck, PersistenceCheck, TcpCheck, TlsCheck};
 use crate::duration;
 use crate::error::LoadError;
 use serde::Deserialize;
@@ -87,6 +87,7 @@ pub enum CheckKind {
     Tls(TlsCheck),
     Container(Box<ContainerCheck>),
     Persistence(Box<PersistenceCheck>),
+    Compose(Box<ComposeCheck>),
 }
 
 impl CheckKind {
@@ -98,6 +99,7 @@ impl CheckKind {
             CheckKind::Tls(_) => "tls",
             CheckKind::Container(_) => "container",
             CheckKind::Persistence(_) => "persistence",
+            CheckKind::Compose(_) => "compose",
         }
     }
 
@@ -115,6 +117,7 @@ impl CheckKind {
             CheckKind::Tls(c) => c.strings(),
             CheckKind::Container(c) => c.strings(),
             CheckKind::Persistence(c) => c.strings(),
+            CheckKind::Compose(c) => c.strings(),
         }
     }
 
@@ -126,6 +129,7 @@ impl CheckKind {
             CheckKind::Tls(c) => c.validate(),
             CheckKind::Container(c) => c.validate(),
             CheckKind::Persistence(c) => c.validate(),
+            CheckKind::Compose(c) => c.validate(),
         }
     }
 }
@@ -158,6 +162,7 @@ struct RawCheck {
     tls: Option<TlsCheck>,
     container: Option<ContainerCheck>,
     persistence: Option<PersistenceCheck>,
+    compose: Option<ComposeCheck>,
 }
 
 impl RawCheck {
@@ -181,11 +186,14 @@ impl RawCheck {
         if let Some(c) = self.persistence {
             kinds.push(CheckKind::Persistence(Box::new(c)));
         }
+        if let Some(c) = self.compose {
+            kinds.push(CheckKind::Compose(Box::new(c)));
+        }
         let kind = match kinds.len() {
             1 => kinds.pop().expect("one kind"),
             0 => {
                 return Err(format!(
-                    "check '{}' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.container], [check.persistence]",
+                    "check '{}' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.container], [check.persistence], [check.compose]",
                     self.id
                 ))
             }

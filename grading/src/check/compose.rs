@@ -1,0 +1,836 @@
+//! `compose`: static rules on a Compose file - the habits that keep a stack's data and host safe.
+//!
+//! Each rule is its own check (own id, own hint), judged on a normalized model of the file that this
+//! module builds itself, so grading does not depend on which Compose (v1, v2 or none) the machine
+//! has: variables interpolated the way Compose does (`${X}`, `${X:-default}`, `${X-default}`,
+//! `${X:?message}`, `$X`, `$$`) from the `.env` beside the file - or from `.env.example` when there is
+//! no `.env`, as in a fresh clone, where `.env` must not be committed - and short syntaxes (ports,
+//! volumes, `depends_on` lists, `environment` lists) read into one shape. Where a Compose tool is
+//! installed, the `valid` rule also asks it (`config --quiet`), so the file is one Compose accepts.
+
+use super::{Attempt, Context, Mismatch};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path};
+use std::time::Duration;
+
+/// Capabilities that undo a container's confinement (the same list the container check uses).
+const RISKY_CAPS: &[&str] = &["ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "SYS_RAWIO"];
+/// Environment names that hold secrets (upper-cased before matching).
+const SECRET_WORDS: &[&str] = &["PASSWORD", "PASSWD", "SECRET", "TOKEN", "_KEY", "SALT"];
+/// How long `compose config` may take.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeCheck {
+    /// The compose file, relative to the submission root.
+    pub file: String,
+    pub rule: Rule,
+    /// Services the rule applies to (default: every service in the file).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// `state-on-named-volumes`: service -> the paths that hold its state.
+    #[serde(default)]
+    pub state: BTreeMap<String, Vec<String>>,
+    /// `depends-healthy`: service -> the services it must wait for.
+    #[serde(default)]
+    pub depends: BTreeMap<String, Vec<String>>,
+    /// `networks-only`: the networks the services may be attached to.
+    #[serde(default)]
+    pub networks: Vec<String>,
+}
+
+/// The rules, one check each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// The file parses, every service has an image (or a build), every variable resolves, every
+    /// named volume and network is declared - and the Compose tool, where there is one, accepts it.
+    Valid,
+    /// `.env.example` beside the file defines every variable the file needs and gives no default for.
+    EnvExample,
+    /// Every image names a tag (or digest) other than `latest`.
+    ExplicitTags,
+    /// Each listed path of each listed service is on a named volume (not a bind mount, an anonymous
+    /// volume, or the container's own layer).
+    StateOnNamedVolumes,
+    /// The services publish no port on the host.
+    NotPublished,
+    /// The services publish at least one port.
+    Published,
+    /// The services are attached to the given networks only.
+    NetworksOnly,
+    /// The services have a healthcheck that is not disabled.
+    Healthchecks,
+    /// Each service waits for its dependencies with `condition: service_healthy`.
+    DependsHealthy,
+    /// The services restart on their own (`always`, `unless-stopped` or `on-failure`).
+    RestartPolicy,
+    /// No `privileged`, no risky `cap_add`, no unconfined seccomp/AppArmor, no devices.
+    NoPrivileged,
+    /// Nothing mounts the Docker socket.
+    NoDockerSocket,
+    /// No host network, PID, IPC or user namespace.
+    NoHostNamespaces,
+    /// Secret-looking environment values come from variables or `*_FILE` secrets, never written in
+    /// the file (not even as a `${X:-default}`).
+    NoInlineSecrets,
+}
+
+impl ComposeCheck {
+    pub(crate) fn strings(&self) -> Vec<&str> {
+        vec![self.file.as_str()]
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let path = Path::new(&self.file);
+        if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(format!("compose file '{}' must be relative to the submission and stay inside it", self.file));
+        }
+        match self.rule {
+            Rule::StateOnNamedVolumes if self.state.is_empty() => {
+                Err("rule state-on-named-volumes needs state = { service = [\"/path\"] }".into())
+            }
+            Rule::DependsHealthy if self.depends.is_empty() => {
+                Err("rule depends-healthy needs depends = { service = [\"dependency\"] }".into())
+            }
+            Rule::NetworksOnly if self.networks.is_empty() || self.services.is_empty() => {
+                Err("rule networks-only needs services = [...] and networks = [...]".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) async fn attempt(&self, ctx: &Context) -> Attempt {
+        let relative = ctx.vars.expand(&self.file);
+        let path = ctx.submission.join(&relative);
+        let project = match Project::load(&path) {
+            Ok(project) => project,
+            Err(why) => return Attempt::Fail(Mismatch::new(format!("a Compose file at {relative} that loads"), why)),
+        };
+        if self.rule == Rule::Valid {
+            if let Some(complaint) = tool_complaint(&path, &project.env_file).await {
+                return Attempt::Fail(Mismatch::new("a file Compose accepts (`config --quiet`)", complaint));
+            }
+        }
+        match self.judge(&project) {
+            Ok(()) => Attempt::Pass,
+            Err(mismatch) => Attempt::Fail(mismatch),
+        }
+    }
+
+    /// The rule on a loaded project (no I/O beyond `.env.example` for `env-example`).
+    pub fn judge(&self, project: &Project) -> Result<(), Mismatch> {
+        let services: Vec<&Service> = if self.services.is_empty() {
+            project.services.values().collect()
+        } else {
+            let missing: Vec<&str> =
+                self.services.iter().filter(|s| !project.services.contains_key(*s)).map(String::as_str).collect();
+            if !missing.is_empty() {
+                return Err(Mismatch::new(
+                    format!("services {}", self.services.join(", ")),
+                    format!("no service {} in the file", missing.join(", ")),
+                ));
+            }
+            self.services.iter().map(|s| &project.services[s]).collect()
+        };
+        let problems: Vec<String> = match self.rule {
+            Rule::Valid => project.problems.clone(),
+            Rule::EnvExample => env_example_problems(project),
+            Rule::ExplicitTags => services
+                .iter()
+                .filter_map(|s| match &s.image {
+                    None if s.build => None,
+                    None => Some(format!("{} has no image", s.name)),
+                    Some(image) => untagged(image).then(|| format!("{} uses {image}", s.name)),
+                })
+                .collect(),
+            Rule::StateOnNamedVolumes => self.state_problems(project),
+            Rule::NotPublished => services
+                .iter()
+                .filter(|s| !s.ports.is_empty())
+                .map(|s| format!("{} publishes {}", s.name, s.ports.join(", ")))
+                .collect(),
+            Rule::Published => {
+                services.iter().filter(|s| s.ports.is_empty()).map(|s| format!("{} publishes no port", s.name)).collect()
+            }
+            Rule::NetworksOnly => services
+                .iter()
+                .filter_map(|s| {
+                    let extra: Vec<&str> =
+                        s.networks.iter().filter(|n| !self.networks.contains(n)).map(String::as_str).collect();
+                    (!extra.is_empty()).then(|| format!("{} is also on {}", s.name, extra.join(", ")))
+                })
+                .collect(),
+            Rule::Healthchecks => services
+                .iter()
+                .filter_map(|s| match s.healthcheck {
+                    Health::Defined => None,
+                    Health::Disabled => Some(format!("{} disables its healthcheck", s.name)),
+                    Health::Absent => Some(format!("{} has no healthcheck", s.name)),
+                })
+                .collect(),
+            Rule::DependsHealthy => self.depends_problems(project),
+            Rule::RestartPolicy => services
+                .iter()
+                .filter_map(|s| match s.restart.as_deref() {
+                    Some("always" | "unless-stopped" | "on-failure" | "any") => None,
+                    Some(policy) if policy.starts_with("on-failure:") => None,
+                    Some(policy) => Some(format!("{} has restart: {policy}", s.name)),
+                    None => Some(format!("{} has no restart policy", s.name)),
+                })
+                .collect(),
+            Rule::NoPrivileged => services.iter().flat_map(|s| s.privileges.iter().map(|p| format!("{}: {p}", s.name))).collect(),
+            Rule::NoDockerSocket => services
+                .iter()
+                .flat_map(|s| {
+                    s.mounts
+                        .iter()
+                        .filter(|m| m.source.as_deref().is_some_and(|src| src.ends_with("docker.sock")))
+                        .map(|m| format!("{} mounts {} at {}", s.name, m.source.as_deref().unwrap_or_default(), m.target))
+                })
+                .collect(),
+            Rule::NoHostNamespaces => {
+                services.iter().flat_map(|s| s.host_namespaces.iter().map(|n| format!("{}: {n}", s.name))).collect()
+            }
+            Rule::NoInlineSecrets => {
+                services.iter().flat_map(|s| s.inline_secrets.iter().map(|e| format!("{}: {e}", s.name))).collect()
+            }
+        };
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Mismatch::new(self.expectation(), problems.join("; ")))
+        }
+    }
+
+    fn expectation(&self) -> String {
+        match self.rule {
+            Rule::Valid => "a valid Compose file".into(),
+            Rule::EnvExample => ".env.example defines every variable the file needs".into(),
+            Rule::ExplicitTags => "every image with an explicit tag (not latest)".into(),
+            Rule::StateOnNamedVolumes => {
+                let wanted: Vec<String> =
+                    self.state.iter().map(|(s, paths)| format!("{s}:{}", paths.join(","))).collect();
+                format!("named volumes at {}", wanted.join(" "))
+            }
+            Rule::NotPublished => "no published ports".into(),
+            Rule::Published => "a published port".into(),
+            Rule::NetworksOnly => format!("only on {}", self.networks.join(", ")),
+            Rule::Healthchecks => "a healthcheck".into(),
+            Rule::DependsHealthy => "depends_on with condition: service_healthy".into(),
+            Rule::RestartPolicy => "restart: unless-stopped (or always / on-failure)".into(),
+            Rule::NoPrivileged => "no privileged mode, risky capabilities, devices or unconfined profiles".into(),
+            Rule::NoDockerSocket => "no mount of the Docker socket".into(),
+            Rule::NoHostNamespaces => "the container's own network, PID, IPC and user namespaces".into(),
+            Rule::NoInlineSecrets => "secrets from .env variables or *_FILE secrets, none written in the file".into(),
+        }
+    }
+
+    fn state_problems(&self, project: &Project) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, paths) in &self.state {
+            let Some(service) = project.services.get(name) else {
+                problems.push(format!("no service {name}"));
+                continue;
+            };
+            for path in paths {
+                let path = path.trim_end_matches('/');
+                // The mount that holds `path`: the deepest one at it or above it.
+                let holder = service
+                    .mounts
+                    .iter()
+                    .filter(|m| {
+                        let target = m.target.trim_end_matches('/');
+                        path == target || path.starts_with(&format!("{target}/"))
+                    })
+                    .max_by_key(|m| m.target.len());
+                match holder {
+                    Some(Mount { kind: MountKind::Named, .. }) => {}
+                    Some(Mount { kind: MountKind::Bind, source, .. }) => problems.push(format!(
+                        "{name}:{path} is a bind mount of {}",
+                        source.as_deref().unwrap_or("a host directory")
+                    )),
+                    Some(Mount { kind: MountKind::Anonymous, .. }) => problems.push(format!(
+                        "{name}:{path} is on an anonymous volume (a new, empty one after down/up)"
+                    )),
+                    Some(Mount { kind: MountKind::Tmpfs, .. }) => {
+                        problems.push(format!("{name}:{path} is on a tmpfs (gone when the container stops)"))
+                    }
+                    None => problems.push(format!(
+                        "{name}:{path} is in the container's own layer (gone when the container is recreated)"
+                    )),
+                }
+            }
+        }
+        problems
+    }
+
+    fn depends_problems(&self, project: &Project) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (name, dependencies) in &self.depends {
+            let Some(service) = project.services.get(name) else {
+                problems.push(format!("no service {name}"));
+                continue;
+            };
+            for dependency in dependencies {
+                match service.depends_on.get(dependency).map(String::as_str) {
+                    Some("service_healthy") => {}
+                    Some(condition) => {
+                        problems.push(format!("{name} waits for {dependency} only until {condition}"))
+                    }
+                    None => problems.push(format!("{name} does not depend on {dependency}")),
+                }
+            }
+        }
+        problems
+    }
+}
+
+fn untagged(image: &str) -> bool {
+    if image.contains("@sha256:") {
+        return false;
+    }
+    // The tag is after the last ':' that comes after the last '/' (a registry port is not a tag).
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        Some((_, tag)) => tag.is_empty() || tag == "latest",
+        None => true,
+    }
+}
+
+fn env_example_problems(project: &Project) -> Vec<String> {
+    let Some(dir) = project.file.parent() else { return vec!["the compose file has no directory".into()] };
+    let example = dir.join(".env.example");
+    let defined = match std::fs::read_to_string(&example) {
+        Ok(text) => parse_env_file(&text),
+        Err(_) => return vec![format!("there is no {}", example.file_name().unwrap_or_default().to_string_lossy())],
+    };
+    project
+        .required_vars
+        .iter()
+        .filter(|v| !defined.contains_key(*v))
+        .map(|v| format!(".env.example does not define {v}"))
+        .collect()
+}
+
+/// A Compose file read into the shape the rules need.
+#[derive(Debug, Clone, Default)]
+pub struct Project {
+    pub file: std::path::PathBuf,
+    /// The environment file the variables came from (`.env`, else `.env.example`), if any.
+    pub env_file: Option<std::path::PathBuf>,
+    pub services: BTreeMap<String, Service>,
+    /// Variables referenced without a default.
+    pub required_vars: BTreeSet<String>,
+    /// What makes the file invalid (empty when it is valid as far as this model can tell).
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Service {
+    pub name: String,
+    pub image: Option<String>,
+    pub build: bool,
+    /// Published ports, as written (interpolated).
+    pub ports: Vec<String>,
+    pub mounts: Vec<Mount>,
+    pub networks: Vec<String>,
+    pub healthcheck: Health,
+    /// Dependency -> condition (`service_started` for the list form).
+    pub depends_on: BTreeMap<String, String>,
+    pub restart: Option<String>,
+    /// `privileged`, risky capabilities, devices, unconfined profiles.
+    pub privileges: Vec<String>,
+    /// `network_mode: host`, `pid: host`, ...
+    pub host_namespaces: Vec<String>,
+    /// Secret-looking environment entries written in the file (as written, value masked).
+    pub inline_secrets: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Health {
+    #[default]
+    Absent,
+    Defined,
+    Disabled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub kind: MountKind,
+    pub source: Option<String>,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MountKind {
+    Named,
+    Bind,
+    Anonymous,
+    Tmpfs,
+}
+
+impl Project {
+    /// Reads and normalizes `file`, with variables from `.env` (or `.env.example`) beside it.
+    /// Errors are what stops the file from being read at all; other problems go to `problems`.
+    pub fn load(file: &Path) -> Result<Project, String> {
+        let text = std::fs::read_to_string(file).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => format!("{} does not exist", file.display()),
+            _ => format!("cannot read {}: {e}", file.display()),
+        })?;
+        let dir = file.parent().unwrap_or(Path::new("."));
+        let env_file = [".env", ".env.example"].iter().map(|n| dir.join(n)).find(|p| p.is_file());
+        let env = match &env_file {
+            Some(path) => parse_env_file(&std::fs::read_to_string(path).unwrap_or_default()),
+            None => BTreeMap::new(),
+        };
+        Project::parse(&text, &env, file, env_file)
+    }
+
+    /// Normalizes compose `text` with `env` for its variables.
+    pub fn parse(
+        text: &str,
+        env: &BTreeMap<String, String>,
+        file: &Path,
+        env_file: Option<std::path::PathBuf>,
+    ) -> Result<Project, String> {
+        let raw: Value = yaml_serde::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+        let mut project = Project { file: file.to_path_buf(), env_file, ..Default::default() };
+        let mut interpolated = raw.clone();
+        interpolate_all(&mut interpolated, env, &mut project.required_vars, &mut project.problems);
+        let Some(services) = interpolated.get("services").and_then(Value::as_object) else {
+            return Err("there is no services: section".into());
+        };
+        let declared_volumes: BTreeSet<String> = keys(interpolated.get("volumes"));
+        let declared_networks: BTreeSet<String> = keys(interpolated.get("networks"));
+        for (name, body) in services {
+            let raw_body = &raw["services"][name];
+            let service = Service::read(name, body, raw_body);
+            for mount in &service.mounts {
+                if let (MountKind::Named, Some(source)) = (mount.kind, &mount.source) {
+                    if !declared_volumes.contains(source) {
+                        project.problems.push(format!("{name} uses volume {source}, which volumes: does not declare"));
+                    }
+                }
+            }
+            for network in &service.networks {
+                if network != "default" && !declared_networks.contains(network) {
+                    project.problems.push(format!("{name} uses network {network}, which networks: does not declare"));
+                }
+            }
+            for dependency in service.depends_on.keys() {
+                if !services.contains_key(dependency) {
+                    project.problems.push(format!("{name} depends on {dependency}, which is not a service"));
+                }
+            }
+            if service.image.is_none() && !service.build {
+                project.problems.push(format!("{name} has neither image nor build"));
+            }
+            project.services.insert(name.clone(), service);
+        }
+        Ok(project)
+    }
+}
+
+fn keys(value: Option<&Value>) -> BTreeSet<String> {
+    value.and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl Service {
+    fn read(name: &str, body: &Value, raw: &Value) -> Service {
+        let mut service = Service {
+            name: name.to_string(),
+            image: body.get("image").and_then(text),
+            build: body.get("build").is_some(),
+            restart: body.get("restart").and_then(text),
+            ..Default::default()
+        };
+        if service.restart.is_none() {
+            service.restart = body.pointer("/deploy/restart_policy/condition").and_then(text);
+        }
+        for port in body.get("ports").and_then(Value::as_array).into_iter().flatten() {
+            match port {
+                Value::Object(long) => {
+                    let published = long.get("published").and_then(text).unwrap_or_default();
+                    let target = long.get("target").and_then(text).unwrap_or_default();
+                    service.ports.push(if published.is_empty() { target } else { format!("{published}:{target}") });
+                }
+                other => service.ports.extend(text(other)),
+            }
+        }
+        for volume in body.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+            service.mounts.extend(read_mount(volume));
+        }
+        for tmpfs in body.get("tmpfs").into_iter().flat_map(|t| match t {
+            Value::Array(list) => list.iter().filter_map(text).collect::<Vec<_>>(),
+            other => text(other).into_iter().collect(),
+        }) {
+            let target = tmpfs.split(':').next().unwrap_or_default().to_string();
+            service.mounts.push(Mount { kind: MountKind::Tmpfs, source: None, target });
+        }
+        let network_mode = body.get("network_mode").and_then(text);
+        service.networks = match body.get("networks") {
+            Some(Value::Array(list)) => list.iter().filter_map(text).collect(),
+            Some(Value::Object(map)) => map.keys().cloned().collect(),
+            _ if network_mode.is_some() => vec![],
+            _ => vec!["default".to_string()],
+        };
+        if let Some(mode) = network_mode.filter(|m| m == "host") {
+            service.host_namespaces.push(format!("network_mode: {mode}"));
+        }
+        for key in ["pid", "ipc", "userns_mode", "uts"] {
+            if let Some(value) = body.get(key).and_then(text).filter(|v| v == "host") {
+                service.host_namespaces.push(format!("{key}: {value}"));
+            }
+        }
+        service.healthcheck = match body.get("healthcheck") {
+            None => Health::Absent,
+            Some(h) if h.get("disable").and_then(Value::as_bool) == Some(true) => Health::Disabled,
+            Some(h) => match h.get("test") {
+                Some(Value::Array(test)) if test.first().and_then(Value::as_str) == Some("NONE") => Health::Disabled,
+                Some(Value::Array(test)) if !test.is_empty() => Health::Defined,
+                Some(Value::String(test)) if !test.trim().is_empty() => Health::Defined,
+                // A healthcheck without a test only tunes the image's own one.
+                _ => Health::Absent,
+            },
+        };
+        match body.get("depends_on") {
+            Some(Value::Array(list)) => {
+                for dependency in list.iter().filter_map(text) {
+                    service.depends_on.insert(dependency, "service_started".into());
+                }
+            }
+            Some(Value::Object(map)) => {
+                for (dependency, how) in map {
+                    let condition = how.get("condition").and_then(text).unwrap_or_else(|| "service_started".into());
+                    service.depends_on.insert(dependency.clone(), condition);
+                }
+            }
+            _ => {}
+        }
+        if body.get("privileged").and_then(Value::as_bool) == Some(true) {
+            service.privileges.push("privileged: true".into());
+        }
+        for cap in body.get("cap_add").and_then(Value::as_array).into_iter().flatten().filter_map(text) {
+            let bare = cap.trim_start_matches("CAP_").to_ascii_uppercase();
+            if RISKY_CAPS.contains(&bare.as_str()) {
+                service.privileges.push(format!("cap_add: {cap}"));
+            }
+        }
+        for option in body.get("security_opt").and_then(Value::as_array).into_iter().flatten().filter_map(text) {
+            if option.contains("unconfined") {
+                service.privileges.push(format!("security_opt: {option}"));
+            }
+        }
+        if body.get("devices").and_then(Value::as_array).is_some_and(|d| !d.is_empty()) {
+            service.privileges.push("devices: host devices".into());
+        }
+        service.inline_secrets = inline_secrets(raw.get("environment"));
+        service
+    }
+}
+
+fn read_mount(volume: &Value) -> Option<Mount> {
+    match volume {
+        Value::Object(long) => {
+            let target = long.get("target").and_then(text)?;
+            let source = long.get("source").and_then(text).filter(|s| !s.is_empty());
+            let kind = match long.get("type").and_then(Value::as_str).unwrap_or("volume") {
+                "bind" => MountKind::Bind,
+                "tmpfs" => MountKind::Tmpfs,
+                _ if source.is_none() => MountKind::Anonymous,
+                _ => MountKind::Named,
+            };
+            Some(Mount { kind, source, target })
+        }
+        other => {
+            let spec = text(other)?;
+            let parts: Vec<&str> = spec.split(':').collect();
+            match parts.as_slice() {
+                [target] => Some(Mount { kind: MountKind::Anonymous, source: None, target: target.to_string() }),
+                [source, target, ..] => {
+                    let bind = source.starts_with('/') || source.starts_with('.') || source.starts_with('~');
+                    let kind = if bind { MountKind::Bind } else { MountKind::Named };
+                    Some(Mount { kind, source: Some(source.to_string()), target: target.to_string() })
+                }
+                [] => None,
+            }
+        }
+    }
+}
+
+/// Secret-looking entries of a service's raw (not yet interpolated) `environment`.
+fn inline_secrets(environment: Option<&Value>) -> Vec<String> {
+    let entries: Vec<(String, Option<String>)> = match environment {
+        Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+        Some(Value::Array(list)) => list
+            .iter()
+            .filter_map(text)
+            .map(|e| match e.split_once('=') {
+                Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                None => (e, None),
+            })
+            .collect(),
+        _ => vec![],
+    };
+    entries
+        .into_iter()
+        .filter(|(key, _)| {
+            let upper = key.to_ascii_uppercase();
+            !upper.ends_with("_FILE") && SECRET_WORDS.iter().any(|w| upper.contains(w))
+        })
+        .filter_map(|(key, value)| {
+            let value = value?;
+            match secret_source(&value) {
+                SecretSource::Variable => None,
+                SecretSource::Literal => Some(format!("{key} is written in the file")),
+                SecretSource::Default => Some(format!("{key} has a default written in the file")),
+            }
+        })
+        .collect()
+}
+
+enum SecretSource {
+    Variable,
+    Literal,
+    Default,
+}
+
+/// Whether a raw value is exactly one variable reference, one with a written default, or a literal.
+fn secret_source(value: &str) -> SecretSource {
+    let value = value.trim();
+    if value.is_empty() {
+        return SecretSource::Variable;
+    }
+    if let Some(inner) = value.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+        if let Some(at) = inner.find([':', '-', '?']) {
+            let rest = inner[at..].trim_start_matches(':');
+            return match rest.chars().next() {
+                Some('-') if rest.len() > 1 => SecretSource::Default,
+                _ => SecretSource::Variable,
+            };
+        }
+        return SecretSource::Variable;
+    }
+    if value.starts_with('$') && value[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return SecretSource::Variable;
+    }
+    SecretSource::Literal
+}
+
+/// `KEY=VALUE` lines; `#` comments, `export `, and matching quotes around a value are dropped.
+pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.trim_start_matches("export ").split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let unquoted = [('"', '"'), ('\'', '\'')]
+                .iter()
+                .find_map(|(open, close)| v.strip_prefix(*open).and_then(|r| r.strip_suffix(*close)))
+                .unwrap_or(v);
+            (k.trim().to_string(), unquoted.to_string())
+        })
+        .collect()
+}
+
+fn interpolate_all(
+    value: &mut Value,
+    env: &BTreeMap<String, String>,
+    required: &mut BTreeSet<String>,
+    problems: &mut Vec<String>,
+) {
+    match value {
+        Value::String(s) => match interpolate(s, env, required) {
+            Ok(done) => *s = done,
+            Err(problem) => {
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
+        },
+        Value::Array(list) => list.iter_mut().for_each(|v| interpolate_all(v, env, required, problems)),
+        Value::Object(map) => map.values_mut().for_each(|v| interpolate_all(v, env, required, problems)),
+        _ => {}
+    }
+}
+
+/// Compose's variable syntax: `$$`, `$X`, `${X}`, `${X:-d}`, `${X-d}`, `${X:?m}`, `${X?m}`, `${X:+v}`.
+/// Records variables used without a default in `required`; an unset `:?`/`?` variable is an error.
+pub fn interpolate(
+    text: &str,
+    env: &BTreeMap<String, String>,
+    required: &mut BTreeSet<String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+        } else if let Some(body) = rest.strip_prefix('{') {
+            let end = body.find('}').ok_or_else(|| format!("unclosed ${{ in '{text}'"))?;
+            let expression = &body[..end];
+            rest = &body[end + 1..];
+            let name_end = expression.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expression.len());
+            let (name, operator) = expression.split_at(name_end);
+            if name.is_empty() {
+                return Err(format!("'${{{expression}}}' is not a variable"));
+            }
+            let value = env.get(name);
+            let set_nonempty = value.is_some_and(|v| !v.is_empty());
+            let (colon, operator) = match operator.strip_prefix(':') {
+                Some(op) => (true, op),
+                None => (false, operator),
+            };
+            let usable = if colon { set_nonempty } else { value.is_some() };
+            match operator.chars().next() {
+                None => {
+                    required.insert(name.to_string());
+                    out.push_str(value.map_or("", String::as_str));
+                }
+                Some('-') => out.push_str(if usable { value.map_or("", String::as_str) } else { &operator[1..] }),
+                Some('?') => {
+                    required.insert(name.to_string());
+                    if !usable {
+                        let message = operator[1..].trim();
+                        return Err(if message.is_empty() {
+                            format!("variable {name} is not set")
+                        } else {
+                            format!("variable {name} is not set: {message}")
+                        });
+                    }
+                    out.push_str(value.map_or("", String::as_str));
+                }
+                Some('+') => out.push_str(if usable { &operator[1..] } else { "" }),
+                Some(_) => return Err(format!("'${{{expression}}}' is not Compose's variable syntax")),
+            }
+        } else {
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            if end == 0 {
+                out.push('$');
+                continue;
+            }
+            let name = &rest[..end];
+            required.insert(name.to_string());
+            out.push_str(env.get(name).map_or("", String::as_str));
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The installed Compose: `docker compose` (v2) or `docker-compose` (v1), found once.
+fn compose_tool() -> Option<&'static [&'static str]> {
+    static TOOL: std::sync::OnceLock<Option<&'static [&'static str]>> = std::sync::OnceLock::new();
+    *TOOL.get_or_init(|| {
+        let candidates: [&'static [&'static str]; 2] = [&["docker", "compose"], &["docker-compose"]];
+        candidates.into_iter().find(|tool| {
+            std::process::Command::new(tool[0])
+                .args(&tool[1..])
+                .arg("version")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+    })
+}
+
+/// What the installed Compose says about the file, when it refuses it (`None`: accepted, or no tool).
+async fn tool_complaint(file: &Path, env_file: &Option<std::path::PathBuf>) -> Option<String> {
+    let tool = compose_tool()?;
+    let dir = file.parent()?;
+    let mut command = tokio::process::Command::new(tool[0]);
+    command.args(&tool[1..]).arg("--project-directory").arg(dir).arg("-f").arg(file);
+    if let Some(env_file) = env_file {
+        command.arg("--env-file").arg(env_file);
+    }
+    command.args(["config", "--quiet"]).stdin(std::process::Stdio::null()).kill_on_drop(true);
+    let output = match tokio::time::timeout(TOOL_TIMEOUT, command.output()).await {
+        Ok(Ok(output)) => output,
+        // A tool that cannot run or hangs says nothing about the file.
+        _ => return None,
+    };
+    if output.status.success() {
+        return None;
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Some(format!("{} config: {}", tool.join(" "), super::excerpt(&stderr, 300)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn interpolation_follows_compose() {
+        let e = env(&[("SET", "x"), ("EMPTY", "")]);
+        let mut required = BTreeSet::new();
+        let mut run = |t: &str| interpolate(t, &e, &mut required);
+        assert_eq!(run("a${SET}b$SET.$$SET").unwrap(), "axbx.$SET");
+        assert_eq!(run("${UNSET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-d}").unwrap(), "d d  d");
+        assert_eq!(run("${SET:+yes}${UNSET:+no}").unwrap(), "yes");
+        assert_eq!(run("${EMPTY:?needed}").unwrap_err(), "variable EMPTY is not set: needed");
+        assert_eq!(run("${EMPTY?needed}").unwrap(), "");
+        assert!(run("${SET").is_err());
+        assert_eq!(run("price: 5$").unwrap(), "price: 5$");
+        assert!(required.contains("SET") && required.contains("EMPTY") && !required.contains("UNSET"));
+    }
+
+    #[test]
+    fn env_files_drop_comments_export_and_quotes() {
+        let parsed = parse_env_file("# c\nA=1\nexport B=\"two words\"\nC='x'\n\nD=\n");
+        assert_eq!(parsed, env(&[("A", "1"), ("B", "two words"), ("C", "x"), ("D", "")]));
+    }
+
+    #[test]
+    fn tags_and_secret_sources() {
+        for (image, bad) in [
+            ("mariadb", true),
+            ("mariadb:latest", true),
+            ("mariadb:10.11", false),
+            ("localhost:5000/x", true),
+            ("localhost:5000/x:1", false),
+            ("x@sha256:abc", false),
+        ] {
+            assert_eq!(untagged(image), bad, "{image}");
+        }
+        assert!(matches!(secret_source("${DB_PASSWORD}"), SecretSource::Variable));
+        assert!(matches!(secret_source("${DB_PASSWORD:?set it}"), SecretSource::Variable));
+        assert!(matches!(secret_source("$DB_PASSWORD"), SecretSource::Variable));
+        assert!(matches!(secret_source("${DB_PASSWORD:-hunter2}"), SecretSource::Default));
+        assert!(matches!(secret_source("hunter2"), SecretSource::Literal));
+    }
+
+    #[test]
+    fn short_and_long_mounts() {
+        let m = |v: Value| read_mount(&v).unwrap();
+        assert_eq!(m("db:/var/lib/mysql".into()).kind, MountKind::Named);
+        assert_eq!(m("./data:/var/lib/mysql:rw".into()).kind, MountKind::Bind);
+        assert_eq!(m("/var/lib/mysql".into()).kind, MountKind::Anonymous);
+        assert_eq!(m(serde_json::json!({"type": "bind", "source": "/x", "target": "/y"})).kind, MountKind::Bind);
+        assert_eq!(m(serde_json::json!({"type": "volume", "target": "/y"})).kind, MountKind::Anonymous);
+        assert_eq!(m(serde_json::json!({"type": "volume", "source": "v", "target": "/y"})).kind, MountKind::Named);
+    }
+}
