@@ -16,7 +16,8 @@ use std::path::{Component, Path};
 use std::time::Duration;
 
 /// Capabilities that undo a container's confinement (the same list the container check uses).
-const RISKY_CAPS: &[&str] = &["ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "SYS_RAWIO"];
+const RISKY_CAPS: &[&str] =
+    &["ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "SYS_RAWIO"];
 /// Environment names that hold secrets (upper-cased before matching).
 const SECRET_WORDS: &[&str] = &["PASSWORD", "PASSWD", "SECRET", "TOKEN", "_KEY", "SALT"];
 /// How long `compose config` may take.
@@ -153,9 +154,11 @@ impl ComposeCheck {
                 .filter(|s| !s.ports.is_empty())
                 .map(|s| format!("{} publishes {}", s.name, s.ports.join(", ")))
                 .collect(),
-            Rule::Published => {
-                services.iter().filter(|s| s.ports.is_empty()).map(|s| format!("{} publishes no port", s.name)).collect()
-            }
+            Rule::Published => services
+                .iter()
+                .filter(|s| s.ports.is_empty())
+                .map(|s| format!("{} publishes no port", s.name))
+                .collect(),
             Rule::NetworksOnly => services
                 .iter()
                 .filter_map(|s| {
@@ -182,14 +185,15 @@ impl ComposeCheck {
                     None => Some(format!("{} has no restart policy", s.name)),
                 })
                 .collect(),
-            Rule::NoPrivileged => services.iter().flat_map(|s| s.privileges.iter().map(|p| format!("{}: {p}", s.name))).collect(),
+            Rule::NoPrivileged => {
+                services.iter().flat_map(|s| s.privileges.iter().map(|p| format!("{}: {p}", s.name))).collect()
+            }
             Rule::NoDockerSocket => services
                 .iter()
                 .flat_map(|s| {
-                    s.mounts
-                        .iter()
-                        .filter(|m| m.source.as_deref().is_some_and(|src| src.ends_with("docker.sock")))
-                        .map(|m| format!("{} mounts {} at {}", s.name, m.source.as_deref().unwrap_or_default(), m.target))
+                    s.mounts.iter().filter(|m| m.source.as_deref().is_some_and(|src| src.ends_with("docker.sock"))).map(
+                        |m| format!("{} mounts {} at {}", s.name, m.source.as_deref().unwrap_or_default(), m.target),
+                    )
                 })
                 .collect(),
             Rule::NoHostNamespaces => {
@@ -253,9 +257,8 @@ impl ComposeCheck {
                         "{name}:{path} is a bind mount of {}",
                         source.as_deref().unwrap_or("a host directory")
                     )),
-                    Some(Mount { kind: MountKind::Anonymous, .. }) => problems.push(format!(
-                        "{name}:{path} is on an anonymous volume (a new, empty one after down/up)"
-                    )),
+                    Some(Mount { kind: MountKind::Anonymous, .. }) => problems
+                        .push(format!("{name}:{path} is on an anonymous volume (a new, empty one after down/up)")),
                     Some(Mount { kind: MountKind::Tmpfs, .. }) => {
                         problems.push(format!("{name}:{path} is on a tmpfs (gone when the container stops)"))
                     }
@@ -278,9 +281,7 @@ impl ComposeCheck {
             for dependency in dependencies {
                 match service.depends_on.get(dependency).map(String::as_str) {
                     Some("service_healthy") => {}
-                    Some(condition) => {
-                        problems.push(format!("{name} waits for {dependency} only until {condition}"))
-                    }
+                    Some(condition) => problems.push(format!("{name} waits for {dependency} only until {condition}")),
                     None => problems.push(format!("{name} does not depend on {dependency}")),
                 }
             }
@@ -687,7 +688,8 @@ pub fn interpolate(
             let end = body.find('}').ok_or_else(|| format!("unclosed ${{ in '{text}'"))?;
             let expression = &body[..end];
             rest = &body[end + 1..];
-            let name_end = expression.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expression.len());
+            let name_end =
+                expression.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(expression.len());
             let (name, operator) = expression.split_at(name_end);
             if name.is_empty() {
                 return Err(format!("'${{{expression}}}' is not a variable"));

@@ -90,3 +90,13 @@ impl Drop for CleanupLabelled {
         }
     }
 }
+
+/// Asserts every check of `rubric` (a path in the workspace) is in `covered`: each has a known-bad variant.
+pub fn assert_covers_rubric(rubric: &str, covered: &std::collections::BTreeSet<String>) {
+    let text = std::fs::read_to_string(workspace().join(rubric)).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let ids: std::collections::BTreeSet<String> =
+        table["check"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
+    let missing: Vec<&String> = ids.difference(covered).collect();
+    assert!(missing.is_empty(), "{rubric}: checks without a known-bad variant: {missing:?}");
+}
