@@ -146,8 +146,13 @@ pub struct StandIn {
 }
 
 /// The stand-ins this project can build.
-pub const STAND_INS: &[StandIn] =
-    &[StandIn { official: "mariadb:10.11", tag: "containerlabs/mariadb:10.11-standin", dir: "mariadb" }];
+pub const STAND_INS: &[StandIn] = &[
+    StandIn { official: "mariadb:10.11", tag: "containerlabs/mariadb:10.11-standin", dir: "mariadb" },
+    StandIn { official: "redis:7.0", tag: "containerlabs/redis:7.0-standin", dir: "redis" },
+    StandIn { official: "memcached:1.6", tag: "containerlabs/memcached:1.6-standin", dir: "memcached" },
+    StandIn { official: "wordpress:6.1-apache", tag: "containerlabs/wordpress:6.1-standin", dir: "wordpress" },
+    StandIn { official: "nextcloud:28-apache", tag: "containerlabs/nextcloud:28-standin", dir: "nextcloud" },
+];
 
 /// Where images that are not the project's own come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
