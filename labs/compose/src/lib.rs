@@ -1,0 +1,276 @@
+//! Lab 3 reference: the `stack` tool around the lab's compose file.
+//!
+//! Compose does the work (v2 `docker compose` or v1 `docker-compose`, whichever is installed);
+//! this adds what both lack or do differently: `up` waits until every container of the project is
+//! running and healthy (v1 has no `--wait`) and prints the published URLs; failures - no `.env`,
+//! a malformed file, a host port already taken, a service that never gets healthy - are one line
+//! that says what to do; and containers are found by the compose labels both versions set.
+
+use anyhow::{bail, Context};
+use bollard::Docker;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The installed Compose, as a command prefix.
+pub fn compose_tool() -> Option<Vec<String>> {
+    let candidates: [&[&str]; 2] = [&["docker", "compose"], &["docker-compose"]];
+    candidates
+        .into_iter()
+        .find(|tool| {
+            Command::new(tool[0])
+                .args(&tool[1..])
+                .arg("version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(|tool| tool.iter().map(|s| s.to_string()).collect())
+}
+
+/// One compose project: which file, which name, which environment file.
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub tool: Vec<String>,
+    pub file: PathBuf,
+    pub project: String,
+    pub env_file: PathBuf,
+}
+
+impl Stack {
+    /// Checks what `up` needs before anything is created.
+    pub fn new(file: &Path, project: &str, env_file: Option<&Path>) -> anyhow::Result<Stack> {
+        let tool = compose_tool().context(
+            "neither `docker compose` (v2) nor `docker-compose` (v1) is installed: install one (Debian: apt-get install docker-compose)",
+        )?;
+        if !file.is_file() {
+            bail!("no compose file at {}: run from the workspace root or pass --file", file.display());
+        }
+        let env_file = match env_file {
+            Some(path) => path.to_path_buf(),
+            None => file.parent().unwrap_or(Path::new(".")).join(".env"),
+        };
+        if !env_file.is_file() {
+            bail!(
+                "{} is missing: copy .env.example to .env beside the compose file and set every password in it (or pass --env-file)",
+                env_file.display()
+            );
+        }
+        Ok(Stack { tool, file: file.to_path_buf(), project: project.to_string(), env_file })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.tool[0]);
+        command
+            .args(&self.tool[1..])
+            .arg("--project-name")
+            .arg(&self.project)
+            .arg("--file")
+            .arg(&self.file)
+            .arg("--env-file")
+            .arg(&self.env_file)
+            .args(args)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs compose; on failure, its message made into one line that says what to do.
+    pub fn run(&self, args: &[&str]) -> anyhow::Result<()> {
+        let output = self.command(args).output().with_context(|| format!("cannot run {}", self.tool.join(" ")))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        bail!("{}", explain(&String::from_utf8_lossy(&output.stderr), &self.tool.join(" "), args));
+    }
+
+    /// `up -d`, then waits until the project is healthy. When that fails, the containers and
+    /// networks are taken down again, and so are the volumes this `up` made (volumes that were there
+    /// before, with their data, stay): a failed `up` leaves nothing it started behind.
+    pub async fn up(&self, docker: &Docker, timeout: Duration, services: &[&str]) -> anyhow::Result<()> {
+        let before = volumes(docker, &self.project).await?;
+        let mut args = vec!["up", "--detach"];
+        args.extend(services);
+        let result = match self.run(&args) {
+            Ok(()) => wait_healthy(docker, &self.project, timeout).await,
+            Err(e) => Err(e),
+        };
+        if result.is_err() && services.is_empty() {
+            let _ = self.run(&["down"]);
+            for volume in volumes(docker, &self.project).await.unwrap_or_default() {
+                if !before.contains(&volume) {
+                    let _ = docker.remove_volume(&volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
+                }
+            }
+        }
+        result
+    }
+}
+
+/// Compose's error in one line, with what to do for the usual causes.
+pub fn explain(stderr: &str, tool: &str, args: &[&str]) -> String {
+    let text = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    let taken = ["port is already allocated", "address already in use"];
+    if taken.iter().any(|t| text.contains(t)) {
+        let port = text
+            .split(|c: char| c.is_whitespace() || c == '"')
+            .find(|w| w.starts_with("127.0.0.1:") || w.starts_with("0.0.0.0:"))
+            .map_or_else(String::new, |w| format!(" ({})", w.trim_end_matches(':')));
+        return format!(
+            "a host port this stack publishes is already in use{port}: stop what holds it (`ss -ltnp`) or change the port in .env (WORDPRESS_PORT, NEXTCLOUD_PORT)"
+        );
+    }
+    if text.contains("is not set") || text.contains("Missing mandatory value") || text.contains("required variable") {
+        return format!("a variable the compose file needs is not set ({}): set it in .env", excerpt(&text));
+    }
+    if text.contains("No such image") || text.contains("pull access denied") || text.contains("manifest unknown") {
+        return format!(
+            "an image is missing and cannot be pulled ({}): with no registry, `cargo xtask images` builds stand-ins; name them in .env (MARIADB_IMAGE=containerlabs/mariadb:10.11-standin, ...)",
+            excerpt(&text)
+        );
+    }
+    format!("{tool} {} failed: {}", args.join(" "), excerpt(&text))
+}
+
+fn excerpt(text: &str) -> String {
+    let cut: String = text.chars().take(400).collect();
+    if cut.len() < text.len() {
+        format!("{cut}…")
+    } else {
+        cut
+    }
+}
+
+/// The project's volumes (by compose label).
+pub async fn volumes(docker: &Docker, project: &str) -> anyhow::Result<Vec<String>> {
+    use bollard::query_parameters::ListVolumesOptionsBuilder;
+    let label = format!("com.docker.compose.project={project}");
+    let filters: HashMap<&str, Vec<&str>> = [("label", vec![label.as_str()])].into_iter().collect();
+    let options = ListVolumesOptionsBuilder::default().filters(&filters).build();
+    let listed = docker.list_volumes(Some(options)).await.context("cannot list volumes")?;
+    Ok(listed.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+}
+
+/// A container of the project: its service, state, health and published ports.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub service: String,
+    pub name: String,
+    pub state: String,
+    /// `healthy`, `unhealthy`, `starting`, or empty without a healthcheck.
+    pub health: String,
+    pub restarts: i64,
+    pub ports: Vec<String>,
+    pub last_health_output: String,
+}
+
+/// The project's containers (by compose labels), sorted by service.
+pub async fn members(docker: &Docker, project: &str) -> anyhow::Result<Vec<Member>> {
+    use bollard::query_parameters::ListContainersOptionsBuilder;
+    let label = format!("com.docker.compose.project={project}");
+    let filters: HashMap<&str, Vec<&str>> = [("label", vec![label.as_str()])].into_iter().collect();
+    let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let mut found = Vec::new();
+    for summary in docker.list_containers(Some(options)).await.context("cannot list containers")? {
+        let Some(id) = summary.id else { continue };
+        let inspect = docker.inspect_container(&id, None).await.context("cannot inspect a container")?;
+        let labels = inspect.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+        if labels.get("com.docker.compose.oneoff").is_some_and(|v| v == "True") {
+            continue;
+        }
+        let state = inspect.state.clone().unwrap_or_default();
+        let health = state.health.clone().unwrap_or_default();
+        let ports = inspect
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.ports.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(container, bindings)| {
+                bindings.unwrap_or_default().into_iter().map(move |b| {
+                    format!("{}:{}->{container}", b.host_ip.unwrap_or_default(), b.host_port.unwrap_or_default())
+                })
+            })
+            .collect();
+        found.push(Member {
+            service: labels.get("com.docker.compose.service").cloned().unwrap_or_default(),
+            name: inspect.name.unwrap_or_default().trim_start_matches('/').to_string(),
+            state: state.status.map(|s| s.to_string()).unwrap_or_default(),
+            health: health.status.map(|s| s.to_string()).filter(|s| s != "none").unwrap_or_default(),
+            restarts: inspect.restart_count.unwrap_or(0),
+            ports,
+            last_health_output: health
+                .log
+                .unwrap_or_default()
+                .last()
+                .and_then(|l| l.output.clone())
+                .map(|o| o.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+        });
+    }
+    found.sort_by(|a, b| a.service.cmp(&b.service));
+    Ok(found)
+}
+
+/// Waits until every container of `project` is running and, where it has a healthcheck, healthy.
+/// Fails at once on a container that exited or turned unhealthy, naming it and why.
+pub async fn wait_healthy(docker: &Docker, project: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last_report = String::new();
+    loop {
+        let members = members(docker, project).await?;
+        if members.is_empty() {
+            bail!("compose started no container for project {project}");
+        }
+        for m in &members {
+            if m.health == "unhealthy" {
+                bail!("service {} is unhealthy: {}", m.service, or_unknown(&m.last_health_output));
+            }
+            if m.state == "exited" || m.state == "dead" || m.restarts > 2 {
+                bail!(
+                    "service {} stopped ({}, {} restarts): see `docker logs {}`",
+                    m.service,
+                    m.state,
+                    m.restarts,
+                    m.name
+                );
+            }
+        }
+        let waiting: Vec<String> = members
+            .iter()
+            .filter(|m| m.state != "running" || !(m.health.is_empty() || m.health == "healthy"))
+            .map(|m| format!("{} ({})", m.service, if m.health.is_empty() { &m.state } else { &m.health }))
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let details: Vec<String> = members
+                .iter()
+                .filter(|m| m.health == "starting" || m.state != "running")
+                .map(|m| format!("{}: {}", m.service, or_unknown(&m.last_health_output)))
+                .collect();
+            bail!(
+                "not healthy after {}s: {} (last health check output - {})",
+                timeout.as_secs(),
+                waiting.join(", "),
+                details.join("; ")
+            );
+        }
+        let report = format!("waiting for {}", waiting.join(", "));
+        if report != last_report {
+            eprintln!("{report}");
+            last_report = report;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn or_unknown(text: &str) -> &str {
+    if text.is_empty() {
+        "no output"
+    } else {
+        text
+    }
+}
