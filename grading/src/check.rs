@@ -5,6 +5,7 @@
 
 mod compose;
 mod container;
+mod counters;
 mod file;
 mod http;
 mod persistence;
@@ -13,6 +14,7 @@ mod tls;
 
 pub use compose::{ComposeCheck, Health, Project, Rule as ComposeRule};
 pub use container::{ContainerCheck, ContainerExpect, MountKind};
+pub use counters::CountersCheck;
 pub use file::FileCheck;
 pub use http::{HttpCheck, HttpExpect, OneOrMany};
 pub use persistence::PersistenceCheck;
@@ -98,6 +100,7 @@ pub(crate) async fn attempt(
         CheckKind::Container(c) => c.attempt(ctx, deadline).await,
         CheckKind::Persistence(c) => c.attempt(ctx, deadline, interval).await,
         CheckKind::Compose(c) => c.attempt(ctx).await,
+        CheckKind::Counters(c) => c.attempt(ctx, deadline).await,
     }
 }
 

@@ -98,15 +98,21 @@ pub struct Creates {
     pub networks: Vec<String>,
     #[serde(default)]
     pub volumes: Vec<String>,
+    /// A Compose project: every container, network and volume labelled
+    /// `com.docker.compose.project=<this>` (names differ between Compose v1 and v2; labels do not).
+    pub compose_project: Option<String>,
 }
 
 impl Creates {
     pub fn is_empty(&self) -> bool {
-        self.containers.is_empty() && self.networks.is_empty() && self.volumes.is_empty()
+        self.containers.is_empty()
+            && self.networks.is_empty()
+            && self.volumes.is_empty()
+            && self.compose_project.is_none()
     }
 
     fn strings(&self) -> impl Iterator<Item = &String> {
-        self.containers.iter().chain(&self.networks).chain(&self.volumes)
+        self.containers.iter().chain(&self.networks).chain(&self.volumes).chain(&self.compose_project)
     }
 }
 

@@ -18,7 +18,9 @@
 //! known prerequisites without cycles, non-empty titles and hints, regular expressions that compile,
 //! JSON pointers that are well formed, and placeholders that name known variables.
 
-use crate::check::{ComposeCheck, ContainerCheck, FileCheck, HttpCheck, PersistenceCheck, TcpCheck, TlsCheck};
+use crate::check::{
+    ComposeCheck, ContainerCheck, CountersCheck, FileCheck, HttpCheck, PersistenceCheck, TcpCheck, TlsCheck,
+};
 use crate::duration;
 use crate::error::LoadError;
 use serde::Deserialize;
@@ -88,6 +90,7 @@ pub enum CheckKind {
     Container(Box<ContainerCheck>),
     Persistence(Box<PersistenceCheck>),
     Compose(Box<ComposeCheck>),
+    Counters(Box<CountersCheck>),
 }
 
 impl CheckKind {
@@ -100,6 +103,7 @@ impl CheckKind {
             CheckKind::Container(_) => "container",
             CheckKind::Persistence(_) => "persistence",
             CheckKind::Compose(_) => "compose",
+            CheckKind::Counters(_) => "counters",
         }
     }
 
@@ -118,6 +122,7 @@ impl CheckKind {
             CheckKind::Container(c) => c.strings(),
             CheckKind::Persistence(c) => c.strings(),
             CheckKind::Compose(c) => c.strings(),
+            CheckKind::Counters(c) => c.strings(),
         }
     }
 
@@ -130,6 +135,7 @@ impl CheckKind {
             CheckKind::Container(c) => c.validate(),
             CheckKind::Persistence(c) => c.validate(),
             CheckKind::Compose(c) => c.validate(),
+            CheckKind::Counters(c) => c.validate(),
         }
     }
 }
@@ -163,6 +169,7 @@ struct RawCheck {
     container: Option<ContainerCheck>,
     persistence: Option<PersistenceCheck>,
     compose: Option<ComposeCheck>,
+    counters: Option<CountersCheck>,
 }
 
 impl RawCheck {
@@ -189,11 +196,14 @@ impl RawCheck {
         if let Some(c) = self.compose {
             kinds.push(CheckKind::Compose(Box::new(c)));
         }
+        if let Some(c) = self.counters {
+            kinds.push(CheckKind::Counters(Box::new(c)));
+        }
         let kind = match kinds.len() {
             1 => kinds.pop().expect("one kind"),
             0 => {
                 return Err(format!(
-                    "check '{}' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.container], [check.persistence], [check.compose]",
+                    "check '{}' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.container], [check.persistence], [check.compose], [check.counters]",
                     self.id
                 ))
             }

@@ -146,6 +146,7 @@ pub fn prepare(
                     containers: expand(&s.creates.containers),
                     networks: expand(&s.creates.networks),
                     volumes: expand(&s.creates.volumes),
+                    compose_project: s.creates.compose_project.as_ref().map(|p| vars.expand(p)),
                 },
             }),
             images: expand(&s.images),
@@ -217,8 +218,49 @@ pub async fn preflight(docker: &bollard::Docker, specs: &[ServiceSpec]) -> anyho
                 );
             }
         }
+        if let Some(project) = &creates.compose_project {
+            let held = compose_objects(docker, project).await?;
+            if !held.is_empty() {
+                bail!(
+                    "Compose project {project} already exists ({}), so --up cannot start {} (it would reuse, then delete, its data): take it down (`docker compose -p {project} down`, adding --volumes only if its data may go) or grade it without --up",
+                    held.join(", "),
+                    spec.name
+                );
+            }
+        }
     }
     Ok(())
+}
+
+/// Everything labelled as part of Compose project `project`: containers, networks, volumes.
+async fn compose_objects(docker: &bollard::Docker, project: &str) -> anyhow::Result<Vec<String>> {
+    use bollard::query_parameters::{
+        ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    };
+    let label = format!("com.docker.compose.project={project}");
+    let filters: std::collections::HashMap<&str, Vec<&str>> = [("label", vec![label.as_str()])].into_iter().collect();
+    let mut found = Vec::new();
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .await
+        .context("cannot list containers")?;
+    found.extend(
+        containers
+            .into_iter()
+            .flat_map(|c| c.names.unwrap_or_default())
+            .map(|n| format!("container {}", n.trim_start_matches('/'))),
+    );
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+        .await
+        .context("cannot list networks")?;
+    found.extend(networks.into_iter().filter_map(|n| n.name).map(|n| format!("network {n}")));
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build()))
+        .await
+        .context("cannot list volumes")?;
+    found.extend(volumes.volumes.unwrap_or_default().into_iter().map(|v| format!("volume {}", v.name)));
+    Ok(found)
 }
 
 /// Running services, stopped when dropped.
@@ -420,6 +462,33 @@ async fn remove_leftovers(docker: &bollard::Docker, creates: &Creates) {
     for name in &creates.volumes {
         if docker.remove_volume(name, None::<RemoveVolumeOptions>).await.is_ok() {
             eprintln!("warning: removed volume {name}, which its stop command left behind");
+        }
+    }
+    if let Some(project) = &creates.compose_project {
+        // preflight made sure the project did not exist before: all of it is ours.
+        for object in compose_objects(docker, project).await.unwrap_or_default() {
+            let (kind, name) = object.split_once(' ').unwrap_or(("", ""));
+            let removed = match kind {
+                "container" => {
+                    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+                    docker.remove_container(name, Some(options)).await.is_ok()
+                }
+                _ => false,
+            };
+            if removed {
+                eprintln!("warning: removed {object}, which its stop command left behind");
+            }
+        }
+        for object in compose_objects(docker, project).await.unwrap_or_default() {
+            let (kind, name) = object.split_once(' ').unwrap_or(("", ""));
+            let removed = match kind {
+                "network" => docker.remove_network(name).await.is_ok(),
+                "volume" => docker.remove_volume(name, None::<RemoveVolumeOptions>).await.is_ok(),
+                _ => false,
+            };
+            if removed {
+                eprintln!("warning: removed {object}, which its stop command left behind");
+            }
         }
     }
 }

@@ -471,6 +471,7 @@ impl HandStack {
                     containers: vec![format!("{}-web", self.project), format!("{}-db", self.project)],
                     networks: vec![format!("{}-net", self.project)],
                     volumes: vec![format!("{}-db-data", self.project)],
+                    compose_project: None,
                 },
             }),
             images: vec![],

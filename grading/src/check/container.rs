@@ -39,6 +39,8 @@ pub struct ComposeService {
 #[serde(deny_unknown_fields)]
 pub struct Exec {
     pub command: Vec<String>,
+    /// Run as this user (e.g. `www-data` for Nextcloud's `occ`), else the image's user.
+    pub user: Option<String>,
     pub output_contains: Option<String>,
     #[serde(default)]
     pub exit_code: i64,
@@ -162,41 +164,50 @@ impl ContainerCheck {
         }
     }
 
-    /// Inspects the container: by name, or the compose service's lowest-numbered container.
     async fn find(&self, docker: &bollard::Docker, ctx: &Context) -> Result<ContainerInspectResponse, String> {
-        if let Some(name) = &self.name {
-            let name = ctx.vars.expand(name);
-            return docker
-                .inspect_container(&name, None)
-                .await
-                .map_err(|e| not_found(&e, &format!("no container named {name}")));
-        }
-        let compose = self.compose.as_ref().expect("validated: name or compose");
-        let (project, service) = (ctx.vars.expand(&compose.project), ctx.vars.expand(&compose.service));
-        let project_label = format!("com.docker.compose.project={project}");
-        let service_label = format!("com.docker.compose.service={service}");
-        let filters: HashMap<&str, Vec<&str>> =
-            [("label", vec![project_label.as_str(), service_label.as_str()])].into_iter().collect();
-        let options =
-            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        let mut containers =
-            docker.list_containers(Some(options)).await.map_err(|e| format!("listing containers failed: {e}"))?;
-        // One-off `run` containers are not the service; lower container numbers first.
-        containers.retain(|c| {
-            c.labels.as_ref().and_then(|l| l.get("com.docker.compose.oneoff")).is_none_or(|v| v == "False")
-        });
-        containers.sort_by_key(|c| {
-            c.labels
-                .as_ref()
-                .and_then(|l| l.get("com.docker.compose.container-number"))
-                .and_then(|n| n.parse::<u32>().ok())
-                .unwrap_or(0)
-        });
-        let id = containers.first().and_then(|c| c.id.clone()).ok_or_else(|| {
-            format!("no container for service {service} in compose project {project} (is the stack up?)")
-        })?;
-        docker.inspect_container(&id, None).await.map_err(|e| format!("inspecting {service} failed: {e}"))
+        find(docker, self.name.as_deref(), self.compose.as_ref(), ctx).await
     }
+}
+
+/// Inspects a container: by name, or the compose service's lowest-numbered container.
+pub(crate) async fn find(
+    docker: &bollard::Docker,
+    name: Option<&str>,
+    compose: Option<&ComposeService>,
+    ctx: &Context,
+) -> Result<ContainerInspectResponse, String> {
+    if let Some(name) = name {
+        let name = ctx.vars.expand(name);
+        return docker
+            .inspect_container(&name, None)
+            .await
+            .map_err(|e| not_found(&e, &format!("no container named {name}")));
+    }
+    let compose = compose.expect("validated: name or compose");
+    let (project, service) = (ctx.vars.expand(&compose.project), ctx.vars.expand(&compose.service));
+    let project_label = format!("com.docker.compose.project={project}");
+    let service_label = format!("com.docker.compose.service={service}");
+    let filters: HashMap<&str, Vec<&str>> =
+        [("label", vec![project_label.as_str(), service_label.as_str()])].into_iter().collect();
+    let options =
+        bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let mut containers =
+        docker.list_containers(Some(options)).await.map_err(|e| format!("listing containers failed: {e}"))?;
+    // One-off `run` containers are not the service; lower container numbers first.
+    containers
+        .retain(|c| c.labels.as_ref().and_then(|l| l.get("com.docker.compose.oneoff")).is_none_or(|v| v == "False"));
+    containers.sort_by_key(|c| {
+        c.labels
+            .as_ref()
+            .and_then(|l| l.get("com.docker.compose.container-number"))
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    let id = containers
+        .first()
+        .and_then(|c| c.id.clone())
+        .ok_or_else(|| format!("no container for service {service} in compose project {project} (is the stack up?)"))?;
+    docker.inspect_container(&id, None).await.map_err(|e| format!("inspecting {service} failed: {e}"))
 }
 
 fn not_found(error: &bollard::errors::Error, message: &str) -> String {
@@ -443,6 +454,34 @@ async fn logs(docker: &bollard::Docker, id: &str) -> String {
     text
 }
 
+/// Runs `command` in container `id` (as `user`, if given); returns its exit code and output.
+pub(crate) async fn exec_output(
+    docker: &bollard::Docker,
+    id: &str,
+    command: &[String],
+    user: Option<&str>,
+) -> Result<(i64, String), bollard::errors::Error> {
+    let options = bollard::exec::CreateExecOptions {
+        cmd: Some(command.to_vec()),
+        user: user.map(str::to_string),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    };
+    let created = docker.create_exec(id, options).await?;
+    let mut output = String::new();
+    match docker.start_exec(&created.id, None).await? {
+        bollard::exec::StartExecResults::Attached { output: mut stream, .. } => {
+            while let Some(Ok(chunk)) = stream.next().await {
+                output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            }
+        }
+        bollard::exec::StartExecResults::Detached => {}
+    }
+    let code = docker.inspect_exec(&created.id).await.ok().and_then(|i| i.exit_code).unwrap_or(-1);
+    Ok((code, output))
+}
+
 async fn run_exec(
     docker: &bollard::Docker,
     found: &ContainerInspectResponse,
@@ -452,24 +491,10 @@ async fn run_exec(
     let id = found.id.clone().unwrap_or_default();
     let command: Vec<String> = exec.command.iter().map(|a| ctx.vars.expand(a)).collect();
     let shown = command.join(" ");
-    let fail = |actual: String| Mismatch::new(format!("`{shown}` to succeed"), actual);
-    let options = bollard::exec::CreateExecOptions {
-        cmd: Some(command.clone()),
-        attach_stdout: Some(true),
-        attach_stderr: Some(true),
-        ..Default::default()
-    };
-    let created = docker.create_exec(&id, options).await.map_err(|e| fail(format!("it could not be started: {e}")))?;
-    let mut output = String::new();
-    match docker.start_exec(&created.id, None).await.map_err(|e| fail(format!("it could not be started: {e}")))? {
-        bollard::exec::StartExecResults::Attached { output: mut stream, .. } => {
-            while let Some(Ok(chunk)) = stream.next().await {
-                output.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-            }
-        }
-        bollard::exec::StartExecResults::Detached => {}
-    }
-    let code = docker.inspect_exec(&created.id).await.ok().and_then(|i| i.exit_code).unwrap_or(-1);
+    let user = exec.user.as_ref().map(|u| ctx.vars.expand(u));
+    let (code, output) = exec_output(docker, &id, &command, user.as_deref())
+        .await
+        .map_err(|e| Mismatch::new(format!("`{shown}` to succeed"), format!("it could not be started: {e}")))?;
     if code != exec.exit_code {
         return Err(Mismatch::new(
             format!("`{shown}` to exit with {}", exec.exit_code),

@@ -53,8 +53,17 @@ pub struct HttpCheck {
     /// Follow 3xx answers (up to 10) and judge the last response.
     #[serde(default)]
     pub follow_redirects: bool,
+    /// HTTP basic auth: `Authorization: Basic base64(user:password)`.
+    pub basic_auth: Option<BasicAuth>,
     #[serde(default)]
     pub expect: HttpExpect,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: String,
 }
 
 fn get() -> String {
@@ -94,6 +103,9 @@ impl HttpCheck {
         let mut all = vec![self.method.as_str(), self.url.as_str()];
         all.extend(self.headers.values().map(String::as_str));
         all.extend(self.body.as_deref());
+        if let Some(auth) = &self.basic_auth {
+            all.extend([auth.user.as_str(), auth.password.as_str()]);
+        }
         if let Some(form) = &self.form {
             all.extend(form.values().map(String::as_str));
         }
@@ -155,6 +167,14 @@ impl HttpCheck {
         let v = &ctx.vars;
         let mut headers: Vec<(String, String)> =
             self.headers.iter().map(|(k, val)| (k.clone(), v.expand(val))).collect();
+        if let Some(auth) = &self.basic_auth {
+            use base64::Engine;
+            let pair = format!("{}:{}", v.expand(&auth.user), v.expand(&auth.password));
+            headers.push((
+                "authorization".into(),
+                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)),
+            ));
+        }
         let body = if let Some(body) = &self.body {
             Some(v.expand(body))
         } else if let Some(form) = &self.form {

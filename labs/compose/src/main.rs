@@ -93,11 +93,8 @@ async fn print_status(docker: &bollard::Docker, project: &str) -> anyhow::Result
     }
     for m in members {
         let health = if m.health.is_empty() { String::new() } else { format!(" ({})", m.health) };
-        let urls: Vec<String> = m
-            .ports
-            .iter()
-            .filter_map(|p| p.split_once("->").map(|(host, _)| format!("http://{host}/")))
-            .collect();
+        let urls: Vec<String> =
+            m.ports.iter().filter_map(|p| p.split_once("->").map(|(host, _)| format!("http://{host}/"))).collect();
         println!("{:<14} {}{}  {}", m.service, m.state, health, urls.join(" "));
     }
     Ok(())

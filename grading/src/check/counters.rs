@@ -1,0 +1,169 @@
+//! `counters`: a cache is really used - traffic through the app moves the cache's own counters.
+//!
+//! Reads counters inside the cache's container (e.g. `redis-cli info stats` for `keyspace_hits`
+//! and `keyspace_misses`, or Memcached's `stats` for `get_hits` and `get_misses`), sends the
+//! traffic (each request must also meet its own `expect`), reads again, and passes when the sum
+//! of the named counters grew by at least `min_increase`. A cache that runs but that nothing is
+//! wired to stays still, and fails.
+//!
+//! ```toml
+//! [check.counters]
+//! compose = { project = "{project}", service = "redis" }
+//! command = ["redis-cli", "info", "stats"]
+//! fields = ["keyspace_hits", "keyspace_misses"]
+//! traffic = [{ url = "http://{host}:{port}/status.php" }]
+//! ```
+
+use super::container::{exec_output, find, ComposeService};
+use super::http::HttpCheck;
+use super::{Attempt, Context, Mismatch};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountersCheck {
+    /// The cache's container by name ...
+    pub name: Option<String>,
+    /// ... or by Compose service.
+    pub compose: Option<ComposeService>,
+    /// Prints the counters as `name:value` or `STAT name value` lines.
+    pub command: Vec<String>,
+    /// The counters whose sum must grow.
+    pub fields: Vec<String>,
+    /// The requests made between the two readings.
+    pub traffic: Vec<HttpCheck>,
+    #[serde(default = "one")]
+    pub min_increase: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl CountersCheck {
+    pub(crate) fn strings(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.command.iter().map(String::as_str).collect();
+        all.extend(self.name.as_deref());
+        if let Some(c) = &self.compose {
+            all.extend([c.project.as_str(), c.service.as_str()]);
+        }
+        all.extend(self.traffic.iter().flat_map(HttpCheck::strings));
+        all
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.name.is_some() == self.compose.is_some() {
+            return Err("give the cache's container as name or as compose, one of them".into());
+        }
+        if self.command.is_empty() || self.fields.is_empty() || self.traffic.is_empty() {
+            return Err("counters needs command, fields and traffic".into());
+        }
+        for (i, request) in self.traffic.iter().enumerate() {
+            request.validate().map_err(|m| format!("traffic[{i}]: {m}"))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant) -> Attempt {
+        let Some(docker) = &ctx.docker else {
+            return Attempt::CannotRun("needs a Docker engine, and none was connected".into());
+        };
+        let work = async {
+            let found = match find(docker, self.name.as_deref(), self.compose.as_ref(), ctx).await {
+                Ok(found) => found,
+                Err(actual) => return Attempt::Fail(Mismatch::new("the cache's container to exist", actual)),
+            };
+            let id = found.id.unwrap_or_default();
+            let command: Vec<String> = self.command.iter().map(|a| ctx.vars.expand(a)).collect();
+            let read = || async {
+                match exec_output(docker, &id, &command, None).await {
+                    Ok((0, output)) => Ok(self.total(&parse_counters(&output))),
+                    Ok((code, output)) => Err(Mismatch::new(
+                        format!("`{}` to print the counters", command.join(" ")),
+                        format!("it exited with {code}: {:?}", super::excerpt(&output, 160)),
+                    )),
+                    Err(e) => Err(Mismatch::new(
+                        format!("`{}` to run in the cache's container", command.join(" ")),
+                        e.to_string(),
+                    )),
+                }
+            };
+            let before = match read().await {
+                Ok(Some(total)) => total,
+                Ok(None) => return Attempt::Fail(self.missing_fields()),
+                Err(m) => return Attempt::Fail(m),
+            };
+            for request in &self.traffic {
+                if let Attempt::Fail(m) = request.attempt(ctx, deadline).await {
+                    return Attempt::Fail(Mismatch::new(
+                        format!("the traffic to go through: {}", m.expected),
+                        m.actual,
+                    ));
+                }
+            }
+            let after = match read().await {
+                Ok(Some(total)) => total,
+                Ok(None) => return Attempt::Fail(self.missing_fields()),
+                Err(m) => return Attempt::Fail(m),
+            };
+            let grew = after.saturating_sub(before);
+            if grew >= self.min_increase {
+                Attempt::Pass
+            } else {
+                Attempt::Fail(Mismatch::new(
+                    format!(
+                        "{} to grow by at least {} while {} request(s) went through the app",
+                        self.fields.join(" + "),
+                        self.min_increase,
+                        self.traffic.len()
+                    ),
+                    format!("{before} before, {after} after: the app did not use the cache"),
+                ))
+            }
+        };
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Fail(Mismatch::new("the counters read twice", "the deadline passed first")),
+        }
+    }
+
+    fn total(&self, counters: &BTreeMap<String, u64>) -> Option<u64> {
+        self.fields.iter().map(|f| counters.get(f).copied()).sum()
+    }
+
+    fn missing_fields(&self) -> Mismatch {
+        Mismatch::new(
+            format!("counters {}", self.fields.join(", ")),
+            format!("`{}` did not print them all", self.command.join(" ")),
+        )
+    }
+}
+
+/// `name:value` (Redis INFO) and `STAT name value` (Memcached) lines; other lines are skipped.
+pub fn parse_counters(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let (name, value) = match line.strip_prefix("STAT ") {
+                Some(rest) => rest.split_once(' ')?,
+                None => line.split_once(':')?,
+            };
+            Some((name.trim().to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redis_and_memcached_formats() {
+        let redis = super::parse_counters("# Stats\r\nkeyspace_hits:12\r\nkeyspace_misses:3\r\nrole:master\r\n");
+        assert_eq!(redis.get("keyspace_hits"), Some(&12));
+        assert_eq!(redis.get("keyspace_misses"), Some(&3));
+        assert!(!redis.contains_key("role"));
+        let memcached = super::parse_counters("STAT get_hits 7\r\nSTAT get_misses 2\r\nEND\r\n");
+        assert_eq!(memcached.get("get_hits"), Some(&7));
+    }
+}
