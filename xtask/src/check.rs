@@ -111,8 +111,8 @@ async fn grade_up(
     let mut specs = prepared?;
     services::ensure_ports_free(&specs)?;
     if let Some(engine) = &engine {
-        services::ensure_images(engine, course, &selection.submission, &mut specs, images).await?;
         services::preflight(&engine.docker, &specs).await?;
+        services::ensure_images(engine, course, &selection.submission, &mut specs, images).await?;
     }
     if interrupted(&mut interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");

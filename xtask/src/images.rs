@@ -250,6 +250,8 @@ pub async fn ensure_tags(
     source: ImageSource,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let mut replaced = Vec::new();
+    // Once a pull failed for want of a network, the registry counts as unreachable for this run.
+    let mut unreachable: Option<String> = None;
     for tag in tags {
         let stand_in_for = STAND_INS.iter().find(|s| s.official == tag);
         if let Some(image) = catalogue(submission).into_iter().find(|i| &i.tag == tag) {
@@ -265,10 +267,22 @@ pub async fn ensure_tags(
         } else if source == ImageSource::Build {
             bail!("image {tag} is not here and this project has no stand-in for it: docker pull {tag} (or leave out --images build)");
         } else {
-            let Err(why) = pull(engine, tag).await else { continue };
+            let why = match &unreachable {
+                Some(why) => why.clone(),
+                None => {
+                    let Err(why) = pull(engine, tag).await else { continue };
+                    let why = why.to_string();
+                    eprintln!("cannot pull {tag}: {why}");
+                    let offline = ["dial tcp", "no such host", "connection refused", "i/o timeout", "handshake timeout"];
+                    if offline.iter().any(|o| why.contains(o)) {
+                        unreachable = Some(why.clone());
+                    }
+                    why
+                }
+            };
             match stand_in_for {
                 Some(s) if source == ImageSource::Auto => {
-                    eprintln!("cannot pull {tag} ({why}); using the stand-in {} built from Debian's packages", s.tag);
+                    eprintln!("{tag}: no registry answered; using the stand-in {} (built from Debian's packages)", s.tag);
                     stand_in(engine, root, s.tag, s.dir).await?;
                     replaced.push((tag.clone(), s.tag.to_string()));
                 }

@@ -52,8 +52,8 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
     let needs_engine = specs.iter().any(|s| s.command.is_some() || !s.images.is_empty());
     let docker = if needs_engine {
         let engine = crate::engine::ensure(crate::engine::Provision::Never).await?;
-        services::ensure_images(&engine, root, &selection.submission, &mut specs, images).await?;
         services::preflight(&engine.docker, &specs).await?;
+        services::ensure_images(&engine, root, &selection.submission, &mut specs, images).await?;
         Some(engine.docker)
     } else {
         None

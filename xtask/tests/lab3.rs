@@ -256,3 +256,275 @@ fn a_missing_compose_file_fails_compose_valid_with_the_path() {
     let valid = checks(&report).into_iter().find(|c| c["id"] == "compose-valid").unwrap();
     assert!(valid["actual"].as_str().unwrap().contains("compose.yaml does not exist"), "{valid}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The running stack: `check lab3 --up` on the lab's compose file and on known-bad variants of it.
+// A variant lives under the workspace's target directory and is named with `--var compose_file`,
+// so `--up` runs the workspace's own `stack` tool on it. Each run gets its own project and ports
+// and must leave nothing labelled with its project behind. Integration: needs the engine and the
+// stand-ins `cargo xtask test` provides.
+
+/// One `--up` stack at a time: two cores do not bring up several five-container stacks in time.
+static ONE_STACK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A variant of the lab's compose file (and its .env.example) inside the workspace; returns its
+/// path relative to the workspace and removes it when dropped.
+struct Variant {
+    dir: std::path::PathBuf,
+    relative: String,
+}
+
+impl Variant {
+    fn new(name: &str, edit: &dyn Fn(&mut String, &mut String)) -> Variant {
+        let relative_dir = format!("target/clabs-tests/lab3-{}-{name}", std::process::id());
+        let dir = workspace().join(&relative_dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut compose, mut env) = (
+            std::fs::read_to_string(workspace().join(COMPOSE)).unwrap(),
+            std::fs::read_to_string(workspace().join(ENV_EXAMPLE)).unwrap(),
+        );
+        edit(&mut compose, &mut env);
+        std::fs::write(dir.join("compose.yaml"), compose).unwrap();
+        std::fs::write(dir.join(".env.example"), env).unwrap();
+        Variant { relative: format!("{relative_dir}/compose.yaml"), dir }
+    }
+}
+
+impl Drop for Variant {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What carries `com.docker.compose.project=<project>`: containers, volumes, networks.
+fn project_leftovers(project: &str) -> Vec<String> {
+    let label = format!("label=com.docker.compose.project={project}");
+    let mut left = Vec::new();
+    for (kind, args) in
+        [("container", &["ps", "-aq"][..]), ("volume", &["volume", "ls", "-q"]), ("network", &["network", "ls", "-q"])]
+    {
+        let output = std::process::Command::new("docker").args(args).args(["--filter", &label]).output().unwrap();
+        left.extend(String::from_utf8_lossy(&output.stdout).split_whitespace().map(|id| format!("{kind} {id}")));
+    }
+    left
+}
+
+/// Removes everything of `project` when dropped (a failed assertion must not leave a stack).
+struct RemoveProject(String);
+
+impl Drop for RemoveProject {
+    fn drop(&mut self) {
+        for item in project_leftovers(&self.0) {
+            let (kind, id) = item.split_once(' ').unwrap();
+            let args: &[&str] = match kind {
+                "container" => &["rm", "-fv", id],
+                "volume" => &["volume", "rm", "-f", id],
+                _ => &["network", "rm", id],
+            };
+            let _ = std::process::Command::new("docker").args(args).output();
+        }
+    }
+}
+
+/// `check lab3 --up` with its own project and ports (and `extra` arguments); returns
+/// (exit code, failed ids, report, stderr) after asserting the engine holds nothing of the project.
+fn grade_up(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_json::Value, String) {
+    let _one = ONE_STACK.lock().unwrap_or_else(|e| e.into_inner());
+    let project = format!("clabs{}{}", std::process::id(), test.replace(['-', '_'], ""));
+    let _remove = RemoveProject(project.clone());
+    let (wordpress, nextcloud) = (free_port().to_string(), free_port().to_string());
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let output = cargo_bin_cmd!("xtask")
+        .args(["check", "lab3", "--up", "--format", "json", "--out"])
+        .arg(out.path())
+        .args(["--var", &format!("project={project}")])
+        .args(["--var", &format!("wordpress_port={wordpress}")])
+        .args(["--var", &format!("nextcloud_port={nextcloud}")])
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path()).unwrap_or_default()).unwrap_or_default();
+    let left = project_leftovers(&project);
+    assert!(left.is_empty(), "{test}: --up left {left:?} behind\n{stderr}");
+    // No report when grading was impossible (exit 2).
+    let failed = if report.is_object() { ids_with_status(&report, "failed").into_iter().collect() } else { BTreeSet::new() };
+    (output.status.code().unwrap_or(-1), failed, report, stderr)
+}
+
+#[test]
+fn check_lab3_up_gives_the_reference_full_marks_and_leaves_nothing() {
+    if !integration("check_lab3_up_gives_the_reference_full_marks_and_leaves_nothing") {
+        return;
+    }
+    let (code, failed, report, stderr) = grade_up("full", &[]);
+    assert_eq!(code, 0, "failed {failed:?}\n{stderr}\n{report:#}");
+    assert_eq!(report["score"], report["max_score"], "{report:#}");
+    assert_eq!(report["counts"]["skipped"], 0, "{report:#}");
+}
+
+#[test]
+fn running_stack_known_bad_variants() {
+    if !integration("running_stack_known_bad_variants") {
+        return;
+    }
+    let no_health = |compose: &mut String, service: &str, retries: &str| {
+        let start = compose.find(&format!("\n  {service}:\n")).unwrap();
+        let at = start + compose[start..].find("    healthcheck:\n").unwrap();
+        let end = at
+            + compose[at..].find(&format!("      retries: {retries}\n")).unwrap()
+            + format!("      retries: {retries}\n").len();
+        let end = if compose[end..].starts_with("      start_period: 10s\n") {
+            end + "      start_period: 10s\n".len()
+        } else {
+            end
+        };
+        compose.replace_range(at..end, "");
+    };
+    let table: Vec<(&str, &[&str], Edit, &[&str])> = vec![
+        (
+            "redis-not-wired",
+            &["--step", "cache"],
+            compose_edit("      REDIS_HOST: redis\n", ""),
+            &["cache-nextcloud-locking", "cache-in-use"],
+        ),
+        (
+            "redis-published",
+            &["--step", "cache"],
+            compose_edit("      - redis:/data\n", "      - redis:/data\n    ports:\n      - \"127.0.0.1::6379\"\n"),
+            &["cache-redis-not-published"],
+        ),
+        (
+            "redis-without-healthcheck",
+            &["--step", "cache"],
+            Box::new(move |compose, _| {
+                no_health(compose, "redis", "30");
+                swap(
+                    compose,
+                    "      redis:\n        condition: service_healthy\n",
+                    "      redis:\n        condition: service_started\n",
+                );
+            }),
+            &["cache-redis-healthy"],
+        ),
+        (
+            "no-healthchecks",
+            &["--step", "compose"],
+            Box::new(move |compose, _| {
+                for (service, retries) in
+                    [("wordpress-db", "30"), ("nextcloud-db", "30"), ("wordpress", "30"), ("nextcloud", "60")]
+                {
+                    no_health(compose, service, retries);
+                }
+                *compose = compose.replace("condition: service_healthy", "condition: service_started");
+            }),
+            &[
+                "compose-healthchecks",
+                "compose-depends-healthy",
+                "stack-wordpress-db-healthy",
+                "stack-nextcloud-db-healthy",
+                "stack-wordpress-healthy",
+                "stack-nextcloud-healthy",
+            ],
+        ),
+        (
+            "wordpress-wrong-db-password",
+            &["--step", "compose"],
+            compose_edit(
+                "      WORDPRESS_DB_PASSWORD: ${WORDPRESS_DB_PASSWORD:?copy .env.example to .env and set it}\n",
+                "      WORDPRESS_DB_PASSWORD: ${NEXTCLOUD_DB_PASSWORD:?copy .env.example to .env and set it}\n",
+            ),
+            &["wordpress-answers"],
+        ),
+        (
+            "nextcloud-not-installed",
+            &["--step", "compose"],
+            compose_edit("      NEXTCLOUD_ADMIN_USER: ${NEXTCLOUD_ADMIN_USER:-admin}\n", ""),
+            &["nextcloud-installed"],
+        ),
+        (
+            "state-in-containers",
+            &["--step", "compose"],
+            Box::new(|compose, _| {
+                swap(compose, "      - wordpress:/var/www/html\n", "      - /var/www/html\n");
+                swap(compose, "    volumes:\n      - nextcloud-db:/var/lib/mysql\n", "");
+            }),
+            &["compose-state-volumes", "wordpress-post-survives", "nextcloud-file-survives"],
+        ),
+    ];
+    let mut covered = BTreeSet::new();
+    let mut wrong = Vec::new();
+    for (name, args, edit, expected) in &table {
+        let variant = Variant::new(name, edit.as_ref());
+        let mut extra: Vec<&str> = args.to_vec();
+        let compose_var = format!("compose_file={}", variant.relative);
+        extra.extend(["--var", &compose_var]);
+        let (code, failed, report, stderr) = grade_up(name, &extra);
+        let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+        if code != 1 || failed != expected {
+            wrong.push(format!("{name}: exit {code}, failed {failed:?}, expected {expected:?}\n{stderr}\n{report:#}"));
+        }
+        covered.extend(expected);
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    // With the static table above, every check of both rubrics has a known-bad variant.
+    let static_ids: BTreeSet<String> =
+        toml::from_str::<toml::Table>(&std::fs::read_to_string(workspace().join("labs/compose/rubric.toml")).unwrap())
+            .unwrap()["check"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .filter(|id| id.starts_with("compose-"))
+            .collect();
+    covered.extend(static_ids);
+    assert_covers_rubric("labs/compose/rubric.toml", &covered);
+    assert_covers_rubric("labs/cache/rubric.toml", &covered);
+}
+
+#[test]
+fn up_refuses_a_project_that_exists_and_leaves_it_alone() {
+    if !integration("up_refuses_a_project_that_exists_and_leaves_it_alone") {
+        return;
+    }
+    let project = format!("clabs{}held", std::process::id());
+    let _remove = RemoveProject(project.clone());
+    let volume = format!("{project}_wordpress");
+    let created = std::process::Command::new("docker")
+        .args(["volume", "create", "--label", &format!("com.docker.compose.project={project}"), &volume])
+        .output()
+        .unwrap();
+    assert!(created.status.success());
+    let output = cargo_bin_cmd!("xtask")
+        .args(["check", "lab3", "--up", "--var", &format!("project={project}")])
+        .output()
+        .unwrap();
+    // Refused before any image is built or pulled: after cargo's build line, one error line.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("building ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(&format!("Compose project {project} already exists (volume {volume})")), "{stderr}");
+    let still = std::process::Command::new("docker").args(["volume", "inspect", &volume]).output().unwrap();
+    assert!(still.status.success(), "the volume --up did not create must stay");
+}
+
+#[test]
+fn up_with_a_taken_port_or_a_broken_file_exits_2_and_leaves_nothing() {
+    if !integration("up_with_a_taken_port_or_a_broken_file_exits_2_and_leaves_nothing") {
+        return;
+    }
+    // WordPress's port is taken (Nextcloud's, the ready port, is free): compose itself refuses.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().port().to_string();
+    let (code, _, _, stderr) = grade_up("taken", &["--var", &format!("wordpress_port={taken}")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("already in use"), "{stderr}");
+    // A compose file that is not YAML.
+    let broken = Variant::new("broken", &|compose, _| compose.push_str("\n  - [unclosed\n"));
+    let (code, _, _, stderr) = grade_up("broken", &["--var", &format!("compose_file={}", broken.relative)]);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error")).count(), 1, "{stderr}");
+    assert!(stderr.contains("yaml") || stderr.contains("YAML"), "the message names the YAML problem: {stderr}");
+}
