@@ -273,7 +273,8 @@ pub async fn ensure_tags(
                     let Err(why) = pull(engine, tag).await else { continue };
                     let why = why.to_string();
                     eprintln!("cannot pull {tag}: {why}");
-                    let offline = ["dial tcp", "no such host", "connection refused", "i/o timeout", "handshake timeout"];
+                    let offline =
+                        ["dial tcp", "no such host", "connection refused", "i/o timeout", "handshake timeout"];
                     if offline.iter().any(|o| why.contains(o)) {
                         unreachable = Some(why.clone());
                     }
@@ -282,7 +283,10 @@ pub async fn ensure_tags(
             };
             match stand_in_for {
                 Some(s) if source == ImageSource::Auto => {
-                    eprintln!("{tag}: no registry answered; using the stand-in {} (built from Debian's packages)", s.tag);
+                    eprintln!(
+                        "{tag}: no registry answered; using the stand-in {} (built from Debian's packages)",
+                        s.tag
+                    );
                     stand_in(engine, root, s.tag, s.dir).await?;
                     replaced.push((tag.clone(), s.tag.to_string()));
                 }

@@ -11,7 +11,7 @@
 use anyhow::{bail, Context};
 use grading::curriculum::{Creates, Service};
 use grading::{Lab, Vars};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,6 +45,11 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// The Compose project this command service creates, if any.
+    pub fn compose_project(&self) -> Option<&str> {
+        self.command.as_ref().and_then(|c| c.creates.compose_project.as_deref())
+    }
+
     /// Puts `to` wherever the image `from` is named: a whole argument, an environment value, an image.
     pub fn replace_image(&mut self, from: &str, to: &str) {
         let swap = |value: &mut String| {
@@ -232,6 +237,15 @@ pub async fn preflight(docker: &bollard::Docker, specs: &[ServiceSpec]) -> anyho
     Ok(())
 }
 
+/// The names of every volume in the engine.
+async fn volume_names(docker: &bollard::Docker) -> anyhow::Result<BTreeSet<String>> {
+    let listed = docker
+        .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+        .await
+        .context("cannot list volumes")?;
+    Ok(listed.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
+}
+
 /// Everything labelled as part of Compose project `project`: containers, networks, volumes.
 async fn compose_objects(docker: &bollard::Docker, project: &str) -> anyhow::Result<Vec<String>> {
     use bollard::query_parameters::{
@@ -273,6 +287,11 @@ pub struct Services {
     commands: Mutex<Vec<String>>,
     /// For removing what a command service left behind.
     docker: Option<bollard::Docker>,
+    /// Volumes that existed before anything started (never removed).
+    volumes_before: BTreeSet<String>,
+    /// Anonymous volumes seen mounted in a Compose project's containers: `down` (in a restart
+    /// that cycles the stack) leaves them behind unlabelled, so they are removed at the end.
+    anonymous: Mutex<BTreeSet<String>>,
 }
 
 impl Services {
@@ -282,12 +301,18 @@ impl Services {
         lifetime: Lifetime,
         docker: Option<bollard::Docker>,
     ) -> anyhow::Result<Services> {
+        let volumes_before = match &docker {
+            Some(docker) if specs.iter().any(|s| s.compose_project().is_some()) => volume_names(docker).await?,
+            _ => BTreeSet::new(),
+        };
         let services = Services {
             specs,
             lifetime,
             children: Mutex::new(BTreeMap::new()),
             commands: Mutex::new(Vec::new()),
             docker,
+            volumes_before,
+            anonymous: Mutex::new(BTreeSet::new()),
         };
         for spec in services.specs.clone() {
             if let Err(e) = services.launch(&spec).await {
@@ -320,7 +345,9 @@ impl Services {
     async fn launch(&self, spec: &ServiceSpec) -> anyhow::Result<()> {
         if let Some(command) = &spec.command {
             self.commands.lock().expect("commands lock").push(spec.name.clone());
-            run_command(spec, &command.start, "start").await?;
+            let started = run_command(spec, &command.start, "start").await;
+            self.note_anonymous_volumes(spec).await;
+            started?;
             return wait_ready(spec).await;
         }
         let log = File::options()
@@ -377,13 +404,36 @@ impl Services {
         };
         let spec = self.specs.iter().find(|s| s.name == name);
         if let (true, Some(spec), Some(command)) = (started, spec, spec.and_then(|s| s.command.as_ref())) {
+            self.note_anonymous_volumes(spec).await;
             if let Err(e) = run_command(spec, &command.stop, "stop").await {
                 eprintln!("warning: {e:#}");
             }
             if let Some(docker) = &self.docker {
                 remove_leftovers(docker, &command.creates).await;
+                let anonymous = std::mem::take(&mut *self.anonymous.lock().expect("anonymous lock"));
+                for name in anonymous.difference(&self.volumes_before) {
+                    if docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await.is_ok()
+                    {
+                        eprintln!("warning: removed anonymous volume {name}, which the stack's down left behind");
+                    }
+                }
             }
         }
+    }
+
+    /// Remembers the anonymous volumes mounted in `spec`'s Compose project's containers now.
+    async fn note_anonymous_volumes(&self, spec: &ServiceSpec) {
+        let (Some(docker), Some(project)) = (&self.docker, spec.compose_project()) else { return };
+        let label = format!("com.docker.compose.project={project}");
+        let filters: std::collections::HashMap<&str, Vec<&str>> =
+            [("label", vec![label.as_str()])].into_iter().collect();
+        let options =
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let Ok(containers) = docker.list_containers(Some(options)).await else { return };
+        let mounted = containers.into_iter().flat_map(|c| c.mounts.unwrap_or_default()).filter_map(|m| m.name);
+        // Anonymous volumes are named by 64 hex digits; named ones carry the project's label anyway.
+        let anonymous = mounted.filter(|n| n.len() == 64 && n.chars().all(|c| c.is_ascii_hexdigit()));
+        self.anonymous.lock().expect("anonymous lock").extend(anonymous);
     }
 
     /// Stops every service, in reverse start order.
@@ -504,7 +554,11 @@ impl grading::ServiceControl for Services {
                 s.command.as_ref().and_then(|c| c.restart.get(service)).map(|args| (s.clone(), args.clone()))
             });
             if let Some((spec, args)) = named {
-                return run_command(&spec, &args, &format!("restart {service}")).await.map_err(|e| format!("{e:#}"));
+                self.note_anonymous_volumes(&spec).await;
+                let result =
+                    run_command(&spec, &args, &format!("restart {service}")).await.map_err(|e| format!("{e:#}"));
+                self.note_anonymous_volumes(&spec).await;
+                return result;
             }
             // ... or a process: stop it and start it again.
             let spec = self

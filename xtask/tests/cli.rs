@@ -116,7 +116,7 @@ fn check_error(args: &[&str], course: Option<&Path>, expected: &str) {
 
 #[test]
 fn bad_input_gives_one_line_and_exit_2() {
-    check_error(&["check", "lab9"], None, "unknown lab 'lab9' (labs: lab1, lab2)");
+    check_error(&["check", "lab9"], None, "unknown lab 'lab9' (labs: lab1, lab2, lab3)");
     check_error(
         &["check", "lab1", "--step", "nope"],
         None,

@@ -309,6 +309,12 @@ fn project_leftovers(project: &str) -> Vec<String> {
     left
 }
 
+/// Every volume in the engine.
+fn volume_names() -> BTreeSet<String> {
+    let output = std::process::Command::new("docker").args(["volume", "ls", "-q"]).output().unwrap();
+    String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_string).collect()
+}
+
 /// Removes everything of `project` when dropped (a failed assertion must not leave a stack).
 struct RemoveProject(String);
 
@@ -332,6 +338,7 @@ fn grade_up(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_json::V
     let _one = ONE_STACK.lock().unwrap_or_else(|e| e.into_inner());
     let project = format!("clabs{}{}", std::process::id(), test.replace(['-', '_'], ""));
     let _remove = RemoveProject(project.clone());
+    let volumes_before = volume_names();
     let (wordpress, nextcloud) = (free_port().to_string(), free_port().to_string());
     let out = tempfile::NamedTempFile::new().unwrap();
     let output = cargo_bin_cmd!("xtask")
@@ -348,8 +355,12 @@ fn grade_up(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_json::V
         serde_json::from_str(&std::fs::read_to_string(out.path()).unwrap_or_default()).unwrap_or_default();
     let left = project_leftovers(&project);
     assert!(left.is_empty(), "{test}: --up left {left:?} behind\n{stderr}");
+    // Anonymous volumes carry no project label: compare every volume name before and after.
+    let new: Vec<String> = volume_names().difference(&volumes_before).cloned().collect();
+    assert!(new.is_empty(), "{test}: --up left volumes {new:?} behind\n{stderr}");
     // No report when grading was impossible (exit 2).
-    let failed = if report.is_object() { ids_with_status(&report, "failed").into_iter().collect() } else { BTreeSet::new() };
+    let failed =
+        if report.is_object() { ids_with_status(&report, "failed").into_iter().collect() } else { BTreeSet::new() };
     (output.status.code().unwrap_or(-1), failed, report, stderr)
 }
 
@@ -438,6 +449,15 @@ fn running_stack_known_bad_variants() {
             &["wordpress-answers"],
         ),
         (
+            "wordpress-db-read-only",
+            &["--step", "compose"],
+            compose_edit(
+                "    restart: unless-stopped\n    environment:\n      MARIADB_ROOT_PASSWORD: ${WORDPRESS_DB_ROOT_PASSWORD",
+                "    restart: unless-stopped\n    command: [\"mariadbd\", \"--read-only\"]\n    environment:\n      MARIADB_ROOT_PASSWORD: ${WORDPRESS_DB_ROOT_PASSWORD",
+            ),
+            &["wordpress-install"],
+        ),
+        (
             "nextcloud-not-installed",
             &["--step", "compose"],
             compose_edit("      NEXTCLOUD_ADMIN_USER: ${NEXTCLOUD_ADMIN_USER:-admin}\n", ""),
@@ -447,7 +467,9 @@ fn running_stack_known_bad_variants() {
             "state-in-containers",
             &["--step", "compose"],
             Box::new(|compose, _| {
-                swap(compose, "      - wordpress:/var/www/html\n", "      - /var/www/html\n");
+                // A post lives in the database: an anonymous volume there is a new, empty one after
+                // down and up (Compose carries anonymous volumes over a recreate, not over down/up).
+                swap(compose, "      - wordpress-db:/var/lib/mysql\n", "      - /var/lib/mysql\n");
                 swap(compose, "    volumes:\n      - nextcloud-db:/var/lib/mysql\n", "");
             }),
             &["compose-state-volumes", "wordpress-post-survives", "nextcloud-file-survives"],
