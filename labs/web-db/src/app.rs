@@ -124,13 +124,83 @@ struct NewPost {
     content: Option<String>,
 }
 
+/// The timeline's cache: Redis, read cache-aside (see [`list_posts`]).
+#[derive(Clone)]
+pub struct Cache {
+    redis: redis::aio::ConnectionManager,
+    ttl_seconds: u64,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("ttl_seconds", &self.ttl_seconds).finish_non_exhaustive()
+    }
+}
+
+/// The one cache key: the whole timeline listing, as served.
+pub const TIMELINE_KEY: &str = "portfolio:timeline";
+
+impl Cache {
+    /// Connects to Redis at `host:port` (the manager reconnects by itself after an outage).
+    pub async fn connect(host: &str, port: u16, ttl_seconds: u64) -> Result<Cache, String> {
+        let client = redis::Client::open(format!("redis://{host}:{port}/"))
+            .map_err(|e| format!("REDIS_HOST {host}:{port} is not a Redis address: {e}"))?;
+        let redis =
+            client.get_connection_manager().await.map_err(|e| format!("cannot reach Redis at {host}:{port}: {e}"))?;
+        Ok(Cache { redis, ttl_seconds })
+    }
+
+    /// From `REDIS_HOST` (and `REDIS_PORT`, 6379; `CACHE_TTL_SECONDS`, 60): none without REDIS_HOST.
+    pub async fn from_env() -> Result<Option<Cache>, String> {
+        let Some(host) = std::env::var("REDIS_HOST").ok().filter(|h| !h.is_empty()) else { return Ok(None) };
+        let port = std::env::var("REDIS_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(6379);
+        let ttl = std::env::var("CACHE_TTL_SECONDS").ok().and_then(|t| t.parse().ok()).unwrap_or(60);
+        Cache::connect(&host, port, ttl).await.map(Some)
+    }
+
+    async fn get(&self) -> Option<String> {
+        let mut redis = self.redis.clone();
+        redis::AsyncCommands::get::<_, Option<String>>(&mut redis, TIMELINE_KEY).await.unwrap_or_else(|e| {
+            eprintln!("portfolio: cache read failed, reading the database: {e}");
+            None
+        })
+    }
+
+    async fn put(&self, body: &str) {
+        let mut redis = self.redis.clone();
+        if let Err(e) = redis::AsyncCommands::set_ex::<_, _, ()>(&mut redis, TIMELINE_KEY, body, self.ttl_seconds).await
+        {
+            eprintln!("portfolio: cache write failed: {e}");
+        }
+    }
+
+    async fn invalidate(&self) {
+        let mut redis = self.redis.clone();
+        if let Err(e) = redis::AsyncCommands::del::<_, ()>(&mut redis, TIMELINE_KEY).await {
+            eprintln!("portfolio: cache invalidation failed: {e}");
+        }
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub pool: MySqlPool,
+    pub cache: Option<Cache>,
+}
+
 pub fn router(pool: MySqlPool) -> Router {
+    router_with_cache(pool, None)
+}
+
+/// The app; with a cache, timeline reads go through Redis and writes invalidate it.
+pub fn router_with_cache(pool: MySqlPool, cache: Option<Cache>) -> Router {
     Router::new()
         .route("/", get(|| async { Html(INDEX) }))
         .route("/timeline", get(|| async { Html(TIMELINE) }))
         .route("/api/timeline_post", get(list_posts).post(create_post))
         .route("/api/timeline_post/{id}", delete(delete_post))
-        .with_state(pool)
+        .with_state(AppState { pool, cache })
 }
 
 const SELECT: &str =
@@ -151,17 +221,46 @@ fn database_error(e: sqlx::Error) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "The database is not available right now.\n").into_response()
 }
 
-async fn list_posts(State(pool): State<MySqlPool>) -> Response {
-    match sqlx::query(&format!("{SELECT} ORDER BY id DESC")).fetch_all(&pool).await {
+/// `GET /api/timeline_post`, cache-aside: the listing from Redis when it is there (`X-Cache: hit`),
+/// else from the database, stored in Redis for next time (`X-Cache: miss`). Without a cache, or
+/// when Redis fails, the database answers alone; writes delete the key, so a read after a write
+/// never sees the old listing.
+async fn list_posts(State(state): State<AppState>) -> Response {
+    if let Some(cache) = &state.cache {
+        if let Some(body) = cache.get().await {
+            return json_body(body, "hit");
+        }
+    }
+    let posts = match sqlx::query(&format!("{SELECT} ORDER BY id DESC")).fetch_all(&state.pool).await {
         Ok(rows) => match rows.iter().map(post_from).collect::<Result<Vec<_>, _>>() {
-            Ok(posts) => Json(json!({ "timeline_posts": posts })).into_response(),
-            Err(e) => database_error(e),
+            Ok(posts) => posts,
+            Err(e) => return database_error(e),
         },
-        Err(e) => database_error(e),
+        Err(e) => return database_error(e),
+    };
+    let body = json!({ "timeline_posts": posts }).to_string();
+    match &state.cache {
+        Some(cache) => {
+            cache.put(&body).await;
+            json_body(body, "miss")
+        }
+        None => json_body(body, "off"),
     }
 }
 
-async fn create_post(State(pool): State<MySqlPool>, Form(post): Form<NewPost>) -> Response {
+fn json_body(body: String, cache: &'static str) -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "application/json"),
+            (axum::http::HeaderName::from_static("x-cache"), cache),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn create_post(State(state): State<AppState>, Form(post): Form<NewPost>) -> Response {
+    let pool = &state.pool;
     let name = post.name.unwrap_or_default().trim().to_string();
     let email = post.email.unwrap_or_default().trim().to_string();
     let content = post.content.unwrap_or_default().trim().to_string();
@@ -179,21 +278,28 @@ async fn create_post(State(pool): State<MySqlPool>, Form(post): Form<NewPost>) -
         .bind(&name)
         .bind(&email)
         .bind(&content)
-        .execute(&pool)
+        .execute(pool)
         .await;
     let id = match inserted {
         Ok(done) => done.last_insert_id(),
         Err(e) => return database_error(e),
     };
-    match sqlx::query(&format!("{SELECT} WHERE id = ?")).bind(id).fetch_one(&pool).await.and_then(|row| post_from(&row))
+    if let Some(cache) = &state.cache {
+        cache.invalidate().await;
+    }
+    match sqlx::query(&format!("{SELECT} WHERE id = ?")).bind(id).fetch_one(pool).await.and_then(|row| post_from(&row))
     {
         Ok(post) => Json(post).into_response(),
         Err(e) => database_error(e),
     }
 }
 
-async fn delete_post(State(pool): State<MySqlPool>, Path(id): Path<i64>) -> Response {
-    match sqlx::query("DELETE FROM timeline_post WHERE id = ?").bind(id).execute(&pool).await {
+async fn delete_post(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+    let deleted = sqlx::query("DELETE FROM timeline_post WHERE id = ?").bind(id).execute(&state.pool).await;
+    if let (Ok(_), Some(cache)) = (&deleted, &state.cache) {
+        cache.invalidate().await;
+    }
+    match deleted {
         Ok(done) if done.rows_affected() == 1 => Json(json!({ "deleted": id })).into_response(),
         Ok(_) => (StatusCode::NOT_FOUND, Json(json!({ "error": format!("no timeline post {id}") }))).into_response(),
         Err(e) => database_error(e),

@@ -1,4 +1,5 @@
-//! `portfolio`: the lab 2 web app. Waits for MariaDB, creates its table, serves on `PORT` (5000).
+//! `portfolio`: the lab 2 web app. Waits for MariaDB, creates its table, serves on `PORT` (5000);
+//! with `REDIS_HOST`, timeline reads go through Redis (cache-aside; lab 3).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,12 +28,16 @@ async fn run() -> Result<(), String> {
         Duration::from_secs(std::env::var("DB_WAIT_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(120));
     let pool = web_db::app::connect_with_backoff(&config, patience).await?;
     web_db::app::migrate(&pool).await.map_err(|e| format!("cannot create the timeline_post table: {e}"))?;
+    let cache = web_db::app::Cache::from_env().await?;
     let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
         .await
         .map_err(|e| format!("cannot listen on port {port}: {e}"))?;
     eprintln!(
-        "portfolio: connected to {}:{}/{}; listening on http://0.0.0.0:{port}/",
-        config.host, config.port, config.database
+        "portfolio: connected to {}:{}/{}{}; listening on http://0.0.0.0:{port}/",
+        config.host,
+        config.port,
+        config.database,
+        if cache.is_some() { ", timeline reads cached in Redis" } else { "" }
     );
     let shutdown = async {
         let mut term =
@@ -42,7 +47,7 @@ async fn run() -> Result<(), String> {
             _ = term.recv() => {},
         }
     };
-    axum::serve(listener, web_db::app::router(pool))
+    axum::serve(listener, web_db::app::router_with_cache(pool, cache))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| format!("the server failed: {e}"))
