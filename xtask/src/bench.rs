@@ -6,6 +6,7 @@
 //! requests/s and p99 of each, and the ratio ours/nginx.
 //!
 //! - `static-site`: the same files (2 KB, 100 KB, 1 MB) from `static-site` and from nginx.
+//! - `cache`: the portfolio app's timeline read with its Redis cache and without (same database).
 //! - `reverse-proxy`: a 2 KB page from one upstream (an nginx file server), through `reverse-proxy`
 //!   and through nginx's `proxy_pass` with a keep-alive upstream, over HTTP and over TLS.
 
@@ -97,6 +98,20 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+fn wait_ready_for(port: u16, server: &mut Server, name: &str, patience: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + patience;
+    while std::time::Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = server.0.try_wait() {
+            bail!("{name} exited ({status}) before it listened");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("{name} did not listen on {port} within {}s", patience.as_secs())
+}
+
 fn wait_ready(port: u16, server: &mut Server, name: &str) -> anyhow::Result<()> {
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -146,10 +161,13 @@ fn wrk(url: &str, seconds: u32) -> anyhow::Result<WrkResult> {
 }
 
 pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow::Result<()> {
-    if !matches!(target, "static-site" | "reverse-proxy") {
-        bail!("unknown bench '{target}' (benches: static-site, reverse-proxy)");
+    if !matches!(target, "static-site" | "reverse-proxy" | "cache") {
+        bail!("unknown bench '{target}' (benches: static-site, reverse-proxy, cache)");
     }
     ensure_tools()?;
+    if target == "cache" {
+        return bench_cache(root, seconds, rounds).await;
+    }
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)
         .args(["build", "--quiet", "--release", "-p", target])
@@ -171,6 +189,107 @@ pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow
     } else {
         bench_reverse_proxy(root, dir.path(), seconds, rounds)
     }
+}
+
+/// Removes the bench's containers by name when dropped.
+struct RemoveContainers(Vec<String>);
+
+impl Drop for RemoveContainers {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Command::new("docker").args(["rm", "-fv", name]).output();
+        }
+    }
+}
+
+/// Runs a labelled container publishing `port` on a free loopback port; returns that port.
+fn run_container(name: &str, image: &str, port: u16, env: &[&str]) -> anyhow::Result<u16> {
+    let host = free_port()?;
+    let publish = format!("127.0.0.1:{host}:{port}");
+    let label = format!("{}=true", crate::engine::LABEL);
+    let mut args = vec!["run", "-d", "--name", name, "--label", &label, "-p", &publish];
+    for e in env {
+        args.extend(["-e", e]);
+    }
+    args.push(image);
+    let output = Command::new("docker").args(&args).output().context("cannot run docker")?;
+    if !output.status.success() {
+        bail!("cannot start {name}: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(host)
+}
+
+/// `cargo xtask bench cache`: the portfolio app's timeline read (50 posts) with its Redis cache
+/// and without, same database, same run, alternating. MariaDB and Redis are the project's
+/// stand-in containers, published on loopback for the bench only, and removed afterwards.
+async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<()> {
+    let engine = crate::engine::ensure(crate::engine::Provision::IfMissing).await?;
+    for image in ["mariadb", "redis"] {
+        let standin = crate::images::STAND_INS.iter().find(|s| s.dir == image).expect("stand-in");
+        crate::images::stand_in(&engine, root, standin.tag, standin.dir).await?;
+    }
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "--quiet", "--release", "-p", "web-db", "--bin", "portfolio"])
+        .status()?;
+    if !status.success() {
+        bail!("building portfolio (release) failed");
+    }
+    let run_id = std::process::id();
+    let (db, redis) = (format!("clabs-bench-db-{run_id}"), format!("clabs-bench-redis-{run_id}"));
+    let _remove = RemoveContainers(vec![db.clone(), redis.clone()]);
+    let db_port = run_container(
+        &db,
+        "containerlabs/mariadb:10.11-standin",
+        3306,
+        &["MARIADB_ROOT_PASSWORD=bench-root", "MARIADB_DATABASE=portfolio", "MARIADB_USER=portfolio", "MARIADB_PASSWORD=bench"],
+    )?;
+    let redis_port = run_container(&redis, "containerlabs/redis:7.0-standin", 6379, &[])?;
+    let start = |port: u16, cached: bool| -> anyhow::Result<Server> {
+        let mut command = Command::new(root.join("target/release/portfolio"));
+        command
+            .env("MYSQL_HOST", format!("127.0.0.1:{db_port}"))
+            .env("MYSQL_USER", "portfolio")
+            .env("MYSQL_PASSWORD", "bench")
+            .env("MYSQL_DATABASE", "portfolio")
+            .env("PORT", port.to_string())
+            .stderr(Stdio::null());
+        if cached {
+            command.env("REDIS_HOST", "127.0.0.1").env("REDIS_PORT", redis_port.to_string());
+        }
+        Ok(Server(command.spawn().context("cannot start portfolio")?))
+    };
+    let (cached_port, plain_port) = (free_port()?, free_port()?);
+    eprintln!("starting MariaDB and Redis (the first MariaDB start takes a few seconds) ...");
+    let mut cached = start(cached_port, true)?;
+    wait_ready_for(cached_port, &mut cached, "portfolio (cached)", Duration::from_secs(120))?;
+    let mut plain = start(plain_port, false)?;
+    wait_ready_for(plain_port, &mut plain, "portfolio (uncached)", Duration::from_secs(120))?;
+    for i in 0..50 {
+        let body = format!("name=Bench&email=bench%40example.test&content=post+number+{i}+of+the+cache+bench");
+        let request = format!(
+            "POST /api/timeline_post HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", plain_port))?;
+        stream.write_all(request.as_bytes())?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        if !answer.starts_with("HTTP/1.1 200") {
+            bail!("seeding the timeline failed: {}", answer.lines().next().unwrap_or_default());
+        }
+    }
+    println!("portfolio GET /api/timeline_post (50 posts): Redis cache-aside vs the database alone");
+    println!("wrk -t2 -c64 -d{seconds}s --latency, {rounds} A/B rounds, medians");
+    println!("{:<14} {:>12} {:>9} {:>12} {:>9} {:>8}", "what", "cached req/s", "p99", "db req/s", "p99", "ratio");
+    compare(
+        "timeline",
+        &format!("http://127.0.0.1:{cached_port}/api/timeline_post"),
+        &format!("http://127.0.0.1:{plain_port}/api/timeline_post"),
+        seconds,
+        rounds,
+    )
 }
 
 /// Runs the A/B rounds for one row and prints it.
