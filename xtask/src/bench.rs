@@ -242,7 +242,12 @@ async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<(
         &db,
         "containerlabs/mariadb:10.11-standin",
         3306,
-        &["MARIADB_ROOT_PASSWORD=bench-root", "MARIADB_DATABASE=portfolio", "MARIADB_USER=portfolio", "MARIADB_PASSWORD=bench"],
+        &[
+            "MARIADB_ROOT_PASSWORD=bench-root",
+            "MARIADB_DATABASE=portfolio",
+            "MARIADB_USER=portfolio",
+            "MARIADB_PASSWORD=bench",
+        ],
     )?;
     let redis_port = run_container(&redis, "containerlabs/redis:7.0-standin", 6379, &[])?;
     let start = |port: u16, cached: bool| -> anyhow::Result<Server> {
