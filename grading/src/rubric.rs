@@ -433,7 +433,7 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
         );
         check(
             &TCP.replace("points = 2", "points = 2\ncolour = \"red\""),
-            expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `tcp`, `http`, `tls`, `container`, `persistence`"],
+            expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `tcp`, `http`, `tls`, `container`, `persistence`, `compose`, `counters`"],
         );
         check("", expect![[r#"error: rubric.toml is invalid: the rubric has no checks: add at least one [[check]]"#]]);
         check(
@@ -448,9 +448,7 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
         );
         check(
             &TCP.replace("[check.tcp]\naddress = \"127.0.0.1:{site_port}\"", ""),
-            expect![[
-                r#"error: rubric.toml is invalid: check 'site-answers' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.container], [check.persistence]"#
-            ]],
+            expect!["error: rubric.toml is invalid: check 'site-answers' has no kind: add one of [check.file], [check.tcp], [check.http], [check.tls], [check.container], [check.persistence], [check.compose], [check.counters]"],
         );
         check(
             &TCP.replace("{site_port}", "{app_port}"),

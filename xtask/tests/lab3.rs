@@ -32,11 +32,21 @@ fn swap(text: &mut String, from: &str, to: &str) {
     *text = text.replacen(from, to, 1);
 }
 
-/// Grades lab 3's compose step of `dir`; returns (exit code, failed ids, skipped ids, report).
+/// Whether a check id is one of the compose step's static rules (the rest grade a running stack).
+fn is_static(id: &str) -> bool {
+    id.starts_with("compose-")
+}
+
+/// Grades lab 3's compose step of `dir` against a compose project nobody runs, so the runtime
+/// checks never see a stack (not even a `lab3` stack a developer left up); returns (exit code,
+/// failed static ids, skipped static ids, report). Every runtime check must fail or be skipped.
 fn grade(dir: &Path) -> (i32, BTreeSet<String>, BTreeSet<String>, serde_json::Value) {
     let out = dir.join("report.json");
+    let project = format!("clabs-static-{}-{}", std::process::id(), unique());
     let output = cargo_bin_cmd!("xtask")
-        .args(["check", "lab3", "--step", "compose", "--format", "json", "--submission"])
+        .args(["check", "lab3", "--step", "compose", "--format", "json", "--var"])
+        .arg(format!("project={project}"))
+        .arg("--submission")
         .arg(dir)
         .arg("--out")
         .arg(&out)
@@ -44,8 +54,17 @@ fn grade(dir: &Path) -> (i32, BTreeSet<String>, BTreeSet<String>, serde_json::Va
         .unwrap();
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap_or_default()).unwrap_or_default();
-    let ids = |status| ids_with_status(&report, status).into_iter().collect();
+    for check in checks(&report).into_iter().filter(|c| !is_static(c["id"].as_str().unwrap_or_default())) {
+        assert_ne!(check["status"], "passed", "a runtime check passed with no stack: {check}");
+    }
+    let ids = |status| ids_with_status(&report, status).into_iter().filter(|id| is_static(id)).collect();
     (output.status.code().unwrap_or(-1), ids("failed"), ids("skipped"), report)
+}
+
+/// A number no other call in this process gets.
+fn unique() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Every check in a JSON report, across steps.
@@ -69,7 +88,7 @@ fn compose_known_bad_variants() {
     let table: Vec<(&str, Edit, &[&str])> = vec![
         ("reference", Box::new(|_, _| {}), &[]),
         ("not-compose", compose_edit("services:\n", "servics:\n"), &["compose-valid"]),
-        ("undeclared-volume", compose_edit("  redis:\n\nnetworks:", "\nnetworks:"), &["compose-valid"]),
+        ("undeclared-volume", compose_edit("  portfolio-db:\n\nnetworks:", "\nnetworks:"), &["compose-valid"]),
         (
             "env-example-missing-variable",
             Box::new(|compose, env| {
@@ -224,12 +243,13 @@ fn compose_known_bad_variants() {
     });
     for ((name, _, expected), (code, failed, skipped, report)) in table.iter().zip(graded) {
         let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
-        let expected_code = if expected.is_empty() { 0 } else { 1 };
-        if failed != expected || code != expected_code {
+        // Exit 1 even for the reference: the runtime checks find no stack.
+        if failed != expected || code != 1 {
             wrong.push(format!("{name}: exit {code}, failed {failed:?}, expected {expected:?}\n{report:#}"));
         }
         // A file that does not load fails only compose-valid; the rest is skipped, not failed twice.
-        if expected.contains("compose-valid") && skipped.len() + 1 != checks(&report).len() {
+        let statics = checks(&report).into_iter().filter(|c| is_static(c["id"].as_str().unwrap_or_default())).count();
+        if expected.contains("compose-valid") && skipped.len() + 1 != statics {
             wrong.push(format!("{name}: the other checks should be skipped: {skipped:?}"));
         }
         // Every failure says what was expected and what was found.
@@ -264,7 +284,7 @@ fn a_missing_compose_file_fails_compose_valid_with_the_path() {
 // and must leave nothing labelled with its project behind. Integration: needs the engine and the
 // stand-ins `cargo xtask test` provides.
 
-/// One `--up` stack at a time: two cores do not bring up several five-container stacks in time.
+/// One `--up` stack at a time: two cores do not bring up several seven-container stacks in time.
 static ONE_STACK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A variant of the lab's compose file (and its .env.example) inside the workspace; returns its
@@ -339,7 +359,7 @@ fn grade_up(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_json::V
     let project = format!("clabs{}{}", std::process::id(), test.replace(['-', '_'], ""));
     let _remove = RemoveProject(project.clone());
     let volumes_before = volume_names();
-    let (wordpress, nextcloud) = (free_port().to_string(), free_port().to_string());
+    let (wordpress, nextcloud, portfolio) = (free_port().to_string(), free_port().to_string(), free_port().to_string());
     let out = tempfile::NamedTempFile::new().unwrap();
     let output = cargo_bin_cmd!("xtask")
         .args(["check", "lab3", "--up", "--format", "json", "--out"])
@@ -347,6 +367,7 @@ fn grade_up(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_json::V
         .args(["--var", &format!("project={project}")])
         .args(["--var", &format!("wordpress_port={wordpress}")])
         .args(["--var", &format!("nextcloud_port={nextcloud}")])
+        .args(["--var", &format!("portfolio_port={portfolio}")])
         .args(extra)
         .output()
         .unwrap();
@@ -401,6 +422,12 @@ fn running_stack_known_bad_variants() {
             &["cache-nextcloud-locking", "cache-in-use"],
         ),
         (
+            "portfolio-not-wired",
+            &["--step", "cache"],
+            compose_edit("      REDIS_HOST: redis\n      CACHE_TTL_SECONDS: \"60\"\n", "      CACHE_TTL_SECONDS: \"60\"\n"),
+            &["cache-portfolio-aside"],
+        ),
+        (
             "redis-published",
             &["--step", "cache"],
             compose_edit("      - redis:/data\n", "      - redis:/data\n    ports:\n      - \"127.0.0.1::6379\"\n"),
@@ -411,8 +438,8 @@ fn running_stack_known_bad_variants() {
             &["--step", "cache"],
             Box::new(move |compose, _| {
                 no_health(compose, "redis", "30");
-                swap(
-                    compose,
+                // Nextcloud and the portfolio both wait for it.
+                *compose = compose.replace(
                     "      redis:\n        condition: service_healthy\n",
                     "      redis:\n        condition: service_started\n",
                 );
@@ -533,8 +560,8 @@ fn up_refuses_a_project_that_exists_and_leaves_it_alone() {
 }
 
 #[test]
-fn up_with_a_taken_port_or_a_broken_file_exits_2_and_leaves_nothing() {
-    if !integration("up_with_a_taken_port_or_a_broken_file_exits_2_and_leaves_nothing") {
+fn up_with_a_taken_port_a_broken_file_or_a_sick_database_exits_2_and_leaves_nothing() {
+    if !integration("up_with_a_taken_port_a_broken_file_or_a_sick_database_exits_2_and_leaves_nothing") {
         return;
     }
     // WordPress's port is taken (Nextcloud's, the ready port, is free): compose itself refuses.
@@ -549,4 +576,15 @@ fn up_with_a_taken_port_or_a_broken_file_exits_2_and_leaves_nothing() {
     assert_eq!(code, 2, "{stderr}");
     assert_eq!(stderr.lines().filter(|l| l.starts_with("error")).count(), 1, "{stderr}");
     assert!(stderr.contains("yaml") || stderr.contains("YAML"), "the message names the YAML problem: {stderr}");
+    // A database that never gets healthy: `up` stops waiting as soon as it turns unhealthy.
+    let sick = Variant::new("sick", &|compose, _| {
+        swap(
+            compose,
+            "      test: [\"CMD\", \"healthcheck.sh\", \"--connect\", \"--innodb_initialized\"]\n      interval: 5s\n      timeout: 5s\n      retries: 30\n      start_period: 10s\n",
+            "      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 5s\n      retries: 2\n",
+        )
+    });
+    let (code, _, _, stderr) = grade_up("sick", &["--var", &format!("compose_file={}", sick.relative)]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("wordpress-db is unhealthy"), "the message names the service: {stderr}");
 }

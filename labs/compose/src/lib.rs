@@ -118,13 +118,19 @@ pub fn explain(stderr: &str, tool: &str, args: &[&str]) -> String {
             .find(|w| w.starts_with("127.0.0.1:") || w.starts_with("0.0.0.0:"))
             .map_or_else(String::new, |w| format!(" ({})", w.trim_end_matches(':')));
         return format!(
-            "a host port this stack publishes is already in use{port}: stop what holds it (`ss -ltnp`) or change the port in .env (WORDPRESS_PORT, NEXTCLOUD_PORT)"
+            "a host port this stack publishes is already in use{port}: stop what holds it (`ss -ltnp`) or change the port in .env (WORDPRESS_PORT, NEXTCLOUD_PORT, PORTFOLIO_PORT)"
         );
     }
     if text.contains("is not set") || text.contains("Missing mandatory value") || text.contains("required variable") {
         return format!("a variable the compose file needs is not set ({}): set it in .env", excerpt(&text));
     }
     if text.contains("No such image") || text.contains("pull access denied") || text.contains("manifest unknown") {
+        if text.contains("containerlabs/portfolio") {
+            return format!(
+                "the portfolio image is this project's own and no registry has it ({}): `cargo xtask images` builds it",
+                excerpt(&text)
+            );
+        }
         return format!(
             "an image is missing and cannot be pulled ({}): with no registry, `cargo xtask images` builds stand-ins; name them in .env (MARIADB_IMAGE=containerlabs/mariadb:10.11-standin, ...)",
             excerpt(&text)
@@ -272,5 +278,33 @@ fn or_unknown(text: &str) -> &str {
         "no output"
     } else {
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+
+    #[test]
+    fn compose_errors_become_one_line_with_what_to_do() {
+        let taken = "Error response from daemon: driver failed programming external connectivity on endpoint \
+                     lab3_wordpress_1: Bind for 127.0.0.1:8088 failed: port is already allocated";
+        let line = explain(taken, "docker compose", &["up"]);
+        assert!(line.contains("already in use (127.0.0.1:8088") && line.contains("WORDPRESS_PORT"), "{line}");
+
+        let unset = "error while interpolating services.wordpress-db.environment.MARIADB_ROOT_PASSWORD: \
+                     required variable WORDPRESS_DB_ROOT_PASSWORD is missing a value";
+        assert!(explain(unset, "docker compose", &["up"]).contains("set it in .env"));
+
+        let ours = "pull access denied for containerlabs/portfolio, repository does not exist";
+        assert!(explain(ours, "docker compose", &["up"]).contains("`cargo xtask images` builds it"));
+        let official = "Error response from daemon: manifest unknown: manifest unknown (mariadb:10.11)";
+        assert!(explain(official, "docker compose", &["up"]).contains("builds stand-ins"));
+
+        let other = "something\n  else   went wrong";
+        assert_eq!(
+            explain(other, "docker-compose", &["down"]),
+            "docker-compose down failed: something else went wrong"
+        );
     }
 }

@@ -1,10 +1,16 @@
 //! `portfolio`: the lab 2 web app. Waits for MariaDB, creates its table, serves on `PORT` (5000);
 //! with `REDIS_HOST`, timeline reads go through Redis (cache-aside; lab 3).
+//!
+//! `portfolio --healthcheck` asks the running app for `/` on `PORT` and exits 0 on a 200: a
+//! Compose healthcheck for the `FROM scratch` image, which has no shell and no curl.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--healthcheck") {
+        return healthcheck();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -51,4 +57,30 @@ async fn run() -> Result<(), String> {
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|e| format!("the server failed: {e}"))
+}
+
+/// GET / from the app on this host's `PORT`; success on a 200 within three seconds.
+fn healthcheck() -> ExitCode {
+    use std::io::{Read, Write};
+    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5000);
+    let ask = || -> std::io::Result<String> {
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(3))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut head = [0u8; 64];
+        let n = stream.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    };
+    match ask() {
+        Ok(head) if head.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(head) => {
+            eprintln!("portfolio: / answered {:?}", head.lines().next().unwrap_or_default());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("portfolio: nothing answers on port {port}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
