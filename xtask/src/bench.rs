@@ -9,6 +9,7 @@
 //! - `cache`: the portfolio app's timeline read with its Redis cache and without (same database).
 //! - `reverse-proxy`: a 2 KB page from one upstream (an nginx file server), through `reverse-proxy`
 //!   and through nginx's `proxy_pass` with a keep-alive upstream, over HTTP and over TLS.
+//! - `lab3-up`: `check lab3 --up --step cache` against bringing the same stack up (and down) bare.
 
 use anyhow::{bail, Context};
 use std::path::Path;
@@ -161,8 +162,11 @@ fn wrk(url: &str, seconds: u32) -> anyhow::Result<WrkResult> {
 }
 
 pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow::Result<()> {
-    if !matches!(target, "static-site" | "reverse-proxy" | "cache") {
-        bail!("unknown bench '{target}' (benches: static-site, reverse-proxy, cache)");
+    if !matches!(target, "static-site" | "reverse-proxy" | "cache" | "lab3-up") {
+        bail!("unknown bench '{target}' (benches: static-site, reverse-proxy, cache, lab3-up)");
+    }
+    if target == "lab3-up" {
+        return bench_lab3_up(root, rounds).await;
     }
     ensure_tools()?;
     if target == "cache" {
@@ -295,6 +299,113 @@ async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<(
         seconds,
         rounds,
     )
+}
+
+/// `cargo xtask bench lab3-up`: what `check lab3 --up --step cache` costs over bringing the same
+/// stack up bare. Alternating, each round: A is the bare stack - `docker compose up --wait` (Compose
+/// v2; with v1, which has no `--wait`, the lab's `stack up`, which polls health the same way),
+/// then `down --volumes`, each timed; B is `check lab3 --up --step cache` - images checked,
+/// preflight, up, the cache step's checks, down with volumes - timed whole. Same file, same
+/// stand-in images, own project names and ports.
+async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
+    let engine = crate::engine::ensure(crate::engine::Provision::IfMissing).await?;
+    let Some(compose) = crate::engine::compose_command() else {
+        bail!("the bench needs Docker Compose (v2 plugin or docker-compose)");
+    };
+    let stand_in = |official: &str| -> String {
+        crate::images::STAND_INS.iter().find(|s| s.official == official).map_or(official, |s| s.tag).to_string()
+    };
+    let images = [
+        ("MARIADB_IMAGE", stand_in("mariadb:10.11")),
+        ("WORDPRESS_IMAGE", stand_in("wordpress:6.1-apache")),
+        ("NEXTCLOUD_IMAGE", stand_in("nextcloud:28-apache")),
+        ("REDIS_IMAGE", stand_in("redis:7.0")),
+        ("PORTFOLIO_IMAGE", "containerlabs/portfolio:0.1.0".to_string()),
+    ];
+    let tags: Vec<String> = images.iter().map(|(_, tag)| tag.clone()).collect();
+    crate::images::ensure_tags(&engine, root, root, &tags, crate::images::ImageSource::Build).await?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let built = Command::new(&cargo)
+        .current_dir(root)
+        .args(["build", "--quiet", "-p", "compose", "--bin", "stack"])
+        .status()?;
+    if !built.success() {
+        bail!("building the stack tool failed");
+    }
+    let file = root.join("labs/compose/compose.yaml");
+    let env_file = root.join("labs/compose/.env.example");
+    let v2 = compose.len() == 2;
+    let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
+    let timed = |command: &mut Command, what: &str| -> anyhow::Result<f64> {
+        let start = std::time::Instant::now();
+        let output = command.output().with_context(|| format!("cannot run {what}"))?;
+        if !output.status.success() {
+            bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        }
+        Ok(start.elapsed().as_secs_f64())
+    };
+    println!(
+        "lab 3 stack: bare {} then down --volumes, against check lab3 --up --step cache; {rounds} A/B rounds, medians",
+        if v2 { "docker compose up --wait" } else { "docker-compose up -d + stack's health wait (v1 has no --wait)" }
+    );
+    let (mut bare_up, mut bare_down, mut check) = (vec![], vec![], vec![]);
+    for round in 0..rounds {
+        let project = format!("clabsbench{}a{round}", std::process::id());
+        let ports =
+            [("WORDPRESS_PORT", free_port()?), ("NEXTCLOUD_PORT", free_port()?), ("PORTFOLIO_PORT", free_port()?)];
+        let bare = |args: &[&str]| -> Command {
+            let mut command = if v2 {
+                let mut c = Command::new(&compose[0]);
+                c.args(&compose[1..])
+                    .arg("--project-name")
+                    .arg(&project)
+                    .arg("--file")
+                    .arg(&file)
+                    .arg("--env-file")
+                    .arg(&env_file);
+                c.args(args);
+                c
+            } else {
+                let mut c = Command::new(root.join("target/debug/stack"));
+                c.arg("--project").arg(&project).arg("--file").arg(&file).arg("--env-file").arg(&env_file);
+                c.args(if args[0] == "up" { &["up"][..] } else { &["down", "--volumes"][..] });
+                c
+            };
+            for (k, v) in &images {
+                command.env(k, v);
+            }
+            for (k, v) in &ports {
+                command.env(k, v.to_string());
+            }
+            command.env("NEXTCLOUD_ADMIN_PASSWORD", "clabs-bench-admin");
+            command
+        };
+        let up = timed(&mut bare(&["up", "--detach", "--wait"]), "the bare up");
+        let down = timed(&mut bare(&["down", "--volumes"]), "the bare down");
+        let (up, down) = (up?, down?);
+        bare_up.push(up);
+        bare_down.push(down);
+        let project = format!("clabsbench{}b{round}", std::process::id());
+        let mut graded = Command::new(&xtask);
+        graded
+            .current_dir(root)
+            .args(["check", "lab3", "--up", "--step", "cache", "--images", "build", "--format", "json"]);
+        graded.args(["--var", &format!("project={project}")]);
+        for var in ["wordpress_port", "nextcloud_port", "portfolio_port"] {
+            graded.args(["--var", &format!("{var}={}", free_port()?)]);
+        }
+        let seconds = timed(&mut graded, "check lab3 --up")?;
+        check.push(seconds);
+        eprintln!("round {}: bare up {up:.1}s + down {down:.1}s; check --up {seconds:.1}s", round + 1);
+    }
+    let (up, down, checked) = (median(&mut bare_up), median(&mut bare_down), median(&mut check));
+    println!("{:<34} {:>8}", "what", "seconds");
+    println!("{:<34} {up:>8.1}", "bare up (until healthy)");
+    println!("{:<34} {down:>8.1}", "bare down --volumes");
+    println!("{:<34} {checked:>8.1}", "check lab3 --up --step cache");
+    println!("check --up / bare up:        {:.2}x", checked / up);
+    println!("check --up / bare up + down: {:.2}x", checked / (up + down));
+    Ok(())
 }
 
 /// Runs the A/B rounds for one row and prints it.

@@ -72,7 +72,7 @@ enum Task {
     },
     /// Benchmark a lab server against its peer (nginx) on loopback.
     Bench {
-        /// What to benchmark: static-site, reverse-proxy or cache.
+        /// What to benchmark: static-site, reverse-proxy, cache or lab3-up.
         target: String,
         /// Seconds per wrk run.
         #[arg(long, default_value_t = 5)]
@@ -105,7 +105,7 @@ Container Labs tasks (cargo xtask <task> --help for details):
   engine        make sure a Docker engine answers (Debian, root: install and start one)
   images        build the project's images (FROM scratch, cached by their inputs)
   clean         remove what the project created in the engine (by label; --images too)
-  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache)
+  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up)
   test          the whole test suite, integration tests included
   lint          cargo fmt --check and clippy -D warnings
   ci            exactly what CI runs: lint, then test
