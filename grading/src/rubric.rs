@@ -107,9 +107,11 @@ impl CheckKind {
         }
     }
 
-    /// Disruptive checks (they restart services) run after all others, one at a time.
-    pub fn is_disruptive(&self) -> bool {
-        matches!(self, CheckKind::Persistence(_))
+    /// Checks that run after all others, one at a time: disruptive ones (they restart services),
+    /// and counter checks, whose window between two readings must see their own traffic only -
+    /// another check's requests moving the same cache would pass a cache nothing is wired to.
+    pub fn runs_alone(&self) -> bool {
+        matches!(self, CheckKind::Persistence(_) | CheckKind::Counters(_))
     }
 
     /// Every string in the kind's parameters that may hold placeholders.

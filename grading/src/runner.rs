@@ -121,7 +121,7 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
             continue;
         }
         let gentle: Vec<(usize, usize)> =
-            runnable.iter().copied().filter(|&(s, c)| !steps[s].rubric.checks[c].kind.is_disruptive()).collect();
+            runnable.iter().copied().filter(|&(s, c)| !steps[s].rubric.checks[c].kind.runs_alone()).collect();
         let wave = if gentle.is_empty() { vec![runnable[0]] } else { gentle };
         let mut tasks = tokio::task::JoinSet::new();
         for (s, c) in wave {

@@ -595,6 +595,18 @@ impl Drop for Services {
             }
             let _ = stop.status();
         }
+        // Anonymous volumes a cycled stack orphaned (noted before each restart command): the
+        // engine API is async, so the Docker CLI (which Compose needs anyway) removes them here.
+        if !started.is_empty() {
+            let anonymous = std::mem::take(&mut *self.anonymous.lock().unwrap_or_else(|e| e.into_inner()));
+            for name in anonymous.difference(&self.volumes_before) {
+                let _ = Command::new("docker")
+                    .args(["volume", "rm", name])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
     }
 }
 

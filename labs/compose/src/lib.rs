@@ -94,7 +94,8 @@ impl Stack {
         args.extend(services);
         let result = match self.run(&args) {
             Ok(()) => wait_healthy(docker, &self.project, timeout).await,
-            Err(e) => Err(e),
+            // Compose gives up on a dependency that turned unhealthy, naming only its container id.
+            Err(e) => Err(unhealthy(docker, &self.project).await.map_or(e, anyhow::Error::msg)),
         };
         if result.is_err() && services.is_empty() {
             let _ = self.run(&["down"]);
@@ -106,6 +107,18 @@ impl Stack {
         }
         result
     }
+}
+
+/// "service S is unhealthy: its last health check output", for the first unhealthy container.
+async fn unhealthy(docker: &Docker, project: &str) -> Option<String> {
+    let members = members(docker, project).await.ok()?;
+    let sick = members.iter().find(|m| m.health == "unhealthy")?;
+    Some(format!(
+        "service {} is unhealthy: {} (`docker logs {}` shows why)",
+        sick.service,
+        or_unknown(&sick.last_health_output),
+        sick.name
+    ))
 }
 
 /// Compose's error in one line, with what to do for the usual causes.
@@ -136,6 +149,13 @@ pub fn explain(stderr: &str, tool: &str, args: &[&str]) -> String {
             excerpt(&text)
         );
     }
+    // Compose's progress lines ("Creating network ...") bury the error: keep the error lines.
+    let errors: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("ERROR") || l.to_lowercase().starts_with("error"))
+        .collect();
+    let text = if errors.is_empty() { text } else { errors.join(" ").split_whitespace().collect::<Vec<_>>().join(" ") };
     format!("{tool} {} failed: {}", args.join(" "), excerpt(&text))
 }
 
@@ -301,6 +321,11 @@ mod tests {
         let official = "Error response from daemon: manifest unknown: manifest unknown (mariadb:10.11)";
         assert!(explain(official, "docker compose", &["up"]).contains("builds stand-ins"));
 
+        let buried = "Creating network \"p_backend\" with the default driver\nCreating volume \"p_db\"\nERROR: for web  Cannot start service web: oops\nERROR: Encountered errors while bringing up the project.";
+        assert_eq!(
+            explain(buried, "docker-compose", &["up"]),
+            "docker-compose up failed: ERROR: for web Cannot start service web: oops ERROR: Encountered errors while bringing up the project."
+        );
         let other = "something\n  else   went wrong";
         assert_eq!(
             explain(other, "docker-compose", &["down"]),
