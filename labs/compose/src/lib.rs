@@ -168,6 +168,42 @@ fn excerpt(text: &str) -> String {
     }
 }
 
+/// `down --volumes`, faster: the project's containers (by compose label) force-removed all at
+/// once with their anonymous volumes, then its networks and named volumes. Compose v1 stops and
+/// removes containers one by one; with the data going anyway there is nothing to wait for.
+pub async fn destroy(docker: &Docker, project: &str) -> anyhow::Result<()> {
+    use bollard::query_parameters::{
+        ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
+    };
+    let label = format!("com.docker.compose.project={project}");
+    let filters: HashMap<&str, Vec<&str>> = [("label", vec![label.as_str()])].into_iter().collect();
+    let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+    let containers = docker.list_containers(Some(options)).await.context("cannot list containers")?;
+    let mut removals = tokio::task::JoinSet::new();
+    for id in containers.into_iter().filter_map(|c| c.id) {
+        let docker = docker.clone();
+        removals.spawn(async move {
+            let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+            docker.remove_container(&id, Some(options)).await.with_context(|| format!("cannot remove container {id}"))
+        });
+    }
+    while let Some(removed) = removals.join_next().await {
+        removed.context("a removal task failed")??;
+    }
+    let options = ListNetworksOptionsBuilder::default().filters(&filters).build();
+    for network in docker.list_networks(Some(options)).await.context("cannot list networks")? {
+        let name = network.name.unwrap_or_default();
+        docker.remove_network(&name).await.with_context(|| format!("cannot remove network {name}"))?;
+    }
+    for volume in volumes(docker, project).await? {
+        docker
+            .remove_volume(&volume, None::<RemoveVolumeOptions>)
+            .await
+            .with_context(|| format!("cannot remove volume {volume}"))?;
+    }
+    Ok(())
+}
+
 /// The project's volumes (by compose label).
 pub async fn volumes(docker: &Docker, project: &str) -> anyhow::Result<Vec<String>> {
     use bollard::query_parameters::ListVolumesOptionsBuilder;

@@ -72,7 +72,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             stack.up(&docker()?, timeout, &[]).await?;
             print_status(&docker()?, &stack.project).await
         }
-        Command::Down { volumes } => stack.run(if volumes { &["down", "--volumes"] } else { &["down"] }),
+        Command::Down { volumes: true } => compose::destroy(&docker()?, &stack.project).await,
+        Command::Down { volumes: false } => stack.run(&["down"]),
         Command::Status => print_status(&docker()?, &stack.project).await,
         Command::Recreate { service } => {
             stack.run(&["up", "--detach", "--no-deps", "--force-recreate", &service])?;
