@@ -19,8 +19,32 @@ pub fn integration(test: &str) -> bool {
     on
 }
 
-/// A loopback port that was free a moment ago.
+/// A port that was free a moment ago, on every address.
+///
+/// Taken from below the kernel's ephemeral range, which `bind(0)` would hand out: outgoing
+/// connections take their source ports from that range, so a port picked there can be taken by
+/// another test's HTTP request before the fixture binds it ("Address already in use"). Below it
+/// only listeners compete; each call in a process gets the next candidate, from a start that
+/// differs per process, and a candidate something is bound to is skipped.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FLOOR: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    if ephemeral_low > FLOOR + 1_000 {
+        let span = ephemeral_low - FLOOR;
+        let start = std::process::id().wrapping_mul(7_919) % span;
+        for _ in 0..span {
+            let port = FLOOR + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+            let port = u16::try_from(port).expect("below the ephemeral range");
+            if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().expect("local addr").port()
 }
 
