@@ -169,8 +169,9 @@ fn excerpt(text: &str) -> String {
 }
 
 /// `down --volumes`, faster: the project's containers (by compose label) force-removed all at
-/// once with their anonymous volumes, then its networks and named volumes. Compose v1 stops and
-/// removes containers one by one; with the data going anyway there is nothing to wait for.
+/// once with their anonymous volumes, then its networks and named volumes, all at once too.
+/// Compose v1 stops and removes containers one by one; with the data going anyway there is
+/// nothing to wait for.
 pub async fn destroy(docker: &Docker, project: &str) -> anyhow::Result<()> {
     use bollard::query_parameters::{
         ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
@@ -190,16 +191,25 @@ pub async fn destroy(docker: &Docker, project: &str) -> anyhow::Result<()> {
     while let Some(removed) = removals.join_next().await {
         removed.context("a removal task failed")??;
     }
+    // Networks and volumes are independent of each other once no container uses them.
     let options = ListNetworksOptionsBuilder::default().filters(&filters).build();
     for network in docker.list_networks(Some(options)).await.context("cannot list networks")? {
-        let name = network.name.unwrap_or_default();
-        docker.remove_network(&name).await.with_context(|| format!("cannot remove network {name}"))?;
+        let (docker, name) = (docker.clone(), network.name.unwrap_or_default());
+        removals.spawn(async move {
+            docker.remove_network(&name).await.with_context(|| format!("cannot remove network {name}"))
+        });
     }
     for volume in volumes(docker, project).await? {
-        docker
-            .remove_volume(&volume, None::<RemoveVolumeOptions>)
-            .await
-            .with_context(|| format!("cannot remove volume {volume}"))?;
+        let docker = docker.clone();
+        removals.spawn(async move {
+            docker
+                .remove_volume(&volume, None::<RemoveVolumeOptions>)
+                .await
+                .with_context(|| format!("cannot remove volume {volume}"))
+        });
+    }
+    while let Some(removed) = removals.join_next().await {
+        removed.context("a removal task failed")??;
     }
     Ok(())
 }
