@@ -5,7 +5,8 @@ use assert_cmd::cargo::cargo_bin_cmd;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
-/// A one-shot server on a free loopback port answering its first request with `status`.
+/// A one-shot server on a free loopback port answering its first request with `status`, the
+/// status line split across two writes.
 fn answer_once(status: &'static str) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -13,7 +14,12 @@ fn answer_once(status: &'static str) -> u16 {
         if let Ok((mut stream, _)) = listener.accept() {
             let mut request = [0u8; 1024];
             let _ = stream.read(&mut request);
-            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            // The status line arrives in two segments, as it may from any server: the check must
+            // read to the end of the line, not judge the first segment.
+            let _ = stream.write_all(b"HTTP/1.1 ");
+            let _ = stream.flush();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let _ = write!(stream, "{status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         }
     });
     port

@@ -61,21 +61,22 @@ async fn run() -> Result<(), String> {
 
 /// GET / from the app on this host's `PORT`; success on a 200 within three seconds.
 fn healthcheck() -> ExitCode {
-    use std::io::{Read, Write};
+    use std::io::{BufRead, Read, Write};
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(5000);
     let ask = || -> std::io::Result<String> {
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(3))?;
         stream.set_read_timeout(Some(Duration::from_secs(3)))?;
         stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-        let mut head = [0u8; 64];
-        let n = stream.read(&mut head)?;
-        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+        // The status line may come in several segments: read up to its end, not one `read`.
+        let mut status_line = Vec::new();
+        std::io::BufReader::new(stream).take(256).read_until(b'\n', &mut status_line)?;
+        Ok(String::from_utf8_lossy(&status_line).into_owned())
     };
     match ask() {
-        Ok(head) if head.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(head) if head.starts_with("HTTP/") && head.split_whitespace().nth(1) == Some("200") => ExitCode::SUCCESS,
         Ok(head) => {
-            eprintln!("portfolio: / answered {:?}", head.lines().next().unwrap_or_default());
+            eprintln!("portfolio: / answered {:?}", head.trim_end());
             ExitCode::FAILURE
         }
         Err(e) => {
