@@ -49,6 +49,10 @@ impl Stack {
             bail!("no compose file at {}: run from the workspace root or pass --file", file.display());
         }
         let env_file = match env_file {
+            Some(path) if !path.is_file() => bail!(
+                "the env file {} is missing: create it (the lab's .env.example lists every variable the file needs) or pass another --env-file",
+                path.display()
+            ),
             Some(path) => path.to_path_buf(),
             None => file.parent().unwrap_or(Path::new(".")).join(".env"),
         };
