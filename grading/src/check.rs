@@ -42,18 +42,37 @@ pub enum Attempt {
 pub struct Mismatch {
     pub expected: String,
     pub actual: String,
+    /// The deadline came while this attempt was still waiting for an answer. A check that polls
+    /// reports its last *finished* answer instead, if it had one: which attempt happens to be
+    /// under way at the deadline is timing, and the same submission must get the same report.
+    pub cut_off: bool,
 }
 
 impl Mismatch {
     pub fn new(expected: impl Into<String>, actual: impl Into<String>) -> Mismatch {
-        Mismatch { expected: expected.into(), actual: actual.into() }
+        Mismatch { expected: expected.into(), actual: actual.into(), cut_off: false }
+    }
+
+    /// A mismatch that says only that the deadline came first.
+    pub fn cut_off(expected: impl Into<String>, actual: impl Into<String>) -> Mismatch {
+        Mismatch { cut_off: true, ..Mismatch::new(expected, actual) }
+    }
+
+    /// What a polled check reports when it gives up with `self`: the last finished answer if
+    /// `self` was cut off by the deadline and an earlier attempt did finish.
+    pub(crate) fn or_finished(self, finished: Option<Mismatch>) -> Mismatch {
+        match finished {
+            Some(finished) if self.cut_off => finished,
+            _ => self,
+        }
     }
 
     /// Joins several mismatches of one check into one, so every failed expectation is reported.
     fn join(mismatches: Vec<Mismatch>) -> Mismatch {
         let expected = mismatches.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ");
         let actual = mismatches.iter().map(|m| m.actual.as_str()).collect::<Vec<_>>().join("; ");
-        Mismatch { expected, actual }
+        let cut_off = mismatches.iter().any(|m| m.cut_off);
+        Mismatch { expected, actual, cut_off }
     }
 }
 

@@ -133,3 +133,65 @@ async fn many_slow_checks_run_concurrently() {
     let ids: Vec<&str> = report.checks().map(|(_, c)| c.id.as_str()).collect();
     assert_eq!(ids, ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"], "results keep rubric order");
 }
+
+#[tokio::test]
+async fn a_poll_cut_off_by_its_deadline_reports_the_last_finished_answer() {
+    if !testkit::integration("a_poll_cut_off_by_its_deadline_reports_the_last_finished_answer") {
+        return;
+    }
+    // The first request gets a 404 at once; every later one is read and never answered. So the
+    // attempt under way at the deadline is always cut off, and the report must still be the 404
+    // (the answer the submission gave), not "no answer before the deadline" - which attempt
+    // happens to be running when the deadline comes must not change the report.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        for served in 0.. {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request).await;
+            if served == 0 {
+                let answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\ngone";
+                let _ = stream.write_all(answer.as_bytes()).await;
+            } else {
+                held.push(stream);
+            }
+        }
+    });
+    let rubric = format!(
+        "[[check]]\nid = \"page\"\ntitle = \"Page\"\npoints = 1\nhint = \"h\"\ntimeout = \"800ms\"\ninterval = \"100ms\"\n\
+         http = {{ url = \"http://127.0.0.1:{port}/\", expect = {{ status = 200 }} }}\n"
+    );
+    let report = run(&rubric, Path::new(".")).await;
+    let check = &report.steps[0].checks[0];
+    assert_eq!(check.status, Status::Failed);
+    let actual = check.actual.as_deref().unwrap_or_default();
+    assert!(actual.contains("404"), "the finished answer, not the cut-off one: {check:?}");
+    assert!(!actual.contains("deadline"), "{check:?}");
+}
+
+#[tokio::test]
+async fn a_poll_that_never_finishes_says_the_deadline_came_first() {
+    if !testkit::integration("a_poll_that_never_finishes_says_the_deadline_came_first") {
+        return;
+    }
+    // A server that accepts and never answers: no attempt finishes, so the cut-off is the report.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            held.push(listener.accept().await.unwrap().0);
+        }
+    });
+    let rubric = format!(
+        "[[check]]\nid = \"page\"\ntitle = \"Page\"\npoints = 1\nhint = \"h\"\ntimeout = \"500ms\"\ninterval = \"100ms\"\n\
+         http = {{ url = \"http://127.0.0.1:{port}/\", expect = {{ status = 200 }} }}\n"
+    );
+    let report = run(&rubric, Path::new(".")).await;
+    let check = &report.steps[0].checks[0];
+    assert_eq!(check.status, Status::Failed);
+    assert!(check.actual.as_deref().unwrap_or_default().contains("before the deadline"), "{check:?}");
+}

@@ -157,7 +157,7 @@ impl ContainerCheck {
         };
         match tokio::time::timeout_at(deadline, work).await {
             Ok(attempt) => attempt,
-            Err(_) => Attempt::Fail(Mismatch::new(
+            Err(_) => Attempt::Fail(Mismatch::cut_off(
                 format!("an answer about {what}"),
                 "the Docker engine did not answer before the deadline",
             )),

@@ -97,10 +97,10 @@ impl CountersCheck {
             };
             for request in &self.traffic {
                 if let Attempt::Fail(m) = request.attempt(ctx, deadline).await {
-                    return Attempt::Fail(Mismatch::new(
-                        format!("the traffic to go through: {}", m.expected),
-                        m.actual,
-                    ));
+                    return Attempt::Fail(Mismatch {
+                        expected: format!("the traffic to go through: {}", m.expected),
+                        ..m
+                    });
                 }
             }
             let after = match read().await {
@@ -125,7 +125,7 @@ impl CountersCheck {
         };
         match tokio::time::timeout_at(deadline, work).await {
             Ok(attempt) => attempt,
-            Err(_) => Attempt::Fail(Mismatch::new("the counters read twice", "the deadline passed first")),
+            Err(_) => Attempt::Fail(Mismatch::cut_off("the counters read twice", "the deadline passed first")),
         }
     }
 

@@ -155,7 +155,7 @@ impl HttpCheck {
         match tokio::time::timeout_at(deadline, send(&request, self.follow_redirects)).await {
             Ok(Ok(response)) => self.judge(ctx, &request, &response),
             Ok(Err(actual)) => Attempt::Fail(Mismatch::new(self.summary(ctx, &request), actual)),
-            Err(_) => Attempt::Fail(Mismatch::new(
+            Err(_) => Attempt::Fail(Mismatch::cut_off(
                 self.summary(ctx, &request),
                 format!("no complete answer to {} {} before the deadline", request.method, request.url),
             )),

@@ -71,11 +71,19 @@ impl PersistenceCheck {
 }
 
 /// Repeats an HTTP check until it passes or the deadline comes; returns the last attempt.
+/// An attempt cut off by the deadline gives way to the last finished one, as in the runner.
 async fn poll(check: &HttpCheck, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
+    let mut finished: Option<Mismatch> = None;
     loop {
         let attempt = check.attempt(ctx, deadline).await;
-        if attempt == Attempt::Pass || Instant::now() + interval >= deadline {
+        let Attempt::Fail(mismatch) = attempt else {
             return attempt;
+        };
+        if Instant::now() + interval >= deadline {
+            return Attempt::Fail(mismatch.or_finished(finished));
+        }
+        if !mismatch.cut_off {
+            finished = Some(mismatch);
         }
         tokio::time::sleep(interval).await;
     }

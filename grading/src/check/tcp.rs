@@ -18,7 +18,7 @@ impl TcpCheck {
         match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(&address)).await {
             Ok(Ok(_stream)) => Attempt::Pass,
             Ok(Err(e)) => Attempt::Fail(Mismatch::new(expected, connect_error(&address, &e))),
-            Err(_) => Attempt::Fail(Mismatch::new(expected, format!("connecting to {address} timed out"))),
+            Err(_) => Attempt::Fail(Mismatch::cut_off(expected, format!("connecting to {address} timed out"))),
         }
     }
 }

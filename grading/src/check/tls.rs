@@ -100,7 +100,7 @@ impl TlsCheck {
                 ))
             }
             Err(_) => {
-                return Attempt::Fail(Mismatch::new(
+                return Attempt::Fail(Mismatch::cut_off(
                     format!("a TLS handshake with {address} for {server_name}"),
                     "the handshake did not finish before the deadline",
                 ))
