@@ -58,15 +58,6 @@ impl Mismatch {
         Mismatch { cut_off: true, ..Mismatch::new(expected, actual) }
     }
 
-    /// What a polled check reports when it gives up with `self`: the last finished answer if
-    /// `self` was cut off by the deadline and an earlier attempt did finish.
-    pub(crate) fn or_finished(self, finished: Option<Mismatch>) -> Mismatch {
-        match finished {
-            Some(finished) if self.cut_off => finished,
-            _ => self,
-        }
-    }
-
     /// Joins several mismatches of one check into one, so every failed expectation is reported.
     fn join(mismatches: Vec<Mismatch>) -> Mismatch {
         let expected = mismatches.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ");
@@ -102,6 +93,33 @@ impl std::fmt::Debug for Context {
 /// Whether a kind is retried until its deadline (pollable) or runs once with deadlines of its own.
 pub(crate) fn is_polled(kind: &CheckKind) -> bool {
     !matches!(kind, CheckKind::Persistence(_))
+}
+
+/// Repeats `attempt` every `interval` until it does not fail or the deadline comes. A check that
+/// gives up reports its last finished answer: an attempt the deadline cut off counts only if no
+/// attempt finished, so which attempt happens to be under way at the deadline cannot change a report.
+pub(crate) async fn poll<F, Fut>(deadline: Instant, interval: std::time::Duration, mut attempt: F) -> Attempt
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
+    let mut finished: Option<Mismatch> = None;
+    loop {
+        let mismatch = match attempt().await {
+            Attempt::Fail(mismatch) => mismatch,
+            other => return other,
+        };
+        if Instant::now() + interval >= deadline {
+            return Attempt::Fail(match finished {
+                Some(finished) if mismatch.cut_off => finished,
+                _ => mismatch,
+            });
+        }
+        if !mismatch.cut_off {
+            finished = Some(mismatch);
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
 
 /// One attempt at `kind`, bounded by `deadline`.

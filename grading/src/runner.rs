@@ -6,7 +6,7 @@
 //! - Disruptive checks (those that restart services) run alone, after everything they could disturb.
 //! - Nothing stops at the first failure; results come out in rubric order whatever the timing.
 
-use crate::check::{self, Attempt, Context, Mismatch};
+use crate::check::{self, Attempt, Context};
 use crate::report::{CheckReport, Report, Status, StepReport};
 use crate::rubric::{Check, Rubric};
 use crate::vars::Vars;
@@ -151,23 +151,13 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
 pub async fn run_check(check: &Check, ctx: &Context) -> CheckReport {
     let started = Instant::now();
     let deadline = started + check.timeout;
-    let polled = check::is_polled(&check.kind);
-    let mut finished: Option<Mismatch> = None;
-    loop {
-        let attempt = mask_probe(check::attempt(&check.kind, ctx, deadline, check.interval).await, ctx);
-        match attempt {
-            Attempt::Pass => return CheckReport::passed(check, started.elapsed()),
-            Attempt::CannotRun(reason) => return CheckReport::skipped(check, reason, started.elapsed()),
-            Attempt::Fail(mismatch) => {
-                if !polled || Instant::now() + check.interval >= deadline {
-                    return CheckReport::failed(check, mismatch.or_finished(finished), started.elapsed());
-                }
-                if !mismatch.cut_off {
-                    finished = Some(mismatch);
-                }
-            }
-        }
-        tokio::time::sleep(check.interval).await;
+    let once = || check::attempt(&check.kind, ctx, deadline, check.interval);
+    let attempt =
+        if check::is_polled(&check.kind) { check::poll(deadline, check.interval, once).await } else { once().await };
+    match mask_probe(attempt, ctx) {
+        Attempt::Pass => CheckReport::passed(check, started.elapsed()),
+        Attempt::CannotRun(reason) => CheckReport::skipped(check, reason, started.elapsed()),
+        Attempt::Fail(mismatch) => CheckReport::failed(check, mismatch, started.elapsed()),
     }
 }
 

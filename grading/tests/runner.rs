@@ -134,6 +134,14 @@ async fn many_slow_checks_run_concurrently() {
     assert_eq!(ids, ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9"], "results keep rubric order");
 }
 
+/// A rubric of one check that polls `/` on `port` for a 200 every 100 ms until `timeout`.
+fn page_check(port: u16, timeout: &str) -> String {
+    format!(
+        "[[check]]\nid = \"page\"\ntitle = \"Page\"\npoints = 1\nhint = \"h\"\ntimeout = \"{timeout}\"\ninterval = \"100ms\"\n\
+         http = {{ url = \"http://127.0.0.1:{port}/\", expect = {{ status = 200 }} }}\n"
+    )
+}
+
 #[tokio::test]
 async fn a_poll_cut_off_by_its_deadline_reports_the_last_finished_answer() {
     if !testkit::integration("a_poll_cut_off_by_its_deadline_reports_the_last_finished_answer") {
@@ -160,11 +168,7 @@ async fn a_poll_cut_off_by_its_deadline_reports_the_last_finished_answer() {
             }
         }
     });
-    let rubric = format!(
-        "[[check]]\nid = \"page\"\ntitle = \"Page\"\npoints = 1\nhint = \"h\"\ntimeout = \"800ms\"\ninterval = \"100ms\"\n\
-         http = {{ url = \"http://127.0.0.1:{port}/\", expect = {{ status = 200 }} }}\n"
-    );
-    let report = run(&rubric, Path::new(".")).await;
+    let report = run(&page_check(port, "800ms"), Path::new(".")).await;
     let check = &report.steps[0].checks[0];
     assert_eq!(check.status, Status::Failed);
     let actual = check.actual.as_deref().unwrap_or_default();
@@ -186,11 +190,7 @@ async fn a_poll_that_never_finishes_says_the_deadline_came_first() {
             held.push(listener.accept().await.unwrap().0);
         }
     });
-    let rubric = format!(
-        "[[check]]\nid = \"page\"\ntitle = \"Page\"\npoints = 1\nhint = \"h\"\ntimeout = \"500ms\"\ninterval = \"100ms\"\n\
-         http = {{ url = \"http://127.0.0.1:{port}/\", expect = {{ status = 200 }} }}\n"
-    );
-    let report = run(&rubric, Path::new(".")).await;
+    let report = run(&page_check(port, "500ms"), Path::new(".")).await;
     let check = &report.steps[0].checks[0];
     assert_eq!(check.status, Status::Failed);
     assert!(check.actual.as_deref().unwrap_or_default().contains("before the deadline"), "{check:?}");

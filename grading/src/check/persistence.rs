@@ -70,21 +70,7 @@ impl PersistenceCheck {
     }
 }
 
-/// Repeats an HTTP check until it passes or the deadline comes; returns the last attempt.
-/// An attempt cut off by the deadline gives way to the last finished one, as in the runner.
+/// Repeats an HTTP check until it passes or the deadline comes, as the runner polls a check.
 async fn poll(check: &HttpCheck, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
-    let mut finished: Option<Mismatch> = None;
-    loop {
-        let attempt = check.attempt(ctx, deadline).await;
-        let Attempt::Fail(mismatch) = attempt else {
-            return attempt;
-        };
-        if Instant::now() + interval >= deadline {
-            return Attempt::Fail(mismatch.or_finished(finished));
-        }
-        if !mismatch.cut_off {
-            finished = Some(mismatch);
-        }
-        tokio::time::sleep(interval).await;
-    }
+    super::poll(deadline, interval, || check.attempt(ctx, deadline)).await
 }

@@ -6,10 +6,7 @@ use std::path::Path;
 
 /// Whether the machine has a Compose; without one, `stack` names that first.
 fn has_compose() -> bool {
-    let works = |program: &str, args: &[&str]| {
-        std::process::Command::new(program).args(args).output().map(|o| o.status.success()).unwrap_or(false)
-    };
-    works("docker", &["compose", "version"]) || works("docker-compose", &["version"])
+    compose::compose_tool().is_some()
 }
 
 fn stack(dir: &Path, args: &[&str]) -> (i32, String, String) {
