@@ -9,6 +9,14 @@
 use std::process::Child;
 use std::time::Duration;
 
+/// The `docker` CLI under a deadline (`timeout 120 docker ...`): a stuck engine makes a test
+/// fail with exit status 124 instead of hanging it (the test runner then finds the engine stuck).
+pub fn docker_cli() -> std::process::Command {
+    let mut command = std::process::Command::new("timeout");
+    command.args(["--kill-after=10", "120", "docker"]);
+    command
+}
+
 /// Whether integration tests should run (`cargo xtask test` sets `CLABS_INTEGRATION=1`).
 /// Tests that need it print why they did nothing and return.
 pub fn integration(test: &str) -> bool {

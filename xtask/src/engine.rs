@@ -176,11 +176,26 @@ fn provision_debian() -> anyhow::Result<()> {
             return Ok(());
         }
     }
+    start_dockerd()
+}
+
+/// Where the PID of the dockerd this project started is kept: only that one is ever restarted.
+fn dockerd_pid_file() -> PathBuf {
+    PathBuf::from("/run/containerlabs-dockerd.pid")
+}
+
+/// Starts dockerd in the background; its log is appended to (an earlier run's log is evidence).
+fn start_dockerd() -> anyhow::Result<()> {
+    use std::io::Write;
     eprintln!("starting dockerd (log: {}) ...", dockerd_log().display());
-    let log =
-        std::fs::File::create(dockerd_log()).with_context(|| format!("cannot write {}", dockerd_log().display()))?;
+    let mut log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dockerd_log())
+        .with_context(|| format!("cannot write {}", dockerd_log().display()))?;
+    writeln!(log, "---- containerlabs: starting dockerd ----")?;
     use std::os::unix::process::CommandExt;
-    Command::new("dockerd")
+    let child = Command::new("dockerd")
         .args(["--host", "unix:///var/run/docker.sock"])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
@@ -188,7 +203,99 @@ fn provision_debian() -> anyhow::Result<()> {
         .process_group(0)
         .spawn()
         .context("cannot start dockerd")?;
+    let _ = std::fs::write(dockerd_pid_file(), child.id().to_string());
     Ok(())
+}
+
+/// The PID of the dockerd this project started, if that process is still a dockerd.
+pub fn own_dockerd() -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(dockerd_pid_file()).ok()?.trim().parse().ok()?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim() == "dockerd").then_some(pid)
+}
+
+/// Whether the engine has stopped answering about its containers: listing them, or inspecting
+/// any one, takes longer than `patience`. (A deadlocked dockerd still answers a ping.)
+pub async fn stuck(docker: &Docker, patience: Duration) -> Option<String> {
+    use bollard::query_parameters::ListContainersOptionsBuilder;
+    let options = ListContainersOptionsBuilder::default().all(true).build();
+    let containers = match tokio::time::timeout(patience, docker.list_containers(Some(options))).await {
+        Err(_) => return Some(format!("listing containers took over {} s", patience.as_secs())),
+        Ok(Err(_)) => return None,
+        Ok(Ok(containers)) => containers,
+    };
+    for container in containers {
+        let (Some(id), names) = (container.id, container.names.unwrap_or_default()) else { continue };
+        let name = names.first().map_or(id.as_str(), |n| n.trim_start_matches('/'));
+        if tokio::time::timeout(patience, docker.inspect_container(&id, None)).await.is_err() {
+            return Some(format!("inspecting container {name} took over {} s", patience.as_secs()));
+        }
+    }
+    None
+}
+
+/// Asks dockerd for a dump of its goroutines (SIGUSR1) and says whether it shows the libnetwork
+/// deadlock of moby/moby#46661; returns the dump's path and that finding.
+pub fn goroutine_dump(pid: i32) -> Option<(PathBuf, bool)> {
+    let before: std::collections::BTreeSet<PathBuf> = dumps().into_iter().collect();
+    crate::services::signal(pid as u32, libc::SIGUSR1);
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Some(dump) = dumps().into_iter().find(|d| !before.contains(d)) {
+            std::thread::sleep(Duration::from_millis(500));
+            let text = std::fs::read_to_string(&dump).unwrap_or_default();
+            let known = text.contains("processEndpointDelete") && text.contains("getSvcRecords");
+            return Some((dump, known));
+        }
+    }
+    None
+}
+
+fn dumps() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/var/run/docker") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("goroutine-stacks-")))
+        .collect()
+}
+
+/// Restarts the dockerd this project started (never another one): TERM, then KILL after 20 s,
+/// then a new dockerd, then waits until it answers.
+pub async fn restart_own_dockerd() -> anyhow::Result<Engine> {
+    let Some(pid) = own_dockerd() else {
+        bail!("the running dockerd was not started by this project; restart it yourself")
+    };
+    eprintln!("restarting dockerd (pid {pid}) ...");
+    crate::services::signal(pid as u32, libc::SIGTERM);
+    let gone = || !std::path::Path::new(&format!("/proc/{pid}")).exists() || zombie(pid);
+    for _ in 0..200 {
+        if gone() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !gone() {
+        crate::services::signal(pid as u32, libc::SIGKILL);
+        for _ in 0..100 {
+            if gone() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    start_dockerd()?;
+    for _ in 0..120 {
+        if let Ok(engine) = connect().await {
+            return Ok(engine);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    bail!("dockerd was restarted but did not answer within 60 s; see {}", dockerd_log().display())
+}
+
+fn zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
 }
 
 /// Whether `docker compose` (v2) works.
@@ -260,4 +367,67 @@ pub async fn remove_labelled(engine: &Engine, images: bool) -> anyhow::Result<Re
         }
     }
     Ok(removed)
+}
+
+/// Whether `name` is one the tests give their engine objects (`clabs…` or `engine-test-…`) and
+/// carries `pid` as a whole number: `clabs-t5893-web`, `clabs5893full_redis_1`.
+pub fn named_for_run(name: &str, pid: u32) -> bool {
+    let name = name.trim_start_matches('/');
+    if !(name.starts_with("clabs") || name.starts_with("engine-test-")) {
+        return false;
+    }
+    let pid = pid.to_string();
+    name.match_indices(&pid).any(|(at, _)| {
+        let before = name[..at].chars().next_back();
+        let after = name[at + pid.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+/// Removes the containers (with their anonymous volumes), networks and volumes a test process
+/// with `pid` created (see [`named_for_run`]), one at a time; returns how many.
+pub async fn remove_run_objects(docker: &Docker, pid: u32) -> anyhow::Result<usize> {
+    use bollard::query_parameters::{
+        ListContainersOptionsBuilder, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptionsBuilder,
+        RemoveVolumeOptions,
+    };
+    let mut removed = 0;
+    let options = ListContainersOptionsBuilder::default().all(true).build();
+    for container in docker.list_containers(Some(options)).await? {
+        let names = container.names.unwrap_or_default();
+        if let (Some(id), true) = (container.id, names.iter().any(|n| named_for_run(n, pid))) {
+            let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+            docker.remove_container(&id, Some(options)).await?;
+            removed += 1;
+        }
+    }
+    for network in docker.list_networks(None::<ListNetworksOptions>).await? {
+        if let Some(name) = network.name.filter(|n| named_for_run(n, pid)) {
+            docker.remove_network(&name).await?;
+            removed += 1;
+        }
+    }
+    let volumes = docker.list_volumes(None::<ListVolumesOptions>).await?;
+    for volume in volumes.volumes.unwrap_or_default() {
+        if named_for_run(&volume.name, pid) {
+            docker.remove_volume(&volume.name, None::<RemoveVolumeOptions>).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::named_for_run;
+
+    #[test]
+    fn run_objects_are_named_with_the_whole_pid() {
+        for name in ["clabs-t5893-web", "/clabs5893full_redis_1", "clabs-static-5893-2_default", "engine-test-5893"] {
+            assert!(named_for_run(name, 5893), "{name}");
+        }
+        for name in ["clabs-t15893-web", "clabs58930full", "lab3_wordpress_1", "5893", "wordpress-5893"] {
+            assert!(!named_for_run(name, 5893), "{name}");
+        }
+    }
 }

@@ -83,7 +83,8 @@ enum Task {
     },
     /// The whole test suite, integration tests included (the README's test command).
     Test {
-        /// Extra arguments for cargo test (e.g. a test name filter).
+        /// Extra arguments: cargo's before `--` (e.g. `-p grading`), each test binary's after it
+        /// (e.g. a test name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -102,11 +103,8 @@ Container Labs tasks (cargo xtask <task> --help for details):
   engine        make sure a Docker engine answers (Debian, root: install and start one)
   images        build the project's images (FROM scratch, cached by their inputs)
   clean         remove what the project created in the engine (by label; --images too)
-  engine        make sure a Docker engine answers (Debian, root: install and start one)
-  images        build the project's images (FROM scratch, cached by their inputs)
-  clean         remove what the project created in the engine (by label; --images too)
   bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up)
-  test          the whole test suite, integration tests included
+  test          the whole test suite, integration tests included (each test binary under a deadline)
   lint          cargo fmt --check and clippy -D warnings
   ci            exactly what CI runs: lint, then test
 ";

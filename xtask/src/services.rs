@@ -468,6 +468,10 @@ async fn run_command(spec: &ServiceSpec, args: &[String], what: &str) -> anyhow:
     let status = match tokio::time::timeout(COMMAND_TIMEOUT, child.wait()).await {
         Ok(status) => status.with_context(|| format!("cannot wait for {} {what}", spec.name))?,
         Err(_) => {
+            // The whole group: a compose the command started goes too.
+            if let Some(pid) = child.id() {
+                signal_group(pid, libc::SIGKILL);
+            }
             let _ = child.kill().await;
             bail!("{} {what} did not finish within {}s: {}", spec.name, COMMAND_TIMEOUT.as_secs(), last_line(&spec.log))
         }
@@ -495,52 +499,72 @@ async fn wait_ready(spec: &ServiceSpec) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Removes whatever a command service created and its stop command left behind.
+/// Removes whatever a command service created and its stop command left behind. A stuck engine
+/// ends it with one error line instead of a wait per object.
 async fn remove_leftovers(docker: &bollard::Docker, creates: &Creates) {
+    if let Err(stuck) = try_remove_leftovers(docker, creates).await {
+        eprintln!("error: {stuck}");
+    }
+}
+
+/// How long one cleanup call may take before the engine counts as stuck.
+const CLEANUP_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether a cleanup call removed something; `Err` when the engine did not answer in time.
+async fn removed<T>(
+    call: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
+    what: &str,
+) -> Result<bool, String> {
+    match tokio::time::timeout(CLEANUP_CALL_TIMEOUT, call).await {
+        Ok(result) => Ok(result.is_ok()),
+        Err(_) => Err(format!(
+            "the Docker engine did not finish removing {what} within {} s: it is stuck (dockerd 20.10 before \
+             20.10.27 can deadlock removing containers, moby/moby#46661); restart dockerd, then run \
+             `cargo xtask clean` and remove what is left of this run",
+            CLEANUP_CALL_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+async fn try_remove_leftovers(docker: &bollard::Docker, creates: &Creates) -> Result<(), String> {
     use bollard::query_parameters::{RemoveContainerOptionsBuilder, RemoveVolumeOptions};
+    let force = || Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build());
     for name in &creates.containers {
-        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        if docker.remove_container(name, Some(options)).await.is_ok() {
+        if removed(docker.remove_container(name, force()), &format!("container {name}")).await? {
             eprintln!("warning: removed container {name}, which its stop command left behind");
         }
     }
     for name in &creates.networks {
-        if docker.remove_network(name).await.is_ok() {
+        if removed(docker.remove_network(name), &format!("network {name}")).await? {
             eprintln!("warning: removed network {name}, which its stop command left behind");
         }
     }
     for name in &creates.volumes {
-        if docker.remove_volume(name, None::<RemoveVolumeOptions>).await.is_ok() {
+        if removed(docker.remove_volume(name, None::<RemoveVolumeOptions>), &format!("volume {name}")).await? {
             eprintln!("warning: removed volume {name}, which its stop command left behind");
         }
     }
     if let Some(project) = &creates.compose_project {
-        // preflight made sure the project did not exist before: all of it is ours.
-        for object in compose_objects(docker, project).await.unwrap_or_default() {
-            let (kind, name) = object.split_once(' ').unwrap_or(("", ""));
-            let removed = match kind {
-                "container" => {
-                    let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-                    docker.remove_container(name, Some(options)).await.is_ok()
+        // preflight made sure the project did not exist before: all of it is ours. Containers
+        // first (one at a time: see compose::destroy), then what they used.
+        for pass in ["container", "other"] {
+            for object in compose_objects(docker, project).await.unwrap_or_default() {
+                let (kind, name) = object.split_once(' ').unwrap_or(("", ""));
+                let done = match (pass, kind) {
+                    ("container", "container") => removed(docker.remove_container(name, force()), &object).await?,
+                    ("other", "network") => removed(docker.remove_network(name), &object).await?,
+                    ("other", "volume") => {
+                        removed(docker.remove_volume(name, None::<RemoveVolumeOptions>), &object).await?
+                    }
+                    _ => false,
+                };
+                if done {
+                    eprintln!("warning: removed {object}, which its stop command left behind");
                 }
-                _ => false,
-            };
-            if removed {
-                eprintln!("warning: removed {object}, which its stop command left behind");
-            }
-        }
-        for object in compose_objects(docker, project).await.unwrap_or_default() {
-            let (kind, name) = object.split_once(' ').unwrap_or(("", ""));
-            let removed = match kind {
-                "network" => docker.remove_network(name).await.is_ok(),
-                "volume" => docker.remove_volume(name, None::<RemoveVolumeOptions>).await.is_ok(),
-                _ => false,
-            };
-            if removed {
-                eprintln!("warning: removed {object}, which its stop command left behind");
             }
         }
     }
+    Ok(())
 }
 
 impl grading::ServiceControl for Services {
@@ -628,6 +652,13 @@ async fn stop_child(mut child: Child) {
 pub fn signal(pid: u32, sig: libc::c_int) -> bool {
     // SAFETY: kill(2) has no memory-safety preconditions; pid is one we spawned.
     unsafe { libc::kill(pid as libc::pid_t, sig) == 0 }
+}
+
+/// Sends `sig` to the process group led by a process this module started.
+#[allow(unsafe_code)]
+pub fn signal_group(pid: u32, sig: libc::c_int) -> bool {
+    // SAFETY: as in `signal`; a negative pid names the group our child leads.
+    unsafe { libc::kill(-(pid as libc::pid_t), sig) == 0 }
 }
 
 /// Own process group (a terminal's Ctrl-C reaches only the grader, which stops services in order);

@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Context};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The switch that turns on integration tests (they need ports, processes and later Docker).
 pub const INTEGRATION_ENV: &str = "CLABS_INTEGRATION";
@@ -20,36 +21,271 @@ fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long one test binary may run before the runner ends it (the slowest, lab 3's, takes about
+/// ten minutes here). `CLABS_TEST_BINARY_TIMEOUT` (seconds) overrides it.
+const BINARY_TIMEOUT: Duration = Duration::from_secs(25 * 60);
+
 /// The whole test suite, integration tests included; ends with one line of totals.
+///
+/// cargo builds the test binaries, then each runs on its own under a deadline, in cargo's order,
+/// so a hang ends as a failure that names the binary instead of as a CI timeout. When a binary
+/// fails or hangs and the Docker engine is then found stuck (it stops answering about its
+/// containers: dockerd 20.10 has a known deadlock, moby/moby#46661), the runner restarts the
+/// dockerd it started itself, removes what the binary left in the engine, and runs that binary
+/// once more, saying so. A binary that fails with a healthy engine is never re-run.
 pub fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
-    use std::io::{BufRead, BufReader, Write};
-    let what = "cargo test --workspace --all-targets (with CLABS_INTEGRATION=1)";
-    eprintln!("$ {what}");
-    let mut child = cargo()
-        .current_dir(root)
-        .env(INTEGRATION_ENV, "1")
-        .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot run {what}"))?;
+    let (cargo_args, test_args) = match extra.iter().position(|a| a == "--") {
+        Some(at) => (&extra[..at], &extra[at + 1..]),
+        None => (extra, &[][..]),
+    };
+    let binaries = build_tests(root, cargo_args)?;
+    let timeout = std::env::var("CLABS_TEST_BINARY_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(BINARY_TIMEOUT, Duration::from_secs);
     let mut totals = TestTotals::default();
-    let stdout = std::io::stdout();
-    for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
-        let line = line?;
-        totals.add(&line);
-        writeln!(stdout.lock(), "{line}")?;
+    let mut failures = Vec::new();
+    let mut reruns = Vec::new();
+    for binary in &binaries {
+        let mut run = run_binary(root, binary, test_args, timeout)?;
+        if !run.passed() {
+            if let Some(why) = engine_stuck() {
+                eprintln!(
+                    "warning: {} {}; the Docker engine is stuck ({why}); restarting it and running the binary once more",
+                    binary.label,
+                    run.describe(timeout)
+                );
+                recover_engine(run.pid)?;
+                reruns.push(format!("{} (engine stuck: {why})", binary.label));
+                run = run_binary(root, binary, test_args, timeout)?;
+            } else if run.status.is_none() {
+                // Ended at its deadline, so its own clean-up never ran.
+                remove_leftovers_of(run.pid);
+            }
+        }
+        totals.merge(&run.totals);
+        if !run.passed() {
+            failures.push(format!("{} {}", binary.label, run.describe(timeout)));
+        }
     }
-    let status = child.wait()?;
     println!("{}", totals.summary());
-    if !status.success() {
-        bail!("{what} failed ({status})");
+    for rerun in &reruns {
+        println!("re-run after restarting the stuck Docker engine: {rerun}");
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("; "));
     }
     Ok(())
 }
 
+/// A test executable cargo built.
+#[derive(Debug, Clone)]
+struct TestBinary {
+    /// `package tests/lab3.rs`, as a reader finds it.
+    label: String,
+    exe: std::path::PathBuf,
+    package: String,
+    manifest_dir: std::path::PathBuf,
+    order: (String, u8, String),
+}
+
+/// `cargo test --no-run`: builds every test binary (compiler messages as usual) and lists them.
+fn build_tests(root: &Path, cargo_args: &[String]) -> anyhow::Result<Vec<TestBinary>> {
+    use std::io::BufRead;
+    let mut args: Vec<String> = ["test", "--all-targets", "--no-run"].map(String::from).to_vec();
+    if !cargo_args.iter().any(|a| a == "-p" || a.starts_with("--package")) {
+        args.push("--workspace".into());
+    }
+    args.extend(cargo_args.iter().cloned());
+    let what = format!("cargo {}", args.join(" "));
+    eprintln!("$ {what}");
+    let mut child = cargo()
+        .current_dir(root)
+        .args(&args)
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {what}"))?;
+    let mut binaries = Vec::new();
+    for line in std::io::BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
+        let line = line?;
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+            continue;
+        }
+        let Some(exe) = message["executable"].as_str() else { continue };
+        let package = message["target"]["name"].as_str().unwrap_or_default().to_string();
+        let package_name = message["package_id"].as_str().and_then(package_name_of).unwrap_or_else(|| package.clone());
+        let manifest = std::path::PathBuf::from(message["manifest_path"].as_str().unwrap_or_default());
+        let manifest_dir = manifest.parent().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+        let kind = message["target"]["kind"][0].as_str().unwrap_or_default().to_string();
+        let src = std::path::PathBuf::from(message["target"]["src_path"].as_str().unwrap_or_default());
+        let src = src.strip_prefix(&manifest_dir).unwrap_or(&src).display().to_string();
+        let rank = match kind.as_str() {
+            "lib" | "rlib" | "proc-macro" => 0,
+            "bin" => 1,
+            "test" => 2,
+            _ => 3,
+        };
+        binaries.push(TestBinary {
+            label: format!("{package_name} {src}"),
+            exe: exe.into(),
+            package: package_name.clone(),
+            manifest_dir,
+            order: (package_name, rank, src),
+        });
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    binaries.sort_by(|a, b| a.order.cmp(&b.order));
+    binaries.dedup_by(|a, b| a.exe == b.exe);
+    Ok(binaries)
+}
+
+/// The package name in a cargo package id (`path+file:///…/xtask#0.1.0`, `…#name@0.1.0`, or the
+/// old `name 0.1.0 (path+file://…)`).
+fn package_name_of(id: &str) -> Option<String> {
+    if let Some((_, fragment)) = id.rsplit_once('#') {
+        return Some(match fragment.split_once('@') {
+            Some((name, _)) => name.to_string(),
+            None => id[..id.len() - fragment.len() - 1].rsplit('/').next()?.to_string(),
+        });
+    }
+    id.split_whitespace().next().map(str::to_string)
+}
+
+/// How one run of a test binary ended.
+struct BinaryRun {
+    totals: TestTotals,
+    /// `None` when the deadline ended it.
+    status: Option<std::process::ExitStatus>,
+    pid: u32,
+}
+
+impl BinaryRun {
+    fn passed(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    fn describe(&self, timeout: Duration) -> String {
+        match self.status {
+            None => format!("did not finish within {} s and was ended", timeout.as_secs()),
+            Some(status) => format!("failed ({status})"),
+        }
+    }
+}
+
+/// Runs one test binary as `cargo test` would (in its package's directory), streaming its output,
+/// in its own process group, which is killed at the deadline.
+fn run_binary(root: &Path, binary: &TestBinary, args: &[String], timeout: Duration) -> anyhow::Result<BinaryRun> {
+    run_binary_to(root, binary, args, timeout, Box::new(std::io::stdout()))
+}
+
+/// [`run_binary`], echoing the binary's output to `echo`.
+fn run_binary_to(
+    root: &Path,
+    binary: &TestBinary,
+    args: &[String],
+    timeout: Duration,
+    mut echo: Box<dyn std::io::Write + Send>,
+) -> anyhow::Result<BinaryRun> {
+    use std::io::{BufRead, Write};
+    use std::os::unix::process::CommandExt;
+    let exe = binary.exe.strip_prefix(root).unwrap_or(&binary.exe);
+    writeln!(echo, "     Running {} ({})", binary.label, exe.display())?;
+    let mut child = Command::new(&binary.exe)
+        .args(args)
+        .current_dir(&binary.manifest_dir)
+        .env(INTEGRATION_ENV, "1")
+        .env("CARGO_MANIFEST_DIR", &binary.manifest_dir)
+        .env("CARGO_PKG_NAME", &binary.package)
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot run {}", binary.exe.display()))?;
+    let pid = child.id();
+    let totals = std::sync::Arc::new(std::sync::Mutex::new(TestTotals::default()));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let seen = std::sync::Arc::clone(&totals);
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            seen.lock().expect("totals lock").add(&line);
+            let _ = writeln!(echo, "{line}");
+        }
+        let _ = done_tx.send(());
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if started.elapsed() >= timeout {
+            eprintln!("error: {} ran for {} s; ending it", binary.label, timeout.as_secs());
+            crate::services::signal_group(pid, libc::SIGKILL);
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // A process the tests started elsewhere may still hold the pipe: do not wait on it for long.
+    let _ = done_rx.recv_timeout(Duration::from_secs(5));
+    let totals = totals.lock().expect("totals lock").clone();
+    Ok(BinaryRun { totals, status, pid })
+}
+
+/// Whether the engine is up but stuck; with its goroutine dump's finding when we started it.
+fn engine_stuck() -> Option<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+    runtime.block_on(async {
+        let engine = tokio::time::timeout(Duration::from_secs(10), crate::engine::connect()).await.ok()?.ok()?;
+        let why = crate::engine::stuck(&engine.docker, Duration::from_secs(20)).await?;
+        let dump = crate::engine::own_dockerd().and_then(crate::engine::goroutine_dump);
+        Some(match dump {
+            Some((path, true)) => {
+                format!("{why}; goroutine dump {} shows the libnetwork deadlock of moby/moby#46661", path.display())
+            }
+            Some((path, false)) => format!("{why}; goroutine dump {}", path.display()),
+            None => why,
+        })
+    })
+}
+
+/// Removes what an ended test binary left in a working engine (see [`crate::engine::named_for_run`]).
+fn remove_leftovers_of(pid: u32) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    runtime.block_on(async {
+        let Ok(Ok(engine)) = tokio::time::timeout(Duration::from_secs(10), crate::engine::connect()).await else {
+            return;
+        };
+        match tokio::time::timeout(Duration::from_secs(300), crate::engine::remove_run_objects(&engine.docker, pid))
+            .await
+        {
+            Ok(Ok(n)) => eprintln!("removed {n} engine object(s) the ended run had left"),
+            Ok(Err(e)) => eprintln!("warning: cannot remove what the ended run left in the engine: {e:#}"),
+            Err(_) => eprintln!("warning: removing what the ended run left in the engine took over 300 s"),
+        }
+    });
+}
+
+/// Restarts the dockerd we started and removes what the test binary with `pid` left in the engine:
+/// containers, networks and volumes whose names carry its PID (the tests name them so).
+fn recover_engine(pid: u32) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let engine = crate::engine::restart_own_dockerd().await?;
+        let removed = crate::engine::remove_run_objects(&engine.docker, pid).await?;
+        eprintln!("dockerd restarted; removed {removed} object(s) the ended run had left");
+        Ok(())
+    })
+}
+
 /// Totals over every `test result:` line cargo prints (one per test binary).
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct TestTotals {
     pub passed: u64,
     pub failed: u64,
@@ -78,6 +314,12 @@ impl TestTotals {
         }
     }
 
+    pub fn merge(&mut self, other: &TestTotals) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.ignored += other.ignored;
+    }
+
     /// The closing line: `tests: N passed, N failed, N skipped`.
     pub fn summary(&self) -> String {
         format!("tests: {} passed, {} failed, {} skipped", self.passed, self.failed, self.ignored)
@@ -97,6 +339,66 @@ pub fn lint(root: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fixture(dir: &Path, script: &str) -> TestBinary {
+        use std::os::unix::fs::PermissionsExt;
+        let exe = dir.join("fixture.sh");
+        std::fs::write(&exe, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        TestBinary {
+            label: "fixture fixture.sh".into(),
+            exe,
+            package: "fixture".into(),
+            manifest_dir: dir.to_path_buf(),
+            order: Default::default(),
+        }
+    }
+
+    const RESULT: &str =
+        "echo 'test result: ok. 2 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s'";
+
+    #[test]
+    fn a_binary_past_its_deadline_is_ended_with_everything_in_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let grandchild = dir.path().join("grandchild.pid");
+        let binary = fixture(dir.path(), &format!("{RESULT}\nsleep 300 &\necho $! > {}\nwait", grandchild.display()));
+        let started = Instant::now();
+        let run = run_binary_to(dir.path(), &binary, &[], Duration::from_secs(1), Box::new(std::io::sink())).unwrap();
+        assert!(run.status.is_none() && !run.passed(), "ended, not finished");
+        assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+        assert_eq!(run.totals, TestTotals { passed: 2, failed: 0, ignored: 1 }, "what it printed still counts");
+        assert_eq!(run.describe(Duration::from_secs(1)), "did not finish within 1 s and was ended");
+        let pid = std::fs::read_to_string(&grandchild).unwrap().trim().to_string();
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone() {
+            assert!(Instant::now() < deadline, "the test binary's child {pid} outlived it");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    #[test]
+    fn a_binary_runs_in_its_package_directory_with_integration_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let check = "[ \"$CLABS_INTEGRATION\" = 1 ] && [ \"$(pwd)\" = \"$CARGO_MANIFEST_DIR\" ] && [ \"$1\" = filter ]";
+        let passing = fixture(dir.path(), &format!("{RESULT}\n{check}"));
+        let quiet = || Box::new(std::io::sink());
+        let run = run_binary_to(dir.path(), &passing, &["filter".into()], Duration::from_secs(30), quiet()).unwrap();
+        assert!(run.passed(), "{:?}", run.status);
+        let run = run_binary_to(dir.path(), &passing, &["other".into()], Duration::from_secs(30), quiet()).unwrap();
+        assert!(!run.passed() && run.status.is_some(), "a failing binary is a failure, not a timeout");
+        assert!(run.describe(Duration::from_secs(30)).starts_with("failed (exit status: 1)"));
+    }
+
+    #[test]
+    fn package_names_come_from_every_package_id_form() {
+        assert_eq!(package_name_of("path+file:///work/main/xtask#0.1.0").as_deref(), Some("xtask"));
+        assert_eq!(package_name_of("path+file:///work/main/labs/cache#web-cache@0.1.0").as_deref(), Some("web-cache"));
+        assert_eq!(package_name_of("grading 0.1.0 (path+file:///work/main/grading)").as_deref(), Some("grading"));
+    }
 
     #[test]
     fn totals_add_up_every_binary() {

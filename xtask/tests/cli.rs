@@ -97,6 +97,10 @@ fn bare_xtask_lists_the_tasks() {
     for task in ["check <lab>", "up <lab>", "down <lab>", "doctor", "bench", "test", "lint", "ci"] {
         assert!(text.contains(task), "{task} missing from:\n{text}");
     }
+    let mut listed = std::collections::BTreeSet::new();
+    for task in text.lines().filter(|l| l.starts_with("  ")).filter_map(|l| l.split_whitespace().next()) {
+        assert!(listed.insert(task), "{task} is listed twice:\n{text}");
+    }
 }
 
 /// Runs the CLI and asserts exit code 2 with exactly one `error:` line containing `expected`.

@@ -39,12 +39,10 @@ impl RemoveLabelled {
 impl Drop for RemoveLabelled {
     fn drop(&mut self) {
         // Last resort when an assertion failed before `remove` ran: the CLI, by the same label.
-        let ids = std::process::Command::new("docker")
-            .args(["ps", "-aq", "--filter", &format!("label={}", self.filter)])
-            .output();
+        let ids = testkit::docker_cli().args(["ps", "-aq", "--filter", &format!("label={}", self.filter)]).output();
         if let Ok(ids) = ids {
             for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-                let _ = std::process::Command::new("docker").args(["rm", "-fv", id]).output();
+                let _ = testkit::docker_cli().args(["rm", "-fv", id]).output();
             }
         }
     }
@@ -124,7 +122,7 @@ struct Untag(String);
 
 impl Drop for Untag {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("docker").args(["rmi", &self.0]).output();
+        let _ = testkit::docker_cli().args(["rmi", &self.0]).output();
     }
 }
 
@@ -166,7 +164,7 @@ async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_of
     let remote = format!("127.0.0.1:{port}/clabs-pull-test/static-site:0.1.0");
     let _untag = Untag(remote.clone());
     let docker = |args: &[&str]| {
-        let output = std::process::Command::new("docker").args(args).output().unwrap();
+        let output = testkit::docker_cli().args(args).output().unwrap();
         assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     };
     docker(&["tag", &image.tag, &remote]);
@@ -209,4 +207,58 @@ async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_of
             "the stand-in must not take the official name"
         );
     }
+}
+
+/// Resumes a paused containerd shim and removes the test's container, even when an assertion failed.
+struct Resume {
+    shim: u32,
+    container: String,
+}
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-CONT", &self.shim.to_string()]).status();
+        let _ = std::process::Command::new("timeout").args(["60", "docker", "rm", "-fv", &self.container]).output();
+    }
+}
+
+/// A removal that hangs holds its container's lock, as in dockerd 20.10's libnetwork deadlock
+/// (moby/moby#46661). Pausing our own container's shim makes `docker rm -f` hang the same way:
+/// the engine must then count as stuck, naming the container, and as well again once it resumes.
+#[tokio::test(flavor = "current_thread")]
+async fn an_engine_that_stops_answering_about_a_container_counts_as_stuck() {
+    if !integration("an_engine_that_stops_answering_about_a_container_counts_as_stuck") {
+        return;
+    }
+    let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
+    let name = format!("engine-test-{}-stuck", std::process::id());
+    let started = testkit::docker_cli()
+        .args(["run", "-d", "--label", &format!("{LABEL}=true"), "--name", &name])
+        .args(["--network", "none", "containerlabs/debian:bookworm", "sleep", "infinity"])
+        .output()
+        .unwrap();
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let inspect = testkit::docker_cli().args(["inspect", "-f", "{{.State.Pid}}", &name]).output().unwrap();
+    let pid = String::from_utf8_lossy(&inspect.stdout).trim().to_string();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let shim: u32 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let comm = std::fs::read_to_string(format!("/proc/{shim}/comm")).unwrap();
+    assert!(comm.starts_with("containerd-shim"), "the container's parent is {comm}");
+    let _resume = Resume { shim, container: name.clone() };
+
+    assert_eq!(engine::stuck(&engine.docker, std::time::Duration::from_secs(5)).await, None, "a healthy engine");
+    assert!(std::process::Command::new("kill").args(["-STOP", &shim.to_string()]).status().unwrap().success());
+    let mut removal =
+        testkit::docker_cli().args(["rm", "-f", &name]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let why = engine::stuck(&engine.docker, std::time::Duration::from_secs(3)).await;
+    assert_eq!(why.as_deref(), Some(format!("inspecting container {name} took over 3 s").as_str()));
+
+    assert!(std::process::Command::new("kill").args(["-CONT", &shim.to_string()]).status().unwrap().success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while removal.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "docker rm -f still hangs after the shim resumed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(engine::stuck(&engine.docker, std::time::Duration::from_secs(5)).await, None, "well again");
 }

@@ -48,7 +48,7 @@ fn run_id(test: &str) -> String {
 }
 
 fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().unwrap()
+    testkit::docker_cli().args(args).output().unwrap()
 }
 
 fn exists(kind: &str, name: &str) -> bool {

@@ -338,7 +338,7 @@ fn project_leftovers(project: &str) -> Vec<String> {
     for (kind, args) in
         [("container", &["ps", "-aq"][..]), ("volume", &["volume", "ls", "-q"]), ("network", &["network", "ls", "-q"])]
     {
-        let output = std::process::Command::new("docker").args(args).args(["--filter", &label]).output().unwrap();
+        let output = testkit::docker_cli().args(args).args(["--filter", &label]).output().unwrap();
         left.extend(String::from_utf8_lossy(&output.stdout).split_whitespace().map(|id| format!("{kind} {id}")));
     }
     left
@@ -346,7 +346,7 @@ fn project_leftovers(project: &str) -> Vec<String> {
 
 /// Every volume in the engine.
 fn volume_names() -> BTreeSet<String> {
-    let output = std::process::Command::new("docker").args(["volume", "ls", "-q"]).output().unwrap();
+    let output = testkit::docker_cli().args(["volume", "ls", "-q"]).output().unwrap();
     String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_string).collect()
 }
 
@@ -362,7 +362,7 @@ impl Drop for RemoveProject {
                 "volume" => &["volume", "rm", "-f", id],
                 _ => &["network", "rm", id],
             };
-            let _ = std::process::Command::new("docker").args(args).output();
+            let _ = testkit::docker_cli().args(args).output();
         }
     }
 }
@@ -546,7 +546,7 @@ fn up_refuses_a_project_that_exists_and_leaves_it_alone() {
     let project = format!("clabs{}held", std::process::id());
     let _remove = RemoveProject(project.clone());
     let volume = format!("{project}_wordpress");
-    let created = std::process::Command::new("docker")
+    let created = testkit::docker_cli()
         .args(["volume", "create", "--label", &format!("com.docker.compose.project={project}"), &volume])
         .output()
         .unwrap();
@@ -561,7 +561,7 @@ fn up_refuses_a_project_that_exists_and_leaves_it_alone() {
     let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("building ")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains(&format!("Compose project {project} already exists (volume {volume})")), "{stderr}");
-    let still = std::process::Command::new("docker").args(["volume", "inspect", &volume]).output().unwrap();
+    let still = testkit::docker_cli().args(["volume", "inspect", &volume]).output().unwrap();
     assert!(still.status.success(), "the volume --up did not create must stay");
 }
 

@@ -172,10 +172,13 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-/// `down --volumes`, faster: the project's containers (by compose label) force-removed all at
-/// once with their anonymous volumes, then its networks and named volumes, all at once too.
-/// Compose v1 stops and removes containers one by one; with the data going anyway there is
-/// nothing to wait for.
+/// `down --volumes` through the Engine API: the project's containers (by compose label)
+/// force-removed with their anonymous volumes, then its networks and named volumes.
+///
+/// One object at a time, on purpose. dockerd 20.10 before 20.10.27 (Debian bookworm ships
+/// 20.10.24) can deadlock when endpoints leave one network concurrently (moby/moby#46661): the
+/// removals never return and the engine needs a restart. Killing seven containers at once
+/// triggered it once here; one by one costs about half a second more.
 pub async fn destroy(docker: &Docker, project: &str) -> anyhow::Result<()> {
     use bollard::query_parameters::{
         ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
@@ -184,38 +187,41 @@ pub async fn destroy(docker: &Docker, project: &str) -> anyhow::Result<()> {
     let filters: HashMap<&str, Vec<&str>> = [("label", vec![label.as_str()])].into_iter().collect();
     let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     let containers = docker.list_containers(Some(options)).await.context("cannot list containers")?;
-    let mut removals = tokio::task::JoinSet::new();
-    for id in containers.into_iter().filter_map(|c| c.id) {
-        let docker = docker.clone();
-        removals.spawn(async move {
-            let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-            docker.remove_container(&id, Some(options)).await.with_context(|| format!("cannot remove container {id}"))
-        });
+    for container in containers {
+        let Some(id) = container.id else { continue };
+        let name = container.names.and_then(|n| n.into_iter().next()).unwrap_or_else(|| id.clone());
+        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        engine_call(docker.remove_container(&id, Some(options)), &format!("removing container {name}")).await?;
     }
-    while let Some(removed) = removals.join_next().await {
-        removed.context("a removal task failed")??;
-    }
-    // Networks and volumes are independent of each other once no container uses them.
     let options = ListNetworksOptionsBuilder::default().filters(&filters).build();
     for network in docker.list_networks(Some(options)).await.context("cannot list networks")? {
-        let (docker, name) = (docker.clone(), network.name.unwrap_or_default());
-        removals.spawn(async move {
-            docker.remove_network(&name).await.with_context(|| format!("cannot remove network {name}"))
-        });
+        let name = network.name.unwrap_or_default();
+        engine_call(docker.remove_network(&name), &format!("removing network {name}")).await?;
     }
     for volume in volumes(docker, project).await? {
-        let docker = docker.clone();
-        removals.spawn(async move {
-            docker
-                .remove_volume(&volume, None::<RemoveVolumeOptions>)
-                .await
-                .with_context(|| format!("cannot remove volume {volume}"))
-        });
-    }
-    while let Some(removed) = removals.join_next().await {
-        removed.context("a removal task failed")??;
+        engine_call(docker.remove_volume(&volume, None::<RemoveVolumeOptions>), &format!("removing volume {volume}"))
+            .await?;
     }
     Ok(())
+}
+
+/// How long one removal may take before the engine counts as stuck.
+pub const ENGINE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// An Engine API call with a deadline: a removal that does not return within
+/// [`ENGINE_CALL_TIMEOUT`] means the engine is stuck, and the message says what to do.
+pub async fn engine_call<T>(
+    call: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
+    what: &str,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(ENGINE_CALL_TIMEOUT, call).await {
+        Ok(result) => result.with_context(|| format!("{what} failed")),
+        Err(_) => bail!(
+            "the Docker engine did not finish {what} within {} s: it is stuck (dockerd 20.10 before 20.10.27 \
+             can deadlock removing containers, moby/moby#46661); restart dockerd, then run this again",
+            ENGINE_CALL_TIMEOUT.as_secs()
+        ),
+    }
 }
 
 /// The project's volumes (by compose label).

@@ -12,7 +12,7 @@ struct Remove(Vec<String>);
 impl Drop for Remove {
     fn drop(&mut self) {
         for name in &self.0 {
-            let _ = std::process::Command::new("docker").args(["rm", "-fv", name]).output();
+            let _ = testkit::docker_cli().args(["rm", "-fv", name]).output();
         }
     }
 }
@@ -53,10 +53,7 @@ fn run_logs_and_rm_like_docker_run_and_refuse_the_usual_mistakes() {
 
     let output = single_image(&["rm", &name]);
     assert!(output.status.success());
-    let left = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("name=^{name}$")])
-        .output()
-        .unwrap();
+    let left = testkit::docker_cli().args(["ps", "-aq", "--filter", &format!("name=^{name}$")]).output().unwrap();
     assert!(left.stdout.is_empty(), "rm removed it");
 }
 

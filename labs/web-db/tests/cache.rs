@@ -12,13 +12,13 @@ struct Remove(Vec<String>);
 impl Drop for Remove {
     fn drop(&mut self) {
         for name in &self.0 {
-            let _ = std::process::Command::new("docker").args(["rm", "-fv", name]).output();
+            let _ = testkit::docker_cli().args(["rm", "-fv", name]).output();
         }
     }
 }
 
 fn docker(args: &[&str]) -> String {
-    let output = std::process::Command::new("docker").args(args).output().unwrap();
+    let output = testkit::docker_cli().args(args).output().unwrap();
     assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }

@@ -11,7 +11,7 @@ struct Down(Stack);
 
 impl Drop for Down {
     fn drop(&mut self) {
-        let docker = |args: &[&str]| std::process::Command::new("docker").args(args).output();
+        let docker = |args: &[&str]| testkit::docker_cli().args(args).output();
         let _ = docker(&["rm", "-fv", &self.0.container(Role::Web), &self.0.container(Role::Db)]);
         let _ = docker(&["network", "rm", &self.0.network()]);
         let _ = docker(&["volume", "rm", &self.0.volume()]);

@@ -73,7 +73,7 @@ pub struct CleanupLabelled {
 impl Drop for CleanupLabelled {
     fn drop(&mut self) {
         let docker = |args: &[&str]| {
-            Command::new("docker").args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            testkit::docker_cli().args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         };
         let filter = format!("label={TEST_LABEL}={}", self.run);
         for id in docker(&["ps", "-aq", "--filter", &filter]).unwrap_or_default().split_whitespace() {
