@@ -139,6 +139,10 @@ fn build_tests(root: &Path, cargo_args: &[String]) -> anyhow::Result<Vec<TestBin
     if !status.success() {
         bail!("{what} failed ({status})");
     }
+    if binaries.is_empty() {
+        // Nothing run must not read as everything passed.
+        bail!("{what} built no test binary (does the selection name a package with tests?)");
+    }
     binaries.sort_by(|a, b| a.order.cmp(&b.order));
     binaries.dedup_by(|a, b| a.exe == b.exe);
     Ok(binaries)
