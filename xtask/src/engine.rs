@@ -100,13 +100,18 @@ pub async fn ensure(provision: Provision) -> anyhow::Result<Engine> {
         );
     }
     provision_debian()?;
+    answering("started").await
+}
+
+/// Waits up to 60 s for the dockerd just `started` or `restarted` to answer.
+async fn answering(how: &str) -> anyhow::Result<Engine> {
     for _ in 0..120 {
         if let Ok(engine) = connect().await {
             return Ok(engine);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    bail!("dockerd was started but did not answer within 60 s; see {}", dockerd_log().display())
+    bail!("dockerd was {how} but did not answer within 60 s; see {}", dockerd_log().display())
 }
 
 fn have(program: &str) -> bool {
@@ -284,13 +289,7 @@ pub async fn restart_own_dockerd() -> anyhow::Result<Engine> {
         }
     }
     start_dockerd()?;
-    for _ in 0..120 {
-        if let Ok(engine) = connect().await {
-            return Ok(engine);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    bail!("dockerd was restarted but did not answer within 60 s; see {}", dockerd_log().display())
+    answering("restarted").await
 }
 
 fn zombie(pid: i32) -> bool {
