@@ -272,29 +272,28 @@ pub async fn restart_own_dockerd() -> anyhow::Result<Engine> {
     };
     eprintln!("restarting dockerd (pid {pid}) ...");
     crate::services::signal(pid as u32, libc::SIGTERM);
-    let gone = || !std::path::Path::new(&format!("/proc/{pid}")).exists() || zombie(pid);
-    for _ in 0..200 {
-        if gone() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if !gone() {
+    if !gone_within(pid, Duration::from_secs(20)).await {
         crate::services::signal(pid as u32, libc::SIGKILL);
-        for _ in 0..100 {
-            if gone() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        gone_within(pid, Duration::from_secs(10)).await;
     }
     start_dockerd()?;
     answering("restarted").await
 }
 
-fn zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+/// Whether process `pid` is gone (or a zombie) within `patience`.
+async fn gone_within(pid: i32, patience: Duration) -> bool {
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+    };
+    let deadline = tokio::time::Instant::now() + patience;
+    while !gone() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    true
 }
 
 /// Whether `docker compose` (v2) works.

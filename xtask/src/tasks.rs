@@ -21,8 +21,8 @@ fn run(mut command: Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long one test binary may run before the runner ends it (the slowest, lab 3's, takes about
-/// ten minutes here). `CLABS_TEST_BINARY_TIMEOUT` (seconds) overrides it.
+/// How long one test binary may run before the runner ends it (the slowest, lab 3's, took 409-418 s
+/// in CI here). `CLABS_TEST_BINARY_TIMEOUT` (seconds) overrides it.
 const BINARY_TIMEOUT: Duration = Duration::from_secs(25 * 60);
 
 /// The whole test suite, integration tests included; ends with one line of totals.
@@ -242,10 +242,14 @@ fn run_binary_to(
     Ok(BinaryRun { totals, status, pid })
 }
 
+/// A runtime for the runner's few engine calls (the runner itself is synchronous).
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
 /// Whether the engine is up but stuck; with its goroutine dump's finding when we started it.
 fn engine_stuck() -> Option<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-    runtime.block_on(async {
+    runtime().ok()?.block_on(async {
         let engine = tokio::time::timeout(Duration::from_secs(10), crate::engine::connect()).await.ok()?.ok()?;
         let why = crate::engine::stuck(&engine.docker, Duration::from_secs(20)).await?;
         let dump = crate::engine::own_dockerd().and_then(crate::engine::goroutine_dump);
@@ -261,7 +265,7 @@ fn engine_stuck() -> Option<String> {
 
 /// Removes what an ended test binary left in a working engine (see [`crate::engine::named_for_run`]).
 fn remove_leftovers_of(pid: u32) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    let Ok(runtime) = runtime() else { return };
     runtime.block_on(async {
         let Ok(Ok(engine)) = tokio::time::timeout(Duration::from_secs(10), crate::engine::connect()).await else {
             return;
@@ -279,8 +283,7 @@ fn remove_leftovers_of(pid: u32) {
 /// Restarts the dockerd we started and removes what the test binary with `pid` left in the engine:
 /// containers, networks and volumes whose names carry its PID (the tests name them so).
 fn recover_engine(pid: u32) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(async {
+    runtime()?.block_on(async {
         let engine = crate::engine::restart_own_dockerd().await?;
         let removed = crate::engine::remove_run_objects(&engine.docker, pid).await?;
         eprintln!("dockerd restarted; removed {removed} object(s) the ended run had left");

@@ -206,11 +206,11 @@ pub async fn destroy(docker: &Docker, project: &str) -> anyhow::Result<()> {
 }
 
 /// How long one removal may take before the engine counts as stuck.
-pub const ENGINE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+const ENGINE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An Engine API call with a deadline: a removal that does not return within
 /// [`ENGINE_CALL_TIMEOUT`] means the engine is stuck, and the message says what to do.
-pub async fn engine_call<T>(
+async fn engine_call<T>(
     call: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
     what: &str,
 ) -> anyhow::Result<T> {
