@@ -32,7 +32,8 @@ const BINARY_TIMEOUT: Duration = Duration::from_secs(25 * 60);
 /// fails or hangs and the Docker engine is then found stuck (it stops answering about its
 /// containers: dockerd 20.10 has a known deadlock, moby/moby#46661), the runner restarts the
 /// dockerd it started itself, removes what the binary left in the engine, and runs that binary
-/// once more, saying so. A binary that fails with a healthy engine is never re-run.
+/// once more, saying so (a dockerd it did not start is only reported, never restarted). A binary
+/// that fails with a healthy engine is never re-run.
 pub fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     let (cargo_args, test_args) = match extra.iter().position(|a| a == "--") {
         Some(at) => (&extra[..at], &extra[at + 1..]),
@@ -49,18 +50,24 @@ pub fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     for binary in &binaries {
         let mut run = run_binary(root, binary, test_args, timeout)?;
         if !run.passed() {
-            if let Some(why) = engine_stuck() {
-                eprintln!(
-                    "warning: {} {}; the Docker engine is stuck ({why}); restarting it and running the binary once more",
-                    binary.label,
-                    run.describe(timeout)
-                );
-                recover_engine(run.pid)?;
-                reruns.push(format!("{} (engine stuck: {why})", binary.label));
-                run = run_binary(root, binary, test_args, timeout)?;
-            } else if run.status.is_none() {
+            match (engine_stuck(), crate::engine::own_dockerd()) {
+                (Some(why), Some(_)) => {
+                    eprintln!(
+                        "warning: {} {}; the Docker engine is stuck ({why}); restarting it and running the binary once more",
+                        binary.label,
+                        run.describe(timeout)
+                    );
+                    recover_engine(run.pid)?;
+                    reruns.push(format!("{} (engine stuck: {why})", binary.label));
+                    run = run_binary(root, binary, test_args, timeout)?;
+                }
+                // Not ours to restart: the failure stands, the reason is said, the run goes on.
+                (Some(why), None) => {
+                    eprintln!("warning: the Docker engine is stuck ({why}); restart dockerd, then run the tests again")
+                }
                 // Ended at its deadline, so its own clean-up never ran.
-                remove_leftovers_of(run.pid);
+                (None, _) if run.status.is_none() => remove_leftovers_of(run.pid),
+                (None, _) => {}
             }
         }
         totals.merge(&run.totals);
