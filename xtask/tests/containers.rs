@@ -197,6 +197,7 @@ async fn each_bad_container_fails_exactly_its_expectation() {
     for (suffix, host_config) in [
         ("pidhost", HostConfig { pid_mode: Some("host".into()), ..Default::default() }),
         ("sysadmin", HostConfig { cap_add: Some(vec!["SYS_ADMIN".into()]), ..Default::default() }),
+        ("sysboot", HostConfig { cap_add: Some(vec!["SYS_BOOT".into()]), ..Default::default() }),
         ("unconfined", HostConfig { security_opt: Some(vec!["seccomp=unconfined".into()]), ..Default::default() }),
     ] {
         f.container(suffix, ContainerCreateBody { host_config: Some(host_config), ..Default::default() }, false).await;
@@ -292,27 +293,40 @@ async fn each_bad_container_fails_exactly_its_expectation() {
             "a user-defined network shared with",
             "is on bridge",
         ),
-        ("name = \"{run}-privileged\"\nexpect = { confined = true }", "not privileged", "runs privileged"),
+        (
+            "name = \"{run}-privileged\"\nexpect = { confined = true }",
+            "root on the host",
+            "privileged: true (rule no-privileged)",
+        ),
         (
             "name = \"{run}-socket\"\nexpect = { confined = true }",
-            "without the Docker socket",
-            "mounts the Docker socket",
+            "never mount it",
+            "volumes: /var/run/docker.sock:/var/run/docker.sock (rule no-engine-socket)",
         ),
-        ("name = \"{run}-hostnet\"\nexpect = { confined = true }", "on its own network", "uses the host network"),
+        (
+            "name = \"{run}-hostnet\"\nexpect = { confined = true }",
+            "own network",
+            "network_mode: host (rule no-host-namespaces)",
+        ),
         (
             "name = \"{run}-pidhost\"\nexpect = { confined = true }",
-            "in its own process namespace",
-            "shares the host's processes",
+            "own network, PID",
+            "pid: host (rule no-host-namespaces)",
         ),
         (
             "name = \"{run}-sysadmin\"\nexpect = { confined = true }",
-            "without extra kernel privileges",
-            "adds capabilities SYS_ADMIN",
+            "beyond Docker's defaults",
+            "cap_add: SYS_ADMIN (rule no-added-capabilities)",
+        ),
+        (
+            "name = \"{run}-sysboot\"\nexpect = { confined = true }",
+            "beyond Docker's defaults",
+            "cap_add: SYS_BOOT (rule no-added-capabilities)",
         ),
         (
             "name = \"{run}-unconfined\"\nexpect = { confined = true }",
-            "with the default seccomp and AppArmor profiles",
-            "turns them off (seccomp=unconfined)",
+            "keep the default profiles",
+            "security_opt: seccomp=unconfined (rule default-security-profiles)",
         ),
         ("name = \"{run}-crashing\"\nexpect = { max_restarts = 0 }", "at most 0 restarts", "restarted"),
         (

@@ -212,6 +212,48 @@ fn compose_known_bad_variants() {
             &["compose-no-host-namespaces"],
         ),
         (
+            "cap-sys-boot",
+            compose_edit(
+                "    image: ${REDIS_IMAGE:-redis:7.0}\n",
+                "    image: ${REDIS_IMAGE:-redis:7.0}\n    cap_add: [SYS_BOOT]\n",
+            ),
+            &["compose-no-privileged"],
+        ),
+        (
+            "privileged-behind-an-anchor",
+            Box::new(|compose, _| {
+                swap(compose, "services:\n", "x-hardened: &hardened\n  privileged: true\n\nservices:\n");
+                swap(
+                    compose,
+                    "    image: ${REDIS_IMAGE:-redis:7.0}\n",
+                    "    <<: *hardened\n    image: ${REDIS_IMAGE:-redis:7.0}\n",
+                );
+            }),
+            &["compose-no-privileged"],
+        ),
+        (
+            "privileged-behind-extends",
+            Box::new(|compose, _| {
+                swap(
+                    compose,
+                    "services:\n",
+                    "services:\n  base:\n    image: ${REDIS_IMAGE:-redis:7.0}\n    privileged: true\n    profiles: [never]\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n    restart: unless-stopped\n    networks: [backend]\n\n",
+                );
+                swap(compose, "    image: ${REDIS_IMAGE:-redis:7.0}\n    restart: unless-stopped\n    command:", "    extends: base\n    restart: unless-stopped\n    command:");
+            }),
+            &["compose-no-privileged"],
+        ),
+        (
+            "host-path",
+            compose_edit("      - redis:/data\n", "      - redis:/data\n      - /etc:/host-etc:ro\n"),
+            &["compose-no-host-paths"],
+        ),
+        (
+            "bind-climbing-out",
+            compose_edit("      - redis:/data\n", "      - redis:/data\n      - ../../..:/up:ro\n"),
+            &["compose-no-host-paths"],
+        ),
+        (
             "host-pid",
             compose_edit(
                 "    image: ${REDIS_IMAGE:-redis:7.0}\n",

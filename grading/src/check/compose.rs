@@ -15,9 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 use std::time::Duration;
 
-/// Capabilities that undo a container's confinement (the same list the container check uses).
-const RISKY_CAPS: &[&str] =
-    &["ALL", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "SYS_MODULE", "DAC_READ_SEARCH", "SYS_RAWIO"];
 /// Environment names that hold secrets (upper-cased before matching).
 const SECRET_WORDS: &[&str] = &["PASSWORD", "PASSWD", "SECRET", "TOKEN", "_KEY", "SALT"];
 /// How long `compose config` may take.
@@ -52,7 +49,7 @@ pub enum Rule {
     Valid,
     /// `.env.example` beside the file defines every variable the file needs and gives no default for.
     EnvExample,
-    /// Every image names a tag (or digest) other than `latest`.
+    /// Every image is pinned: a tag that names a version, or a digest.
     ExplicitTags,
     /// Each listed path of each listed service is on a named volume (not a bind mount, an anonymous
     /// volume, or the container's own layer).
@@ -69,12 +66,16 @@ pub enum Rule {
     DependsHealthy,
     /// The services restart on their own (`always`, `unless-stopped` or `on-failure`).
     RestartPolicy,
-    /// No `privileged`, no risky `cap_add`, no unconfined seccomp/AppArmor, no devices.
+    /// No `privileged`, no capability beyond Docker's defaults, default security profiles, no
+    /// devices, no runtime, cgroup parent, log driver or sysctl that reaches the host.
     NoPrivileged,
-    /// Nothing mounts the Docker socket.
+    /// Nothing mounts the Docker socket (or a directory holding it).
     NoDockerSocket,
-    /// No host network, PID, IPC or user namespace.
+    /// No host network, PID, IPC, UTS, user or cgroup namespace; bridge networks only.
     NoHostNamespaces,
+    /// Bind mounts stay inside the submission (relative paths that do not climb out, no symlink
+    /// out of it); no volume that is a host path or a network share in disguise.
+    NoHostPaths,
     /// Secret-looking environment values come from variables or `*_FILE` secrets, never written in
     /// the file (not even as a `${X:-default}`).
     NoInlineSecrets,
@@ -108,7 +109,7 @@ impl ComposeCheck {
         let relative = ctx.vars.expand(&self.file);
         let path = ctx.submission.join(&relative);
         let project = match Project::load(&path) {
-            Ok(project) => project,
+            Ok(project) => Project { root: Some(ctx.submission.clone()), ..project },
             Err(why) => return Attempt::Fail(Mismatch::new(format!("a Compose file at {relative} that loads"), why)),
         };
         if self.rule == Rule::Valid {
@@ -145,7 +146,7 @@ impl ComposeCheck {
                 .filter_map(|s| match &s.image {
                     None if s.build => None,
                     None => Some(format!("{} has no image", s.name)),
-                    Some(image) => untagged(image).then(|| format!("{} uses {image}", s.name)),
+                    Some(image) => policy::image_version_problem(image).map(|p| format!("{}: {p}", s.name)),
                 })
                 .collect(),
             Rule::StateOnNamedVolumes => self.state_problems(project),
@@ -185,19 +186,18 @@ impl ComposeCheck {
                     None => Some(format!("{} has no restart policy", s.name)),
                 })
                 .collect(),
-            Rule::NoPrivileged => {
-                services.iter().flat_map(|s| s.privileges.iter().map(|p| format!("{}: {p}", s.name))).collect()
-            }
-            Rule::NoDockerSocket => services
-                .iter()
-                .flat_map(|s| {
-                    s.mounts.iter().filter(|m| m.source.as_deref().is_some_and(|src| src.ends_with("docker.sock"))).map(
-                        |m| format!("{} mounts {} at {}", s.name, m.source.as_deref().unwrap_or_default(), m.target),
-                    )
-                })
-                .collect(),
+            Rule::NoPrivileged => self.violations(&services, &NO_PRIVILEGED),
+            Rule::NoDockerSocket => self.violations(&services, &[policy::Rule::EngineSocket]),
             Rule::NoHostNamespaces => {
-                services.iter().flat_map(|s| s.host_namespaces.iter().map(|n| format!("{}: {n}", s.name))).collect()
+                let mut found = self.violations(&services, &[policy::Rule::HostNamespaces]);
+                found.extend(project.network_violations.iter().map(|v| v.field.clone()));
+                found
+            }
+            Rule::NoHostPaths => {
+                let mut found: Vec<String> = services.iter().flat_map(|s| host_path_problems(project, s)).collect();
+                found.extend(self.violations(&services, &[policy::Rule::HostPaths, policy::Rule::VolumeDriver]));
+                found.extend(project.volume_problems());
+                found
             }
             Rule::NoInlineSecrets => {
                 services.iter().flat_map(|s| s.inline_secrets.iter().map(|e| format!("{}: {e}", s.name))).collect()
@@ -214,7 +214,7 @@ impl ComposeCheck {
         match self.rule {
             Rule::Valid => "a valid Compose file".into(),
             Rule::EnvExample => ".env.example defines every variable the file needs".into(),
-            Rule::ExplicitTags => "every image with an explicit tag (not latest)".into(),
+            Rule::ExplicitTags => "every image pinned to a version (a tag with a version number, or a digest)".into(),
             Rule::StateOnNamedVolumes => {
                 let wanted: Vec<String> =
                     self.state.iter().map(|(s, paths)| format!("{s}:{}", paths.join(","))).collect();
@@ -226,11 +226,22 @@ impl ComposeCheck {
             Rule::Healthchecks => "a healthcheck".into(),
             Rule::DependsHealthy => "depends_on with condition: service_healthy".into(),
             Rule::RestartPolicy => "restart: unless-stopped (or always / on-failure)".into(),
-            Rule::NoPrivileged => "no privileged mode, risky capabilities, devices or unconfined profiles".into(),
+            Rule::NoPrivileged => "no privileged mode, added capabilities, devices or changed security profiles".into(),
             Rule::NoDockerSocket => "no mount of the Docker socket".into(),
-            Rule::NoHostNamespaces => "the container's own network, PID, IPC and user namespaces".into(),
+            Rule::NoHostNamespaces => "the container's own network, PID, IPC, UTS and user namespaces".into(),
+            Rule::NoHostPaths => "bind mounts of the submission's own files only (relative paths inside it)".into(),
             Rule::NoInlineSecrets => "secrets from .env variables or *_FILE secrets, none written in the file".into(),
         }
+    }
+
+    /// "service: field (rule ...)" for each violation of one of `rules` in `services`.
+    fn violations(&self, services: &[&Service], rules: &[policy::Rule]) -> Vec<String> {
+        services
+            .iter()
+            .flat_map(|s| {
+                s.violations.iter().filter(|v| rules.contains(&v.rule)).map(move |v| format!("{}: {}", s.name, v.field))
+            })
+            .collect()
     }
 
     fn state_problems(&self, project: &Project) -> Vec<String> {
@@ -290,16 +301,81 @@ impl ComposeCheck {
     }
 }
 
-fn untagged(image: &str) -> bool {
-    if image.contains("@sha256:") {
-        return false;
+/// The rules `no-privileged` judges (the others have a check of their own).
+const NO_PRIVILEGED: [policy::Rule; 8] = [
+    policy::Rule::Privileged,
+    policy::Rule::Capabilities,
+    policy::Rule::Devices,
+    policy::Rule::SecurityProfiles,
+    policy::Rule::Sysctls,
+    policy::Rule::Runtime,
+    policy::Rule::CgroupParent,
+    policy::Rule::LogDriver,
+];
+
+/// Bind mounts of `service` that leave the submission: an absolute or `~` path, a relative path
+/// that climbs out of it, or one that leads through a symlink out of it.
+fn host_path_problems(project: &Project, service: &Service) -> Vec<String> {
+    let dir = project.file.parent().unwrap_or(Path::new("."));
+    let root = project.root.clone().unwrap_or_else(|| dir.to_path_buf());
+    let root = root.canonicalize().unwrap_or(root);
+    let mut problems = Vec::new();
+    for mount in service.mounts.iter().filter(|m| m.kind == MountKind::Bind) {
+        let source = mount.source.as_deref().unwrap_or_default();
+        if source.starts_with('/') || source.starts_with('~') {
+            if !policy::engine_socket(source) {
+                problems
+                    .push(format!("{}: volumes: {source} is a host path, not a file of the submission", service.name));
+            }
+            continue;
+        }
+        let lexical = normalize(&dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()).join(source));
+        // Through any symlink that exists in the submission, to where it really leads.
+        let real = real_path(&lexical);
+        if let Some(violation) = policy::host_path(&real.to_string_lossy(), &root.to_string_lossy()) {
+            problems.push(format!(
+                "{}: volumes: {source} leads to {} (rule {})",
+                service.name,
+                real.display(),
+                violation.rule.id()
+            ));
+        }
     }
-    // The tag is after the last ':' that comes after the last '/' (a registry port is not a tag).
-    let last = image.rsplit('/').next().unwrap_or(image);
-    match last.rsplit_once(':') {
-        Some((_, tag)) => tag.is_empty() || tag == "latest",
-        None => true,
+    problems
+}
+
+/// `path` without `.` and `..` components (not touching the file system).
+fn normalize(path: &Path) -> std::path::PathBuf {
+    let mut out = std::path::PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
     }
+    out
+}
+
+/// The longest existing prefix of `path` with its symlinks resolved, and the rest as written.
+fn real_path(path: &Path) -> std::path::PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.as_os_str().is_empty() {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.into_iter().rev().fold(real, |acc: std::path::PathBuf, part| acc.join(part));
+        }
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => break,
+        }
+    }
+    path.to_path_buf()
 }
 
 fn env_example_problems(project: &Project) -> Vec<String> {
@@ -328,6 +404,12 @@ pub struct Project {
     pub required_vars: BTreeSet<String>,
     /// What makes the file invalid (empty when it is valid as far as this model can tell).
     pub problems: Vec<String>,
+    /// The submission the file belongs to (bind mounts must stay inside it); default: the file's folder.
+    pub root: Option<std::path::PathBuf>,
+    /// Top-level `networks:` with a driver that reaches the host.
+    pub network_violations: Vec<policy::Violation>,
+    /// Top-level `volumes:` with their driver and `driver_opts`.
+    pub volume_drivers: BTreeMap<String, (String, serde_json::Map<String, Value>)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -343,10 +425,8 @@ pub struct Service {
     /// Dependency -> condition (`service_started` for the list form).
     pub depends_on: BTreeMap<String, String>,
     pub restart: Option<String>,
-    /// `privileged`, risky capabilities, devices, unconfined profiles.
-    pub privileges: Vec<String>,
-    /// `network_mode: host`, `pid: host`, ...
-    pub host_namespaces: Vec<String>,
+    /// Every rule of the `policy` crate the service breaks (privileges, namespaces, the socket...).
+    pub violations: Vec<policy::Violation>,
     /// Secret-looking environment entries written in the file (as written, value masked).
     pub inline_secrets: Vec<String>,
 }
@@ -398,8 +478,10 @@ impl Project {
         file: &Path,
         env_file: Option<std::path::PathBuf>,
     ) -> Result<Project, String> {
-        let raw: Value = yaml_serde::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+        let mut raw = read_yaml(text)?;
         let mut project = Project { file: file.to_path_buf(), env_file, ..Default::default() };
+        let dir = file.parent().unwrap_or(Path::new("."));
+        resolve_extends(&mut raw, dir, &mut project.problems);
         let mut interpolated = raw.clone();
         interpolate_all(&mut interpolated, env, &mut project.required_vars, &mut project.problems);
         let Some(services) = interpolated.get("services").and_then(Value::as_object) else {
@@ -407,9 +489,24 @@ impl Project {
         };
         let declared_volumes: BTreeSet<String> = keys(interpolated.get("volumes"));
         let declared_networks: BTreeSet<String> = keys(interpolated.get("networks"));
+        for (name, network) in interpolated.get("networks").and_then(Value::as_object).into_iter().flatten() {
+            let driver = network.get("driver").and_then(Value::as_str).unwrap_or("");
+            let options = network.get("driver_opts").and_then(Value::as_object).cloned().unwrap_or_default();
+            if let Some(mut violation) = policy::network_driver(driver, &options) {
+                violation.field = format!("network {name}: {}", violation.field);
+                project.network_violations.push(violation);
+            }
+        }
+        for (name, volume) in interpolated.get("volumes").and_then(Value::as_object).into_iter().flatten() {
+            let driver = volume.get("driver").and_then(Value::as_str).unwrap_or("").to_string();
+            let options = volume.get("driver_opts").and_then(Value::as_object).cloned().unwrap_or_default();
+            if !driver.is_empty() || !options.is_empty() {
+                project.volume_drivers.insert(name.clone(), (driver, options));
+            }
+        }
         for (name, body) in services {
             let raw_body = &raw["services"][name];
-            let service = Service::read(name, body, raw_body);
+            let service = Service::read(name, body, raw_body, dir);
             for mount in &service.mounts {
                 if let (MountKind::Named, Some(source)) = (mount.kind, &mount.source) {
                     if !declared_volumes.contains(source) {
@@ -436,6 +533,113 @@ impl Project {
     }
 }
 
+impl Project {
+    /// Top-level volumes whose driver or `driver_opts` make them a host path or a remote share.
+    fn volume_problems(&self) -> Vec<String> {
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        let root = self.root.clone().unwrap_or_else(|| dir.to_path_buf());
+        let root = root.canonicalize().unwrap_or(root);
+        let mut problems = Vec::new();
+        for (name, (driver, options)) in &self.volume_drivers {
+            match policy::volume_driver(driver, options) {
+                Ok(None) => {}
+                Ok(Some(device)) => {
+                    let device = real_path(&normalize(&dir.join(&device)));
+                    if let Some(v) = policy::host_path(&device.to_string_lossy(), &root.to_string_lossy()) {
+                        problems.push(format!(
+                            "volume {name} is a bind of {} in disguise (rule {})",
+                            device.display(),
+                            v.rule.id()
+                        ));
+                    }
+                }
+                Err(v) => problems.push(format!("volume {name}: {v}")),
+            }
+        }
+        problems
+    }
+}
+
+/// YAML into JSON values, with merge keys (`<<: *anchor`) applied as Compose applies them.
+fn read_yaml(text: &str) -> Result<Value, String> {
+    let mut yaml: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    yaml.apply_merge().map_err(|e| format!("not valid YAML: {e}"))?;
+    serde_json::to_value(yaml).map_err(|e| format!("not a Compose file: {e}"))
+}
+
+/// Applies `extends` (from this file, or `file:` relative to `dir`) to every service, the way
+/// Compose does: the base service's keys, overridden by the service's own (mappings merged, lists
+/// joined). Problems (a missing base, a cycle) go to `problems`.
+fn resolve_extends(project: &mut Value, dir: &Path, problems: &mut Vec<String>) {
+    let names: Vec<String> = keys(project.get("services")).into_iter().collect();
+    for name in names {
+        let mut seen = BTreeSet::new();
+        match extended(project, dir, &name, &mut seen) {
+            Ok(service) => project["services"][&name] = service,
+            Err(problem) => problems.push(problem),
+        }
+    }
+}
+
+/// Service `name` of `project` with its `extends` chain applied.
+fn extended(project: &Value, dir: &Path, name: &str, seen: &mut BTreeSet<String>) -> Result<Value, String> {
+    let key = format!("{}#{name}", dir.display());
+    if !seen.insert(key) || seen.len() > 10 {
+        return Err(format!("{name} extends itself (a cycle of extends)"));
+    }
+    let Some(service) = project.get("services").and_then(|s| s.get(name)).cloned() else {
+        return Err(format!("extends names {name}, which is not a service"));
+    };
+    let (base_service, base_file) = match service.get("extends") {
+        None => return Ok(service),
+        Some(Value::String(base)) => (base.clone(), None),
+        Some(long) => (
+            long.get("service").and_then(Value::as_str).unwrap_or_default().to_string(),
+            long.get("file").and_then(Value::as_str).map(str::to_string),
+        ),
+    };
+    let base = match base_file {
+        None => extended(project, dir, &base_service, seen)?,
+        Some(file) => {
+            let path = dir.join(&file);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|_| format!("{name} extends a service of {file}, which cannot be read"))?;
+            let other = read_yaml(&text)?;
+            extended(&other, path.parent().unwrap_or(dir), &base_service, seen)?
+        }
+    };
+    let mut own = service;
+    if let Some(map) = own.as_object_mut() {
+        map.remove("extends");
+    }
+    Ok(merge(base, own))
+}
+
+/// Compose's merge of a service over its base: mappings merged key by key, lists joined, scalars replaced.
+fn merge(base: Value, over: Value) -> Value {
+    match (base, over) {
+        (Value::Object(mut base), Value::Object(over)) => {
+            for (key, value) in over {
+                let merged = match base.remove(&key) {
+                    Some(old) => merge(old, value),
+                    None => value,
+                };
+                base.insert(key, merged);
+            }
+            Value::Object(base)
+        }
+        (Value::Array(mut base), Value::Array(over)) => {
+            for value in over {
+                if !base.contains(&value) {
+                    base.push(value);
+                }
+            }
+            Value::Array(base)
+        }
+        (_, over) => over,
+    }
+}
+
 fn keys(value: Option<&Value>) -> BTreeSet<String> {
     value.and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
 }
@@ -450,7 +654,7 @@ fn text(value: &Value) -> Option<String> {
 }
 
 impl Service {
-    fn read(name: &str, body: &Value, raw: &Value) -> Service {
+    fn read(name: &str, body: &Value, raw: &Value, dir: &Path) -> Service {
         let mut service = Service {
             name: name.to_string(),
             image: body.get("image").and_then(text),
@@ -488,14 +692,6 @@ impl Service {
             _ if network_mode.is_some() => vec![],
             _ => vec!["default".to_string()],
         };
-        if let Some(mode) = network_mode.filter(|m| m == "host") {
-            service.host_namespaces.push(format!("network_mode: {mode}"));
-        }
-        for key in ["pid", "ipc", "userns_mode", "uts"] {
-            if let Some(value) = body.get(key).and_then(text).filter(|v| v == "host") {
-                service.host_namespaces.push(format!("{key}: {value}"));
-            }
-        }
         service.healthcheck = match body.get("healthcheck") {
             None => Health::Absent,
             Some(h) if h.get("disable").and_then(Value::as_bool) == Some(true) => Health::Disabled,
@@ -521,26 +717,94 @@ impl Service {
             }
             _ => {}
         }
-        if body.get("privileged").and_then(Value::as_bool) == Some(true) {
-            service.privileges.push("privileged: true".into());
-        }
-        for cap in body.get("cap_add").and_then(Value::as_array).into_iter().flatten().filter_map(text) {
-            let bare = cap.trim_start_matches("CAP_").to_ascii_uppercase();
-            if RISKY_CAPS.contains(&bare.as_str()) {
-                service.privileges.push(format!("cap_add: {cap}"));
-            }
-        }
-        for option in body.get("security_opt").and_then(Value::as_array).into_iter().flatten().filter_map(text) {
-            if option.contains("unconfined") {
-                service.privileges.push(format!("security_opt: {option}"));
-            }
-        }
-        if body.get("devices").and_then(Value::as_array).is_some_and(|d| !d.is_empty()) {
-            service.privileges.push("devices: host devices".into());
-        }
+        service.violations = policy::host_config(&as_host_config(body, &service.mounts, dir));
         service.inline_secrets = inline_secrets(raw.get("environment"));
         service
     }
+}
+
+/// A compose service written as the Engine API's `HostConfig`, as Compose would send it: the
+/// `policy` crate judges that shape, for a file as for a request or a running container.
+fn as_host_config(body: &Value, mounts: &[Mount], dir: &Path) -> Value {
+    let mut host = serde_json::Map::new();
+    let list = |key: &str| -> Vec<String> {
+        match body.get(key) {
+            Some(Value::Array(items)) => items.iter().filter_map(text).collect(),
+            Some(other) => text(other).into_iter().collect(),
+            None => vec![],
+        }
+    };
+    if body.get("privileged").and_then(text).is_some_and(|v| matches!(v.as_str(), "true" | "True" | "yes")) {
+        host.insert("Privileged".into(), Value::Bool(true));
+    }
+    for (key, field) in
+        [("cap_add", "CapAdd"), ("security_opt", "SecurityOpt"), ("device_cgroup_rules", "DeviceCgroupRules")]
+    {
+        host.insert(field.into(), Value::from(list(key)));
+    }
+    let devices: Vec<Value> = match body.get("devices") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|d| match d {
+                Value::Object(long) => long.get("source").cloned().unwrap_or(Value::Null),
+                other => Value::from(text(other).unwrap_or_default().split(':').next().unwrap_or_default()),
+            })
+            .map(|path| serde_json::json!({ "PathOnHost": path }))
+            .collect(),
+        _ => vec![],
+    };
+    host.insert("Devices".into(), Value::from(devices));
+    let gpus = body.get("gpus").is_some()
+        || body
+            .pointer("/deploy/resources/reservations/devices")
+            .and_then(Value::as_array)
+            .is_some_and(|d| !d.is_empty());
+    if gpus {
+        host.insert("DeviceRequests".into(), serde_json::json!([{ "Count": -1 }]));
+    }
+    for (key, field) in [
+        ("network_mode", "NetworkMode"),
+        ("pid", "PidMode"),
+        ("ipc", "IpcMode"),
+        ("uts", "UTSMode"),
+        ("userns_mode", "UsernsMode"),
+        ("cgroup", "CgroupnsMode"),
+        ("runtime", "Runtime"),
+        ("cgroup_parent", "CgroupParent"),
+    ] {
+        if let Some(value) = body.get(key).and_then(text) {
+            host.insert(field.into(), Value::from(value));
+        }
+    }
+    let sysctls: serde_json::Map<String, Value> = match body.get("sysctls") {
+        Some(Value::Object(map)) => map.clone(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(text)
+            .map(|e| {
+                let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+                (k.trim().to_string(), Value::from(v.trim()))
+            })
+            .collect(),
+        _ => serde_json::Map::new(),
+    };
+    host.insert("Sysctls".into(), Value::Object(sysctls));
+    if let Some(driver) = body.pointer("/logging/driver").and_then(text) {
+        host.insert("LogConfig".into(), serde_json::json!({ "Type": driver }));
+    }
+    // Binds as Compose resolves them: relative to the file's folder.
+    let binds: Vec<Value> = mounts
+        .iter()
+        .filter(|m| m.kind == MountKind::Bind)
+        .map(|m| {
+            let source = m.source.as_deref().unwrap_or_default();
+            let absolute =
+                if source.starts_with('/') { Path::new(source).to_path_buf() } else { normalize(&dir.join(source)) };
+            serde_json::json!({ "Type": "bind", "Source": absolute.to_string_lossy(), "Target": m.target })
+        })
+        .collect();
+    host.insert("Mounts".into(), Value::from(binds));
+    Value::Object(host)
 }
 
 fn read_mount(volume: &Value) -> Option<Mount> {
@@ -807,22 +1071,56 @@ mod tests {
     }
 
     #[test]
-    fn tags_and_secret_sources() {
-        for (image, bad) in [
-            ("mariadb", true),
-            ("mariadb:latest", true),
-            ("mariadb:10.11", false),
-            ("localhost:5000/x", true),
-            ("localhost:5000/x:1", false),
-            ("x@sha256:abc", false),
-        ] {
-            assert_eq!(untagged(image), bad, "{image}");
-        }
+    fn secret_sources() {
         assert!(matches!(secret_source("${DB_PASSWORD}"), SecretSource::Variable));
         assert!(matches!(secret_source("${DB_PASSWORD:?set it}"), SecretSource::Variable));
         assert!(matches!(secret_source("$DB_PASSWORD"), SecretSource::Variable));
         assert!(matches!(secret_source("${DB_PASSWORD:-hunter2}"), SecretSource::Default));
         assert!(matches!(secret_source("hunter2"), SecretSource::Literal));
+    }
+
+    /// The rules of `services.NAME` in a file written to a fresh folder (with `other.yaml` beside it).
+    fn violations_of(text: &str, other: &str, name: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("other.yaml"), other).unwrap();
+        let file = dir.path().join("compose.yaml");
+        std::fs::write(&file, text).unwrap();
+        let project = Project::load(&file).unwrap();
+        assert!(project.problems.is_empty(), "{:?}", project.problems);
+        project.services[name].violations.iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn privileges_hidden_behind_anchors_or_extends_are_found() {
+        let anchor = "x-base: &base\n  privileged: true\nservices:\n  web:\n    <<: *base\n    image: nginx:1.25\n";
+        assert_eq!(violations_of(anchor, "", "web"), ["privileged: true (rule no-privileged)"]);
+        let same_file = "services:\n  base:\n    image: nginx:1.25\n    cap_add: [SYS_ADMIN]\n  web:\n    extends: base\n    cap_add: [CHOWN]\n";
+        assert_eq!(violations_of(same_file, "", "web"), ["cap_add: SYS_ADMIN (rule no-added-capabilities)"]);
+        let other_file = "services:\n  web:\n    extends: { file: other.yaml, service: hidden }\n";
+        let other = "services:\n  hidden:\n    image: nginx:1.25\n    network_mode: host\n";
+        assert_eq!(violations_of(other_file, other, "web"), ["network_mode: host (rule no-host-namespaces)"]);
+        let clean = "services:\n  web:\n    image: nginx:1.25\n    cap_add: [NET_BIND_SERVICE]\n    security_opt: [no-new-privileges:true]\n";
+        assert!(violations_of(clean, "", "web").is_empty());
+    }
+
+    #[test]
+    fn bind_mounts_must_stay_in_the_submission() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("labs/web");
+        std::fs::create_dir_all(dir.join("site")).unwrap();
+        std::os::unix::fs::symlink("/etc", dir.join("escape")).unwrap();
+        let file = dir.join("compose.yaml");
+        let problems = |volumes: &str| {
+            let text = format!("services:\n  web:\n    image: nginx:1.25\n    volumes: [{volumes}]\n");
+            std::fs::write(&file, text).unwrap();
+            let project = Project { root: Some(root.path().to_path_buf()), ..Project::load(&file).unwrap() };
+            host_path_problems(&project, &project.services["web"])
+        };
+        assert!(problems("./site:/usr/share/nginx/html:ro").is_empty());
+        assert!(problems("../../README.md:/x:ro").is_empty(), "up to the submission's root is inside it");
+        for bad in ["/etc:/x", "~/secrets:/x", "../../..:/x", "./escape/passwd:/x"] {
+            assert_eq!(problems(bad).len(), 1, "{bad}");
+        }
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub struct ContainerExpect {
     /// Has a healthcheck and it reports healthy.
     pub healthy: Option<bool>,
     pub max_restarts: Option<u32>,
-    /// The image is named with an explicit tag other than `latest` (or a digest).
+    /// The image is pinned: a tag naming a version, or a digest (`policy::image_version_problem`).
     pub explicit_tag: Option<bool>,
     /// Container ports ("80/tcp") that must be published on the host.
     #[serde(default)]
@@ -79,16 +79,13 @@ pub struct ContainerExpect {
     /// Other containers (by name) that must share a user-defined network with this one.
     #[serde(default)]
     pub shares_network_with: Vec<String>,
-    /// Not privileged, no Docker socket mounted, not on the host network (default: not checked).
+    /// Breaks none of the `policy` crate's rules: not privileged, no added capabilities, no
+    /// devices, default security profiles, no host namespaces, no Docker socket (default: not checked).
     pub confined: Option<bool>,
     /// Substrings the container's logs (stdout and stderr) must contain.
     #[serde(default)]
     pub logs_contain: Vec<String>,
 }
-
-/// Capabilities that let a container's root reach the host (`ALL` among them).
-const RISKY_CAPABILITIES: &[&str] =
-    &["ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "NET_ADMIN", "DAC_READ_SEARCH", "SYS_BOOT"];
 
 impl ContainerCheck {
     pub(crate) fn strings(&self) -> Vec<&str> {
@@ -259,9 +256,11 @@ async fn judge(
     }
     if expect.explicit_tag == Some(true) {
         let image = config.image.clone().unwrap_or_default();
-        if !has_explicit_tag(&image) {
-            mismatches
-                .push(Mismatch::new("an image with an explicit tag (not latest)", format!("{name} runs {image}")));
+        if let Some(problem) = policy::image_version_problem(&image) {
+            mismatches.push(Mismatch::new(
+                "an image pinned to a version (a tag with a version number, or a digest)",
+                format!("{name} runs {problem}"),
+            ));
         }
     }
     let ports = found.network_settings.as_ref().and_then(|n| n.ports.clone()).unwrap_or_default();
@@ -357,51 +356,12 @@ async fn judge(
         }
     }
     if expect.confined == Some(true) {
-        if host.privileged == Some(true) {
-            mismatches.push(Mismatch::new(format!("{name} not privileged"), format!("{name} runs privileged")));
-        }
-        if host.network_mode.as_deref() == Some("host") {
-            mismatches
-                .push(Mismatch::new(format!("{name} on its own network"), format!("{name} uses the host network")));
-        }
-        if mounts.iter().any(|m| m.source.as_deref().is_some_and(|s| s.ends_with("docker.sock"))) {
+        // The same rules the policy proxy enforces and the static compose rules grade.
+        let host = serde_json::to_value(&host).unwrap_or_default();
+        for violation in policy::host_config(&host) {
             mismatches.push(Mismatch::new(
-                format!("{name} without the Docker socket"),
-                format!("{name} mounts the Docker socket (root on the host)"),
-            ));
-        }
-        if host.pid_mode.as_deref() == Some("host") {
-            mismatches.push(Mismatch::new(
-                format!("{name} in its own process namespace"),
-                format!("{name} shares the host's processes (pid: host)"),
-            ));
-        }
-        let risky: Vec<&str> = host
-            .cap_add
-            .iter()
-            .flatten()
-            .map(|c| c.trim_start_matches("CAP_"))
-            .filter(|c| RISKY_CAPABILITIES.iter().any(|r| r.eq_ignore_ascii_case(c)))
-            .collect();
-        if !risky.is_empty() {
-            mismatches.push(Mismatch::new(
-                format!("{name} without extra kernel privileges"),
-                format!("{name} adds capabilities {}", risky.join(", ")),
-            ));
-        }
-        let unconfined: Vec<&String> = host
-            .security_opt
-            .iter()
-            .flatten()
-            .filter(|o| o.replace(':', "=").ends_with("=unconfined") || o.as_str() == "no-new-privileges=false")
-            .collect();
-        if !unconfined.is_empty() {
-            mismatches.push(Mismatch::new(
-                format!("{name} with the default seccomp and AppArmor profiles"),
-                format!(
-                    "{name} turns them off ({})",
-                    unconfined.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                ),
+                format!("{name} confined: {}", violation.rule.explanation()),
+                format!("{name} asks for {violation}"),
             ));
         }
     }
@@ -427,18 +387,6 @@ fn list(names: &[String]) -> String {
         "no network".into()
     } else {
         names.join(", ")
-    }
-}
-
-/// `name:tag` with a tag other than `latest`, or a digest. Registry ports (`host:5000/x`) are not tags.
-pub(crate) fn has_explicit_tag(image: &str) -> bool {
-    if image.contains('@') {
-        return true;
-    }
-    let last = image.rsplit('/').next().unwrap_or(image);
-    match last.split_once(':') {
-        Some((_, tag)) => !tag.is_empty() && tag != "latest",
-        None => false,
     }
 }
 
@@ -511,18 +459,4 @@ async fn run_exec(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn explicit_tags() {
-        let check = |image: &str, expected: bool| assert_eq!(super::has_explicit_tag(image), expected, "{image}");
-        check("mariadb:11.4", true);
-        check("mariadb", false);
-        check("mariadb:latest", false);
-        check("registry.example:5000/team/app", false);
-        check("registry.example:5000/team/app:1.2", true);
-        check("nginx@sha256:0123abcd", true);
-    }
 }
