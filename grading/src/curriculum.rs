@@ -61,8 +61,13 @@ pub struct Service {
     pub name: String,
     /// The step it serves: `--step` starts only its own step's services (none: every step's).
     pub step: Option<String>,
-    /// The cargo package to build from the submission's workspace.
+    /// The course's cargo package whose binary runs (built from the grader's own workspace, never
+    /// from the submission).
+    #[serde(default)]
     pub package: String,
+    /// Instead of a package: a program of the sandbox's toolbox image (`sh`, `docker`) that a
+    /// command service runs, e.g. the submission's own script.
+    pub program: Option<String>,
     /// The binary to run (defaults to the package name).
     pub bin: Option<String>,
     /// A process's arguments.
@@ -126,6 +131,17 @@ impl Service {
         self.start.is_some()
     }
 
+    /// The variables named `*_port` this service uses: ports that must be free before `--up`.
+    pub fn port_vars(&self) -> BTreeSet<String> {
+        self.strings()
+            .into_iter()
+            .flat_map(|s| {
+                s.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name.to_string()))
+            })
+            .filter(|name| name.ends_with("_port"))
+            .collect()
+    }
+
     /// Every string that may hold `{placeholders}`.
     fn strings(&self) -> Vec<&String> {
         let mut all: Vec<&String> = self.args.iter().chain(self.env.values()).chain([&self.ready]).collect();
@@ -143,6 +159,16 @@ impl Service {
             if lab.step(step).is_err() {
                 return Err(format!("service '{name}' serves step '{step}', which lab '{}' does not have", lab.id));
             }
+        }
+        match (self.package.is_empty(), &self.program) {
+            (true, None) => {
+                return Err(format!("service '{name}' needs a package (or, for a command service, a program)"))
+            }
+            (false, Some(_)) => return Err(format!("service '{name}' has a package and a program: give one")),
+            (true, Some(_)) if !self.is_command() => {
+                return Err(format!("service '{name}': only command services run a program of the sandbox"))
+            }
+            _ => {}
         }
         if self.is_command() {
             if !self.args.is_empty() {

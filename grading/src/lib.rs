@@ -21,5 +21,5 @@ pub use curriculum::{Curriculum, Lab, Step};
 pub use error::LoadError;
 pub use report::{CheckReport, Report, Status, StepReport};
 pub use rubric::{Check, Rubric, Visibility};
-pub use runner::{GradeConfig, ServiceControl};
+pub use runner::{GradeConfig, ServiceControl, StartFailure};
 pub use vars::Vars;

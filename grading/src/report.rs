@@ -38,6 +38,9 @@ pub struct Report {
     pub title: String,
     pub steps: Vec<StepReport>,
     pub duration: Duration,
+    /// Why the lab could not be graded (exit code 2): the grader's or the machine's fault, never
+    /// the submission's. Every check is then skipped as not run.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +138,32 @@ impl Report {
 
     /// Full marks: the exit code is 0 only then.
     pub fn full_marks(&self) -> bool {
-        self.checks().all(|(_, c)| c.status == Status::Passed)
+        self.error.is_none() && self.checks().all(|(_, c)| c.status == Status::Passed)
+    }
+
+    /// The report of a lab that could not be graded: every check of `steps` skipped as not run,
+    /// and the error, so a gradebook gets a row that says why instead of a hole.
+    pub fn not_graded(lab: &str, title: &str, steps: &[crate::runner::StepRubric], error: String) -> Report {
+        let reason = format!("not run: {error}");
+        Report {
+            lab: lab.to_string(),
+            title: title.to_string(),
+            steps: steps
+                .iter()
+                .map(|step| StepReport {
+                    id: step.id.clone(),
+                    title: step.title.clone(),
+                    checks: step
+                        .rubric
+                        .checks
+                        .iter()
+                        .map(|c| CheckReport::skipped(c, reason.clone(), Duration::ZERO))
+                        .collect(),
+                })
+                .collect(),
+            duration: Duration::ZERO,
+            error: Some(error),
+        }
     }
 }
 
@@ -180,5 +208,6 @@ pub fn sample() -> Report {
             },
             StepReport { id: "app-port".into(), title: "An app on port 3000".into(), checks: vec![skipped] },
         ],
+        error: None,
     }
 }

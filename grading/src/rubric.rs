@@ -107,6 +107,12 @@ impl CheckKind {
         }
     }
 
+    /// Whether the check looks at the running system (a server, a container) rather than only at
+    /// the submission's files: such checks cannot run when the services did not start.
+    pub fn needs_running_system(&self) -> bool {
+        !matches!(self, CheckKind::File(_) | CheckKind::Compose(_))
+    }
+
     /// Checks that run after all others, one at a time: disruptive ones (they restart services),
     /// and counter checks, whose window between two readings must see their own traffic only -
     /// another check's requests moving the same cache would pass a cache nothing is wired to.

@@ -6,7 +6,7 @@
 //! - Disruptive checks (those that restart services) run alone, after everything they could disturb.
 //! - Nothing stops at the first failure; results come out in rubric order whatever the timing.
 
-use crate::check::{self, Attempt, Context};
+use crate::check::{self, Attempt, Context, Mismatch};
 use crate::report::{CheckReport, Report, Status, StepReport};
 use crate::rubric::{Check, Rubric};
 use crate::vars::Vars;
@@ -30,6 +30,21 @@ pub struct GradeConfig {
     pub services: Option<Arc<dyn ServiceControl>>,
     /// The Docker engine, when the rubric has container checks.
     pub docker: Option<bollard::Docker>,
+    /// Set when `--up` could not start the submission's services: the checks that need them are
+    /// not run but failed (or skipped, after a refusal) with this as their reason.
+    pub start_failure: Option<StartFailure>,
+    /// The run's wall clock: checks of the running system unfinished by then fail.
+    pub deadline: Option<Instant>,
+}
+
+/// Why the submission's services are not running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartFailure {
+    /// The start failure in one line: the service and its last words.
+    pub reason: String,
+    /// The sandbox refused what the submission asked for: the checks that needed the running
+    /// system are skipped (the refusals are failed checks of their own).
+    pub refused: bool,
 }
 
 impl std::fmt::Debug for GradeConfig {
@@ -38,6 +53,8 @@ impl std::fmt::Debug for GradeConfig {
             .field("vars", &self.vars)
             .field("submission", &self.submission)
             .field("services", &self.services.is_some())
+            .field("start_failure", &self.start_failure)
+            .field("deadline", &self.deadline)
             .finish()
     }
 }
@@ -126,8 +143,29 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         let mut tasks = tokio::task::JoinSet::new();
         for (s, c) in wave {
             let check = steps[s].rubric.checks[c].clone();
+            if let Some(report) = not_run(&check, config) {
+                results[s][c] = Some(report);
+                continue;
+            }
             let ctx = ctx.clone();
-            tasks.spawn(async move { (s, c, run_check(&check, &ctx).await) });
+            let deadline = config.deadline.filter(|_| check.kind.needs_running_system());
+            tasks.spawn(async move {
+                let report = match deadline {
+                    None => run_check(&check, &ctx).await,
+                    Some(deadline) => match tokio::time::timeout_at(deadline, run_check(&check, &ctx)).await {
+                        Ok(report) => report,
+                        Err(_) => CheckReport::failed(
+                            &check,
+                            Mismatch::cut_off(
+                                "a result within the run's wall clock",
+                                "the run's wall clock ran out while this check ran",
+                            ),
+                            Default::default(),
+                        ),
+                    },
+                };
+                (s, c, report)
+            });
         }
         while let Some(joined) = tasks.join_next().await {
             let (s, c, report) = joined.expect("a check task panicked");
@@ -144,7 +182,38 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
             checks: checks.into_iter().map(|r| r.expect("every check has a result")).collect(),
         })
         .collect();
-    Report { lab: lab_id.to_string(), title: lab_title.to_string(), steps, duration: started.elapsed() }
+    Report { lab: lab_id.to_string(), title: lab_title.to_string(), steps, duration: started.elapsed(), error: None }
+}
+
+/// The verdict on a check that cannot run: the services it needs did not start, or the run's wall
+/// clock has run out. Checks that read files only always run.
+fn not_run(check: &Check, config: &GradeConfig) -> Option<CheckReport> {
+    if !check.kind.needs_running_system() {
+        return None;
+    }
+    if let Some(failure) = &config.start_failure {
+        return Some(if failure.refused {
+            CheckReport::skipped(
+                check,
+                format!("the sandbox refused what the submission asked for, so nothing ran: {}", failure.reason),
+                Default::default(),
+            )
+        } else {
+            CheckReport::failed(
+                check,
+                Mismatch::new("the submission's services running", format!("they did not start: {}", failure.reason)),
+                Default::default(),
+            )
+        });
+    }
+    if config.deadline.is_some_and(|d| Instant::now() >= d) {
+        return Some(CheckReport::failed(
+            check,
+            Mismatch::new("a result within the run's wall clock", "the run's wall clock ran out before this check ran"),
+            Default::default(),
+        ));
+    }
+    None
 }
 
 /// Runs one check to a verdict: polls until it passes or its deadline comes.

@@ -16,11 +16,99 @@ fn step(rubric: &str) -> StepRubric {
 }
 
 async fn run(rubric: &str, submission: &Path) -> grading::Report {
+    run_with(rubric, submission, None, None).await
+}
+
+async fn run_with(
+    rubric: &str,
+    submission: &Path,
+    start_failure: Option<grading::StartFailure>,
+    deadline: Option<tokio::time::Instant>,
+) -> grading::Report {
     let mut vars = Vars::new();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     vars.set("closed_port", closed.to_string());
-    let config = GradeConfig { vars, submission: submission.to_path_buf(), services: None, docker: None };
+    let config = GradeConfig {
+        vars,
+        submission: submission.to_path_buf(),
+        services: None,
+        docker: None,
+        start_failure,
+        deadline,
+    };
     grade("lab", "Lab", &[step(rubric)], &config).await
+}
+
+/// A file check, a TCP check that needs the running system, and one that depends on it.
+const STATIC_AND_RUNNING: &str = r#"
+[[check]]
+id = "file"
+title = "F"
+points = 1
+hint = "h"
+file = { path = "here.txt" }
+[[check]]
+id = "port"
+title = "P"
+points = 1
+hint = "h"
+timeout = "2s"
+tcp = { address = "127.0.0.1:{closed_port}" }
+[[check]]
+id = "after"
+title = "A"
+points = 1
+hint = "h"
+requires = ["port"]
+tcp = { address = "127.0.0.1:{closed_port}" }
+"#;
+
+#[tokio::test]
+async fn services_that_did_not_start_fail_the_running_checks_and_static_ones_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("here.txt"), "x").unwrap();
+    let failure = grading::StartFailure { reason: "service db is unhealthy: no answer".into(), refused: false };
+    let report = run_with(STATIC_AND_RUNNING, dir.path(), Some(failure), None).await;
+    assert_eq!(
+        summary(&report),
+        [
+            "file passed ",
+            "port failed they did not start: service db is unhealthy: no answer",
+            "after skipped requires port, which did not pass",
+        ]
+    );
+    let refused =
+        grading::StartFailure { reason: "refused: service `web` asks for privileged: true".into(), refused: true };
+    let report = run_with(STATIC_AND_RUNNING, dir.path(), Some(refused), None).await;
+    let statuses: Vec<_> = report.checks().map(|(_, c)| c.status).collect();
+    assert_eq!(statuses, [Status::Passed, Status::Skipped, Status::Skipped]);
+    assert!(report.checks().nth(1).unwrap().1.reason.as_deref().unwrap().contains("the sandbox refused"));
+}
+
+#[tokio::test]
+async fn the_wall_clock_fails_running_checks_but_not_static_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("here.txt"), "x").unwrap();
+    // The port check would poll for 2 s; the wall clock ends it after 300 ms.
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    let report = run_with(STATIC_AND_RUNNING, dir.path(), None, Some(deadline)).await;
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert_eq!(
+        summary(&report),
+        [
+            "file passed ",
+            "port failed the run's wall clock ran out while this check ran",
+            "after skipped requires port, which did not pass",
+        ]
+    );
+    // Past the wall clock, running checks are not started at all; files are still read.
+    let past = tokio::time::Instant::now();
+    let report = run_with(STATIC_AND_RUNNING, dir.path(), None, Some(past)).await;
+    assert_eq!(
+        summary(&report)[..2],
+        ["file passed ", "port failed the run's wall clock ran out before this check ran"]
+    );
 }
 
 fn summary(report: &grading::Report) -> Vec<String> {

@@ -5,6 +5,8 @@
 //! - [`integration`]: the one switch (`CLABS_INTEGRATION=1`, set by `cargo xtask test`) that turns on
 //!   tests needing ports, processes or Docker.
 //! - [`free_port`], [`Process`]: ports for parallel tests, and children that are stopped when dropped.
+//! - [`EngineScope`]: the labels of what one test creates in the Docker engine, and the project's
+//!   one reaper removing it when the test ends, however it ends.
 
 use std::process::Child;
 use std::time::Duration;
@@ -15,6 +17,120 @@ pub fn docker_cli() -> std::process::Command {
     let mut command = std::process::Command::new("timeout");
     command.args(["--kill-after=10", "120", "docker"]);
     command
+}
+
+/// What one test creates in the Docker engine: every container, network, volume and image it
+/// makes carries the labels of a run of its own (owned by this test process), and the project's
+/// reaper (`sandbox::reap`) removes them all when the scope is dropped - also after a failed
+/// assertion. If the test process dies, the next grading run (or `cargo xtask test`) reaps it as
+/// an orphan.
+#[derive(Debug)]
+pub struct EngineScope {
+    run: sandbox::RunId,
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for EngineScope {
+    fn default() -> EngineScope {
+        EngineScope::new()
+    }
+}
+
+impl EngineScope {
+    pub fn new() -> EngineScope {
+        let run = sandbox::RunId::new();
+        let labels = sandbox::labels::labels(&run, &sandbox::Owner::current());
+        EngineScope { run, labels }
+    }
+
+    /// The run's id (12 hex digits): unique, for names.
+    pub fn id(&self) -> &str {
+        self.run.as_str()
+    }
+
+    pub fn labels(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.labels
+    }
+
+    /// `--label k=v` for each label, for the docker CLI.
+    pub fn label_args(&self) -> Vec<String> {
+        self.labels.iter().flat_map(|(k, v)| ["--label".to_string(), format!("{k}={v}")]).collect()
+    }
+
+    /// The label filter of everything in the scope (`org.containerlabs.run=<id>`).
+    pub fn selector(&self) -> String {
+        self.run.selector()
+    }
+
+    /// What is still in the engine with the scope's label, as "kind name".
+    pub fn leftovers(&self) -> Vec<String> {
+        block_on_engine(
+            |docker, selector| async move { sandbox::reaper::leftovers(&docker, &selector, true).await },
+            &self.selector(),
+        )
+        .and_then(Result::ok)
+        .unwrap_or_default()
+    }
+}
+
+impl Drop for EngineScope {
+    fn drop(&mut self) {
+        let reaped = block_on_engine(
+            |docker, selector| async move { sandbox::reap(&docker, &selector, true).await },
+            &self.selector(),
+        );
+        if let Some(Err(e)) = reaped {
+            eprintln!("warning: {e}");
+        }
+    }
+}
+
+/// Removes everything carrying `label` with the project's reaper (a test's last resort, e.g. a
+/// Compose project a failed `check --up` might have left); says so when something was left.
+pub fn reap(label: &str) {
+    let reaped = block_on_engine(|docker, label| async move { sandbox::reap(&docker, &label, false).await }, label);
+    match reaped {
+        Some(Ok(removed)) if removed.total() > 0 => eprintln!("removed {} objects labelled {label}", removed.total()),
+        Some(Err(e)) => eprintln!("warning: {e}"),
+        _ => {}
+    }
+}
+
+/// The engine the tests use: `DOCKER_HOST`, else the default socket.
+pub fn engine_endpoint() -> sandbox::Endpoint {
+    let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    sandbox::Endpoint::parse(&endpoint).expect("DOCKER_HOST is unix:// or tcp://")
+}
+
+/// A sandbox run for a test that drives a tool through the policy proxy: what the tool makes
+/// carries the run's labels, and finishing (or dropping) the run removes it. Needs a runtime
+/// that keeps serving the proxy while the test waits (a multi-threaded one, when the test blocks).
+pub async fn sandbox_run() -> sandbox::Run {
+    sandbox::Run::start(sandbox::RunConfig::new(engine_endpoint())).await.expect("a sandbox run starts")
+}
+
+/// `unix://<socket>` of a run's proxy, for `DOCKER_HOST`.
+pub fn proxy_host(run: &sandbox::Run) -> String {
+    format!("unix://{}", run.proxy_socket().expect("the run's proxy listens").display())
+}
+
+/// Runs `work` against the engine (`DOCKER_HOST`, else the default socket) on a thread of its
+/// own, so it works inside or outside an async test.
+fn block_on_engine<T, F, Fut>(work: F, selector: &str) -> Option<T>
+where
+    T: Send + 'static,
+    F: FnOnce(bollard::Docker, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let selector = selector.to_string();
+    std::thread::spawn(move || {
+        let docker = engine_endpoint().docker().ok()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        Some(runtime.block_on(work(docker, selector)))
+    })
+    .join()
+    .ok()
+    .flatten()
 }
 
 /// Whether integration tests should run (`cargo xtask test` sets `CLABS_INTEGRATION=1`).

@@ -195,23 +195,22 @@ pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow
     }
 }
 
-/// Removes the bench's containers by name when dropped.
-struct RemoveContainers(Vec<String>);
-
-impl Drop for RemoveContainers {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = Command::new("docker").args(["rm", "-fv", name]).output();
-        }
-    }
-}
-
-/// Runs a labelled container publishing `port` on a free loopback port; returns that port.
-fn run_container(name: &str, image: &str, port: u16, env: &[&str]) -> anyhow::Result<u16> {
+/// Runs a container with `labels` (a run's: the run reaps it) publishing `port` on a free loopback
+/// port; returns that port.
+fn run_container(
+    name: &str,
+    image: &str,
+    port: u16,
+    env: &[&str],
+    labels: &std::collections::BTreeMap<String, String>,
+) -> anyhow::Result<u16> {
     let host = free_port()?;
     let publish = format!("127.0.0.1:{host}:{port}");
-    let label = format!("{}=true", crate::engine::LABEL);
-    let mut args = vec!["run", "-d", "--name", name, "--label", &label, "-p", &publish];
+    let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut args = vec!["run", "-d", "--name", name, "-p", &publish];
+    for label in &labels {
+        args.extend(["--label", label]);
+    }
     for e in env {
         args.extend(["-e", e]);
     }
@@ -239,9 +238,9 @@ async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<(
     if !status.success() {
         bail!("building portfolio (release) failed");
     }
-    let run_id = std::process::id();
-    let (db, redis) = (format!("clabs-bench-db-{run_id}"), format!("clabs-bench-redis-{run_id}"));
-    let _remove = RemoveContainers(vec![db.clone(), redis.clone()]);
+    // A run of its own: its label is on both containers, and the run removes them however the bench ends.
+    let run = sandbox::Run::start(sandbox::RunConfig::new(engine.sandbox_endpoint())).await?;
+    let (db, redis) = (format!("clabs-bench-db-{}", run.id()), format!("clabs-bench-redis-{}", run.id()));
     let db_port = run_container(
         &db,
         "containerlabs/mariadb:10.11-standin",
@@ -252,8 +251,9 @@ async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<(
             "MARIADB_USER=portfolio",
             "MARIADB_PASSWORD=bench",
         ],
+        run.labels(),
     )?;
-    let redis_port = run_container(&redis, "containerlabs/redis:7.0-standin", 6379, &[])?;
+    let redis_port = run_container(&redis, "containerlabs/redis:7.0-standin", 6379, &[], run.labels())?;
     let start = |port: u16, cached: bool| -> anyhow::Result<Server> {
         let mut command = Command::new(root.join("target/release/portfolio"));
         command
@@ -292,26 +292,29 @@ async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<(
     println!("portfolio GET /api/timeline_post (50 posts): Redis cache-aside vs the database alone");
     println!("wrk -t2 -c64 -d{seconds}s --latency, {rounds} A/B rounds, medians");
     println!("{:<14} {:>12} {:>9} {:>12} {:>9} {:>8}", "what", "cached req/s", "p99", "db req/s", "p99", "ratio");
-    compare(
+    let compared = compare(
         "timeline",
         &format!("http://127.0.0.1:{cached_port}/api/timeline_post"),
         &format!("http://127.0.0.1:{plain_port}/api/timeline_post"),
         seconds,
         rounds,
-    )
+    );
+    drop((cached, plain));
+    run.finish().await?;
+    compared
 }
 
-/// `cargo xtask bench lab3-up`: what `check lab3 --up --step cache` costs over bringing the same
-/// stack up bare. Alternating, each round: A is the bare stack - `docker compose up --wait` (Compose
-/// v2; with v1, which has no `--wait`, the lab's `stack up`, which polls health the same way),
-/// then `down --volumes`, each timed; B is `check lab3 --up --step cache` - images checked,
-/// preflight, up, the cache step's checks, down with volumes - timed whole. Same file, same
-/// stand-in images, own project names and ports.
+/// `cargo xtask bench lab3-up`: what the sandbox costs `check lab3 --up --step cache`.
+/// Alternating, each round: A is the same run direct, as the grader did before it had a sandbox -
+/// the lab's `stack up` on the host with the engine's own socket (timed), `check lab3 --step
+/// cache` on that stack (timed), `stack down --volumes` (timed); B is `check lab3 --up --step
+/// cache` - the run, its proxy and toolbox, up through the proxy, the same checks, the reaper -
+/// timed whole. Same file, same stand-in images, own project names and ports.
 async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
     let engine = crate::engine::ensure(crate::engine::Provision::IfMissing).await?;
-    let Some(compose) = crate::engine::compose_command() else {
+    if crate::engine::compose_command().is_none() {
         bail!("the bench needs Docker Compose (v2 plugin or docker-compose)");
-    };
+    }
     let stand_in = |official: &str| -> String {
         crate::images::STAND_INS.iter().find(|s| s.official == official).map_or(official, |s| s.tag).to_string()
     };
@@ -323,7 +326,8 @@ async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
         ("PORTFOLIO_IMAGE", "containerlabs/portfolio:0.1.0".to_string()),
     ];
     let tags: Vec<String> = images.iter().map(|(_, tag)| tag.clone()).collect();
-    crate::images::ensure_tags(&engine, root, root, &tags, crate::images::ImageSource::Build).await?;
+    crate::images::ensure_tags(&engine, root, root, &tags, crate::images::ImageSource::Build, None).await?;
+    crate::images::toolbox(&engine, root).await?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let built = Command::new(&cargo)
         .current_dir(root)
@@ -334,77 +338,81 @@ async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
     }
     let file = root.join("labs/compose/compose.yaml");
     let env_file = root.join("labs/compose/.env.example");
-    let v2 = compose.len() == 2;
     let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
     let timed = |command: &mut Command, what: &str| -> anyhow::Result<f64> {
         let start = std::time::Instant::now();
         let output = command.output().with_context(|| format!("cannot run {what}"))?;
         if !output.status.success() {
-            bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+            bail!(
+                "{what} failed: {}{}",
+                String::from_utf8_lossy(&output.stderr).trim(),
+                String::from_utf8_lossy(&output.stdout).trim()
+            );
         }
         Ok(start.elapsed().as_secs_f64())
     };
-    println!(
-        "lab 3 stack: bare {} then down --volumes, against check lab3 --up --step cache; {rounds} A/B rounds, medians",
-        if v2 { "docker compose up --wait" } else { "docker-compose up -d + stack's health wait (v1 has no --wait)" }
-    );
-    let (mut bare_up, mut bare_down, mut check) = (vec![], vec![], vec![]);
+    println!("lab 3, check lab3 --up --step cache through the sandbox, against the same run direct; {rounds} A/B rounds, medians");
+    let (mut up, mut graded, mut down, mut sandboxed) = (vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
         let project = format!("clabsbench{}a{round}", std::process::id());
         let ports =
-            [("WORDPRESS_PORT", free_port()?), ("NEXTCLOUD_PORT", free_port()?), ("PORTFOLIO_PORT", free_port()?)];
-        let bare = |args: &[&str]| -> Command {
-            let mut command = if v2 {
-                let mut c = Command::new(&compose[0]);
-                c.args(&compose[1..])
-                    .arg("--project-name")
-                    .arg(&project)
-                    .arg("--file")
-                    .arg(&file)
-                    .arg("--env-file")
-                    .arg(&env_file);
-                c.args(args);
-                c
-            } else {
-                let mut c = Command::new(root.join("target/debug/stack"));
-                c.arg("--project").arg(&project).arg("--file").arg(&file).arg("--env-file").arg(&env_file);
-                c.args(if args[0] == "up" { &["up"][..] } else { &["down", "--volumes"][..] });
-                c
-            };
+            [("wordpress_port", free_port()?), ("nextcloud_port", free_port()?), ("portfolio_port", free_port()?)];
+        let stack = |args: &[&str]| -> Command {
+            let mut c = Command::new(root.join("target/debug/stack"));
+            c.arg("--project").arg(&project).arg("--file").arg(&file).arg("--env-file").arg(&env_file).args(args);
             for (k, v) in &images {
-                command.env(k, v);
+                c.env(k, v);
             }
-            for (k, v) in &ports {
-                command.env(k, v.to_string());
+            for (var, port) in &ports {
+                c.env(var.to_ascii_uppercase(), port.to_string());
             }
-            command.env("NEXTCLOUD_ADMIN_PASSWORD", "clabs-bench-admin");
-            command
+            // The lab's default admin account, which the checks log in with.
+            c.env("NEXTCLOUD_ADMIN_USER", "admin").env("NEXTCLOUD_ADMIN_PASSWORD", "clabs-nc-admin-pass");
+            c
         };
-        let up = timed(&mut bare(&["up", "--detach", "--wait"]), "the bare up");
-        let down = timed(&mut bare(&["down", "--volumes"]), "the bare down");
-        let (up, down) = (up?, down?);
-        bare_up.push(up);
-        bare_down.push(down);
+        let mut check = Command::new(&xtask);
+        check.current_dir(root).args(["check", "lab3", "--step", "cache", "--format", "json"]);
+        check.args(["--var", &format!("project={project}")]);
+        for (var, port) in &ports {
+            check.args(["--var", &format!("{var}={port}")]);
+        }
+        let a_up = timed(&mut stack(&["up"]), "the direct stack up");
+        let a_check = match &a_up {
+            Ok(_) => timed(&mut check, "check lab3 --step cache on the direct stack"),
+            Err(_) => Ok(0.0),
+        };
+        let a_down = timed(&mut stack(&["down", "--volumes"]), "the direct stack down");
+        let (a_up, a_check, a_down) = (a_up?, a_check?, a_down?);
+        up.push(a_up);
+        graded.push(a_check);
+        down.push(a_down);
         let project = format!("clabsbench{}b{round}", std::process::id());
-        let mut graded = Command::new(&xtask);
-        graded
+        let mut check_up = Command::new(&xtask);
+        check_up
             .current_dir(root)
             .args(["check", "lab3", "--up", "--step", "cache", "--images", "build", "--format", "json"]);
-        graded.args(["--var", &format!("project={project}")]);
+        check_up.args(["--var", &format!("project={project}")]);
         for var in ["wordpress_port", "nextcloud_port", "portfolio_port"] {
-            graded.args(["--var", &format!("{var}={}", free_port()?)]);
+            check_up.args(["--var", &format!("{var}={}", free_port()?)]);
         }
-        let seconds = timed(&mut graded, "check lab3 --up")?;
-        check.push(seconds);
-        eprintln!("round {}: bare up {up:.1}s + down {down:.1}s; check --up {seconds:.1}s", round + 1);
+        let b = timed(&mut check_up, "check lab3 --up")?;
+        sandboxed.push(b);
+        eprintln!(
+            "round {}: direct up {a_up:.1}s + check {a_check:.1}s + down {a_down:.1}s = {:.1}s; sandboxed check --up {b:.1}s",
+            round + 1,
+            a_up + a_check + a_down
+        );
     }
-    let (up, down, checked) = (median(&mut bare_up), median(&mut bare_down), median(&mut check));
-    println!("{:<34} {:>8}", "what", "seconds");
-    println!("{:<34} {up:>8.1}", "bare up (until healthy)");
-    println!("{:<34} {down:>8.1}", "bare down --volumes");
-    println!("{:<34} {checked:>8.1}", "check lab3 --up --step cache");
-    println!("check --up / bare up:        {:.2}x", checked / up);
-    println!("check --up / bare up + down: {:.2}x", checked / (up + down));
+    let direct: Vec<f64> = (0..up.len()).map(|i| up[i] + graded[i] + down[i]).collect();
+    let (up, graded, down) = (median(&mut up), median(&mut graded), median(&mut down));
+    let (direct, sandboxed) = (median(&mut direct.clone()), median(&mut sandboxed));
+    println!("{:<44} {:>8}", "what", "seconds");
+    println!("{:<44} {up:>8.1}", "direct: stack up (host, engine socket)");
+    println!("{:<44} {graded:>8.1}", "direct: check lab3 --step cache");
+    println!("{:<44} {down:>8.1}", "direct: stack down --volumes");
+    println!("{:<44} {direct:>8.1}", "direct: the whole run");
+    println!("{:<44} {sandboxed:>8.1}", "sandboxed: check lab3 --up --step cache");
+    println!("sandboxed / direct: {:.2}x", sandboxed / direct);
     Ok(())
 }
 

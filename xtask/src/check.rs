@@ -1,16 +1,23 @@
 //! `cargo xtask check`: grade a lab (or one step) and write the report.
 //!
-//! Exit codes: 0 full marks, 1 some checks did not pass, 2 could not grade (the error says why).
+//! Exit codes: 0 full marks, 1 some checks did not pass (a broken or hostile submission included:
+//! its report says why), 2 could not grade (the grader's or the machine's fault; the error says
+//! why, and with `--out` the report file says it too).
 
 use crate::course::{self, Selection};
-use crate::services::{self, Lifetime, Services};
+use crate::services::{self, Lifetime, Services, StartError};
 use anyhow::Context;
 use grading::report::{gradescope, json, junit, tty};
-use grading::{GradeConfig, Report};
+use grading::{CheckReport, GradeConfig, Report, StartFailure, Status, StepReport, Visibility};
+use sandbox::{Incident, IncidentKind, Run, RunConfig};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long `--up` may take to start the services and grade them, by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 
 /// Report formats `--format` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,6 +42,8 @@ pub struct CheckOptions {
     pub up: bool,
     /// With `up`: where images that are not the project's own come from.
     pub images: crate::images::ImageSource,
+    /// With `up`: the wall clock for starting the services and grading them.
+    pub timeout: Duration,
     pub format: Format,
     pub out: Option<PathBuf>,
 }
@@ -46,15 +55,41 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
         options.step.as_deref(),
         &options.vars,
         options.submission.as_deref(),
-    )?;
-    let engine = engine_if_needed(&selection, options.up).await?;
-    let report = if options.up {
-        grade_up(&options.course, &selection, engine, options.images).await?
-    } else {
-        grade(&selection, None, engine.map(|e| e.docker)).await
+    );
+    let graded = match &selection {
+        Ok(selection) => grade_selection(&options, selection).await,
+        Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
-    write_report(&report, options.format, options.out.as_deref())?;
-    Ok(if report.full_marks() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    match graded {
+        Ok(report) => {
+            write_report(&report, options.format, options.out.as_deref())?;
+            Ok(if report.full_marks() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Err(error) => {
+            // A gradebook gets a row that says why, not a hole: with --out, the report is written
+            // on exit 2 too, every check marked as not run.
+            if let Some(out) = options.out.as_deref() {
+                let (title, steps) = match &selection {
+                    Ok(selection) => (selection.lab().title.clone(), selection.steps.clone()),
+                    Err(_) => (String::new(), Vec::new()),
+                };
+                let report = Report::not_graded(&options.lab, &title, &steps, format!("{error:#}"));
+                if let Err(e) = write_report(&report, options.format, Some(out)) {
+                    eprintln!("warning: {e:#}");
+                }
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn grade_selection(options: &CheckOptions, selection: &Selection) -> anyhow::Result<Report> {
+    let engine = engine_if_needed(selection, options.up).await?;
+    if options.up {
+        grade_up(options, selection, engine).await
+    } else {
+        Ok(grade(selection, None, engine.map(|e| e.docker), None, None).await)
+    }
 }
 
 /// An engine connection when some selected check looks at containers, or `--up` starts some
@@ -65,8 +100,7 @@ async fn engine_if_needed(selection: &Selection, up: bool) -> anyhow::Result<Opt
         .iter()
         .flat_map(|s| &s.rubric.checks)
         .any(|c| matches!(c.kind, grading::rubric::CheckKind::Container(_)));
-    let up_needs = up
-        && selection.lab().services_for(&selection.step_ids()).iter().any(|s| s.is_command() || !s.images.is_empty());
+    let up_needs = up && needs_run(selection);
     if !checks_need && !up_needs {
         return Ok(None);
     }
@@ -75,23 +109,36 @@ async fn engine_if_needed(selection: &Selection, up: bool) -> anyhow::Result<Opt
     Ok(Some(crate::engine::ensure(provision).await?))
 }
 
-async fn grade(selection: &Selection, services: Option<Arc<Services>>, docker: Option<bollard::Docker>) -> Report {
+/// Whether `--up` needs a run (a sandbox, labels, a reaper): some service makes containers.
+fn needs_run(selection: &Selection) -> bool {
+    selection.lab().services_for(&selection.step_ids()).iter().any(|s| s.is_command() || !s.images.is_empty())
+}
+
+async fn grade(
+    selection: &Selection,
+    services: Option<Arc<Services>>,
+    docker: Option<bollard::Docker>,
+    start_failure: Option<StartFailure>,
+    deadline: Option<tokio::time::Instant>,
+) -> Report {
     let config = GradeConfig {
         vars: selection.vars.clone(),
         submission: selection.submission.clone(),
         services: services.map(|s| s as Arc<dyn grading::ServiceControl>),
         docker,
+        start_failure,
+        deadline,
     };
     let lab = selection.lab();
     grading::runner::grade(&lab.id, &lab.title, &selection.steps, &config).await
 }
 
-/// Starts the lab's services from the submission, grades, and stops them - whatever happens.
+/// Starts the lab's services (command services in a sandbox run), grades, stops them and reaps
+/// the run - whatever happens, Ctrl-C and SIGTERM included.
 async fn grade_up(
-    course: &std::path::Path,
+    options: &CheckOptions,
     selection: &Selection,
     engine: Option<crate::engine::Engine>,
-    images: crate::images::ImageSource,
 ) -> anyhow::Result<Report> {
     use tokio::signal::unix::{signal, SignalKind};
     // Listen for Ctrl-C and SIGTERM from here on, so an interrupted build also ends cleanly.
@@ -99,32 +146,96 @@ async fn grade_up(
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
     let state =
         tempfile::Builder::new().prefix("clabs-state-").tempdir().context("cannot create a scratch directory")?;
-    let steps = selection.step_ids();
-    let prepared = services::prepare(selection.lab(), &steps, &selection.submission, &selection.vars, state.path());
+    let run = match (&engine, needs_run(selection)) {
+        (Some(engine), true) => {
+            let config = RunConfig {
+                submission: Some(selection.submission.clone()),
+                sentinel: std::env::current_exe().ok(),
+                ..RunConfig::new(engine.sandbox_endpoint())
+            };
+            Some(Arc::new(Run::start(config).await?))
+        }
+        _ => None,
+    };
+    let graded =
+        up_and_grade(options, selection, engine, run.clone(), state.path(), &mut interrupt, &mut terminate).await;
+    let Some(run) = run else { return graded };
+    let reaped = run.finish().await;
+    let incidents = run.incidents();
+    let mut report = graded?;
+    reaped.context("grading finished, but what the run made could not all be removed")?;
+    if let Some(step) = sandbox_step(&incidents) {
+        report.steps.push(step);
+    }
+    Ok(report)
+}
+
+async fn up_and_grade(
+    options: &CheckOptions,
+    selection: &Selection,
+    engine: Option<crate::engine::Engine>,
+    run: Option<Arc<Run>>,
+    state: &Path,
+    interrupt: &mut tokio::signal::unix::Signal,
+    terminate: &mut tokio::signal::unix::Signal,
+) -> anyhow::Result<Report> {
     let interrupted = |interrupt: &mut tokio::signal::unix::Signal| {
         // A pending Ctrl-C that arrived while a blocking build ran.
         futures_util::FutureExt::now_or_never(interrupt.recv()).is_some()
     };
-    if interrupted(&mut interrupt) {
+    let steps = selection.step_ids();
+    let submission = run.as_ref().and_then(|r| r.submission()).unwrap_or(&selection.submission).to_path_buf();
+    let prepared = services::prepare(&options.course, selection.lab(), &steps, &submission, &selection.vars, state);
+    if interrupted(interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
     let mut specs = prepared?;
     services::ensure_ports_free(&specs)?;
     if let Some(engine) = &engine {
         services::preflight(&engine.docker, &specs).await?;
-        services::ensure_images(engine, course, &selection.submission, &mut specs, images).await?;
+        ensure_images(engine, &options.course, &selection.submission, &mut specs, options.images, run.as_deref())
+            .await?;
     }
-    if interrupted(&mut interrupt) {
+    if interrupted(interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
+    let deadline = tokio::time::Instant::now() + options.timeout;
     let docker = engine.map(|e| e.docker);
     let work = async {
-        let services = Arc::new(Services::start(specs, Lifetime::TiedToGrader, docker.clone()).await?);
-        let report = grade(selection, Some(services.clone()), docker).await;
-        services.stop_all().await;
+        let started = tokio::time::timeout_at(
+            deadline,
+            Services::start(specs, Lifetime::TiedToGrader, run.clone(), crate::images::TOOLBOX),
+        )
+        .await;
+        let (services, failure) = match started {
+            Ok(Ok(services)) => (Some(Arc::new(services)), None),
+            Ok(Err(StartError::Grader(e))) => return Err(e),
+            Ok(Err(StartError::Submission(why))) => (None, Some(why)),
+            Err(_) => (
+                None,
+                Some(format!("they did not start within the run's wall clock ({} s)", options.timeout.as_secs())),
+            ),
+        };
+        let failure = failure.map(|reason| {
+            let refusals: Vec<String> = run
+                .iter()
+                .flat_map(|r| r.incidents())
+                .filter(|i| i.kind == IncidentKind::Refused)
+                .map(|i| i.to_string())
+                .collect();
+            if refusals.is_empty() {
+                StartFailure { reason, refused: false }
+            } else {
+                StartFailure { reason: refusals.join("; "), refused: true }
+            }
+        });
+        let report = grade(selection, services.clone(), docker, failure, Some(deadline)).await;
+        if let Some(services) = services {
+            services.stop_all().await;
+        }
         anyhow::Ok(report)
     };
-    // Ctrl-C drops `work`, and with it the services (Drop stops them) and the scratch directory.
+    // Ctrl-C drops `work`, and with it the services (Drop stops them); the caller reaps the run.
     tokio::select! {
         result = work => result,
         _ = interrupt.recv() => anyhow::bail!("interrupted: stopped everything --up had started; nothing was graded"),
@@ -132,7 +243,68 @@ async fn grade_up(
     }
 }
 
-fn write_report(report: &Report, format: Format, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// Makes every image the services need available (see [`crate::images::ensure_tags`]), and the
+/// sandbox's toolbox when a command service runs in it; where an image gave way to another (an
+/// official image to its stand-in, the site's image to the run's own), names that one instead.
+pub async fn ensure_images(
+    engine: &crate::engine::Engine,
+    course: &Path,
+    submission: &Path,
+    specs: &mut [services::ServiceSpec],
+    source: crate::images::ImageSource,
+    run: Option<&Run>,
+) -> anyhow::Result<()> {
+    let mut images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
+    images.sort();
+    images.dedup();
+    for (named, used) in crate::images::ensure_tags(engine, course, submission, &images, source, run).await? {
+        specs.iter_mut().for_each(|spec| spec.replace_image(&named, &used));
+    }
+    if specs.iter().any(|s| s.command.is_some()) {
+        crate::images::toolbox(engine, course).await?;
+    }
+    Ok(())
+}
+
+/// What the sandbox refused or stopped, as failed checks of their own (no points: the checks
+/// that needed the submission's services say what it cost).
+fn sandbox_step(incidents: &[Incident]) -> Option<StepReport> {
+    if incidents.is_empty() {
+        return None;
+    }
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    let checks = incidents
+        .iter()
+        .map(|incident| {
+            let base = format!("sandbox-{}", incident.rule);
+            let count = seen.entry(base.clone()).or_default();
+            *count += 1;
+            let id = if *count == 1 { base } else { format!("{base}-{count}") };
+            CheckReport {
+                id,
+                title: incident.to_string(),
+                max_score: 0,
+                status: Status::Failed,
+                visibility: Visibility::Visible,
+                hint: incident.explanation.clone(),
+                expected: Some(match incident.kind {
+                    IncidentKind::Refused => "nothing the sandbox refuses".to_string(),
+                    IncidentKind::Stopped => "every container within its limits".to_string(),
+                }),
+                actual: Some(incident.to_string()),
+                reason: None,
+                duration: Duration::ZERO,
+            }
+        })
+        .collect();
+    Some(StepReport {
+        id: "sandbox".into(),
+        title: "What the submission asked of the Docker engine, and what the sandbox refused or stopped".into(),
+        checks,
+    })
+}
+
+fn write_report(report: &Report, format: Format, out: Option<&Path>) -> anyhow::Result<()> {
     let colour = out.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = match format {
         Format::Tty => tty::render(report, colour),

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Every object the project creates in the engine carries this label (removed by it, too).
-pub const LABEL: &str = "org.containerlabs.managed";
+pub use sandbox::labels::MANAGED as LABEL;
 
 /// A connected engine and what it said about itself.
 #[derive(Debug, Clone)]
@@ -21,6 +21,13 @@ pub struct Engine {
     pub endpoint: String,
     pub version: String,
     pub api_version: String,
+}
+
+impl Engine {
+    /// Where it answers, for a run's proxy and sentinel.
+    pub fn sandbox_endpoint(&self) -> sandbox::Endpoint {
+        sandbox::Endpoint::parse(&self.endpoint).expect("connect_to accepts unix:// and tcp:// only")
+    }
 }
 
 /// Where an engine may answer.
@@ -219,26 +226,6 @@ pub fn own_dockerd() -> Option<i32> {
     (comm.trim() == "dockerd").then_some(pid)
 }
 
-/// Whether the engine has stopped answering about its containers: listing them, or inspecting
-/// any one, takes longer than `patience`. (A deadlocked dockerd still answers a ping.)
-pub async fn stuck(docker: &Docker, patience: Duration) -> Option<String> {
-    use bollard::query_parameters::ListContainersOptionsBuilder;
-    let options = ListContainersOptionsBuilder::default().all(true).build();
-    let containers = match tokio::time::timeout(patience, docker.list_containers(Some(options))).await {
-        Err(_) => return Some(format!("listing containers took over {} s", patience.as_secs())),
-        Ok(Err(_)) => return None,
-        Ok(Ok(containers)) => containers,
-    };
-    for container in containers {
-        let (Some(id), names) = (container.id, container.names.unwrap_or_default()) else { continue };
-        let name = names.first().map_or(id.as_str(), |n| n.trim_start_matches('/'));
-        if tokio::time::timeout(patience, docker.inspect_container(&id, None)).await.is_err() {
-            return Some(format!("inspecting container {name} took over {} s", patience.as_secs()));
-        }
-    }
-    None
-}
-
 /// Asks dockerd for a dump of its goroutines (SIGUSR1) and says whether it shows the libnetwork
 /// deadlock of moby/moby#46661; returns the dump's path and that finding.
 pub fn goroutine_dump(pid: i32) -> Option<(PathBuf, bool)> {
@@ -314,118 +301,5 @@ pub fn compose_command() -> Option<Vec<String>> {
         Some(vec!["docker-compose".into()])
     } else {
         None
-    }
-}
-
-/// What [`remove_labelled`] removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Removed {
-    pub containers: usize,
-    pub networks: usize,
-    pub volumes: usize,
-    pub images: usize,
-}
-
-/// Removes every container, network and volume (and, if asked, image) carrying [`LABEL`] -
-/// and nothing else: objects the project did not create are never touched.
-pub async fn remove_labelled(engine: &Engine, images: bool) -> anyhow::Result<Removed> {
-    use bollard::query_parameters::{
-        ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-        RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
-    };
-    let docker = &engine.docker;
-    let filters: std::collections::HashMap<&str, Vec<&str>> = [("label", vec![LABEL])].into_iter().collect();
-    let mut removed = Removed::default();
-    let containers = docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
-        .await?;
-    for id in containers.into_iter().filter_map(|c| c.id) {
-        docker
-            .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build()))
-            .await?;
-        removed.containers += 1;
-    }
-    for network in docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build())).await? {
-        if let Some(id) = network.id {
-            docker.remove_network(&id).await?;
-            removed.networks += 1;
-        }
-    }
-    let volumes = docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build())).await?;
-    for volume in volumes.volumes.unwrap_or_default() {
-        docker.remove_volume(&volume.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await?;
-        removed.volumes += 1;
-    }
-    if images {
-        for image in docker.list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build())).await? {
-            docker
-                .remove_image(&image.id, Some(RemoveImageOptionsBuilder::default().force(true).build()), None)
-                .await?;
-            removed.images += 1;
-        }
-    }
-    Ok(removed)
-}
-
-/// Whether `name` is one the tests give their engine objects (`clabs…` or `engine-test-…`) and
-/// carries `pid` as a whole number: `clabs-t5893-web`, `clabs5893full_redis_1`.
-pub fn named_for_run(name: &str, pid: u32) -> bool {
-    let name = name.trim_start_matches('/');
-    if !(name.starts_with("clabs") || name.starts_with("engine-test-")) {
-        return false;
-    }
-    let pid = pid.to_string();
-    name.match_indices(&pid).any(|(at, _)| {
-        let before = name[..at].chars().next_back();
-        let after = name[at + pid.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
-    })
-}
-
-/// Removes the containers (with their anonymous volumes), networks and volumes a test process
-/// with `pid` created (see [`named_for_run`]), one at a time; returns how many.
-pub async fn remove_run_objects(docker: &Docker, pid: u32) -> anyhow::Result<usize> {
-    use bollard::query_parameters::{
-        ListContainersOptionsBuilder, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptionsBuilder,
-        RemoveVolumeOptions,
-    };
-    let mut removed = 0;
-    let options = ListContainersOptionsBuilder::default().all(true).build();
-    for container in docker.list_containers(Some(options)).await? {
-        let names = container.names.unwrap_or_default();
-        if let (Some(id), true) = (container.id, names.iter().any(|n| named_for_run(n, pid))) {
-            let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-            docker.remove_container(&id, Some(options)).await?;
-            removed += 1;
-        }
-    }
-    for network in docker.list_networks(None::<ListNetworksOptions>).await? {
-        if let Some(name) = network.name.filter(|n| named_for_run(n, pid)) {
-            docker.remove_network(&name).await?;
-            removed += 1;
-        }
-    }
-    let volumes = docker.list_volumes(None::<ListVolumesOptions>).await?;
-    for volume in volumes.volumes.unwrap_or_default() {
-        if named_for_run(&volume.name, pid) {
-            docker.remove_volume(&volume.name, None::<RemoveVolumeOptions>).await?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::named_for_run;
-
-    #[test]
-    fn run_objects_are_named_with_the_whole_pid() {
-        for name in ["clabs-t5893-web", "/clabs5893full_redis_1", "clabs-static-5893-2_default", "engine-test-5893"] {
-            assert!(named_for_run(name, 5893), "{name}");
-        }
-        for name in ["clabs-t15893-web", "clabs58930full", "lab3_wordpress_1", "5893", "wordpress-5893"] {
-            assert!(!named_for_run(name, 5893), "{name}");
-        }
     }
 }

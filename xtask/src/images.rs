@@ -10,7 +10,7 @@ use crate::engine::{Engine, LABEL};
 use anyhow::{bail, Context};
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -97,11 +97,17 @@ pub enum Built {
 
 /// Builds (or reuses) `image` from `binary`.
 pub async fn build(engine: &Engine, image: &ScratchImage, binary: &Path) -> anyhow::Result<Built> {
-    build_from_context(engine, &image.tag, build_context(image, binary)?).await
+    build_from_context(engine, &image.tag, build_context(image, binary)?, &BTreeMap::new()).await
 }
 
-/// Builds `tag` from a tar build context, unless an image with that tag was built from the same bytes.
-pub async fn build_from_context(engine: &Engine, tag: &str, context: Vec<u8>) -> anyhow::Result<Built> {
+/// Builds `tag` from a tar build context, unless an image with that tag was built from the same
+/// bytes; `extra_labels` (a run's, for an image of a submission's files) go on the image too.
+pub async fn build_from_context(
+    engine: &Engine,
+    tag: &str,
+    context: Vec<u8>,
+    extra_labels: &BTreeMap<String, String>,
+) -> anyhow::Result<Built> {
     let hash = format!("{:016x}", fnv1a(&context));
     if let Ok(existing) = engine.docker.inspect_image(tag).await {
         let labels = existing.config.and_then(|c| c.labels).unwrap_or_default();
@@ -110,7 +116,8 @@ pub async fn build_from_context(engine: &Engine, tag: &str, context: Vec<u8>) ->
         }
     }
     eprintln!("building image {tag} ...");
-    let labels: HashMap<&str, &str> = [(LABEL, "true"), (INPUT_LABEL, hash.as_str())].into_iter().collect();
+    let mut labels: HashMap<&str, &str> = [(LABEL, "true"), (INPUT_LABEL, hash.as_str())].into_iter().collect();
+    labels.extend(extra_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
         .t(tag)
@@ -233,30 +240,53 @@ pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> any
         let executable = relative.ends_with(".sh");
         add(&relative, &std::fs::read(&file)?, if executable { 0o755 } else { 0o644 })?;
     }
-    build_from_context(engine, tag, context.finish()?).await
+    build_from_context(engine, tag, context.finish()?, &BTreeMap::new()).await
 }
 
-/// Makes sure every image in `tags` exists: the project's own (see [`catalogue`]) are built from
-/// `submission`'s code, stand-in tags from the grader's `root`; any other image is used when it is
-/// here and otherwise pulled (unless `source` is [`ImageSource::Build`]). An official image with a
-/// stand-in that cannot be pulled (no registry answers) is replaced by its stand-in (unless `source`
-/// is [`ImageSource::Pull`]): the returned pairs (official, stand-in) say which, for the caller to
-/// put in the services' command lines.
+/// The sandbox's toolbox image (Debian's docker CLI and Compose): not a stand-in, the course's own.
+pub const TOOLBOX: &str = "containerlabs/toolbox:1";
+
+/// Builds (or reuses) the toolbox from `images/toolbox/`.
+pub async fn toolbox(engine: &Engine, root: &Path) -> anyhow::Result<Built> {
+    stand_in(engine, root, TOOLBOX, "toolbox").await
+}
+
+/// Makes sure every image in `tags` exists. The project's own (see [`catalogue`]) are built
+/// from the course's code (`root`, never the submission's); one that holds files of a
+/// `submission` other than the course (the site's pages) is built for `run` only, with the run's
+/// labels and a tag in the run's own namespace, never the shared tag. Stand-in tags are built from
+/// `root`; any other image is used when it is here and otherwise pulled (unless `source` is
+/// [`ImageSource::Build`]). An official image with a stand-in that cannot be pulled (no registry
+/// answers) is replaced by its stand-in (unless `source` is [`ImageSource::Pull`]). The returned
+/// pairs (named image, image to use instead) are for the caller to put in the command lines.
 pub async fn ensure_tags(
     engine: &Engine,
     root: &Path,
     submission: &Path,
     tags: &[String],
     source: ImageSource,
+    run: Option<&sandbox::Run>,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let mut replaced = Vec::new();
     // Once a pull failed for want of a network, the registry counts as unreachable for this run.
     let mut unreachable: Option<String> = None;
     for tag in tags {
         let stand_in_for = STAND_INS.iter().find(|s| s.official == tag);
-        if let Some(image) = catalogue(submission).into_iter().find(|i| &i.tag == tag) {
-            let binary = static_binary(submission, &image.package, &image.bin)?;
-            build(engine, &image, &binary).await?;
+        if let Some(image) = catalogue(root).into_iter().find(|i| &i.tag == tag) {
+            let binary = static_binary(root, &image.package, &image.bin)?;
+            let same = root.canonicalize().ok() == submission.canonicalize().ok();
+            match run {
+                Some(run) if !image.files.is_empty() && !same => {
+                    let theirs = catalogue(submission).into_iter().find(|i| &i.tag == tag).expect("same catalogue");
+                    let scoped = format!("clabs-run-{}/{tag}", run.id());
+                    let context = build_context(&ScratchImage { tag: scoped.clone(), ..theirs }, &binary)?;
+                    build_from_context(engine, &scoped, context, run.labels()).await?;
+                    replaced.push((tag.clone(), scoped));
+                }
+                _ => {
+                    build(engine, &image, &binary).await?;
+                }
+            }
         } else if let Some(s) = STAND_INS.iter().find(|s| s.tag == tag) {
             stand_in(engine, root, s.tag, s.dir).await?;
         } else if let (ImageSource::Build, Some(s)) = (source, stand_in_for) {
@@ -400,17 +430,19 @@ fn build_context(image: &ScratchImage, binary: &Path) -> anyhow::Result<Vec<u8>>
     context.finish()
 }
 
-/// Regular files under `dir`, sorted (so the archive is the same every time).
+/// Regular files under `dir`, sorted (so the archive is the same every time). Symlinks are not
+/// followed: a link in a submission's site must not put a file of the grader's machine in an image.
 fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
         for entry in std::fs::read_dir(&current).with_context(|| format!("cannot read {}", current.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.is_file() {
-                files.push(path);
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                pending.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
             }
         }
     }

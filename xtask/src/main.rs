@@ -38,6 +38,10 @@ enum Task {
         /// With --up: where images that are not the project's own come from.
         #[arg(long, value_enum, env = "CLABS_IMAGES", default_value = "auto")]
         images: ImageSource,
+        /// With --up: the wall clock, in seconds, for starting the services and grading them;
+        /// what has not finished by then fails.
+        #[arg(long, value_name = "SECONDS", default_value_t = xtask::check::DEFAULT_TIMEOUT.as_secs())]
+        timeout: u64,
         /// Report format.
         #[arg(long, value_enum, default_value_t = Format::Tty)]
         format: Format,
@@ -96,7 +100,7 @@ enum Task {
 
 const TASKS: &str = "\
 Container Labs tasks (cargo xtask <task> --help for details):
-  check <lab>   grade a lab: --step S, --submission DIR, --up, --var k=v, --format tty|json|junit|gradescope, --out F
+  check <lab>   grade a lab: --step S, --submission DIR, --up, --timeout S, --var k=v, --format tty|json|junit|gradescope, --out F
   up <lab>      start a lab's services in the background to explore them
   down <lab>    stop what `up` started
   doctor        what this machine has and lacks for the labs
@@ -110,6 +114,10 @@ Container Labs tasks (cargo xtask <task> --help for details):
 ";
 
 fn main() -> ExitCode {
+    // Started as a run's sentinel: wait for the grader, and reap its run if it dies first.
+    if let Some(code) = sandbox::sentinel::main_if_requested() {
+        return code;
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -128,8 +136,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match task {
-        Task::Check { lab, step, submission, up, vars, images, format, out } => runtime
-            .block_on(xtask::check::run(CheckOptions { course, lab, step, submission, vars, up, images, format, out })),
+        Task::Check { lab, step, submission, up, vars, images, timeout, format, out } => {
+            let timeout = std::time::Duration::from_secs(timeout);
+            let options = CheckOptions { course, lab, step, submission, vars, up, images, timeout, format, out };
+            runtime.block_on(xtask::check::run(options))
+        }
         Task::Up { lab, submission, vars, images } => {
             let selection = xtask::course::select(&course, &lab, None, &vars, submission.as_deref())?;
             runtime.block_on(xtask::updown::up(&course, &selection, images))?;
@@ -165,7 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Task::Clean { images } => {
             let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::Never))?;
-            let removed = runtime.block_on(xtask::engine::remove_labelled(&engine, images))?;
+            let removed = runtime.block_on(sandbox::reap(&engine.docker, xtask::engine::LABEL, images))?;
             println!(
                 "removed {} containers, {} networks, {} volumes, {} images labelled {}",
                 removed.containers,
@@ -201,6 +212,8 @@ async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) 
         let built = xtask::images::stand_in(engine, course, stand_in.tag, stand_in.dir).await?;
         println!("{} ({}; stands in for {})", stand_in.tag, how(built), stand_in.official);
     }
+    let built = xtask::images::toolbox(engine, course).await?;
+    println!("{} ({}; the sandbox's toolbox)", xtask::images::TOOLBOX, how(built));
     Ok(())
 }
 

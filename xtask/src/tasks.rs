@@ -258,7 +258,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 fn engine_stuck() -> Option<String> {
     runtime().ok()?.block_on(async {
         let engine = tokio::time::timeout(Duration::from_secs(10), crate::engine::connect()).await.ok()?.ok()?;
-        let why = crate::engine::stuck(&engine.docker, Duration::from_secs(20)).await?;
+        let why = sandbox::stuck::stuck(&engine.docker, Duration::from_secs(20)).await?;
         let dump = crate::engine::own_dockerd().and_then(crate::engine::goroutine_dump);
         Some(match dump {
             Some((path, true)) => {
@@ -270,30 +270,36 @@ fn engine_stuck() -> Option<String> {
     })
 }
 
-/// Removes what an ended test binary left in a working engine (see [`crate::engine::named_for_run`]).
+/// Removes what an ended test binary left in a working engine: every run whose owner (the
+/// binary, or a grader it started) is gone.
 fn remove_leftovers_of(pid: u32) {
     let Ok(runtime) = runtime() else { return };
     runtime.block_on(async {
         let Ok(Ok(engine)) = tokio::time::timeout(Duration::from_secs(10), crate::engine::connect()).await else {
             return;
         };
-        match tokio::time::timeout(Duration::from_secs(300), crate::engine::remove_run_objects(&engine.docker, pid))
-            .await
-        {
-            Ok(Ok(n)) => eprintln!("removed {n} engine object(s) the ended run had left"),
-            Ok(Err(e)) => eprintln!("warning: cannot remove what the ended run left in the engine: {e:#}"),
+        match tokio::time::timeout(Duration::from_secs(300), sandbox::reap_orphans(&engine.docker)).await {
+            Ok(Ok(runs)) => {
+                let removed: usize = runs.iter().map(|(_, r)| r.total()).sum();
+                eprintln!(
+                    "removed {removed} engine object(s) of {} run(s) the ended binary (pid {pid}) had left",
+                    runs.len()
+                );
+            }
+            Ok(Err(e)) => eprintln!("warning: cannot remove what the ended run left in the engine: {e}"),
             Err(_) => eprintln!("warning: removing what the ended run left in the engine took over 300 s"),
         }
     });
 }
 
-/// Restarts the dockerd we started and removes what the test binary with `pid` left in the engine:
-/// containers, networks and volumes whose names carry its PID (the tests name them so).
+/// Restarts the dockerd we started and removes what the test binary with `pid` left in the
+/// engine: the runs whose owner is gone.
 fn recover_engine(pid: u32) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let engine = crate::engine::restart_own_dockerd().await?;
-        let removed = crate::engine::remove_run_objects(&engine.docker, pid).await?;
-        eprintln!("dockerd restarted; removed {removed} object(s) the ended run had left");
+        let runs = sandbox::reap_orphans(&engine.docker).await?;
+        let removed: usize = runs.iter().map(|(_, r)| r.total()).sum();
+        eprintln!("dockerd restarted; removed {removed} object(s) of the runs the ended binary (pid {pid}) had left");
         Ok(())
     })
 }

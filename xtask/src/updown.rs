@@ -2,29 +2,31 @@
 //!
 //! `up` records what it started in `target/clabs/<lab>.json`; `down` stops exactly those processes,
 //! after checking each PID still runs the program `up` started (a PID may have been reused), and
-//! runs each command service's stop command (which removes the containers it made).
+//! reaps the run whose sandbox the command services ran in (everything labelled with its id).
 
 use crate::course::Selection;
 use crate::services::{self, Lifetime, Services};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct UpState {
     lab: String,
     state_dir: PathBuf,
     processes: Vec<UpProcess>,
+    /// The run the command services ran in (its objects are labelled with it), and its directory.
     #[serde(default)]
-    commands: Vec<UpCommand>,
+    run: Option<UpRun>,
 }
 
-/// A command service `up` ran, and how to take it down.
 #[derive(Debug, Serialize, Deserialize)]
-struct UpCommand {
-    name: String,
-    program: PathBuf,
-    stop: Vec<String>,
+struct UpRun {
+    id: String,
+    dir: PathBuf,
+    /// The command services that ran in it.
+    services: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,47 +49,61 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
     }
     let state_dir = root.join("target").join("clabs").join(&lab.id);
     std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
-    let mut specs = services::prepare(lab, &selection.step_ids(), &selection.submission, &selection.vars, &state_dir)?;
-    services::ensure_ports_free(&specs)?;
-    let needs_engine = specs.iter().any(|s| s.command.is_some() || !s.images.is_empty());
-    let docker = if needs_engine {
-        let engine = crate::engine::ensure(crate::engine::Provision::Never).await?;
-        services::preflight(&engine.docker, &specs).await?;
-        services::ensure_images(&engine, root, &selection.submission, &mut specs, images).await?;
-        Some(engine.docker)
-    } else {
-        None
+    let needs_run = lab.services_for(&selection.step_ids()).iter().any(|s| s.is_command() || !s.images.is_empty());
+    let engine = if needs_run { Some(crate::engine::ensure(crate::engine::Provision::Never).await?) } else { None };
+    // A detached run: its lab outlives this command, until `down` (or `clean`) reaps it.
+    let run = match &engine {
+        Some(engine) => {
+            let config = sandbox::RunConfig {
+                submission: Some(selection.submission.clone()),
+                owner: sandbox::Owner::Detached,
+                ..sandbox::RunConfig::new(engine.sandbox_endpoint())
+            };
+            Some(Arc::new(sandbox::Run::start(config).await?))
+        }
+        None => None,
     };
-    let services = Services::start(specs, Lifetime::Detached, docker).await?;
+    let submission = run.as_ref().and_then(|r| r.submission()).unwrap_or(&selection.submission).to_path_buf();
+    let mut specs = services::prepare(root, lab, &selection.step_ids(), &submission, &selection.vars, &state_dir)?;
+    services::ensure_ports_free(&specs)?;
+    if let Some(engine) = &engine {
+        services::preflight(&engine.docker, &specs).await?;
+        crate::check::ensure_images(engine, root, &selection.submission, &mut specs, images, run.as_deref()).await?;
+    }
+    let services = match Services::start(specs, Lifetime::Detached, run.clone(), crate::images::TOOLBOX).await {
+        Ok(services) => services,
+        Err(services::StartError::Submission(why)) => anyhow::bail!("{} did not start: {why}", lab.id),
+        Err(services::StartError::Grader(e)) => return Err(e),
+    };
     let processes = services
         .pids()
         .into_iter()
         .map(|(name, pid)| {
             let spec = services.specs().iter().find(|s| s.name == name).expect("started spec");
-            UpProcess { name, pid, program: spec.program.clone(), ready: spec.ready.clone() }
+            let program = spec.program.clone().expect("a process has a program");
+            UpProcess { name, pid, program, ready: spec.ready.clone() }
         })
         .collect::<Vec<_>>();
-    let commands = services
-        .specs()
-        .iter()
-        .filter_map(|s| {
-            s.command.as_ref().map(|c| UpCommand {
-                name: s.name.clone(),
-                program: s.program.clone(),
-                stop: c.stop.clone(),
-            })
-        })
-        .collect();
-    let state = UpState { lab: lab.id.clone(), state_dir: state_dir.clone(), processes, commands };
+    let commands: Vec<String> =
+        services.specs().iter().filter(|s| s.command.is_some()).map(|s| s.name.clone()).collect();
+    services.detach();
+    let run = match run.map(Arc::try_unwrap) {
+        Some(Ok(run)) => {
+            let id = run.id().to_string();
+            Some(UpRun { id, dir: run.keep(), services: commands })
+        }
+        Some(Err(_)) => anyhow::bail!("the run is still in use"),
+        None => None,
+    };
+    let state = UpState { lab: lab.id.clone(), state_dir: state_dir.clone(), processes, run };
     std::fs::write(&file, serde_json::to_string_pretty(&state)?)
         .with_context(|| format!("cannot write {}", file.display()))?;
-    services.detach();
     println!("{} is up:", lab.id);
     for p in &state.processes {
         println!("  {:<6} http://{}/  (pid {})", p.name, p.ready, p.pid);
     }
-    for c in &state.commands {
-        println!("  {:<6} started by {} (containers; see `docker ps`)", c.name, c.program.display());
+    if let Some(run) = &state.run {
+        println!("  {:<6} containers of run {} (see `docker ps`)", run.services.join(", "), run.id);
     }
     println!("logs and data: {}", state_dir.display());
     let vars: String = selection
@@ -123,13 +139,17 @@ pub async fn down(root: &Path, lab: &str) -> anyhow::Result<()> {
         }
         println!("  {}: stopped (pid {})", process.name, process.pid);
     }
-    for command in state.commands.iter().rev() {
-        let status = std::process::Command::new(&command.program).args(&command.stop).status();
-        match status {
-            Ok(status) if status.success() => println!("  {}: stopped", command.name),
-            Ok(status) => println!("  {}: its stop command failed ({status})", command.name),
-            Err(e) => println!("  {}: cannot run {} ({e})", command.name, command.program.display()),
-        }
+    if let Some(run) = &state.run {
+        let engine = crate::engine::ensure(crate::engine::Provision::Never).await?;
+        let removed = sandbox::reap(&engine.docker, &format!("{}={}", sandbox::labels::RUN, run.id), true).await?;
+        let _ = std::fs::remove_dir_all(&run.dir);
+        println!(
+            "  {}: removed {} containers, {} networks, {} volumes",
+            run.services.join(", "),
+            removed.containers,
+            removed.networks,
+            removed.volumes
+        );
     }
     std::fs::remove_file(&file).with_context(|| format!("cannot remove {}", file.display()))?;
     let _ = std::fs::remove_dir_all(&state.state_dir);

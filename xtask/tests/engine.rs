@@ -5,48 +5,11 @@
 mod common;
 
 use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use common::*;
 use std::collections::HashMap;
-use xtask::engine::{self, Provision, LABEL};
+use xtask::engine::{self, Provision};
 use xtask::images::{self, Built};
-
-/// Removes every container carrying `label=value`, even when the test failed half-way.
-struct RemoveLabelled {
-    docker: bollard::Docker,
-    filter: String,
-}
-
-impl RemoveLabelled {
-    async fn remaining(&self) -> Vec<String> {
-        let filters: HashMap<&str, Vec<&str>> = [("label", vec![self.filter.as_str()])].into_iter().collect();
-        let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        self.docker.list_containers(Some(options)).await.unwrap().into_iter().filter_map(|c| c.id).collect()
-    }
-
-    async fn remove(&self) {
-        for id in self.remaining().await {
-            let _ = self
-                .docker
-                .remove_container(&id, Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build()))
-                .await;
-        }
-    }
-}
-
-impl Drop for RemoveLabelled {
-    fn drop(&mut self) {
-        // Last resort when an assertion failed before `remove` ran: the CLI, by the same label.
-        let ids = testkit::docker_cli().args(["ps", "-aq", "--filter", &format!("label={}", self.filter)]).output();
-        if let Ok(ids) = ids {
-            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
-                let _ = testkit::docker_cli().args(["rm", "-fv", id]).output();
-            }
-        }
-    }
-}
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_scratch_image_is_built_once_runs_unprivileged_and_is_removed_by_label() {
@@ -63,13 +26,10 @@ async fn a_scratch_image_is_built_once_runs_unprivileged_and_is_removed_by_label
         "unchanged inputs reuse the image"
     );
 
-    let run_id = format!("engine-test-{}", std::process::id());
-    let cleanup = RemoveLabelled { docker: engine.docker.clone(), filter: format!("org.containerlabs.test={run_id}") };
+    let scope = testkit::EngineScope::new();
+    let run_id = format!("engine-test-{}", scope.id());
     let port = free_port();
-    let labels: HashMap<String, String> =
-        [(LABEL.to_string(), "true".to_string()), ("org.containerlabs.test".to_string(), run_id.clone())]
-            .into_iter()
-            .collect();
+    let labels: HashMap<String, String> = scope.labels().clone().into_iter().collect();
     let bindings = HashMap::from([(
         "8080/tcp".to_string(),
         Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(port.to_string()) }]),
@@ -104,8 +64,8 @@ async fn a_scratch_image_is_built_once_runs_unprivileged_and_is_removed_by_label
     }
     assert!(page.contains("<title>Sam Rivera - Portfolio</title>"), "{page}");
 
-    cleanup.remove().await;
-    assert!(cleanup.remaining().await.is_empty(), "nothing labelled by this test is left");
+    drop(scope);
+    assert!(engine.docker.inspect_container(&created.id, None).await.is_err(), "the reaper removed the container");
 }
 
 async fn fetch(port: u16) -> std::io::Result<String> {
@@ -117,15 +77,6 @@ async fn fetch(port: u16) -> std::io::Result<String> {
     Ok(text)
 }
 
-/// Removes an image tag when dropped (the image under its other tags stays).
-struct Untag(String);
-
-impl Drop for Untag {
-    fn drop(&mut self) {
-        let _ = testkit::docker_cli().args(["rmi", &self.0]).output();
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_official_images_when_none_does() {
     if !integration(
@@ -135,9 +86,8 @@ async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_of
     }
     let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
     let root = workspace();
-    let image = images::catalogue(&root).into_iter().find(|i| i.package == "static-site").unwrap();
-    let binary = images::static_binary(&root, &image.package, &image.bin).unwrap();
-    images::build(&engine, &image, &binary).await.unwrap();
+    // Everything this test makes - the pushed image and each pull of it - carries the scope's labels.
+    let scope = testkit::EngineScope::new();
 
     // A real registry (Debian's docker-registry, which `cargo xtask test` installs) on a loopback port.
     let dir = tempfile::tempdir().unwrap();
@@ -161,34 +111,42 @@ async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_of
             .expect("docker-registry (cargo xtask test installs it: apt-get install docker-registry)"),
     );
     wait_for_port(port);
-    let remote = format!("127.0.0.1:{port}/clabs-pull-test/static-site:0.1.0");
-    let _untag = Untag(remote.clone());
+    let remote = format!("127.0.0.1:{port}/clabs-pull-test/tiny:1");
     let docker = |args: &[&str]| {
         let output = testkit::docker_cli().args(args).output().unwrap();
         assert!(output.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     };
-    docker(&["tag", &image.tag, &remote]);
+    let context = dir.path().join("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(context.join("Dockerfile"), "FROM scratch\nCOPY hello /hello\n").unwrap();
+    std::fs::write(context.join("hello"), "hello\n").unwrap();
+    let mut build: Vec<String> = vec!["build".into(), "-q".into(), "-t".into(), remote.clone()];
+    build.extend(scope.label_args());
+    build.push(context.display().to_string());
+    docker(&build.iter().map(String::as_str).collect::<Vec<_>>());
     docker(&["push", &remote]);
     docker(&["rmi", &remote]);
     assert!(engine.docker.inspect_image(&remote).await.is_err());
 
     // Not here, but a registry answers: pulled, and nothing is replaced.
     for source in [images::ImageSource::Auto, images::ImageSource::Pull] {
-        let replaced = images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&remote), source).await.unwrap();
+        let replaced =
+            images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&remote), source, None).await.unwrap();
         assert!(replaced.is_empty(), "{replaced:?}");
         assert!(engine.docker.inspect_image(&remote).await.is_ok(), "{remote} was not pulled");
         docker(&["rmi", &remote]);
     }
     // `build` never pulls: an image without a stand-in is then an error saying what to do.
-    let error = images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&remote), images::ImageSource::Build)
-        .await
-        .unwrap_err();
+    let error =
+        images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&remote), images::ImageSource::Build, None)
+            .await
+            .unwrap_err();
     assert!(error.to_string().contains("has no stand-in"), "{error}");
 
     // No registry answers (a closed port): one line saying so.
     let unreachable = format!("127.0.0.1:{}/clabs-pull-test/none:1", free_port());
     let error =
-        images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&unreachable), images::ImageSource::Auto)
+        images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&unreachable), images::ImageSource::Auto, None)
             .await
             .unwrap_err();
     assert!(error.to_string().starts_with(&format!("cannot pull {unreachable}:")), "{error}");
@@ -197,10 +155,16 @@ async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_of
     // An official image with a stand-in: `build` builds the stand-in and says to use it instead.
     let mariadb = images::STAND_INS.iter().find(|s| s.official == "mariadb:10.11").unwrap();
     if engine.docker.inspect_image(mariadb.official).await.is_err() {
-        let replaced =
-            images::ensure_tags(&engine, &root, &root, &[mariadb.official.to_string()], images::ImageSource::Build)
-                .await
-                .unwrap();
+        let replaced = images::ensure_tags(
+            &engine,
+            &root,
+            &root,
+            &[mariadb.official.to_string()],
+            images::ImageSource::Build,
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(replaced, [(mariadb.official.to_string(), mariadb.tag.to_string())]);
         assert!(
             engine.docker.inspect_image(mariadb.official).await.is_err(),
@@ -209,16 +173,15 @@ async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_of
     }
 }
 
-/// Resumes a paused containerd shim and removes the test's container, even when an assertion failed.
+/// Resumes a paused containerd shim, even when an assertion failed (the test's scope, dropped
+/// after it, then removes the container).
 struct Resume {
     shim: u32,
-    container: String,
 }
 
 impl Drop for Resume {
     fn drop(&mut self) {
         let _ = std::process::Command::new("kill").args(["-CONT", &self.shim.to_string()]).status();
-        let _ = std::process::Command::new("timeout").args(["60", "docker", "rm", "-fv", &self.container]).output();
     }
 }
 
@@ -231,9 +194,11 @@ async fn an_engine_that_stops_answering_about_a_container_counts_as_stuck() {
         return;
     }
     let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
-    let name = format!("engine-test-{}-stuck", std::process::id());
+    let scope = testkit::EngineScope::new();
+    let name = format!("engine-test-{}-stuck", scope.id());
     let started = testkit::docker_cli()
-        .args(["run", "-d", "--label", &format!("{LABEL}=true"), "--name", &name])
+        .args(["run", "-d", "--name", &name])
+        .args(scope.label_args())
         .args(["--network", "none", "containerlabs/debian:bookworm", "sleep", "infinity"])
         .output()
         .unwrap();
@@ -244,14 +209,18 @@ async fn an_engine_that_stops_answering_about_a_container_counts_as_stuck() {
     let shim: u32 = stat.rsplit_once(')').unwrap().1.split_whitespace().nth(1).unwrap().parse().unwrap();
     let comm = std::fs::read_to_string(format!("/proc/{shim}/comm")).unwrap();
     assert!(comm.starts_with("containerd-shim"), "the container's parent is {comm}");
-    let _resume = Resume { shim, container: name.clone() };
+    let _resume = Resume { shim };
 
-    assert_eq!(engine::stuck(&engine.docker, std::time::Duration::from_secs(5)).await, None, "a healthy engine");
+    assert_eq!(
+        sandbox::stuck::stuck(&engine.docker, std::time::Duration::from_secs(5)).await,
+        None,
+        "a healthy engine"
+    );
     assert!(std::process::Command::new("kill").args(["-STOP", &shim.to_string()]).status().unwrap().success());
     let mut removal =
         testkit::docker_cli().args(["rm", "-f", &name]).stdout(std::process::Stdio::null()).spawn().unwrap();
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    let why = engine::stuck(&engine.docker, std::time::Duration::from_secs(3)).await;
+    let why = sandbox::stuck::stuck(&engine.docker, std::time::Duration::from_secs(3)).await;
     assert_eq!(why.as_deref(), Some(format!("inspecting container {name} took over 3 s").as_str()));
 
     assert!(std::process::Command::new("kill").args(["-CONT", &shim.to_string()]).status().unwrap().success());
@@ -260,5 +229,5 @@ async fn an_engine_that_stops_answering_about_a_container_counts_as_stuck() {
         assert!(std::time::Instant::now() < deadline, "docker rm -f still hangs after the shim resumed");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(engine::stuck(&engine.docker, std::time::Duration::from_secs(5)).await, None, "well again");
+    assert_eq!(sandbox::stuck::stuck(&engine.docker, std::time::Duration::from_secs(5)).await, None, "well again");
 }

@@ -3,9 +3,9 @@
 //!
 //! The variants are what students really build: proxy configurations, containers made with
 //! `docker run` by hand, and two fixtures for app faults no configuration can cause. Everything
-//! made in the engine carries the project's label and a per-test `org.containerlabs.test` label,
-//! and is removed by that label when the test ends (also when it fails). Integration: needs the
-//! engine and images `cargo xtask test` provides.
+//! made in the engine carries the labels of a test's own scope (`testkit::EngineScope`), and the
+//! project's reaper removes it by them when the test ends (also when it fails). Integration: needs
+//! the engine and images `cargo xtask test` provides.
 
 mod common;
 
@@ -45,6 +45,18 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
 /// A run id unique to this test process and `test`.
 fn run_id(test: &str) -> String {
     format!("clabs-t{}-{test}", std::process::id())
+}
+
+/// `tag` as a new image of `scope` (the reaper removes it, and the tag with it): `image` with the
+/// scope's labels, e.g. a `latest` tag for a known-bad variant, never a tag on a shared image.
+fn labelled_tag(scope: &testkit::EngineScope, image: &str, tag: &str) {
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), format!("FROM {image}\n")).unwrap();
+    let mut args: Vec<String> = vec!["build".into(), "-q".into(), "-t".into(), tag.into()];
+    args.extend(scope.label_args());
+    args.push(context.path().display().to_string());
+    let built = docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
 }
 
 fn docker(args: &[&str]) -> std::process::Output {
@@ -96,11 +108,12 @@ fn up_never_adopts_a_container_it_did_not_create() {
         return;
     }
     let project = run_id("adopt");
-    let _cleanup = CleanupLabelled { run: project.clone(), image_tags: vec![] };
+    let scope = testkit::EngineScope::new();
     let web = format!("{project}-web");
-    let label = format!("{TEST_LABEL}={project}");
-    let created =
-        docker(&["create", "--name", &web, "--label", &label, "--label", "org.containerlabs.managed=true", WEB_IMAGE]);
+    let mut create: Vec<String> = vec!["create".into(), "--name".into(), web.clone()];
+    create.extend(scope.label_args());
+    create.push(WEB_IMAGE.into());
+    let created = docker(&create.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
     let var = format!("project={project}");
     let port = format!("web_port={}", free_port());
@@ -278,10 +291,9 @@ fn single_image_known_bad_variants() {
         return;
     }
     let run = run_id("single");
+    let scope = testkit::EngineScope::new();
     let latest = "containerlabs/static-site:latest".to_string();
-    let _cleanup = CleanupLabelled { run: run.clone(), image_tags: vec![latest.clone()] };
-    assert!(docker(&["tag", STATIC_IMAGE, &latest]).status.success());
-    let label = format!("{TEST_LABEL}={run}");
+    labelled_tag(&scope, STATIC_IMAGE, &latest);
     let table: &[(&str, &[&str], &[&str])] = &[
         ("good", &["run", "-d"], &[]),
         ("stopped", &["create"], &["single-running"]),
@@ -306,8 +318,8 @@ fn single_image_known_bad_variants() {
                 other => args.push(other.to_string()),
             }
         }
-        args.extend(["--name".into(), name.clone(), "--label".into(), label.clone()]);
-        args.extend(["--label".into(), "org.containerlabs.managed=true".into()]);
+        args.extend(["--name".into(), name.clone()]);
+        args.extend(scope.label_args());
         if publish {
             args.extend(["-p".into(), format!("127.0.0.1:{port}:8080")]);
         }
@@ -334,7 +346,8 @@ fn single_image_known_bad_variants() {
 #[derive(Clone)]
 struct HandStack {
     project: String,
-    run: String,
+    /// `--label k=v ...` of the test's scope.
+    labels: String,
     web_port: u16,
     user_network: bool,
     db_health: bool,
@@ -354,10 +367,10 @@ enum DbVolume {
 }
 
 impl HandStack {
-    fn new(run: &str, variant: &str) -> HandStack {
+    fn new(run: &str, scope: &testkit::EngineScope, variant: &str) -> HandStack {
         HandStack {
             project: format!("{run}-{variant}"),
-            run: run.to_string(),
+            labels: scope.label_args().join(" "),
             web_port: free_port(),
             user_network: true,
             db_health: true,
@@ -370,7 +383,7 @@ impl HandStack {
     }
 
     fn labels(&self) -> String {
-        format!("--label org.containerlabs.managed=true --label {TEST_LABEL}={}", self.run)
+        self.labels.clone()
     }
 
     fn db_run(&self) -> String {
@@ -451,14 +464,16 @@ impl HandStack {
         assert!(output.status.success(), "{}: {}", self.project, String::from_utf8_lossy(&output.stderr));
     }
 
-    /// The stack as a command service, so a persistence check can recreate its containers.
+    /// The stack as a command service (its script runs in a sandbox, through the run's proxy), so
+    /// a persistence check can recreate its containers.
     fn as_service(&self, log: &Path) -> xtask::services::ServiceSpec {
         let sh = |script: String| vec!["-c".to_string(), script];
         xtask::services::ServiceSpec {
             name: "webdb".into(),
-            program: "/bin/sh".into(),
+            program: None,
             args: vec![],
             command: Some(xtask::services::CommandSpec {
+                program: "sh".into(),
                 start: sh(self.script_up()),
                 stop: sh(self.script_down()),
                 restart: [
@@ -477,6 +492,7 @@ impl HandStack {
             images: vec![],
             env: Default::default(),
             ready: format!("127.0.0.1:{}", self.web_port),
+            ports: vec![],
             log: log.to_path_buf(),
         }
     }
@@ -502,14 +518,14 @@ fn web_db_known_bad_variants() {
         return;
     }
     let run = run_id("webdb");
+    let scope = testkit::EngineScope::new();
     let latest_web = "containerlabs/portfolio:latest".to_string();
     let latest_db = "containerlabs/mariadb:latest".to_string();
-    let _cleanup = CleanupLabelled { run: run.clone(), image_tags: vec![latest_web.clone(), latest_db.clone()] };
-    assert!(docker(&["tag", WEB_IMAGE, &latest_web]).status.success());
-    assert!(docker(&["tag", DB_IMAGE, &latest_db]).status.success());
+    labelled_tag(&scope, WEB_IMAGE, &latest_web);
+    labelled_tag(&scope, DB_IMAGE, &latest_db);
     let bind_dir = tempfile::tempdir().unwrap();
     let variant = |name: &str, change: &dyn Fn(&mut HandStack)| {
-        let mut stack = HandStack::new(&run, name);
+        let mut stack = HandStack::new(&run, &scope, name);
         change(&mut stack);
         stack
     };
@@ -561,16 +577,21 @@ fn web_db_known_bad_variants() {
     assert_covers_rubric("labs/web-db/rubric.toml", &covered);
 }
 
-/// Grades the web-db step with `stack` started as a command service, so persistence runs too.
+/// Grades the web-db step with `stack` started as a command service in a run's sandbox, so
+/// persistence runs too; the run is reaped afterwards.
 async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
     let state = tempfile::tempdir().unwrap();
+    let engine = xtask::engine::ensure(xtask::engine::Provision::Never).await.unwrap();
+    let run = Arc::new(sandbox::Run::start(sandbox::RunConfig::new(engine.sandbox_endpoint())).await.unwrap());
     let services = Arc::new(
         xtask::services::Services::start(
             vec![stack.as_service(&state.path().join("webdb.log"))],
             xtask::services::Lifetime::TiedToGrader,
-            None,
+            Some(run.clone()),
+            xtask::images::TOOLBOX,
         )
         .await
+        .map_err(|e| format!("{e:?}"))
         .unwrap(),
     );
     let selection = xtask::course::select(&workspace(), "lab2", Some("web-db"), &stack.vars(), None).unwrap();
@@ -578,10 +599,13 @@ async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
         vars: selection.vars.clone(),
         submission: workspace(),
         services: Some(services.clone() as Arc<dyn grading::ServiceControl>),
-        docker: Some(bollard::Docker::connect_with_local_defaults().unwrap()),
+        docker: Some(engine.docker.clone()),
+        start_failure: None,
+        deadline: None,
     };
     let report = grading::runner::grade("lab2", "Lab 2", &selection.steps, &config).await;
     services.stop_all().await;
+    run.finish().await.unwrap();
     report
 }
 
@@ -591,9 +615,9 @@ async fn persistence_needs_the_database_on_a_volume() {
         return;
     }
     let run = run_id("persist");
-    let _cleanup = CleanupLabelled { run: run.clone(), image_tags: vec![] };
-    let good = HandStack::new(&run, "kept");
-    let mut bad = HandStack::new(&run, "lost");
+    let scope = testkit::EngineScope::new();
+    let good = HandStack::new(&run, &scope, "kept");
+    let mut bad = HandStack::new(&run, &scope, "lost");
     bad.db_volume = DbVolume::None;
     let failed_ids = |report: &grading::Report| -> BTreeSet<String> {
         let json = grading::report::json::to_json(report);

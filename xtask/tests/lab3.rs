@@ -392,20 +392,13 @@ fn volume_names() -> BTreeSet<String> {
     String::from_utf8_lossy(&output.stdout).split_whitespace().map(str::to_string).collect()
 }
 
-/// Removes everything of `project` when dropped (a failed assertion must not leave a stack).
+/// Removes everything of `project` when dropped, with the project's reaper (a failed assertion
+/// must not leave a stack, even if the grader under test left one).
 struct RemoveProject(String);
 
 impl Drop for RemoveProject {
     fn drop(&mut self) {
-        for item in project_leftovers(&self.0) {
-            let (kind, id) = item.split_once(' ').unwrap();
-            let args: &[&str] = match kind {
-                "container" => &["rm", "-fv", id],
-                "volume" => &["volume", "rm", "-f", id],
-                _ => &["network", "rm", id],
-            };
-            let _ = testkit::docker_cli().args(args).output();
-        }
+        testkit::reap(&format!("com.docker.compose.project={}", self.0));
     }
 }
 
@@ -436,7 +429,7 @@ fn grade_up(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_json::V
     // Anonymous volumes carry no project label: compare every volume name before and after.
     let new: Vec<String> = volume_names().difference(&volumes_before).cloned().collect();
     assert!(new.is_empty(), "{test}: --up left volumes {new:?} behind\n{stderr}");
-    // No report when grading was impossible (exit 2).
+    // Exit 2 writes a report too, with every check skipped as not run.
     let failed =
         if report.is_object() { ids_with_status(&report, "failed").into_iter().collect() } else { BTreeSet::new() };
     (output.status.code().unwrap_or(-1), failed, report, stderr)
@@ -586,10 +579,12 @@ fn up_refuses_a_project_that_exists_and_leaves_it_alone() {
         return;
     }
     let project = format!("clabs{}held", std::process::id());
-    let _remove = RemoveProject(project.clone());
+    let scope = testkit::EngineScope::new();
     let volume = format!("{project}_wordpress");
     let created = testkit::docker_cli()
-        .args(["volume", "create", "--label", &format!("com.docker.compose.project={project}"), &volume])
+        .args(["volume", "create", "--label", &format!("com.docker.compose.project={project}")])
+        .args(scope.label_args())
+        .arg(&volume)
         .output()
         .unwrap();
     assert!(created.status.success());
@@ -597,34 +592,44 @@ fn up_refuses_a_project_that_exists_and_leaves_it_alone() {
         .args(["check", "lab3", "--up", "--var", &format!("project={project}")])
         .output()
         .unwrap();
-    // Refused before any image is built or pulled: after cargo's build line, one error line.
+    // Refused before any image is built or pulled: one error line.
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("building ")).collect();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(!stderr.contains("building image"), "{stderr}");
     assert!(errors[0].contains(&format!("Compose project {project} already exists (volume {volume})")), "{stderr}");
     let still = testkit::docker_cli().args(["volume", "inspect", &volume]).output().unwrap();
     assert!(still.status.success(), "the volume --up did not create must stay");
 }
 
 #[test]
-fn up_with_a_taken_port_a_broken_file_or_a_sick_database_exits_2_and_leaves_nothing() {
-    if !integration("up_with_a_taken_port_a_broken_file_or_a_sick_database_exits_2_and_leaves_nothing") {
+fn up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded() {
+    if !integration("up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded") {
         return;
     }
-    // WordPress's port is taken (Nextcloud's, the ready port, is free): compose itself refuses.
+    // WordPress's port is taken (Nextcloud's, the ready port, is free): the machine's fault, refused first.
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = holder.local_addr().unwrap().port().to_string();
-    let (code, _, _, stderr) = grade_up("taken", &["--var", &format!("wordpress_port={taken}")]);
+    let (code, _, report, stderr) = grade_up("taken", &["--var", &format!("wordpress_port={taken}")]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("already in use"), "{stderr}");
-    // A compose file that is not YAML.
+    // With --out, exit 2 still writes a report: every check not run, and the error.
+    assert!(report["error"].as_str().unwrap_or_default().contains("already in use"), "{report:#}");
+    assert_eq!(
+        report["counts"]["skipped"],
+        report["steps"].as_array().unwrap().iter().map(|s| s["checks"].as_array().unwrap().len()).sum::<usize>()
+    );
+    // A compose file that is not YAML: the student's fault, graded. The static rules judge the file,
+    // the checks of the running stack fail with Compose's complaint as their reason.
     let broken = Variant::new("broken", &|compose, _| compose.push_str("\n  - [unclosed\n"));
-    let (code, _, _, stderr) = grade_up("broken", &["--var", &format!("compose_file={}", broken.relative)]);
-    assert_eq!(code, 2, "{stderr}");
-    assert_eq!(stderr.lines().filter(|l| l.starts_with("error")).count(), 1, "{stderr}");
-    assert!(stderr.contains("yaml") || stderr.contains("YAML"), "the message names the YAML problem: {stderr}");
-    // A database that never gets healthy: `up` stops waiting as soon as it turns unhealthy.
+    let (code, failed, report, stderr) = grade_up("broken", &["--var", &format!("compose_file={}", broken.relative)]);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    assert!(failed.contains("compose-valid"), "{failed:?}");
+    let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-db-healthy").unwrap();
+    let actual = stack_check["actual"].as_str().unwrap_or_default();
+    assert!(actual.contains("did not start") && (actual.contains("yaml") || actual.contains("YAML")), "{stack_check}");
+    // A database that never gets healthy: `up` stops waiting as soon as it turns unhealthy, and says which.
     let sick = Variant::new("sick", &|compose, _| {
         swap(
             compose,
@@ -632,7 +637,8 @@ fn up_with_a_taken_port_a_broken_file_or_a_sick_database_exits_2_and_leaves_noth
             "      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 5s\n      retries: 2\n",
         )
     });
-    let (code, _, _, stderr) = grade_up("sick", &["--var", &format!("compose_file={}", sick.relative)]);
-    assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("wordpress-db is unhealthy"), "the message names the service: {stderr}");
+    let (code, _, report, stderr) = grade_up("sick", &["--var", &format!("compose_file={}", sick.relative)]);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-healthy").unwrap();
+    assert!(stack_check["actual"].as_str().unwrap_or_default().contains("wordpress-db is unhealthy"), "{stack_check}");
 }

@@ -14,7 +14,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
     let (site, app) = (free_port(), free_port());
     let spec = ServiceSpec {
         name: "app".into(),
-        program: bad_lab1(),
+        program: Some(bad_lab1()),
         args: vec![
             "--fault".into(),
             fault.into(),
@@ -29,9 +29,15 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
         images: vec![],
         env: Default::default(),
         ready: format!("127.0.0.1:{app}"),
+        ports: vec![],
         log: state.path().join("app.log"),
     };
-    let services = Arc::new(Services::start(vec![spec], Lifetime::TiedToGrader, None).await.unwrap());
+    let services = Arc::new(
+        Services::start(vec![spec], Lifetime::TiedToGrader, None, xtask::images::TOOLBOX)
+            .await
+            .map_err(|e| format!("{e:?}"))
+            .unwrap(),
+    );
     let curriculum = Curriculum::load(&workspace()).unwrap();
     let lab = curriculum.lab("lab1").unwrap();
     let step = lab.step("app-port").unwrap();
@@ -46,7 +52,14 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
     }
     vars.set("site_port", site.to_string());
     vars.set("app_port", app.to_string());
-    let config = GradeConfig { vars, submission: workspace(), services: Some(services.clone()), docker: None };
+    let config = GradeConfig {
+        vars,
+        submission: workspace(),
+        services: Some(services.clone()),
+        docker: None,
+        start_failure: None,
+        deadline: None,
+    };
     let report = grade("lab1", "Lab 1", &steps, &config).await;
     services.stop_all().await;
     assert!(!port_is_open(app) && !port_is_open(site), "stopped");

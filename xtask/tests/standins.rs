@@ -1,63 +1,62 @@
 //! The MariaDB stand-in honours the official image's contract, checked through the grader's own
 //! `container` checks: first start (MYSQL_* spellings, *_FILE secrets, initdb scripts, healthcheck.sh),
 //! a recreated container on the same named volume (data kept, new environment ignored), and the
-//! known-bad start without a root password option. Integration: needs the engine.
+//! known-bad start without a root password option. The containers are testcontainers' and carry
+//! the test's scope labels (volumes too), so the project's reaper removes whatever is left.
+//! Integration: needs the engine.
 
 mod common;
 
-use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, Mount, MountType, VolumeCreateRequest};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder,
-};
+use bollard::models::VolumeCreateRequest;
 use common::*;
 use grading::{Rubric, Status, Vars};
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use xtask::engine::{self, Provision, LABEL};
+use testcontainers::core::{Healthcheck, Mount, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use xtask::engine::{self, Provision};
 
-fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
-    let mut tar = tar::Builder::new(Vec::new());
-    for (path, text) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, path, text.as_bytes()).unwrap();
+/// Starts a MariaDB stand-in container named `name` with `env` and `files`, the volume at
+/// /var/lib/mysql, through testcontainers, labelled with the test's scope; waits until it is
+/// healthy when `healthy` (a container that refuses to start has nothing to wait for).
+async fn start_db(
+    scope: &testkit::EngineScope,
+    name: &str,
+    volume: &str,
+    env: &[(&str, &str)],
+    files: &[(&str, &str)],
+    healthy: bool,
+) -> ContainerAsync<GenericImage> {
+    let mut image = GenericImage::new("containerlabs/mariadb", "10.11-standin");
+    if healthy {
+        image = image.with_wait_for(WaitFor::healthcheck());
     }
-    tar.into_inner().unwrap()
+    let mut request = image
+        .with_container_name(name)
+        .with_labels(scope.labels().clone())
+        .with_mount(Mount::volume_mount(volume, "/var/lib/mysql"))
+        .with_health_check(
+            Healthcheck::cmd(["healthcheck.sh", "--connect", "--innodb_initialized"])
+                .with_interval(std::time::Duration::from_millis(500)),
+        )
+        .with_startup_timeout(std::time::Duration::from_secs(120));
+    for (key, value) in env {
+        request = request.with_env_var(*key, *value);
+    }
+    for (path, text) in files {
+        request = request.with_copy_to(format!("/{path}"), text.as_bytes().to_vec());
+    }
+    request.start().await.unwrap()
 }
 
-/// Creates (and starts) a MariaDB stand-in container named `name` with `env`, the volume at /var/lib/mysql.
-async fn start_db(docker: &bollard::Docker, run: &str, name: &str, volume: &str, env: &[&str], files: &[(&str, &str)]) {
-    let labels: HashMap<String, String> =
-        [(LABEL.to_string(), "true".to_string()), (TEST_LABEL.to_string(), run.to_string())].into_iter().collect();
-    let body = ContainerCreateBody {
-        image: Some("containerlabs/mariadb:10.11-standin".into()),
-        env: Some(env.iter().map(|e| e.to_string()).collect()),
-        labels: Some(labels),
-        healthcheck: Some(HealthConfig {
-            test: Some(vec!["CMD".into(), "healthcheck.sh".into(), "--connect".into(), "--innodb_initialized".into()]),
-            interval: Some(500_000_000),
-            ..Default::default()
-        }),
-        host_config: Some(HostConfig {
-            mounts: Some(vec![Mount {
-                target: Some("/var/lib/mysql".into()),
-                source: Some(volume.into()),
-                typ: Some(MountType::VOLUME),
-                ..Default::default()
-            }]),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let created =
-        docker.create_container(Some(CreateContainerOptionsBuilder::default().name(name).build()), body).await.unwrap();
-    if !files.is_empty() {
-        let options = UploadToContainerOptionsBuilder::default().path("/").build();
-        docker.upload_to_container(&created.id, Some(options), bollard::body_full(tar_of(files).into())).await.unwrap();
-    }
-    docker.start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>).await.unwrap();
+/// A named volume of the test's scope.
+async fn volume(docker: &bollard::Docker, scope: &testkit::EngineScope, name: &str) {
+    let labels: HashMap<String, String> = scope.labels().clone().into_iter().collect();
+    docker
+        .create_volume(VolumeCreateRequest { name: Some(name.to_string()), labels: Some(labels), ..Default::default() })
+        .await
+        .unwrap();
 }
 
 async fn check(docker: &bollard::Docker, timeout: &str, kind: &str) -> (Status, String) {
@@ -83,23 +82,18 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
     let (tag, dir) = (standin.tag, standin.dir);
     xtask::images::stand_in(&engine, &workspace(), tag, dir).await.unwrap();
     let docker = &engine.docker;
-    let run = format!("clabs-db-{}", std::process::id());
-    let _cleanup = CleanupLabelled { run: run.clone(), image_tags: vec![] };
-    let volume = format!("{run}-data");
-    let labels: HashMap<String, String> =
-        [(LABEL.to_string(), "true".to_string()), (TEST_LABEL.to_string(), run.clone())].into_iter().collect();
-    docker
-        .create_volume(VolumeCreateRequest { name: Some(volume.clone()), labels: Some(labels), ..Default::default() })
-        .await
-        .unwrap();
+    let scope = testkit::EngineScope::new();
+    let run = format!("clabs-db-{}", scope.id());
+    let data = format!("{run}-data");
+    volume(docker, &scope, &data).await;
 
     // First start: the MYSQL_* spellings, a *_FILE secret, and an initdb script.
     let first = format!("{run}-first");
     let env = [
-        "MYSQL_ROOT_PASSWORD=rootpw",
-        "MYSQL_DATABASE=appdb",
-        "MARIADB_USER=app",
-        "MARIADB_PASSWORD_FILE=/run/secrets/app_password",
+        ("MYSQL_ROOT_PASSWORD", "rootpw"),
+        ("MYSQL_DATABASE", "appdb"),
+        ("MARIADB_USER", "app"),
+        ("MARIADB_PASSWORD_FILE", "/run/secrets/app_password"),
     ];
     let files = [
         ("run/secrets/app_password", "apppw"),
@@ -108,7 +102,7 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
             "CREATE TABLE seeded (v varchar(20)); INSERT INTO seeded VALUES ('from-initdb');",
         ),
     ];
-    start_db(docker, &run, &first, &volume, &env, &files).await;
+    let first_container = start_db(&scope, &first, &data, &env, &files, true).await;
     let query = "exec = { command = [\"mariadb\", \"-uapp\", \"-papppw\", \"-h127.0.0.1\", \"appdb\", \"-N\", \"-e\", \"SELECT v FROM seeded\"], output_contains = \"from-initdb\" }";
     let everything = format!("name = \"{first}\"\n{query}\nexpect = {{ running = true, healthy = true, mounts = {{ \"/var/lib/mysql\" = \"named-volume\" }}, not_published = [\"3306/tcp\"] }}");
     let (status, detail) = check(docker, "60s", &everything).await;
@@ -120,9 +114,9 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
     assert_eq!(status, Status::Failed, "root needs its password over TCP: {detail}");
 
     // Recreate on the same volume with a different environment: the data stays, the environment is ignored.
-    docker.remove_container(&first, Some(RemoveContainerOptionsBuilder::default().force(true).build())).await.unwrap();
+    first_container.rm().await.unwrap();
     let second = format!("{run}-second");
-    start_db(docker, &run, &second, &volume, &["MARIADB_ROOT_PASSWORD=changed"], &[]).await;
+    let _second = start_db(&scope, &second, &data, &[("MARIADB_ROOT_PASSWORD", "changed")], &[], true).await;
     let again = format!("name = \"{second}\"\n{query}\nexpect = {{ running = true, healthy = true }}");
     let (status, detail) = check(docker, "60s", &again).await;
     assert_eq!(status, Status::Passed, "after recreating: {detail}");
@@ -130,13 +124,8 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
     // Known-bad: no root password option on an empty volume - the stand-in refuses to start, and says why.
     let bad = format!("{run}-noroot");
     let empty = format!("{run}-empty");
-    let labels: HashMap<String, String> =
-        [(LABEL.to_string(), "true".to_string()), (TEST_LABEL.to_string(), run.clone())].into_iter().collect();
-    docker
-        .create_volume(VolumeCreateRequest { name: Some(empty.clone()), labels: Some(labels), ..Default::default() })
-        .await
-        .unwrap();
-    start_db(docker, &run, &bad, &empty, &["MARIADB_DATABASE=appdb"], &[]).await;
+    volume(docker, &scope, &empty).await;
+    let _bad = start_db(&scope, &bad, &empty, &[("MARIADB_DATABASE", "appdb")], &[], false).await;
     for _ in 0..100 {
         if !docker.inspect_container(&bad, None).await.unwrap().state.and_then(|s| s.running).unwrap_or(false) {
             break;
@@ -150,7 +139,4 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
     let says_why =
         format!("name = \"{bad}\"\nexpect = {{ logs_contain = [\"the root password option is not specified\"] }}");
     assert_eq!(check(docker, "5s", &says_why).await.0, Status::Passed);
-    let _ =
-        docker.remove_container(&bad, Some(RemoveContainerOptionsBuilder::default().force(true).v(true).build())).await;
-    let _ = docker.remove_volume(&empty, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
 }

@@ -45,6 +45,7 @@ pub fn to_json(report: &Report) -> Value {
             "skipped": report.count(super::Status::Skipped),
         },
         "duration_ms": report.duration.as_millis() as u64,
+        "error": report.error,
         "steps": steps,
     })
 }

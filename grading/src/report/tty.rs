@@ -53,6 +53,9 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     }
     let _ = writeln!(out);
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "{} {error}", p.red("could not grade:"));
+    }
     let (passed, failed, skipped) =
         (report.count(Status::Passed), report.count(Status::Failed), report.count(Status::Skipped));
     let percent = if report.max_score() == 0 { 100 } else { report.score() * 100 / report.max_score() };

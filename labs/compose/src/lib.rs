@@ -90,10 +90,9 @@ impl Stack {
     }
 
     /// `up -d`, then waits until the project is healthy. When that fails, the containers and
-    /// networks are taken down again, and so are the volumes this `up` made (volumes that were there
-    /// before, with their data, stay): a failed `up` leaves nothing it started behind.
+    /// networks are taken down again (as `down` does, the volumes and their data stay: `down
+    /// --volumes` removes them).
     pub async fn up(&self, docker: &Docker, timeout: Duration, services: &[&str]) -> anyhow::Result<()> {
-        let before = volumes(docker, &self.project).await?;
         let mut args = vec!["up", "--detach"];
         args.extend(services);
         let result = match self.run(&args) {
@@ -103,11 +102,6 @@ impl Stack {
         };
         if result.is_err() && services.is_empty() {
             let _ = self.run(&["down"]);
-            for volume in volumes(docker, &self.project).await.unwrap_or_default() {
-                if !before.contains(&volume) {
-                    let _ = docker.remove_volume(&volume, None::<bollard::query_parameters::RemoveVolumeOptions>).await;
-                }
-            }
         }
         result
     }
@@ -172,66 +166,14 @@ fn excerpt(text: &str) -> String {
     }
 }
 
-/// `down --volumes` through the Engine API: the project's containers (by compose label)
-/// force-removed with their anonymous volumes, then its networks and named volumes.
-///
-/// One object at a time, on purpose. dockerd 20.10 before 20.10.27 (Debian bookworm ships
-/// 20.10.24) can deadlock when endpoints leave one network concurrently (moby/moby#46661): the
-/// removals never return and the engine needs a restart. Killing seven containers at once
-/// triggered it once here; one by one costs about half a second more.
+/// `down --volumes` through the Engine API: everything labelled as the Compose project's -
+/// containers (force-removed with their anonymous volumes), then networks, then volumes - by the
+/// project's one reaper (`sandbox::reap`: one removal at a time, each under a deadline, because
+/// dockerd 20.10 can deadlock removing containers concurrently).
 pub async fn destroy(docker: &Docker, project: &str) -> anyhow::Result<()> {
-    use bollard::query_parameters::{
-        ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
-    };
     let label = format!("com.docker.compose.project={project}");
-    let filters: HashMap<&str, Vec<&str>> = [("label", vec![label.as_str()])].into_iter().collect();
-    let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-    let containers = docker.list_containers(Some(options)).await.context("cannot list containers")?;
-    for container in containers {
-        let Some(id) = container.id else { continue };
-        let name = container.names.and_then(|n| n.into_iter().next()).unwrap_or_else(|| id.clone());
-        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        engine_call(docker.remove_container(&id, Some(options)), &format!("removing container {name}")).await?;
-    }
-    let options = ListNetworksOptionsBuilder::default().filters(&filters).build();
-    for network in docker.list_networks(Some(options)).await.context("cannot list networks")? {
-        let name = network.name.unwrap_or_default();
-        engine_call(docker.remove_network(&name), &format!("removing network {name}")).await?;
-    }
-    for volume in volumes(docker, project).await? {
-        engine_call(docker.remove_volume(&volume, None::<RemoveVolumeOptions>), &format!("removing volume {volume}"))
-            .await?;
-    }
+    sandbox::reap(docker, &label, false).await?;
     Ok(())
-}
-
-/// How long one removal may take before the engine counts as stuck.
-const ENGINE_CALL_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// An Engine API call with a deadline: a removal that does not return within
-/// [`ENGINE_CALL_TIMEOUT`] means the engine is stuck, and the message says what to do.
-async fn engine_call<T>(
-    call: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
-    what: &str,
-) -> anyhow::Result<T> {
-    match tokio::time::timeout(ENGINE_CALL_TIMEOUT, call).await {
-        Ok(result) => result.with_context(|| format!("{what} failed")),
-        Err(_) => bail!(
-            "the Docker engine did not finish {what} within {} s: it is stuck (dockerd 20.10 before 20.10.27 \
-             can deadlock removing containers, moby/moby#46661); restart dockerd, then run this again",
-            ENGINE_CALL_TIMEOUT.as_secs()
-        ),
-    }
-}
-
-/// The project's volumes (by compose label).
-pub async fn volumes(docker: &Docker, project: &str) -> anyhow::Result<Vec<String>> {
-    use bollard::query_parameters::ListVolumesOptionsBuilder;
-    let label = format!("com.docker.compose.project={project}");
-    let filters: HashMap<&str, Vec<&str>> = [("label", vec![label.as_str()])].into_iter().collect();
-    let options = ListVolumesOptionsBuilder::default().filters(&filters).build();
-    let listed = docker.list_volumes(Some(options)).await.context("cannot list volumes")?;
-    Ok(listed.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect())
 }
 
 /// A container of the project: its service, state, health and published ports.

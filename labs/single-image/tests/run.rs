@@ -1,34 +1,24 @@
-//! `single-image` against the engine, with the project's static-site image (`cargo xtask test`
-//! builds it first). Integration: needs the engine.
+//! `single-image` against the engine, through a sandbox run's policy proxy (so what it makes
+//! carries the run's labels and goes with the run), with the project's static-site image (`cargo
+//! xtask test` builds it first). Integration: needs the engine.
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use testkit::{assert_one_line_exit_2, free_port, integration};
 
 const IMAGE: &str = "containerlabs/static-site:0.1.0";
 
-/// Removes the named containers however the test ends.
-struct Remove(Vec<String>);
-
-impl Drop for Remove {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = testkit::docker_cli().args(["rm", "-fv", name]).output();
-        }
-    }
-}
-
-fn single_image(args: &[&str]) -> std::process::Output {
-    cargo_bin_cmd!("single-image").args(args).output().unwrap()
-}
-
-#[test]
-fn run_logs_and_rm_like_docker_run_and_refuse_the_usual_mistakes() {
+// The proxy is served by the runtime's other thread while the test waits for the tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_logs_and_rm_like_docker_run_and_refuse_the_usual_mistakes() {
     if !integration("run_logs_and_rm_like_docker_run_and_refuse_the_usual_mistakes") {
         return;
     }
-    let name = format!("clabs-si-{}", std::process::id());
+    let run = testkit::sandbox_run().await;
+    let host = testkit::proxy_host(&run);
+    let single_image =
+        |args: &[&str]| cargo_bin_cmd!("single-image").env("DOCKER_HOST", &host).args(args).output().unwrap();
+    let name = format!("clabs-si-{}", run.id());
     let other = format!("{name}-other");
-    let _remove = Remove(vec![name.clone(), other.clone()]);
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:8080");
 
@@ -55,6 +45,7 @@ fn run_logs_and_rm_like_docker_run_and_refuse_the_usual_mistakes() {
     assert!(output.status.success());
     let left = testkit::docker_cli().args(["ps", "-aq", "--filter", &format!("name=^{name}$")]).output().unwrap();
     assert!(left.stdout.is_empty(), "rm removed it");
+    run.finish().await.unwrap();
 }
 
 /// One plain HTTP GET of `/` on a loopback port.

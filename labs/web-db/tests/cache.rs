@@ -1,21 +1,15 @@
 //! The portfolio's timeline cache (lab 3): reads go through a real Redis cache-aside, writes
 //! invalidate it so no read ever shows a stale timeline, Redis's own counters move, and a Redis
-//! outage only costs speed. MariaDB and Redis are the project's stand-in containers, published on
-//! loopback for this test only. Integration: needs the engine and the images `cargo xtask test` builds.
+//! outage only costs speed. MariaDB and Redis are the project's stand-in containers, run through
+//! testcontainers with the test's scope labels and published on loopback for this test only.
+//! Integration: needs the engine and the images `cargo xtask test` builds.
 
 use std::time::Duration;
 use web_db::app::{Cache, DbConfig};
 
-/// Removes the test's containers however the test ends.
-struct Remove(Vec<String>);
-
-impl Drop for Remove {
-    fn drop(&mut self) {
-        for name in &self.0 {
-            let _ = testkit::docker_cli().args(["rm", "-fv", name]).output();
-        }
-    }
-}
+use testcontainers::core::{ContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 fn docker(args: &[&str]) -> String {
     let output = testkit::docker_cli().args(args).output().unwrap();
@@ -23,18 +17,31 @@ fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
-/// Runs `image` detached with the project's labels, publishing `port` on a free loopback port.
-fn run(name: &str, image: &str, port: u16, env: &[&str]) -> u16 {
-    let host = testkit::free_port();
-    let mut args = vec!["run", "-d", "--name", name, "--label", "org.containerlabs.managed=true"];
-    let publish = format!("127.0.0.1:{host}:{port}");
-    args.extend(["-p", &publish]);
-    for e in env {
-        args.extend(["-e", e]);
+/// Starts `image:tag` through testcontainers with the scope's labels, `port` published on a free
+/// loopback port (never on every interface); returns the container and that port.
+async fn run(
+    scope: &testkit::EngineScope,
+    image: &str,
+    tag: &str,
+    port: u16,
+    env: &[(&str, &str)],
+    ready: WaitFor,
+) -> (ContainerAsync<GenericImage>, u16) {
+    let host_port = testkit::free_port();
+    let binding =
+        bollard::models::PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(host_port.to_string()) };
+    let mut request = GenericImage::new(image, tag)
+        .with_exposed_port(ContainerPort::Tcp(port))
+        .with_wait_for(ready)
+        .with_host_config_modifier(move |host| {
+            host.port_bindings = Some([(format!("{port}/tcp"), Some(vec![binding.clone()]))].into_iter().collect());
+        })
+        .with_labels(scope.labels().clone())
+        .with_startup_timeout(Duration::from_secs(120));
+    for (key, value) in env {
+        request = request.with_env_var(*key, *value);
     }
-    args.push(image);
-    docker(&args);
-    host
+    (request.start().await.unwrap(), host_port)
 }
 
 /// (status line, X-Cache value, body) of `GET /api/timeline_post`.
@@ -66,21 +73,31 @@ async fn timeline_reads_go_through_redis_and_writes_invalidate_it() {
     if !testkit::integration("timeline_reads_go_through_redis_and_writes_invalidate_it") {
         return;
     }
-    let run_id = std::process::id();
-    let (db, redis) = (format!("clabs-cache-db-{run_id}"), format!("clabs-cache-redis-{run_id}"));
-    let _remove = Remove(vec![db.clone(), redis.clone()]);
-    let db_port = run(
-        &db,
-        "containerlabs/mariadb:10.11-standin",
+    let scope = testkit::EngineScope::new();
+    let (_db, db_port) = run(
+        &scope,
+        "containerlabs/mariadb",
+        "10.11-standin",
         3306,
         &[
-            "MARIADB_ROOT_PASSWORD=root-secret",
-            "MARIADB_DATABASE=portfolio",
-            "MARIADB_USER=portfolio",
-            "MARIADB_PASSWORD=app-secret",
+            ("MARIADB_ROOT_PASSWORD", "root-secret"),
+            ("MARIADB_DATABASE", "portfolio"),
+            ("MARIADB_USER", "portfolio"),
+            ("MARIADB_PASSWORD", "app-secret"),
         ],
-    );
-    let redis_port = run(&redis, "containerlabs/redis:7.0-standin", 6379, &[]);
+        WaitFor::Nothing,
+    )
+    .await;
+    let (redis_container, redis_port) = run(
+        &scope,
+        "containerlabs/redis",
+        "7.0-standin",
+        6379,
+        &[],
+        WaitFor::message_on_stdout("Ready to accept connections"),
+    )
+    .await;
+    let redis = redis_container.id().to_string();
 
     let config = DbConfig {
         host: "127.0.0.1".into(),

@@ -1,22 +1,11 @@
 //! The two-container stack end to end: a post survives recreating the web container, recreating the
-//! database container, and `down` then `up`; the grader's container checks pass on it.
-//! Integration: needs the engine and the images `cargo xtask test` builds.
+//! database container, and `down` then `up`; the grader's container checks pass on it. The stack
+//! tool talks to a sandbox run's policy proxy, so all it makes carries the run's labels and goes
+//! with the run. Integration: needs the engine and the images `cargo xtask test` builds.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use web_db::stack::{self, Role, Stack};
-
-/// Takes the stack down with its volume however the test ends.
-struct Down(Stack);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let docker = |args: &[&str]| testkit::docker_cli().args(args).output();
-        let _ = docker(&["rm", "-fv", &self.0.container(Role::Web), &self.0.container(Role::Db)]);
-        let _ = docker(&["network", "rm", &self.0.network()]);
-        let _ = docker(&["volume", "rm", &self.0.volume()]);
-    }
-}
 
 fn http(port: u16, request: &str) -> String {
     use std::io::{Read, Write};
@@ -53,16 +42,18 @@ async fn posts_survive_recreating_each_container_and_down_up() {
     if !testkit::integration("posts_survive_recreating_each_container_and_down_up") {
         return;
     }
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap();
+    let run = testkit::sandbox_run().await;
+    let socket = run.proxy_socket().unwrap();
+    let docker =
+        bollard::Docker::connect_with_unix(&socket.to_string_lossy(), 120, bollard::API_DEFAULT_VERSION).unwrap();
     let stack = Stack {
-        project: format!("clabs-wd-{}", std::process::id()),
+        project: format!("clabs-wd-{}", run.id()),
         web_port: testkit::free_port(),
         web_image: "containerlabs/portfolio:0.1.0".into(),
         db_image: "containerlabs/mariadb:10.11-standin".into(),
         db_root_password: "root-secret".into(),
         db_password: "app-secret".into(),
     };
-    let _down = Down(stack.clone());
     let port = stack.web_port;
     stack::up(&docker, &stack).await.unwrap();
 
@@ -106,4 +97,5 @@ async fn posts_survive_recreating_each_container_and_down_up() {
         stack::status(&docker, &stack).await.iter().any(|l| l.ends_with("-db-data: absent")),
         "down --volumes removes it"
     );
+    run.finish().await.unwrap();
 }

@@ -60,37 +60,6 @@ pub fn ids_with_status(report: &serde_json::Value, status: &str) -> Vec<String> 
         .collect()
 }
 
-/// The label that marks what one Docker test created (alongside the project's own label).
-pub const TEST_LABEL: &str = "org.containerlabs.test";
-
-/// Removes every container, network and volume labelled `TEST_LABEL=<run>` when dropped -
-/// also when the test failed half-way - and any extra image tags the test made.
-pub struct CleanupLabelled {
-    pub run: String,
-    pub image_tags: Vec<String>,
-}
-
-impl Drop for CleanupLabelled {
-    fn drop(&mut self) {
-        let docker = |args: &[&str]| {
-            testkit::docker_cli().args(args).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        };
-        let filter = format!("label={TEST_LABEL}={}", self.run);
-        for id in docker(&["ps", "-aq", "--filter", &filter]).unwrap_or_default().split_whitespace() {
-            let _ = docker(&["rm", "-fv", id]);
-        }
-        for id in docker(&["network", "ls", "-q", "--filter", &filter]).unwrap_or_default().split_whitespace() {
-            let _ = docker(&["network", "rm", id]);
-        }
-        for name in docker(&["volume", "ls", "-q", "--filter", &filter]).unwrap_or_default().split_whitespace() {
-            let _ = docker(&["volume", "rm", name]);
-        }
-        for tag in &self.image_tags {
-            let _ = docker(&["rmi", "--no-prune", tag]);
-        }
-    }
-}
-
 /// Asserts every check of `rubric` (a path in the workspace) is in `covered`: each has a known-bad variant.
 pub fn assert_covers_rubric(rubric: &str, covered: &std::collections::BTreeSet<String>) {
     let text = std::fs::read_to_string(workspace().join(rubric)).unwrap();
