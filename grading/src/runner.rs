@@ -30,9 +30,9 @@ pub struct GradeConfig {
     pub services: Option<Arc<dyn ServiceControl>>,
     /// The Docker engine, when the rubric has container checks.
     pub docker: Option<bollard::Docker>,
-    /// Set when `--up` could not start the submission's services: the checks that need them are
-    /// not run but failed (or skipped, after a refusal) with this as their reason.
-    pub start_failure: Option<StartFailure>,
+    /// Steps (by id) whose services `--up` could not start: their checks that need the running
+    /// system are not run but failed (or skipped, after a refusal) with this as their reason.
+    pub start_failures: std::collections::BTreeMap<String, StartFailure>,
     /// The run's wall clock: checks of the running system unfinished by then fail.
     pub deadline: Option<Instant>,
 }
@@ -53,7 +53,7 @@ impl std::fmt::Debug for GradeConfig {
             .field("vars", &self.vars)
             .field("submission", &self.submission)
             .field("services", &self.services.is_some())
-            .field("start_failure", &self.start_failure)
+            .field("start_failures", &self.start_failures)
             .field("deadline", &self.deadline)
             .finish()
     }
@@ -143,7 +143,7 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         let mut tasks = tokio::task::JoinSet::new();
         for (s, c) in wave {
             let check = steps[s].rubric.checks[c].clone();
-            if let Some(report) = not_run(&check, config) {
+            if let Some(report) = not_run(&check, &steps[s].id, config) {
                 results[s][c] = Some(report);
                 continue;
             }
@@ -187,11 +187,11 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
 
 /// The verdict on a check that cannot run: the services it needs did not start, or the run's wall
 /// clock has run out. Checks that read files only always run.
-fn not_run(check: &Check, config: &GradeConfig) -> Option<CheckReport> {
+fn not_run(check: &Check, step: &str, config: &GradeConfig) -> Option<CheckReport> {
     if !check.kind.needs_running_system() {
         return None;
     }
-    if let Some(failure) = &config.start_failure {
+    if let Some(failure) = config.start_failures.get(step) {
         return Some(if failure.refused {
             CheckReport::skipped(
                 check,

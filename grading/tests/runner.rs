@@ -28,12 +28,14 @@ async fn run_with(
     let mut vars = Vars::new();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     vars.set("closed_port", closed.to_string());
+    // The step of `step()` is "s": a failure of its services.
+    let start_failures = start_failure.into_iter().map(|f| ("s".to_string(), f)).collect();
     let config = GradeConfig {
         vars,
         submission: submission.to_path_buf(),
         services: None,
         docker: None,
-        start_failure,
+        start_failures,
         deadline,
     };
     grade("lab", "Lab", &[step(rubric)], &config).await

@@ -27,7 +27,7 @@ pub enum Rule {
     Devices,
     /// seccomp, AppArmor, SELinux or system paths turned off or replaced.
     SecurityProfiles,
-    /// The host's network, PID, IPC, UTS, user or cgroup namespace.
+    /// The host's network, PID, IPC, UTS or user namespace.
     HostNamespaces,
     /// The container engine's socket (or a directory holding it) mounted in.
     EngineSocket,
@@ -148,7 +148,7 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
 pub fn capability(cap: &str) -> Option<Violation> {
     let bare = cap.trim().to_ascii_uppercase();
     let bare = bare.strip_prefix("CAP_").unwrap_or(&bare);
-    (!DEFAULT_CAPABILITIES.contains(&bare)).then(|| Violation::new(Rule::Capabilities, format!("cap_add: {cap}")))
+    (!DEFAULT_CAPABILITIES.contains(&bare)).then(|| Violation::new(Rule::Capabilities, format!("cap_add: {bare}")))
 }
 
 /// A security option other than `no-new-privileges` (on) or AppArmor's default profile:

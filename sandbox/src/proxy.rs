@@ -111,6 +111,11 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
     let route = route::classify(request.method(), &path, &query);
     match route {
         Route::Pass => forward(shared, request, None, None).await,
+        // A read of something the labs do not need (the CLI's `inspect` also asks for plugins):
+        // not there, as far as the submission can tell. A write is refused, and recorded.
+        Route::Refuse(what) if request.method() == http::Method::GET || request.method() == http::Method::HEAD => {
+            error(StatusCode::NOT_FOUND, &format!("{what} is not available in the grader's sandbox"))
+        }
         Route::Refuse(what) => refuse(
             shared,
             Refused { subject: "the sandbox".into(), violations: vec![Violation::new(Rule::Endpoint, what)] },

@@ -5,11 +5,12 @@
 //! why, and with `--out` the report file says it too).
 
 use crate::course::{self, Selection};
-use crate::services::{self, Lifetime, Services, StartError};
+use crate::services::{self, Lifetime, Services};
 use anyhow::Context;
 use grading::report::{gradescope, json, junit, tty};
 use grading::{CheckReport, GradeConfig, Report, StartFailure, Status, StepReport, Visibility};
 use sandbox::{Incident, IncidentKind, Run, RunConfig};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,7 +89,7 @@ async fn grade_selection(options: &CheckOptions, selection: &Selection) -> anyho
     if options.up {
         grade_up(options, selection, engine).await
     } else {
-        Ok(grade(selection, None, engine.map(|e| e.docker), None, None).await)
+        Ok(grade(selection, None, engine.map(|e| e.docker), BTreeMap::new(), None).await)
     }
 }
 
@@ -118,7 +119,7 @@ async fn grade(
     selection: &Selection,
     services: Option<Arc<Services>>,
     docker: Option<bollard::Docker>,
-    start_failure: Option<StartFailure>,
+    start_failures: BTreeMap<String, StartFailure>,
     deadline: Option<tokio::time::Instant>,
 ) -> Report {
     let config = GradeConfig {
@@ -126,7 +127,7 @@ async fn grade(
         submission: selection.submission.clone(),
         services: services.map(|s| s as Arc<dyn grading::ServiceControl>),
         docker,
-        start_failure,
+        start_failures,
         deadline,
     };
     let lab = selection.lab();
@@ -207,29 +208,49 @@ async fn up_and_grade(
             Services::start(specs, Lifetime::TiedToGrader, run.clone(), crate::images::TOOLBOX),
         )
         .await;
-        let (services, failure) = match started {
-            Ok(Ok(services)) => (Some(Arc::new(services)), None),
-            Ok(Err(StartError::Grader(e))) => return Err(e),
-            Ok(Err(StartError::Submission(why))) => (None, Some(why)),
-            Err(_) => (
-                None,
-                Some(format!("they did not start within the run's wall clock ({} s)", options.timeout.as_secs())),
-            ),
-        };
-        let failure = failure.map(|reason| {
-            let refusals: Vec<String> = run
-                .iter()
-                .flat_map(|r| r.incidents())
-                .filter(|i| i.kind == IncidentKind::Refused)
-                .map(|i| i.to_string())
-                .collect();
-            if refusals.is_empty() {
-                StartFailure { reason, refused: false }
-            } else {
-                StartFailure { reason: refusals.join("; "), refused: true }
+        // Which steps' services did not start, and why: a service of one step fails that step's
+        // checks of the running system; a service of the whole lab, every step's.
+        let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let services = match started {
+            Ok(services) => {
+                let services = services?;
+                for (spec, why) in services.failed() {
+                    let steps = match &spec.step {
+                        Some(step) => vec![step.clone()],
+                        None => steps.iter().map(|s| s.to_string()).collect(),
+                    };
+                    for step in steps {
+                        reasons.entry(step).or_default().push(why.clone());
+                    }
+                }
+                Some(Arc::new(services))
             }
-        });
-        let report = grade(selection, services.clone(), docker, failure, Some(deadline)).await;
+            Err(_) => {
+                let why = format!("they did not start within the run's wall clock ({} s)", options.timeout.as_secs());
+                for step in &steps {
+                    reasons.entry(step.to_string()).or_default().push(why.clone());
+                }
+                None
+            }
+        };
+        let refusals: Vec<String> = run
+            .iter()
+            .flat_map(|r| r.incidents())
+            .filter(|i| i.kind == IncidentKind::Refused)
+            .map(|i| i.to_string())
+            .collect();
+        let failures = reasons
+            .into_iter()
+            .map(|(step, why)| {
+                let failure = if refusals.is_empty() {
+                    StartFailure { reason: why.join("; "), refused: false }
+                } else {
+                    StartFailure { reason: refusals.join("; "), refused: true }
+                };
+                (step, failure)
+            })
+            .collect();
+        let report = grade(selection, services.clone(), docker, failures, Some(deadline)).await;
         if let Some(services) = services {
             services.stop_all().await;
         }

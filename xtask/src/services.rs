@@ -31,6 +31,8 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(240);
 #[derive(Debug, Clone)]
 pub struct ServiceSpec {
     pub name: String,
+    /// The step it serves (none: every step of the lab).
+    pub step: Option<String>,
     /// A process's program (the course's build), or a command service's tool (the course's
     /// static build, mounted into the sandbox) - `None` for a program of the sandbox's image.
     pub program: Option<PathBuf>,
@@ -165,6 +167,7 @@ pub fn prepare(
         ports.insert(ready.clone());
         specs.push(ServiceSpec {
             name: s.name.clone(),
+            step: s.step.clone(),
             program,
             args: expand(&s.args),
             command,
@@ -260,32 +263,45 @@ pub struct Services {
     run: Option<Arc<Run>>,
     /// The sandbox's toolbox image.
     toolbox: String,
+    /// Services that did not start because of the submission, and why.
+    failed: Vec<(ServiceSpec, String)>,
 }
 
 impl Services {
-    /// Starts every service in order, waiting until each is ready. On failure, stops what
-    /// started and says whose fault it was.
+    /// Starts every service in order, waiting until each is ready. A service that does not start
+    /// because of the submission is noted ([`Services::failed`]) and the others still start (each
+    /// step is graded on its own); a fault of the grader's or the machine's stops everything.
     pub async fn start(
         specs: Vec<ServiceSpec>,
         lifetime: Lifetime,
         run: Option<Arc<Run>>,
         toolbox: &str,
-    ) -> Result<Services, StartError> {
-        let services = Services {
+    ) -> anyhow::Result<Services> {
+        let mut services = Services {
             specs,
             lifetime,
             children: Mutex::new(BTreeMap::new()),
             commands: Mutex::new(Vec::new()),
             run,
             toolbox: toolbox.to_string(),
+            failed: Vec::new(),
         };
         for spec in services.specs.clone() {
-            if let Err(e) = services.launch(&spec).await {
-                services.stop_all().await;
-                return Err(e);
+            match services.launch(&spec).await {
+                Ok(()) => {}
+                Err(StartError::Submission(why)) => services.failed.push((spec, why)),
+                Err(StartError::Grader(e)) => {
+                    services.stop_all().await;
+                    return Err(e);
+                }
             }
         }
         Ok(services)
+    }
+
+    /// Services that did not start because of the submission, with why.
+    pub fn failed(&self) -> &[(ServiceSpec, String)] {
+        &self.failed
     }
 
     /// PIDs of the running processes, by name, in start order.

@@ -70,11 +70,12 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
         services::preflight(&engine.docker, &specs).await?;
         crate::check::ensure_images(engine, root, &selection.submission, &mut specs, images, run.as_deref()).await?;
     }
-    let services = match Services::start(specs, Lifetime::Detached, run.clone(), crate::images::TOOLBOX).await {
-        Ok(services) => services,
-        Err(services::StartError::Submission(why)) => anyhow::bail!("{} did not start: {why}", lab.id),
-        Err(services::StartError::Grader(e)) => return Err(e),
-    };
+    let services = Services::start(specs, Lifetime::Detached, run.clone(), crate::images::TOOLBOX).await?;
+    if !services.failed().is_empty() {
+        let why: Vec<&str> = services.failed().iter().map(|(_, why)| why.as_str()).collect();
+        services.stop_all().await;
+        anyhow::bail!("{} did not start: {}", lab.id, why.join("; "));
+    }
     let processes = services
         .pids()
         .into_iter()

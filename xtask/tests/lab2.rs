@@ -470,6 +470,7 @@ impl HandStack {
         let sh = |script: String| vec!["-c".to_string(), script];
         xtask::services::ServiceSpec {
             name: "webdb".into(),
+            step: None,
             program: None,
             args: vec![],
             command: Some(xtask::services::CommandSpec {
@@ -600,7 +601,7 @@ async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
         submission: workspace(),
         services: Some(services.clone() as Arc<dyn grading::ServiceControl>),
         docker: Some(engine.docker.clone()),
-        start_failure: None,
+        start_failures: Default::default(),
         deadline: None,
     };
     let report = grading::runner::grade("lab2", "Lab 2", &selection.steps, &config).await;

@@ -14,6 +14,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
     let (site, app) = (free_port(), free_port());
     let spec = ServiceSpec {
         name: "app".into(),
+        step: None,
         program: Some(bad_lab1()),
         args: vec![
             "--fault".into(),
@@ -57,7 +58,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
         submission: workspace(),
         services: Some(services.clone()),
         docker: None,
-        start_failure: None,
+        start_failures: Default::default(),
         deadline: None,
     };
     let report = grade("lab1", "Lab 1", &steps, &config).await;

@@ -71,7 +71,7 @@ pub enum Rule {
     NoPrivileged,
     /// Nothing mounts the Docker socket (or a directory holding it).
     NoDockerSocket,
-    /// No host network, PID, IPC, UTS, user or cgroup namespace; bridge networks only.
+    /// No host network, PID, IPC, UTS or user namespace; bridge networks only.
     NoHostNamespaces,
     /// Bind mounts stay inside the submission (relative paths that do not climb out, no symlink
     /// out of it); no volume that is a host path or a network share in disguise.
