@@ -99,6 +99,9 @@ pub enum IncidentKind {
     Refused,
     /// A container was stopped (or killed by the kernel) for going over a limit.
     Stopped,
+    /// Something ran into a limit and was held there (a fork bomb at its process cap, output
+    /// past what the log keeps).
+    Limited,
 }
 
 impl Incident {
@@ -120,6 +123,7 @@ impl std::fmt::Display for Incident {
                 write!(f, "refused: {} asks for {} (rule {})", self.subject, self.detail, self.rule)
             }
             IncidentKind::Stopped => write!(f, "stopped: {} {} (limit {})", self.subject, self.detail, self.rule),
+            IncidentKind::Limited => write!(f, "limited: {} {} (limit {})", self.subject, self.detail, self.rule),
         }
     }
 }

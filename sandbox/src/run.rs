@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How often the watchdog measures what the run's containers wrote.
-const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the watchdog measures what the run's containers wrote and how many processes they run.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What a run needs.
 #[derive(Debug, Clone)]
@@ -184,6 +184,14 @@ impl Run {
         self.commands.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Records something the grader saw the submission run into (e.g. its output past the log's limit).
+    pub fn note(&self, incident: Incident) {
+        let mut incidents = self.incidents.lock().expect("incidents lock");
+        if !incidents.contains(&incident) {
+            incidents.push(incident);
+        }
+    }
+
     /// What the sandbox refused or stopped so far, in a stable order.
     pub fn incidents(&self) -> Vec<Incident> {
         let mut incidents = self.incidents.lock().expect("incidents lock").clone();
@@ -203,7 +211,7 @@ impl Run {
             watchdog.abort();
         }
         self.proxy.lock().expect("proxy lock").take();
-        self.note_out_of_memory().await;
+        self.note_limits().await;
         let removed = reaper::reap(&self.docker, &self.id.selector(), true).await;
         let _ = std::fs::remove_dir_all(&self.dir);
         if removed.is_ok() {
@@ -229,8 +237,9 @@ impl Run {
         self.dir.clone()
     }
 
-    /// Containers of the run the kernel killed for going over their memory.
-    async fn note_out_of_memory(&self) {
+    /// A last look before reaping: containers of the run the kernel killed for going over their
+    /// memory, and running ones held at their process cap (the watchdog may not have looked yet).
+    async fn note_limits(&self) {
         let selector = self.id.selector();
         let filters: HashMap<&str, Vec<&str>> = [("label", vec![selector.as_str()])].into_iter().collect();
         let options =
@@ -243,6 +252,12 @@ impl Run {
         for container in containers {
             let Some(id) = container.id else { continue };
             let Ok(found) = self.docker.inspect_container(&id, None).await else { continue };
+            let running = found.state.as_ref().and_then(|s| s.running) == Some(true);
+            if running && at_process_cap(&self.docker, &id, self.limits.pids).await {
+                let labels = found.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+                let name = found.name.clone().unwrap_or_default().trim_start_matches('/').to_string();
+                self.note(process_cap(&labels, &name, self.limits.pids));
+            }
             if found.state.and_then(|s| s.oom_killed) == Some(true) {
                 let labels = found.config.and_then(|c| c.labels).unwrap_or_default();
                 let name = found.name.unwrap_or_default().trim_start_matches('/').to_string();
@@ -301,11 +316,13 @@ fn subject(labels: &HashMap<String, String>, name: &str) -> String {
 }
 
 /// Every [`WATCH_INTERVAL`], stops a container of the run that wrote more than the disk cap into
-/// its own layer, or whose volumes (where this process may read them) hold more than that.
+/// its own layer, or whose volumes (where this process may read them) hold more than that; and
+/// notes a container that reached its process cap (the cap holds it: nothing to stop).
 async fn watch_disk(docker: Docker, run: RunId, limits: Limits, incidents: Arc<Mutex<Vec<Incident>>>) {
     let selector = run.selector();
     let filters: HashMap<&str, Vec<&str>> = [("label", vec![selector.as_str()])].into_iter().collect();
     let mut stopped: std::collections::BTreeSet<String> = Default::default();
+    let mut capped: std::collections::BTreeSet<String> = Default::default();
     loop {
         tokio::time::sleep(WATCH_INTERVAL).await;
         let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
@@ -318,6 +335,17 @@ async fn watch_disk(docker: Docker, run: RunId, limits: Limits, incidents: Arc<M
             let Some(id) = container.id.clone() else { continue };
             if stopped.contains(&id) {
                 continue;
+            }
+            let labels = container.labels.clone().unwrap_or_default();
+            let name = container.names.clone().and_then(|n| n.into_iter().next()).unwrap_or_else(|| id.clone());
+            let name = name.trim_start_matches('/').to_string();
+            if !capped.contains(&id) && at_process_cap(&docker, &id, limits.pids).await {
+                capped.insert(id.clone());
+                let incident = process_cap(&labels, &name, limits.pids);
+                let mut incidents = incidents.lock().expect("incidents lock");
+                if !incidents.contains(&incident) {
+                    incidents.push(incident);
+                }
             }
             let layer = u64::try_from(container.size_rw.unwrap_or(0)).unwrap_or(0);
             let volumes: u64 = container
@@ -351,6 +379,44 @@ async fn watch_disk(docker: Docker, run: RunId, limits: Limits, incidents: Arc<M
             });
         }
     }
+}
+
+/// A container held at its process cap.
+fn process_cap(labels: &HashMap<String, String>, name: &str, cap: i64) -> Incident {
+    Incident {
+        kind: IncidentKind::Limited,
+        subject: subject(labels, name),
+        rule: "pids".into(),
+        detail: format!("reached its cap of {cap} processes (a fork bomb, or a leak)"),
+        explanation: "every container of a run has a process cap; past it, forks fail".into(),
+    }
+}
+
+/// Whether container `id` runs (about) as many processes as its cap allows: from its stats where
+/// the engine gives the count (cgroup v2), else from the list of its processes.
+async fn at_process_cap(docker: &Docker, id: &str, cap: i64) -> bool {
+    use futures_util::StreamExt;
+    let options = bollard::query_parameters::StatsOptionsBuilder::default().stream(false).one_shot(true).build();
+    let mut stats = docker.stats(id, Some(options));
+    let counted = match tokio::time::timeout(Duration::from_secs(5), stats.next()).await {
+        Ok(Some(Ok(stats))) => stats.pids_stats.and_then(|p| p.current).map(|c| c as i64),
+        _ => None,
+    };
+    let count = match counted {
+        Some(count) => count,
+        None => {
+            let top = tokio::time::timeout(
+                Duration::from_secs(5),
+                docker.top_processes(id, None::<bollard::query_parameters::TopOptions>),
+            )
+            .await;
+            match top {
+                Ok(Ok(top)) => top.processes.map_or(0, |p| p.len() as i64),
+                _ => 0,
+            }
+        }
+    };
+    count >= cap - 8
 }
 
 /// The bytes of regular files under `dir` (0 where it cannot be read), counting stops past `stop_after`.

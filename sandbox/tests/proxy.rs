@@ -201,7 +201,11 @@ async fn the_proxy_labels_caps_and_refuses_and_the_run_leaves_nothing() {
 
     // Finishing the run removes what it made - and nothing else.
     let removed = run.finish().await.unwrap();
-    assert_eq!((removed.containers, removed.volumes, removed.images), (4, 2, 1), "plain, attached, site, built; /scratch, /cache; the build");
+    assert_eq!(
+        (removed.containers, removed.volumes, removed.images),
+        (4, 2, 1),
+        "plain, attached, site, built; /scratch, /cache; the build"
+    );
     let selector = format!("label=org.containerlabs.run={}", run.id());
     assert_eq!(ok(&docker(&real, &["ps", "-aq", "--filter", &selector])), "");
     assert_eq!(ok(&docker(&real, &["volume", "ls", "-q", "--filter", &selector])), "");

@@ -282,7 +282,8 @@ pub async fn ensure_images(
         specs.iter_mut().for_each(|spec| spec.replace_image(&named, &used));
     }
     if specs.iter().any(|s| s.command.is_some()) {
-        crate::images::toolbox(engine, course).await?;
+        // The toolbox is the grader's own, whichever course it grades.
+        crate::images::toolbox(engine, &crate::workspace_root()).await?;
     }
     Ok(())
 }
@@ -310,7 +311,7 @@ fn sandbox_step(incidents: &[Incident]) -> Option<StepReport> {
                 hint: incident.explanation.clone(),
                 expected: Some(match incident.kind {
                     IncidentKind::Refused => "nothing the sandbox refuses".to_string(),
-                    IncidentKind::Stopped => "every container within its limits".to_string(),
+                    IncidentKind::Stopped | IncidentKind::Limited => "everything within the run's limits".to_string(),
                 }),
                 actual: Some(incident.to_string()),
                 reason: None,

@@ -394,6 +394,19 @@ impl Services {
             log: spec.log.with_extension(format!("{}.log", what.replace(' ', "-"))),
         };
         let result = run.command(&sandboxed).await.map_err(|e| StartError::Grader(e.into()))?;
+        if result.output_bytes > sandbox::toolbox::OUTPUT_LIMIT {
+            run.note(sandbox::Incident {
+                kind: sandbox::IncidentKind::Limited,
+                subject: format!("the {} {what} command", spec.name),
+                rule: "output".into(),
+                detail: format!(
+                    "wrote {} MiB of output; the log keeps the first {} MiB",
+                    result.output_bytes >> 20,
+                    sandbox::toolbox::OUTPUT_LIMIT >> 20
+                ),
+                explanation: "a command's output is kept up to a limit; print what helps, not everything".into(),
+            });
+        }
         let words = match result.last_line() {
             Some(line) => format!("its last words: \"{}\"", excerpt(line)),
             None => "no output".to_string(),

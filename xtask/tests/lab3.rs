@@ -336,40 +336,29 @@ fn a_missing_compose_file_fails_compose_valid_with_the_path() {
 
 // ---------------------------------------------------------------------------------------------
 // The running stack: `check lab3 --up` on the lab's compose file and on known-bad variants of it.
-// A variant lives under the workspace's target directory and is named with `--var compose_file`,
-// so `--up` runs the workspace's own `stack` tool on it. Each run gets its own project and ports
+// A variant is a submission of its own (`--submission`): `--up` runs the course's `stack` tool on
+// its compose file, in the sandbox. Each run gets its own project and ports
 // and must leave nothing labelled with its project behind. Integration: needs the engine and the
 // stand-ins `cargo xtask test` provides.
 
 /// One `--up` stack at a time: two cores do not bring up several seven-container stacks in time.
 static ONE_STACK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A variant of the lab's compose file (and its .env.example) inside the workspace; returns its
-/// path relative to the workspace and removes it when dropped.
+/// A submission holding a variant of the lab's compose file (and its .env.example), in a
+/// directory of its own, removed when dropped; `--submission` names it.
 struct Variant {
-    dir: std::path::PathBuf,
-    relative: String,
+    dir: tempfile::TempDir,
 }
 
 impl Variant {
-    fn new(name: &str, edit: &dyn Fn(&mut String, &mut String)) -> Variant {
-        let relative_dir = format!("target/clabs-tests/lab3-{}-{name}", std::process::id());
-        let dir = workspace().join(&relative_dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let (mut compose, mut env) = (
-            std::fs::read_to_string(workspace().join(COMPOSE)).unwrap(),
-            std::fs::read_to_string(workspace().join(ENV_EXAMPLE)).unwrap(),
-        );
-        edit(&mut compose, &mut env);
-        std::fs::write(dir.join("compose.yaml"), compose).unwrap();
-        std::fs::write(dir.join(".env.example"), env).unwrap();
-        Variant { relative: format!("{relative_dir}/compose.yaml"), dir }
+    fn new(_name: &str, edit: &dyn Fn(&mut String, &mut String)) -> Variant {
+        let dir = tempfile::tempdir().unwrap();
+        submission(dir.path(), edit);
+        Variant { dir }
     }
-}
 
-impl Drop for Variant {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+    fn path(&self) -> String {
+        self.dir.path().display().to_string()
     }
 }
 
@@ -406,6 +395,11 @@ impl Drop for RemoveProject {
 /// (exit code, failed ids, report, stderr) after asserting the engine holds nothing of the project.
 fn grade_up(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_json::Value, String) {
     let _one = ONE_STACK.lock().unwrap_or_else(|e| e.into_inner());
+    grade_up_alone(test, extra)
+}
+
+/// [`grade_up`] for a caller that holds [`ONE_STACK`] already.
+fn grade_up_alone(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_json::Value, String) {
     let project = format!("clabs{}{}", std::process::id(), test.replace(['-', '_'], ""));
     let _remove = RemoveProject(project.clone());
     let volumes_before = volume_names();
@@ -557,8 +551,8 @@ fn running_stack_known_bad_variants() {
     for (name, args, edit, expected) in &table {
         let variant = Variant::new(name, edit.as_ref());
         let mut extra: Vec<&str> = args.to_vec();
-        let compose_var = format!("compose_file={}", variant.relative);
-        extra.extend(["--var", &compose_var]);
+        let path = variant.path();
+        extra.extend(["--submission", &path]);
         let (code, failed, report, stderr) = grade_up(name, &extra);
         let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
         if code != 1 || failed != expected {
@@ -573,11 +567,73 @@ fn running_stack_known_bad_variants() {
     assert_covers_rubric("labs/cache/rubric.toml", &covered);
 }
 
+/// The reference with one dangerous line: `check lab3 --up` grades it (exit 1) and its report
+/// names the refusal; the sandbox never lets the container exist; the engine is as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_refuses_a_privileged_service_or_the_engine_socket_and_grades_the_rest() {
+    if !integration("up_refuses_a_privileged_service_or_the_engine_socket_and_grades_the_rest") {
+        return;
+    }
+    let table: [(&str, Edit, &str); 2] = [
+        (
+            "privileged",
+            compose_edit(
+                "    image: ${WORDPRESS_IMAGE:-wordpress:6.1-apache}\n",
+                "    image: ${WORDPRESS_IMAGE:-wordpress:6.1-apache}\n    privileged: true\n",
+            ),
+            "refused: service `wordpress` asks for privileged: true (rule no-privileged)",
+        ),
+        (
+            "socket",
+            compose_edit("      - nextcloud:/var/www/html\n", "      - nextcloud:/var/www/html\n      - /var/run/docker.sock:/var/run/docker.sock\n"),
+            "refused: service `nextcloud` asks for volumes: /var/run/docker.sock:/var/run/docker.sock (rule no-engine-socket)",
+        ),
+    ];
+    for (name, edit, refusal) in table {
+        let variant = Variant::new(name, edit.as_ref());
+        // No other stack of this binary while the engine is compared before and after.
+        let _one = ONE_STACK.lock().unwrap_or_else(|e| e.into_inner());
+        let before = engine_objects();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let watcher = tokio::spawn(watch_creates(stopped));
+        let path = variant.path();
+        let (code, failed, report, stderr) =
+            tokio::task::block_in_place(|| grade_up_alone(&format!("refused{name}"), &["--submission", &path]));
+        let _ = stop.send(());
+        let (violations, _) = watcher.await.unwrap();
+        assert_eq!(code, 1, "{name}: {stderr}\n{report:#}");
+        let sandbox =
+            checks(&report).into_iter().find(|c| c["id"].as_str().unwrap_or_default().starts_with("sandbox-")).cloned();
+        assert_eq!(sandbox.as_ref().and_then(|c| c["actual"].as_str()), Some(refusal), "{name}: {report:#}");
+        // The static rules still judge the file; the checks of the running stack are skipped, saying why.
+        assert!(
+            failed.contains(if name == "privileged" { "compose-no-privileged" } else { "compose-no-docker-socket" }),
+            "{failed:?}"
+        );
+        let healthy = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-db-healthy").unwrap();
+        assert_eq!(healthy["status"], "skipped", "{healthy}");
+        assert!(healthy["reason"].as_str().unwrap().contains(refusal), "{healthy}");
+        assert!(violations.is_empty(), "{name}: containers with forbidden settings existed: {violations:?}");
+        assert_eq!(engine_objects(), before, "{name}: the engine changed");
+    }
+}
+
+/// Every container, volume and network id in the engine.
+fn engine_objects() -> BTreeSet<String> {
+    let mut all = BTreeSet::new();
+    for args in [&["ps", "-aq", "--no-trunc"][..], &["volume", "ls", "-q"], &["network", "ls", "-q", "--no-trunc"]] {
+        let output = testkit::docker_cli().args(args).output().unwrap();
+        all.extend(String::from_utf8_lossy(&output.stdout).split_whitespace().map(|s| format!("{} {s}", args[0])));
+    }
+    all
+}
+
 #[test]
 fn up_refuses_a_project_that_exists_and_leaves_it_alone() {
     if !integration("up_refuses_a_project_that_exists_and_leaves_it_alone") {
         return;
     }
+    let _one = ONE_STACK.lock().unwrap_or_else(|e| e.into_inner());
     let project = format!("clabs{}held", std::process::id());
     let scope = testkit::EngineScope::new();
     let volume = format!("{project}_wordpress");
@@ -623,7 +679,7 @@ fn up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded()
     // A compose file that is not YAML: the student's fault, graded. The static rules judge the file,
     // the checks of the running stack fail with Compose's complaint as their reason.
     let broken = Variant::new("broken", &|compose, _| compose.push_str("\n  - [unclosed\n"));
-    let (code, failed, report, stderr) = grade_up("broken", &["--var", &format!("compose_file={}", broken.relative)]);
+    let (code, failed, report, stderr) = grade_up("broken", &["--submission", &broken.path()]);
     assert_eq!(code, 1, "{stderr}\n{report:#}");
     assert!(failed.contains("compose-valid"), "{failed:?}");
     let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-db-healthy").unwrap();
@@ -637,7 +693,7 @@ fn up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded()
             "      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 5s\n      retries: 2\n",
         )
     });
-    let (code, _, report, stderr) = grade_up("sick", &["--var", &format!("compose_file={}", sick.relative)]);
+    let (code, _, report, stderr) = grade_up("sick", &["--submission", &sick.path()]);
     assert_eq!(code, 1, "{stderr}\n{report:#}");
     let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-healthy").unwrap();
     assert!(stack_check["actual"].as_str().unwrap_or_default().contains("wordpress-db is unhealthy"), "{stack_check}");

@@ -149,6 +149,8 @@ pub(crate) async fn container_create(
     for mount in policy::mounts(&host) {
         covered.insert(mount.target.trim_end_matches('/').to_string());
         match &mount.kind {
+            // Named as the engine's socket: `policy::host_config` refused it already.
+            SourceKind::HostPath if policy::engine_socket(&mount.source) => {}
             SourceKind::HostPath => match shared.judge_host_path(&mount.source, "volumes") {
                 Ok(real) => bind_rewrites.push((mount.origin, real)),
                 Err(violation) => violations.push(violation),

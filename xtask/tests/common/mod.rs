@@ -69,3 +69,42 @@ pub fn assert_covers_rubric(rubric: &str, covered: &std::collections::BTreeSet<S
     let missing: Vec<&String> = ids.difference(covered).collect();
     assert!(missing.is_empty(), "{rubric}: checks without a known-bad variant: {missing:?}");
 }
+
+/// Every container created while it runs, inspected at once: what the sandbox let through.
+/// Returns the `policy` violations seen (there must be none) and how many containers it saw. The
+/// grader's own toolbox mounts one socket, its run's proxy (never the engine's): that is its job.
+pub async fn watch_creates(stop: tokio::sync::oneshot::Receiver<()>) -> (Vec<String>, usize) {
+    let docker = testkit::engine_endpoint().docker().unwrap();
+    let filters: std::collections::HashMap<&str, Vec<&str>> =
+        [("type", vec!["container"]), ("event", vec!["create"])].into_iter().collect();
+    let options = bollard::query_parameters::EventsOptionsBuilder::default().filters(&filters).build();
+    let mut events = futures_util::StreamExt::boxed(docker.events(Some(options)));
+    let (mut violations, mut seen) = (Vec::new(), 0);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            event = futures_util::StreamExt::next(&mut events) => {
+                let Some(Ok(event)) = event else { break };
+                let Some(id) = event.actor.and_then(|a| a.id) else { continue };
+                if let Ok(found) = docker.inspect_container(&id, None).await {
+                    seen += 1;
+                    let name = found.name.clone().unwrap_or_default();
+                    let toolbox = found.config.and_then(|c| c.labels).unwrap_or_default().get("org.containerlabs.role").is_some_and(|r| r == "toolbox");
+                    let host = serde_json::to_value(found.host_config.unwrap_or_default()).unwrap();
+                    let proxy_socket = |field: &str| {
+                        let source = field.trim_start_matches("volumes: ").split(':').next().unwrap_or_default();
+                        source.starts_with(&std::env::temp_dir().join("clabs-runs").display().to_string()) && source.ends_with("/docker.sock")
+                    };
+                    violations.extend(
+                        policy::host_config(&host)
+                            .into_iter()
+                            .filter(|v| !(toolbox && v.rule == policy::Rule::EngineSocket && proxy_socket(&v.field)))
+                            .map(|v| format!("{name}: {v}")),
+                    );
+                }
+            }
+        }
+    }
+    (violations, seen)
+}
