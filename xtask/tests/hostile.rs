@@ -125,6 +125,8 @@ fn xtask_processes() -> Vec<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The lock orders tests that each have a runtime of their own: held across awaits on purpose.
+#[allow(clippy::await_holding_lock)]
 async fn every_hostile_submission_is_refused_or_contained_and_leaves_nothing() {
     if !integration("every_hostile_submission_is_refused_or_contained_and_leaves_nothing") {
         return;
@@ -212,6 +214,8 @@ async fn every_hostile_submission_is_refused_or_contained_and_leaves_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The lock orders tests that each have a runtime of their own: held across awaits on purpose.
+#[allow(clippy::await_holding_lock)]
 async fn a_grader_killed_mid_run_is_reaped_by_its_sentinel() {
     if !integration("a_grader_killed_mid_run_is_reaped_by_its_sentinel") {
         return;

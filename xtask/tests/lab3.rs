@@ -570,6 +570,8 @@ fn running_stack_known_bad_variants() {
 /// The reference with one dangerous line: `check lab3 --up` grades it (exit 1) and its report
 /// names the refusal; the sandbox never lets the container exist; the engine is as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The lock orders tests that each have a runtime of their own: held across awaits on purpose.
+#[allow(clippy::await_holding_lock)]
 async fn up_refuses_a_privileged_service_or_the_engine_socket_and_grades_the_rest() {
     if !integration("up_refuses_a_privileged_service_or_the_engine_socket_and_grades_the_rest") {
         return;
