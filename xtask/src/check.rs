@@ -70,10 +70,16 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
             // A gradebook gets a row that says why, not a hole: with --out, the report is written
             // on exit 2 too, every check marked as not run.
             if let Some(out) = options.out.as_deref() {
-                let (title, steps) = match &selection {
-                    Ok(selection) => (selection.lab().title.clone(), selection.steps.clone()),
-                    Err(_) => (String::new(), Vec::new()),
+                // The checks to list: the lab's, even when the submission was what could not be read.
+                let listed = match &selection {
+                    Ok(selection) => Some((selection.lab().title.clone(), selection.steps.clone())),
+                    Err(_) => {
+                        course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, None)
+                            .ok()
+                            .map(|s| (s.lab().title.clone(), s.steps))
+                    }
                 };
+                let (title, steps) = listed.unwrap_or_default();
                 let report = Report::not_graded(&options.lab, &title, &steps, format!("{error:#}"));
                 if let Err(e) = write_report(&report, options.format, Some(out)) {
                     eprintln!("warning: {e:#}");
@@ -186,7 +192,9 @@ async fn up_and_grade(
     };
     let steps = selection.step_ids();
     let submission = run.as_ref().and_then(|r| r.submission()).unwrap_or(&selection.submission).to_path_buf();
-    let prepared = services::prepare(&options.course, selection.lab(), &steps, &submission, &selection.vars, state);
+    // The programs are the grader's own (this workspace's), whichever course's data is graded.
+    let grader = crate::workspace_root();
+    let prepared = services::prepare(&grader, selection.lab(), &steps, &submission, &selection.vars, state);
     if interrupted(interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
@@ -194,8 +202,7 @@ async fn up_and_grade(
     services::ensure_ports_free(&specs)?;
     if let Some(engine) = &engine {
         services::preflight(&engine.docker, &specs).await?;
-        ensure_images(engine, &options.course, &selection.submission, &mut specs, options.images, run.as_deref())
-            .await?;
+        ensure_images(engine, &grader, &selection.submission, &mut specs, options.images, run.as_deref()).await?;
     }
     if interrupted(interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
@@ -264,12 +271,13 @@ async fn up_and_grade(
     }
 }
 
-/// Makes every image the services need available (see [`crate::images::ensure_tags`]), and the
+/// Makes every image the services need available (see [`crate::images::ensure_tags`]; `grader`
+/// is the workspace whose code and `images/` they are built from), and the
 /// sandbox's toolbox when a command service runs in it; where an image gave way to another (an
 /// official image to its stand-in, the site's image to the run's own), names that one instead.
 pub async fn ensure_images(
     engine: &crate::engine::Engine,
-    course: &Path,
+    grader: &Path,
     submission: &Path,
     specs: &mut [services::ServiceSpec],
     source: crate::images::ImageSource,
@@ -278,12 +286,11 @@ pub async fn ensure_images(
     let mut images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
     images.sort();
     images.dedup();
-    for (named, used) in crate::images::ensure_tags(engine, course, submission, &images, source, run).await? {
+    for (named, used) in crate::images::ensure_tags(engine, grader, submission, &images, source, run).await? {
         specs.iter_mut().for_each(|spec| spec.replace_image(&named, &used));
     }
     if specs.iter().any(|s| s.command.is_some()) {
-        // The toolbox is the grader's own, whichever course it grades.
-        crate::images::toolbox(engine, &crate::workspace_root()).await?;
+        crate::images::toolbox(engine, grader).await?;
     }
     Ok(())
 }

@@ -103,11 +103,11 @@ impl From<anyhow::Error> for StartError {
     }
 }
 
-/// Builds the course's own programs for the services of `steps` of `lab` (never the
-/// submission's), and resolves their command lines with `submission` (the run's copy, or the
-/// submission itself when nothing runs in a sandbox) as `{submission}`.
+/// Builds the programs for the services of `steps` of `lab` from the grader's own workspace
+/// `grader` (never the submission's), and resolves their command lines with `submission` (the
+/// run's copy, or the submission itself when nothing runs in a sandbox) as `{submission}`.
 pub fn prepare(
-    course: &Path,
+    grader: &Path,
     lab: &Lab,
     steps: &[&str],
     submission: &Path,
@@ -124,7 +124,7 @@ pub fn prepare(
     let processes: Vec<&&Service> = services.iter().filter(|s| !s.is_command()).collect();
     if !processes.is_empty() {
         let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        build.current_dir(course).args(["build", "--quiet"]);
+        build.current_dir(grader).args(["build", "--quiet"]);
         for service in &processes {
             build.args(["--package", &service.package, "--bin", service.bin()]);
         }
@@ -143,8 +143,8 @@ pub fn prepare(
     for s in services {
         let program = match (&s.program, s.is_command()) {
             (Some(_), _) => None,
-            (None, true) => Some(crate::images::static_binary(course, &s.package, s.bin())?),
-            (None, false) => Some(target_dir(course).join("debug").join(s.bin())),
+            (None, true) => Some(crate::images::static_binary(grader, &s.package, s.bin())?),
+            (None, false) => Some(target_dir(grader).join("debug").join(s.bin())),
         };
         let command = s.start.as_ref().map(|start| CommandSpec {
             program: match &s.program {
@@ -181,11 +181,11 @@ pub fn prepare(
     Ok(specs)
 }
 
-/// The course's cargo target directory (honours `CARGO_TARGET_DIR`).
-fn target_dir(course: &Path) -> PathBuf {
+/// The grader's cargo target directory (honours `CARGO_TARGET_DIR`).
+fn target_dir(grader: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => course.join(dir),
-        None => course.join("target"),
+        Some(dir) => grader.join(dir),
+        None => grader.join("target"),
     }
 }
 

@@ -64,11 +64,12 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
         None => None,
     };
     let submission = run.as_ref().and_then(|r| r.submission()).unwrap_or(&selection.submission).to_path_buf();
-    let mut specs = services::prepare(root, lab, &selection.step_ids(), &submission, &selection.vars, &state_dir)?;
+    let grader = crate::workspace_root();
+    let mut specs = services::prepare(&grader, lab, &selection.step_ids(), &submission, &selection.vars, &state_dir)?;
     services::ensure_ports_free(&specs)?;
     if let Some(engine) = &engine {
         services::preflight(&engine.docker, &specs).await?;
-        crate::check::ensure_images(engine, root, &selection.submission, &mut specs, images, run.as_deref()).await?;
+        crate::check::ensure_images(engine, &grader, &selection.submission, &mut specs, images, run.as_deref()).await?;
     }
     let services = Services::start(specs, Lifetime::Detached, run.clone(), crate::images::TOOLBOX).await?;
     if !services.failed().is_empty() {

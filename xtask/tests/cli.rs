@@ -314,6 +314,50 @@ fn out_writes_the_report_to_a_file_and_creates_its_directory() {
 }
 
 #[test]
+fn out_gets_a_report_on_exit_2_too_that_says_why_and_runs_nothing() {
+    let (course, _) = demo_course();
+    let out = tempfile::tempdir().unwrap();
+    let missing = out.path().join("no-such-submission");
+    for (format, file) in [("json", "report.json"), ("gradescope", "results.json")] {
+        let file = out.path().join(file);
+        let output = cargo_bin_cmd!("xtask")
+            .arg("--course")
+            .arg(course.path())
+            .args(["check", "demo", "--format", format, "--submission"])
+            .arg(&missing)
+            .arg("--out")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        if format == "json" {
+            assert!(report["error"].as_str().unwrap().contains("does not exist"), "{report:#}");
+            assert_eq!((report["score"].as_u64(), report["max_score"].as_u64()), (Some(0), Some(9)), "{report:#}");
+            assert_eq!(report["counts"]["skipped"], 5, "every check, not run: {report:#}");
+            assert!(report["steps"][0]["checks"][0]["reason"].as_str().unwrap().starts_with("not run: "));
+        } else {
+            serde_json::from_value::<GradescopeResults>(report.clone()).unwrap();
+            assert!(report["output"].as_str().unwrap().contains("could not be graded"), "{report:#}");
+            assert_eq!(report["score"], 0);
+        }
+    }
+    // Not even the lab: still a report, with the error.
+    let file = out.path().join("unknown.json");
+    let output = cargo_bin_cmd!("xtask")
+        .arg("--course")
+        .arg(course.path())
+        .args(["check", "nolab", "--format", "json", "--out"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(report["error"].as_str().unwrap().contains("unknown lab 'nolab'"), "{report:#}");
+}
+
+#[test]
 fn the_curriculum_and_every_rubric_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let curriculum = grading::Curriculum::load(root).unwrap();

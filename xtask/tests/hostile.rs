@@ -114,14 +114,24 @@ fn sandbox_rules(report: &serde_json::Value) -> BTreeSet<String> {
         .collect()
 }
 
-/// Processes still running this test's xtask binary (a grader, or a sentinel that stayed).
+/// Processes still running this test's xtask binary (a grader, or a sentinel that stayed), once
+/// those on their way out (a sentinel that just reaped) have had a few seconds to go.
 fn xtask_processes() -> Vec<u32> {
     let xtask = std::fs::canonicalize(assert_cmd::cargo::cargo_bin!("xtask")).unwrap();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == xtask))
-        .collect()
+    let running = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == xtask))
+            .collect()
+    };
+    for _ in 0..100 {
+        if running().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    running()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,7 +40,9 @@ async fn start_db(
             Healthcheck::cmd(["healthcheck.sh", "--connect", "--innodb_initialized"])
                 .with_interval(std::time::Duration::from_millis(500)),
         )
-        .with_startup_timeout(std::time::Duration::from_secs(120));
+        .with_startup_timeout(std::time::Duration::from_secs(120))
+        // testcontainers publishes every exposed port by default: the contract says nothing is.
+        .with_host_config_modifier(|host| host.publish_all_ports = Some(false));
     for (key, value) in env {
         request = request.with_env_var(*key, *value);
     }

@@ -112,11 +112,28 @@ async fn unhealthy(docker: &Docker, project: &str) -> Option<String> {
     let members = members(docker, project).await.ok()?;
     let sick = members.iter().find(|m| m.health == "unhealthy")?;
     Some(format!(
-        "service {} is unhealthy: {} (`docker logs {}` shows why)",
+        "service {} is unhealthy: {}; its last log lines: {}",
         sick.service,
         or_unknown(&sick.last_health_output),
-        sick.name
+        last_log_lines(docker, &sick.name).await
     ))
+}
+
+/// A container's last few log lines on one line (what a failed start most often needs said).
+pub async fn last_log_lines(docker: &Docker, name: &str) -> String {
+    use futures_util::StreamExt;
+    let options = bollard::query_parameters::LogsOptionsBuilder::default().stdout(true).stderr(true).tail("3").build();
+    let mut stream = docker.logs(name, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if lines.is_empty() {
+        format!("none (`docker logs {name}`)")
+    } else {
+        excerpt(&lines.join(" | "))
+    }
 }
 
 /// Compose's error in one line, with what to do for the usual causes.
@@ -249,15 +266,20 @@ pub async fn wait_healthy(docker: &Docker, project: &str, timeout: Duration) -> 
         }
         for m in &members {
             if m.health == "unhealthy" {
-                bail!("service {} is unhealthy: {}", m.service, or_unknown(&m.last_health_output));
+                bail!(
+                    "service {} is unhealthy: {}; its last log lines: {}",
+                    m.service,
+                    or_unknown(&m.last_health_output),
+                    last_log_lines(docker, &m.name).await
+                );
             }
             if m.state == "exited" || m.state == "dead" || m.restarts > 2 {
                 bail!(
-                    "service {} stopped ({}, {} restarts): see `docker logs {}`",
+                    "service {} stopped ({}, {} restarts); its last log lines: {}",
                     m.service,
                     m.state,
                     m.restarts,
-                    m.name
+                    last_log_lines(docker, &m.name).await
                 );
             }
         }
