@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
 use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use judge::{Ownership, Refused};
+use judge::{Ownership, Refused, Verdict};
 use policy::{Rule, Violation};
 use route::Route;
 use serde_json::Value;
@@ -118,7 +118,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
         }
         Route::Refuse(what) => refuse(
             shared,
-            Refused { subject: "the sandbox".into(), violations: vec![Violation::new(Rule::Endpoint, what)] },
+            Refused { subject: "the submission".into(), violations: vec![Violation::new(Rule::Endpoint, what)] },
         ),
         Route::List => {
             add_run_filter(&mut query, &shared.run);
@@ -137,8 +137,10 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
         Route::ExecCreate { container } => match shared.container(&container).await {
             Ownership::Theirs => not_theirs(shared, true, "container", &container),
             _ => {
-                judged(shared, request, |body| async move { judge::exec_create(&container, &body).map(|()| body) })
-                    .await
+                judged(shared, request, |body| async move {
+                    judge::exec_create(&container, &body).map(|()| body).map_err(Verdict::Refused)
+                })
+                .await
             }
         },
         Route::ContainerUpdate { id } => match shared.container(&id).await {
@@ -176,11 +178,9 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
             Err(refused) => refuse(shared, refused),
         },
         Route::NetworkCreate => {
-            judged(
-                shared,
-                request,
-                |mut body| async move { judge::network_create(shared, &mut body).await.map(|()| body) },
-            )
+            judged(shared, request, |mut body| async move {
+                judge::network_create(shared, &mut body).await.map(|()| body).map_err(Verdict::Refused)
+            })
             .await
         }
         Route::Network { id, write } => {
@@ -197,24 +197,22 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
             judged(shared, request, |body| async move {
                 let container = body.get("Container").and_then(Value::as_str).unwrap_or_default().to_string();
                 if shared.container(&container).await == Ownership::Theirs {
-                    return Err(Refused {
+                    return Err(Verdict::Refused(Refused {
                         subject: format!("network `{id}`"),
                         violations: vec![Violation::new(
                             Rule::Ownership,
                             format!("networks: connect {container} (a container this run did not create)"),
                         )],
-                    });
+                    }));
                 }
                 Ok(body)
             })
             .await
         }
         Route::VolumeCreate => {
-            judged(
-                shared,
-                request,
-                |mut body| async move { judge::volume_create(shared, &mut body).await.map(|()| body) },
-            )
+            judged(shared, request, |mut body| async move {
+                judge::volume_create(shared, &mut body).await.map(|()| body).map_err(Verdict::Refused)
+            })
             .await
         }
         Route::Volume { name, write } => match shared.volume(&name).await {
@@ -228,7 +226,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
 async fn judged<F, Fut>(shared: &Shared, request: Request<Incoming>, judge: F) -> Response<Body>
 where
     F: FnOnce(Value) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, Refused>>,
+    Fut: std::future::Future<Output = Result<Value, Verdict>>,
 {
     let (parts, body) = request.into_parts();
     let bytes = match http_body_util::Limited::new(body, MAX_JUDGED_BODY).collect().await {
@@ -247,7 +245,8 @@ where
         Ok(value) => {
             forward_parts(shared, Request::from_parts(parts, ()), None, Some(Bytes::from(value.to_string()))).await
         }
-        Err(refused) => refuse(shared, refused),
+        Err(Verdict::Refused(refused)) => refuse(shared, refused),
+        Err(Verdict::Failed(why)) => error(StatusCode::INTERNAL_SERVER_ERROR, &why),
     }
 }
 
@@ -373,7 +372,7 @@ fn not_theirs(shared: &Shared, write: bool, kind: &str, id: &str) -> Response<Bo
     refuse(
         shared,
         Refused {
-            subject: "the sandbox".into(),
+            subject: "the submission".into(),
             violations: vec![Violation::new(Rule::Ownership, format!("{kind} {id} (which this run did not create)"))],
         },
     )

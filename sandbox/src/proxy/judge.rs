@@ -18,6 +18,14 @@ pub(crate) struct Refused {
     pub violations: Vec<Violation>,
 }
 
+/// Why a judged request is not forwarded: the rules refuse it (a 403, recorded), or what the
+/// proxy had to make for it failed (an error, as the engine would answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    Refused(Refused),
+    Failed(String),
+}
+
 /// Whether an engine object belongs to the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Ownership {
@@ -128,9 +136,9 @@ pub(crate) async fn container_create(
     shared: &Shared,
     query: &[(String, String)],
     body: &mut Value,
-) -> Result<(), Refused> {
+) -> Result<(), Verdict> {
     let subject = subject(body, query);
-    let refused = |violations: Vec<Violation>| Refused { subject: subject.clone(), violations };
+    let refused = |violations: Vec<Violation>| Verdict::Refused(Refused { subject: subject.clone(), violations });
     if !body.is_object() {
         return Err(refused(vec![Violation::new(Rule::Endpoint, "a create request that is not a JSON object")]));
     }
@@ -249,10 +257,7 @@ pub(crate) async fn container_create(
     let implicit: Vec<String> = declared.into_iter().filter(|t| !covered.contains(t.trim_end_matches('/'))).collect();
     // From here on the request is allowed: make what it needs, then rewrite it.
     for (name, (driver, options)) in &new_volumes {
-        shared
-            .create_volume(name, driver, options)
-            .await
-            .map_err(|e| refused(vec![Violation::new(Rule::VolumeDriver, e)]))?;
+        shared.create_volume(name, driver, options).await.map_err(Verdict::Failed)?;
     }
     let host = body["HostConfig"].as_object_mut().expect("an object");
     for ((list, index), real) in bind_rewrites {
@@ -273,10 +278,7 @@ pub(crate) async fn container_create(
     }
     for ((list, index), target) in anonymous {
         let name = anonymous_name();
-        shared
-            .create_volume(&name, "", &Map::new())
-            .await
-            .map_err(|e| refused(vec![Violation::new(Rule::VolumeDriver, e)]))?;
+        shared.create_volume(&name, "", &Map::new()).await.map_err(Verdict::Failed)?;
         match list {
             "Binds" => {
                 if let Some(Value::String(bind)) = host.get_mut("Binds").and_then(|b| b.get_mut(index)) {
@@ -293,10 +295,7 @@ pub(crate) async fn container_create(
     let mut added = Vec::new();
     for target in implicit {
         let name = anonymous_name();
-        shared
-            .create_volume(&name, "", &Map::new())
-            .await
-            .map_err(|e| refused(vec![Violation::new(Rule::VolumeDriver, e)]))?;
+        shared.create_volume(&name, "", &Map::new()).await.map_err(Verdict::Failed)?;
         added.push(serde_json::json!({ "Type": "volume", "Source": name, "Target": target }));
     }
     if !added.is_empty() {
