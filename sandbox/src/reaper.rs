@@ -89,54 +89,89 @@ async fn list<T>(
     }
 }
 
+/// What carries one label, by kind: (id, name) pairs.
+#[derive(Debug, Default)]
+struct Labelled {
+    containers: Vec<(String, String)>,
+    networks: Vec<(String, String)>,
+    volumes: Vec<String>,
+    images: Vec<(String, String)>,
+}
+
+impl Labelled {
+    /// Lists everything carrying `label` (images only with `images`).
+    async fn list(docker: &Docker, label: &str, images: bool) -> Result<Labelled, ReapError> {
+        let filters: HashMap<&str, Vec<&str>> = [("label", vec![label])].into_iter().collect();
+        let mut found = Labelled::default();
+        let containers = list(
+            docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build())),
+            "containers",
+        )
+        .await?;
+        for container in containers {
+            let Some(id) = container.id else { continue };
+            let name = container.names.and_then(|n| n.into_iter().next()).unwrap_or_else(|| id.clone());
+            found.containers.push((id, name.trim_start_matches('/').to_string()));
+        }
+        let options = ListNetworksOptionsBuilder::default().filters(&filters).build();
+        for network in list(docker.list_networks(Some(options)), "networks").await? {
+            if let Some(id) = network.id {
+                found.networks.push((id, network.name.unwrap_or_default()));
+            }
+        }
+        let options = ListVolumesOptionsBuilder::default().filters(&filters).build();
+        let volumes = list(docker.list_volumes(Some(options)), "volumes").await?;
+        found.volumes = volumes.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect();
+        if images {
+            let options = ListImagesOptionsBuilder::default().filters(&filters).build();
+            for image in list(docker.list_images(Some(options)), "images").await? {
+                let name = image.repo_tags.first().cloned().unwrap_or_else(|| image.id.clone());
+                found.images.push((image.id, name));
+            }
+        }
+        Ok(found)
+    }
+
+    /// "kind name" for each, for messages.
+    fn names(&self) -> Vec<String> {
+        let named = |kind: &str, items: &[(String, String)]| -> Vec<String> {
+            items.iter().map(|(_, name)| format!("{kind} {name}")).collect()
+        };
+        let mut all = named("container", &self.containers);
+        all.extend(named("network", &self.networks));
+        all.extend(self.volumes.iter().map(|v| format!("volume {v}")));
+        all.extend(named("image", &self.images));
+        all
+    }
+}
+
 /// Removes every container, network and volume carrying `label` (`key` or `key=value`), and with
 /// `images` every image too; nothing without it is touched. A container is force-removed with
 /// its anonymous volumes. Then lists again: anything still there is an error.
 pub async fn reap(docker: &Docker, label: &str, images: bool) -> Result<Removed, ReapError> {
-    let filters: HashMap<&str, Vec<&str>> = [("label", vec![label])].into_iter().collect();
+    let found = Labelled::list(docker, label, images).await?;
     let mut removed = Removed::default();
-    let containers = list(
-        docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build())),
-        "containers",
-    )
-    .await?;
-    for container in containers {
-        let Some(id) = container.id else { continue };
-        let name = container.names.and_then(|n| n.into_iter().next()).unwrap_or_else(|| id.clone());
+    for (id, name) in &found.containers {
         let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        let what = format!("removing container {}", name.trim_start_matches('/'));
-        if call(docker.remove_container(&id, Some(options)), what).await? {
+        if call(docker.remove_container(id, Some(options)), format!("removing container {name}")).await? {
             removed.containers += 1;
         }
     }
-    let networks =
-        list(docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build())), "networks")
-            .await?;
-    for network in networks {
-        let (Some(id), name) = (network.id, network.name.unwrap_or_default()) else { continue };
-        if call(docker.remove_network(&id), format!("removing network {name}")).await? {
+    for (id, name) in &found.networks {
+        if call(docker.remove_network(id), format!("removing network {name}")).await? {
             removed.networks += 1;
         }
     }
-    let volumes =
-        list(docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build())), "volumes")
-            .await?;
-    for volume in volumes.volumes.unwrap_or_default() {
-        let what = format!("removing volume {}", volume.name);
-        if call(docker.remove_volume(&volume.name, None::<RemoveVolumeOptions>), what).await? {
+    for name in &found.volumes {
+        let what = format!("removing volume {name}");
+        if call(docker.remove_volume(name, None::<RemoveVolumeOptions>), what).await? {
             removed.volumes += 1;
         }
     }
-    if images {
-        let listed =
-            list(docker.list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build())), "images")
-                .await?;
-        for image in listed {
-            let name = image.repo_tags.first().cloned().unwrap_or_else(|| image.id.clone());
-            let options = RemoveImageOptionsBuilder::default().force(true).build();
-            if call(docker.remove_image(&image.id, Some(options), None), format!("removing image {name}")).await? {
-                removed.images += 1;
-            }
+    for (id, name) in &found.images {
+        let options = RemoveImageOptionsBuilder::default().force(true).build();
+        if call(docker.remove_image(id, Some(options), None), format!("removing image {name}")).await? {
+            removed.images += 1;
         }
     }
     let left = leftovers(docker, label, images).await?;
@@ -148,34 +183,7 @@ pub async fn reap(docker: &Docker, label: &str, images: bool) -> Result<Removed,
 
 /// What still carries `label`, as "kind name".
 pub async fn leftovers(docker: &Docker, label: &str, images: bool) -> Result<Vec<String>, ReapError> {
-    let filters: HashMap<&str, Vec<&str>> = [("label", vec![label])].into_iter().collect();
-    let mut left = Vec::new();
-    let containers = list(
-        docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build())),
-        "containers",
-    )
-    .await?;
-    left.extend(
-        containers
-            .into_iter()
-            .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
-            .map(|n| format!("container {}", n.trim_start_matches('/'))),
-    );
-    let networks =
-        list(docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build())), "networks")
-            .await?;
-    left.extend(networks.into_iter().filter_map(|n| n.name).map(|n| format!("network {n}")));
-    let volumes =
-        list(docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filters).build())), "volumes")
-            .await?;
-    left.extend(volumes.volumes.unwrap_or_default().into_iter().map(|v| format!("volume {}", v.name)));
-    if images {
-        let listed =
-            list(docker.list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build())), "images")
-                .await?;
-        left.extend(listed.into_iter().map(|i| format!("image {}", i.repo_tags.first().unwrap_or(&i.id))));
-    }
-    Ok(left)
+    Ok(Labelled::list(docker, label, images).await?.names())
 }
 
 /// Reaps every run whose owner is a process of this machine that is gone (a grader that was

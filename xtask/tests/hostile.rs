@@ -59,16 +59,6 @@ const CASES: &[Case] = &[
     Case { name: "never-ends", rules: &[], page: "failed" },
 ];
 
-/// Every container, volume and network id in the engine.
-fn engine_objects() -> BTreeSet<String> {
-    let mut all = BTreeSet::new();
-    for args in [&["ps", "-aq", "--no-trunc"][..], &["volume", "ls", "-q"], &["network", "ls", "-q", "--no-trunc"]] {
-        let output = testkit::docker_cli().args(args).output().unwrap();
-        all.extend(String::from_utf8_lossy(&output.stdout).split_whitespace().map(|s| format!("{} {s}", args[0])));
-    }
-    all
-}
-
 /// `check hostile --up` on one fixture submission; returns (exit code, report, stderr).
 fn grade(case: &str, project: &str, extra: &[&str]) -> (i32, serde_json::Value, String) {
     let out = tempfile::NamedTempFile::new().unwrap();

@@ -620,16 +620,6 @@ async fn up_refuses_a_privileged_service_or_the_engine_socket_and_grades_the_res
     }
 }
 
-/// Every container, volume and network id in the engine.
-fn engine_objects() -> BTreeSet<String> {
-    let mut all = BTreeSet::new();
-    for args in [&["ps", "-aq", "--no-trunc"][..], &["volume", "ls", "-q"], &["network", "ls", "-q", "--no-trunc"]] {
-        let output = testkit::docker_cli().args(args).output().unwrap();
-        all.extend(String::from_utf8_lossy(&output.stdout).split_whitespace().map(|s| format!("{} {s}", args[0])));
-    }
-    all
-}
-
 #[test]
 fn up_refuses_a_project_that_exists_and_leaves_it_alone() {
     if !integration("up_refuses_a_project_that_exists_and_leaves_it_alone") {

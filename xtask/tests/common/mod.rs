@@ -108,3 +108,13 @@ pub async fn watch_creates(stop: tokio::sync::oneshot::Receiver<()>) -> (Vec<Str
     }
     (violations, seen)
 }
+
+/// Every container, volume and network id in the engine.
+pub fn engine_objects() -> std::collections::BTreeSet<String> {
+    let mut all = std::collections::BTreeSet::new();
+    for args in [&["ps", "-aq", "--no-trunc"][..], &["volume", "ls", "-q"], &["network", "ls", "-q", "--no-trunc"]] {
+        let output = testkit::docker_cli().args(args).output().unwrap();
+        all.extend(String::from_utf8_lossy(&output.stdout).split_whitespace().map(|s| format!("{} {s}", args[0])));
+    }
+    all
+}
