@@ -179,7 +179,12 @@ fn ctrl_c_during_up_stops_everything_and_exits_2() {
     command.stderr(std::process::Stdio::piped());
     let child = command.spawn().unwrap();
     // Once the service answers, the grader is starting or running its 60 s check: interrupt it.
-    wait_for_port(site);
+    // (It builds the server first: on a fresh checkout, beside other tests' builds, that takes a while.)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !port_is_open(site) {
+        assert!(std::time::Instant::now() < deadline, "the service never answered on {site}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     xtask::services::signal(child.id(), libc::SIGINT);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
