@@ -9,15 +9,19 @@ mod counters;
 mod file;
 mod http;
 mod persistence;
+mod recreate;
+mod select;
 mod tcp;
 mod tls;
 
-pub use compose::{ComposeCheck, Health, Project, Rule as ComposeRule};
+pub use compose::{compose_file, ComposeCheck, Health, Project, Rule as ComposeRule, COMPOSE_FILE_NAMES};
 pub use container::{ContainerCheck, ContainerExpect, MountKind};
 pub use counters::CountersCheck;
 pub use file::FileCheck;
 pub use http::{HttpCheck, HttpExpect, OneOrMany};
-pub use persistence::PersistenceCheck;
+pub use persistence::{PersistenceCheck, Recreate, RecreateStep};
+pub use recreate::recreate;
+pub use select::{family, Select};
 pub use tcp::TcpCheck;
 pub use tls::{TlsCheck, TlsExpect};
 
@@ -77,6 +81,8 @@ pub struct Context {
     pub services: Option<Arc<dyn ServiceControl>>,
     /// The Docker engine, for container checks.
     pub docker: Option<bollard::Docker>,
+    /// Checks may recreate a Compose project's containers (`--up`, or the student allowed it).
+    pub may_recreate: bool,
 }
 
 impl std::fmt::Debug for Context {

@@ -35,6 +35,9 @@ pub struct GradeConfig {
     pub start_failures: std::collections::BTreeMap<String, StartFailure>,
     /// The run's wall clock: checks of the running system unfinished by then fail.
     pub deadline: Option<Instant>,
+    /// Persistence checks may recreate a Compose project's containers: the grader started them
+    /// (`--up`), or the student allowed it (`--allow-restarts`).
+    pub may_recreate: bool,
 }
 
 /// Why the submission's services are not running.
@@ -78,6 +81,7 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         submission: config.submission.clone(),
         services: config.services.clone(),
         docker: config.docker.clone(),
+        may_recreate: config.may_recreate,
     };
     // Titles and hints may name variables too ("The app answers on port {app_port}").
     let steps: Vec<StepRubric> = steps

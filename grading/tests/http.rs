@@ -58,6 +58,7 @@ async fn run_http(check: &str) -> grading::CheckReport {
         docker: None,
         start_failures: Default::default(),
         deadline: None,
+        may_recreate: false,
     };
     let report = grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await;
     report.steps[0].checks[0].clone()

@@ -37,6 +37,7 @@ async fn run_with(
         docker: None,
         start_failures,
         deadline,
+        may_recreate: false,
     };
     grade("lab", "Lab", &[step(rubric)], &config).await
 }

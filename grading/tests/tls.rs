@@ -87,6 +87,7 @@ async fn run(port: u16, kind: &str) -> CheckReport {
         docker: None,
         start_failures: Default::default(),
         deadline: None,
+        may_recreate: false,
     };
     grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await.steps[0].checks[0]
         .clone()

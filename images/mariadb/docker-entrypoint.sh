@@ -63,8 +63,8 @@ if [ "${1:-}" = "mariadbd" ] || [ "${1:-}" = "mysqld" ]; then
 			root_auth="IDENTIFIED BY '$(sql_escape "$MARIADB_ROOT_PASSWORD")'"
 		fi
 		healthcheck_password="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
-		# Databases and users first; root keeps its socket-only, password-less access until the
-		# initdb scripts have run, and gets its real authentication last.
+		# As the official entrypoint: root, the database and the user first, then the initdb scripts
+		# (so a script may log in as root with MARIADB_ROOT_PASSWORD, or as the user).
 		{
 			echo "SET @@SESSION.SQL_LOG_BIN=0;"
 			echo "CREATE USER 'healthcheck'@'localhost' IDENTIFIED BY '$healthcheck_password';"
@@ -78,10 +78,28 @@ if [ "${1:-}" = "mariadbd" ] || [ "${1:-}" = "mysqld" ]; then
 					echo "GRANT ALL ON \`$MARIADB_DATABASE\`.* TO '$(sql_escape "$MARIADB_USER")'@'%';"
 				fi
 			fi
+			# mariadb-install-db also makes password-less root accounts for 127.0.0.1, ::1 and the host name.
+			echo "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';"
+			echo "EXECUTE IMMEDIATE CONCAT('DROP USER IF EXISTS root@\\'', @@hostname, '\\'');"
+			echo "ALTER USER 'root'@'localhost' $root_auth;"
+			echo "CREATE USER 'root'@'%' $root_auth;"
+			echo "GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;"
+			echo "FLUSH PRIVILEGES;"
 		} | run_sql
 		printf '[mariadb-client]\nport=3306\nsocket=%s\nuser=healthcheck\npassword=%s\nprotocol=socket\n' "$SOCKET" "$healthcheck_password" > "$DATADIR/.my-healthcheck.cnf"
 		chown mysql:mysql "$DATADIR/.my-healthcheck.cnf"
 		chmod 0600 "$DATADIR/.my-healthcheck.cnf"
+		# From here on root logs in with its password (only a hash given: the scripts' .sql files run
+		# as the healthcheck user cannot, so a hash-only root runs them through a one-off admin login).
+		passfile="$(mktemp)"
+		if [ -n "$MARIADB_ROOT_PASSWORD_HASH" ]; then
+			init_password="$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
+			echo "CREATE USER 'clabs_init'@'localhost' IDENTIFIED BY '$init_password'; GRANT ALL ON *.* TO 'clabs_init'@'localhost' WITH GRANT OPTION;" | run_sql
+			printf '[client]\nuser=clabs_init\npassword=%s\n' "$init_password" > "$passfile"
+		else
+			printf '[client]\nuser=root\npassword=%s\n' "$MARIADB_ROOT_PASSWORD" > "$passfile"
+		fi
+		run_sql() { mariadb --defaults-extra-file="$passfile" --protocol=socket --socket="$SOCKET" --binary-mode "$@"; }
 		db_args=()
 		[ -n "$MARIADB_DATABASE" ] && db_args=(--database="$MARIADB_DATABASE")
 		for f in /docker-entrypoint-initdb.d/*; do
@@ -95,16 +113,10 @@ if [ "${1:-}" = "mariadbd" ] || [ "${1:-}" = "mysqld" ]; then
 				*) log "ignoring $f" ;;
 			esac
 		done
-		{
-			echo "SET @@SESSION.SQL_LOG_BIN=0;"
-			# mariadb-install-db also makes password-less root accounts for 127.0.0.1, ::1 and the host name.
-			echo "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';"
-			echo "EXECUTE IMMEDIATE CONCAT('DROP USER IF EXISTS root@\\'', @@hostname, '\\'');"
-			echo "ALTER USER 'root'@'localhost' $root_auth;"
-			echo "CREATE USER 'root'@'%' $root_auth;"
-			echo "GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;"
-			echo "FLUSH PRIVILEGES;"
-		} | run_sql
+		if [ -n "$MARIADB_ROOT_PASSWORD_HASH" ]; then
+			echo "DROP USER 'clabs_init'@'localhost';" | run_sql
+		fi
+		rm -f "$passfile"
 		kill "$pid"
 		wait "$pid" || true
 		log "MariaDB init process done. Ready for start up."

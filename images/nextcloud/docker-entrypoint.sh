@@ -6,6 +6,16 @@
 #   and, with REDIS_HOST, Redis as distributed cache and for file locking;
 # - then Apache in the foreground.
 set -euo pipefail
+# file_env VAR: VAR, or the contents of the file VAR_FILE names (the official image's *_FILE secrets).
+file_env() {
+	local var="$1" file_var="${1}_FILE"
+	if [ -z "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+		export "$var"="$(< "${!file_var}")"
+	fi
+}
+for v in MYSQL_DATABASE MYSQL_USER MYSQL_PASSWORD NEXTCLOUD_ADMIN_USER NEXTCLOUD_ADMIN_PASSWORD REDIS_HOST_PASSWORD; do
+	file_env "$v"
+done
 occ() { setpriv --reuid=www-data --regid=www-data --init-groups php /var/www/html/occ "$@"; }
 if [ "$1" = "apache2-foreground" ]; then
 	if [ ! -e version.php ]; then

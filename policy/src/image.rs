@@ -24,9 +24,32 @@ pub fn image_version_problem(image: &str) -> Option<String> {
     }
 }
 
+/// The family of an image reference: the repository's last path component, without registry,
+/// tag or digest, lower-case (`docker.io/library/MariaDB:10.11@sha256:..` -> `mariadb`): what the
+/// image is, whoever built it (`bitnami/mariadb`, a stand-in `containerlabs/mariadb`).
+pub fn image_family(image: &str) -> String {
+    let without_digest = image.split('@').next().unwrap_or(image);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    last.split(':').next().unwrap_or(last).to_ascii_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::image_version_problem;
+    use super::{image_family, image_version_problem};
+
+    #[test]
+    fn families_ignore_registry_path_tag_and_digest() {
+        for (image, expected) in [
+            ("mariadb:10.11", "mariadb"),
+            ("bitnami/mariadb:11", "mariadb"),
+            ("containerlabs/mariadb:10.11-standin", "mariadb"),
+            ("clabs-run-0123456789ab/containerlabs/nginx:1.27-standin", "nginx"),
+            ("localhost:5000/team/Redis:7@sha256:abc", "redis"),
+            ("wordpress", "wordpress"),
+        ] {
+            assert_eq!(image_family(image), expected, "{image}");
+        }
+    }
 
     #[test]
     fn pinned_references() {

@@ -14,7 +14,7 @@ mod host;
 mod image;
 
 pub use host::{host_config, host_path, mounts, network_driver, volume_driver, MountSource, SourceKind};
-pub use image::image_version_problem;
+pub use image::{image_family, image_version_problem};
 
 /// A rule: its id (what reports and hints name) and what it protects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

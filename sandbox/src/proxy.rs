@@ -46,6 +46,9 @@ pub(crate) struct Shared {
     pub incidents: Arc<Mutex<Vec<Incident>>>,
     /// Images the run built: the name the submission used -> the run's own tag.
     pub images: Mutex<BTreeMap<String, String>>,
+    /// Where no registry answers: an official image's family -> the stand-in to run instead of
+    /// any tag of it that is not here (`mariadb` -> `containerlabs/mariadb:10.11-standin`).
+    pub stand_ins: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 /// A running proxy; it stops (and drops every connection) when dropped.
@@ -161,7 +164,11 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
             .await
         }
         Route::Image { name, delete } => {
-            let name = shared.built(&name).unwrap_or(name);
+            let name = match shared.built(&name) {
+                Some(built) => built,
+                None if !delete => shared.stand_in(&name).await.unwrap_or(name),
+                None => name,
+            };
             if delete && shared.image(&name).await == Ownership::Theirs {
                 return not_theirs(shared, true, "image", &name);
             }

@@ -45,18 +45,25 @@ pub struct CheckOptions {
     pub images: crate::images::ImageSource,
     /// With `up`: the wall clock for starting the services and grading them.
     pub timeout: Duration,
+    /// Without `up`: checks may recreate the student's own containers (volumes kept).
+    pub allow_restarts: bool,
+    /// Grade the course's reference solutions (each step's `solution/` over its starter).
+    pub solutions: bool,
     pub format: Format,
     pub out: Option<PathBuf>,
 }
 
 pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
-    let selection = course::select(
-        &options.course,
-        &options.lab,
-        options.step.as_deref(),
-        &options.vars,
-        options.submission.as_deref(),
-    );
+    // `--solutions`: the course's own starters with each step's solution over them, in a
+    // directory of their own (removed at the end).
+    let solved = match (options.solutions, &options.submission) {
+        (true, Some(_)) => anyhow::bail!("give --solutions or --submission, not both"),
+        (true, None) => Some(course::solutions(&options.course, &options.lab)?),
+        (false, _) => None,
+    };
+    let submission = solved.as_ref().map(|d| d.path().to_path_buf()).or_else(|| options.submission.clone());
+    let selection =
+        course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, submission.as_deref());
     let graded = match &selection {
         Ok(selection) => grade_selection(&options, selection).await,
         Err(e) => Err(anyhow::anyhow!("{e:#}")),
@@ -95,8 +102,45 @@ async fn grade_selection(options: &CheckOptions, selection: &Selection) -> anyho
     if options.up {
         grade_up(options, selection, engine).await
     } else {
-        Ok(grade(selection, None, engine.map(|e| e.docker), BTreeMap::new(), None).await)
+        let may_recreate = options.allow_restarts || allowed_on_a_terminal(selection)?;
+        Ok(grade(selection, None, engine.map(|e| e.docker), BTreeMap::new(), None, may_recreate).await)
     }
+}
+
+/// The Compose projects whose containers the selected checks would recreate.
+fn recreated_projects(selection: &Selection) -> Vec<String> {
+    let mut projects: Vec<String> = selection
+        .steps
+        .iter()
+        .flat_map(|s| &s.rubric.checks)
+        .filter_map(|c| match &c.kind {
+            grading::rubric::CheckKind::Persistence(p) => {
+                p.recreate.as_ref().map(|r| selection.vars.expand(&r.project))
+            }
+            _ => None,
+        })
+        .collect();
+    projects.sort();
+    projects.dedup();
+    projects
+}
+
+/// Without `--allow-restarts`, on a terminal: asks whether the checks may recreate the student's
+/// containers (never without asking; never their volumes). Elsewhere: no.
+fn allowed_on_a_terminal(selection: &Selection) -> anyhow::Result<bool> {
+    use std::io::Write;
+    let projects = recreated_projects(selection);
+    if projects.is_empty() || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Ok(false);
+    }
+    eprint!(
+        "The persistence checks recreate the containers of Compose project {} (their volumes and data are kept). Allow it? [y/N] ",
+        projects.join(", ")
+    );
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("cannot read the answer")?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
 }
 
 /// An engine connection when some selected check looks at containers, or `--up` starts some
@@ -127,6 +171,7 @@ async fn grade(
     docker: Option<bollard::Docker>,
     start_failures: BTreeMap<String, StartFailure>,
     deadline: Option<tokio::time::Instant>,
+    may_recreate: bool,
 ) -> Report {
     let config = GradeConfig {
         vars: selection.vars.clone(),
@@ -135,6 +180,7 @@ async fn grade(
         docker,
         start_failures,
         deadline,
+        may_recreate,
     };
     let lab = selection.lab();
     grading::runner::grade(&lab.id, &lab.title, &selection.steps, &config).await
@@ -257,7 +303,8 @@ async fn up_and_grade(
                 (step, failure)
             })
             .collect();
-        let report = grade(selection, services.clone(), docker, failures, Some(deadline)).await;
+        // What --up started is the grader's: its persistence checks may recreate it.
+        let report = grade(selection, services.clone(), docker, failures, Some(deadline), true).await;
         if let Some(services) = services {
             services.stop_all().await;
         }
@@ -288,6 +335,12 @@ pub async fn ensure_images(
     images.dedup();
     for (named, used) in crate::images::ensure_tags(engine, grader, submission, &images, source, run).await? {
         specs.iter_mut().for_each(|spec| spec.replace_image(&named, &used));
+        // An official image gave way to its stand-in: the submission's own files name it too.
+        if crate::images::STAND_INS.iter().any(|s| s.official == named && s.tag == used) {
+            if let Some(run) = run {
+                run.use_stand_in(&named, &used);
+            }
+        }
     }
     if specs.iter().any(|s| s.command.is_some()) {
         crate::images::toolbox(engine, grader).await?;

@@ -73,3 +73,39 @@ pub fn select(
     }
     Ok(Selection { lab_id: lab_def.id.clone(), curriculum, steps, vars, submission })
 }
+
+/// A submission of the course's reference solutions for `lab`: the course's `labs/` folder copied
+/// into a temporary directory, each step's `solution/` copied over the step (the layout contract:
+/// `labs/<step>/solution/` holds the step's files at the same relative paths).
+pub fn solutions(course: &Path, lab: &str) -> anyhow::Result<tempfile::TempDir> {
+    let curriculum = Curriculum::load(course)?;
+    let lab = curriculum.lab(lab).map_err(anyhow::Error::msg)?;
+    let dir = tempfile::Builder::new().prefix("clabs-solutions-").tempdir().context("cannot create a directory")?;
+    copy_tree(&course.join("labs"), &dir.path().join("labs"))?;
+    for step in &lab.steps {
+        let solution = course.join(&step.dir).join("solution");
+        if solution.is_dir() {
+            copy_tree(&solution, &dir.path().join(&step.dir))?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Copies the files under `from` into `to` (made as needed), over what is there; symlinks as links.
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("cannot create {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&source, &target)?;
+        } else if kind.is_symlink() {
+            let _ = std::fs::remove_file(&target);
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
+        } else {
+            std::fs::copy(&source, &target).with_context(|| format!("cannot copy {}", source.display()))?;
+        }
+    }
+    Ok(())
+}

@@ -159,6 +159,7 @@ pub const STAND_INS: &[StandIn] = &[
     StandIn { official: "memcached:1.6", tag: "containerlabs/memcached:1.6-standin", dir: "memcached" },
     StandIn { official: "wordpress:6.1-apache", tag: "containerlabs/wordpress:6.1-standin", dir: "wordpress" },
     StandIn { official: "nextcloud:28-apache", tag: "containerlabs/nextcloud:28-standin", dir: "nextcloud" },
+    StandIn { official: "nginx:1.27", tag: "containerlabs/nginx:1.27-standin", dir: "nginx" },
 ];
 
 /// Where images that are not the project's own come from.

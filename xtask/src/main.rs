@@ -42,6 +42,13 @@ enum Task {
         /// what has not finished by then fails.
         #[arg(long, value_name = "SECONDS", default_value_t = xtask::check::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
+        /// Without --up: let persistence checks recreate your own containers (their volumes and
+        /// data are kept); on a terminal you are asked instead.
+        #[arg(long)]
+        allow_restarts: bool,
+        /// Grade the course's reference solutions (each step's solution/ over its starter files).
+        #[arg(long, conflicts_with = "submission")]
+        solutions: bool,
         /// Report format.
         #[arg(long, value_enum, default_value_t = Format::Tty)]
         format: Format,
@@ -100,7 +107,7 @@ enum Task {
 
 const TASKS: &str = "\
 Container Labs tasks (cargo xtask <task> --help for details):
-  check <lab>   grade a lab: --step S, --submission DIR, --up, --timeout S, --var k=v, --format tty|json|junit|gradescope, --out F
+  check <lab>   grade a lab: --step S, --submission DIR or --solutions, --up, --allow-restarts, --timeout S, --var k=v, --format tty|json|junit|gradescope, --out F
   up <lab>      start a lab's services in the background to explore them
   down <lab>    stop what `up` started
   doctor        what this machine has and lacks for the labs
@@ -136,9 +143,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match task {
-        Task::Check { lab, step, submission, up, vars, images, timeout, format, out } => {
+        Task::Check { lab, step, submission, up, vars, images, timeout, allow_restarts, solutions, format, out } => {
             let timeout = std::time::Duration::from_secs(timeout);
-            let options = CheckOptions { course, lab, step, submission, vars, up, images, timeout, format, out };
+            let options = CheckOptions {
+                course,
+                lab,
+                step,
+                submission,
+                vars,
+                up,
+                images,
+                timeout,
+                allow_restarts,
+                solutions,
+                format,
+                out,
+            };
             runtime.block_on(xtask::check::run(options))
         }
         Task::Up { lab, submission, vars, images } => {

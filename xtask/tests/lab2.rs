@@ -603,6 +603,7 @@ async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
         docker: Some(engine.docker.clone()),
         start_failures: Default::default(),
         deadline: None,
+        may_recreate: false,
     };
     let report = grading::runner::grade("lab2", "Lab 2", &selection.steps, &config).await;
     services.stop_all().await;

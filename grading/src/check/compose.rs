@@ -8,6 +8,7 @@
 //! volumes, `depends_on` lists, `environment` lists) read into one shape. Where a Compose tool is
 //! installed, the `valid` rule also asks it (`config --quiet`), so the file is one Compose accepts.
 
+use super::select::Select;
 use super::{Attempt, Context, Mismatch};
 use serde::Deserialize;
 use serde_json::Value;
@@ -23,21 +24,74 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComposeCheck {
-    /// The compose file, relative to the submission root.
+    /// The compose file, relative to the submission root - or a folder, where the file is the first
+    /// of the names Compose itself looks for ([`COMPOSE_FILE_NAMES`]).
     pub file: String,
     pub rule: Rule,
-    /// Services the rule applies to (default: every service in the file).
+    /// Services the rule applies to, by name (default: every service in the file) ...
     #[serde(default)]
     pub services: Vec<String>,
-    /// `state-on-named-volumes`: service -> the paths that hold its state.
+    /// ... or by what they are (each role must have a service).
     #[serde(default)]
-    pub state: BTreeMap<String, Vec<String>>,
-    /// `depends-healthy`: service -> the services it must wait for.
+    pub select: Vec<Select>,
+    /// `state-on-named-volumes`: per role, the paths that hold its state.
     #[serde(default)]
-    pub depends: BTreeMap<String, Vec<String>>,
+    pub state: Vec<StateOf>,
+    /// `depends-healthy`: per role, the variables that name the services it must wait for
+    /// (`WORDPRESS_DB_HOST=db:3306` names `db`).
+    #[serde(default)]
+    pub depends: Vec<DependsOf>,
     /// `networks-only`: the networks the services may be attached to.
     #[serde(default)]
     pub networks: Vec<String>,
+    /// `isolated`: the roles the selected services must share no network with.
+    #[serde(default)]
+    pub from: Vec<Select>,
+}
+
+/// The names Compose looks for in a folder, in its order.
+pub const COMPOSE_FILE_NAMES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
+
+/// The compose file at `path`: the file itself, or in a folder the first name Compose looks for.
+pub fn compose_file(path: &Path) -> std::path::PathBuf {
+    if path.is_dir() {
+        if let Some(found) = COMPOSE_FILE_NAMES.iter().map(|n| path.join(n)).find(|p| p.is_file()) {
+            return found;
+        }
+        return path.join(COMPOSE_FILE_NAMES[0]);
+    }
+    path.to_path_buf()
+}
+
+/// The paths that hold the state of a role's services.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateOf {
+    pub role: String,
+    pub images: String,
+    pub paths: Vec<String>,
+}
+
+/// The variables of a role's services that name what they must wait for.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DependsOf {
+    pub role: String,
+    pub images: String,
+    /// Environment variables whose value is `host[:port]` of a service (or a `*_FILE` of it).
+    pub on: Vec<String>,
+}
+
+impl StateOf {
+    fn select(&self) -> Select {
+        Select { role: self.role.clone(), images: self.images.clone() }
+    }
+}
+
+impl DependsOf {
+    fn select(&self) -> Select {
+        Select { role: self.role.clone(), images: self.images.clone() }
+    }
 }
 
 /// The rules, one check each.
@@ -60,6 +114,9 @@ pub enum Rule {
     Published,
     /// The services are attached to the given networks only.
     NetworksOnly,
+    /// The selected services share no network with the services of the `from` roles (a database
+    /// the front door cannot reach).
+    Isolated,
     /// The services have a healthcheck that is not disabled.
     Healthchecks,
     /// Each service waits for its dependencies with `condition: service_healthy`.
@@ -83,7 +140,11 @@ pub enum Rule {
 
 impl ComposeCheck {
     pub(crate) fn strings(&self) -> Vec<&str> {
-        vec![self.file.as_str()]
+        let mut all = vec![self.file.as_str()];
+        all.extend(self.select.iter().chain(&self.from).flat_map(Select::strings));
+        all.extend(self.state.iter().flat_map(|s| [s.role.as_str(), s.images.as_str()]));
+        all.extend(self.depends.iter().flat_map(|d| [d.role.as_str(), d.images.as_str()]));
+        all
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
@@ -91,15 +152,23 @@ impl ComposeCheck {
         if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
             return Err(format!("compose file '{}' must be relative to the submission and stay inside it", self.file));
         }
+        if !self.services.is_empty() && !self.select.is_empty() {
+            return Err("give services by name or select them by role, not both".into());
+        }
         match self.rule {
-            Rule::StateOnNamedVolumes if self.state.is_empty() => {
-                Err("rule state-on-named-volumes needs state = { service = [\"/path\"] }".into())
-            }
+            Rule::StateOnNamedVolumes if self.state.is_empty() => Err(
+                "rule state-on-named-volumes needs state = [{ role = \"...\", images = \"...\", paths = [\"/path\"] }]"
+                    .into(),
+            ),
             Rule::DependsHealthy if self.depends.is_empty() => {
-                Err("rule depends-healthy needs depends = { service = [\"dependency\"] }".into())
+                Err("rule depends-healthy needs depends = [{ role = \"...\", images = \"...\", on = [\"VARIABLE\"] }]"
+                    .into())
             }
-            Rule::NetworksOnly if self.networks.is_empty() || self.services.is_empty() => {
-                Err("rule networks-only needs services = [...] and networks = [...]".into())
+            Rule::NetworksOnly if self.networks.is_empty() || (self.services.is_empty() && self.select.is_empty()) => {
+                Err("rule networks-only needs services or select, and networks = [...]".into())
+            }
+            Rule::Isolated if self.from.is_empty() || self.select.is_empty() => {
+                Err("rule isolated needs select = [...] and from = [...]".into())
             }
             _ => Ok(()),
         }
@@ -107,25 +176,63 @@ impl ComposeCheck {
 
     pub(crate) async fn attempt(&self, ctx: &Context) -> Attempt {
         let relative = ctx.vars.expand(&self.file);
-        let path = ctx.submission.join(&relative);
+        let path = compose_file(&ctx.submission.join(&relative));
+        let shown = path.strip_prefix(&ctx.submission).unwrap_or(&path).display().to_string();
         let project = match Project::load(&path) {
             Ok(project) => Project { root: Some(ctx.submission.clone()), ..project },
-            Err(why) => return Attempt::Fail(Mismatch::new(format!("a Compose file at {relative} that loads"), why)),
+            Err(why) => {
+                let wanted = if Path::new(&ctx.submission.join(&relative)).is_dir() || !relative.ends_with(".yaml") {
+                    format!("a Compose file in {relative} ({}) that loads", COMPOSE_FILE_NAMES.join(", "))
+                } else {
+                    format!("a Compose file at {shown} that loads")
+                };
+                return Attempt::Fail(Mismatch::new(wanted, why));
+            }
         };
         if self.rule == Rule::Valid {
             if let Some(complaint) = tool_complaint(&path, &project.env_file).await {
                 return Attempt::Fail(Mismatch::new("a file Compose accepts (`config --quiet`)", complaint));
             }
         }
-        match self.judge(&project) {
+        match self.judge(&project, &ctx.vars) {
             Ok(()) => Attempt::Pass,
             Err(mismatch) => Attempt::Fail(mismatch),
         }
     }
 
-    /// The rule on a loaded project (no I/O beyond `.env.example` for `env-example`).
-    pub fn judge(&self, project: &Project) -> Result<(), Mismatch> {
-        let services: Vec<&Service> = if self.services.is_empty() {
+    /// The services of the project that run `select`'s images.
+    fn selected<'p>(project: &'p Project, select: &Select, vars: &crate::vars::Vars) -> Vec<&'p Service> {
+        project.services.values().filter(|s| s.image.as_deref().is_some_and(|i| select.matches(i, vars))).collect()
+    }
+
+    /// The rule on a loaded project (no I/O beyond `.env.example` for `env-example`); `vars`
+    /// expand the roles' image families.
+    pub fn judge(&self, project: &Project, vars: &crate::vars::Vars) -> Result<(), Mismatch> {
+        let services: Vec<&Service> = if !self.select.is_empty() {
+            let mut picked: Vec<&Service> = Vec::new();
+            let mut missing = Vec::new();
+            for select in &self.select {
+                let found = Self::selected(project, select, vars);
+                if found.is_empty() {
+                    missing.push(select.describe(vars));
+                }
+                for service in found {
+                    if !picked.iter().any(|p| p.name == service.name) {
+                        picked.push(service);
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                return Err(Mismatch::new(
+                    format!(
+                        "{} in the file",
+                        self.select.iter().map(|s| format!("a {} service", s.role)).collect::<Vec<_>>().join(", ")
+                    ),
+                    format!("no service runs {}", missing.join(", nor ")),
+                ));
+            }
+            picked
+        } else if self.services.is_empty() {
             project.services.values().collect()
         } else {
             let missing: Vec<&str> =
@@ -149,7 +256,7 @@ impl ComposeCheck {
                     Some(image) => policy::image_version_problem(image).map(|p| format!("{}: {p}", s.name)),
                 })
                 .collect(),
-            Rule::StateOnNamedVolumes => self.state_problems(project),
+            Rule::StateOnNamedVolumes => self.state_problems(project, vars),
             Rule::NotPublished => services
                 .iter()
                 .filter(|s| !s.ports.is_empty())
@@ -168,6 +275,20 @@ impl ComposeCheck {
                     (!extra.is_empty()).then(|| format!("{} is also on {}", s.name, extra.join(", ")))
                 })
                 .collect(),
+            Rule::Isolated => {
+                let others: Vec<&Service> = self.from.iter().flat_map(|f| Self::selected(project, f, vars)).collect();
+                services
+                    .iter()
+                    .flat_map(|s| {
+                        others.iter().filter(|o| o.name != s.name).filter_map(move |o| {
+                            let shared: Vec<&str> =
+                                s.networks.iter().filter(|n| o.networks.contains(n)).map(String::as_str).collect();
+                            (!shared.is_empty())
+                                .then(|| format!("{} shares {} with {}", s.name, shared.join(", "), o.name))
+                        })
+                    })
+                    .collect()
+            }
             Rule::Healthchecks => services
                 .iter()
                 .filter_map(|s| match s.healthcheck {
@@ -176,7 +297,7 @@ impl ComposeCheck {
                     Health::Absent => Some(format!("{} has no healthcheck", s.name)),
                 })
                 .collect(),
-            Rule::DependsHealthy => self.depends_problems(project),
+            Rule::DependsHealthy => self.depends_problems(project, vars),
             Rule::RestartPolicy => services
                 .iter()
                 .filter_map(|s| match s.restart.as_deref() {
@@ -217,12 +338,16 @@ impl ComposeCheck {
             Rule::ExplicitTags => "every image pinned to a version (a tag with a version number, or a digest)".into(),
             Rule::StateOnNamedVolumes => {
                 let wanted: Vec<String> =
-                    self.state.iter().map(|(s, paths)| format!("{s}:{}", paths.join(","))).collect();
-                format!("named volumes at {}", wanted.join(" "))
+                    self.state.iter().map(|s| format!("{} {}", s.role, s.paths.join(", "))).collect();
+                format!("named volumes for the state of each service: {}", wanted.join("; "))
             }
             Rule::NotPublished => "no published ports".into(),
             Rule::Published => "a published port".into(),
             Rule::NetworksOnly => format!("only on {}", self.networks.join(", ")),
+            Rule::Isolated => format!(
+                "no network shared with the {}",
+                self.from.iter().map(|f| f.role.as_str()).collect::<Vec<_>>().join(" or the ")
+            ),
             Rule::Healthchecks => "a healthcheck".into(),
             Rule::DependsHealthy => "depends_on with condition: service_healthy".into(),
             Rule::RestartPolicy => "restart: unless-stopped (or always / on-failure)".into(),
@@ -244,56 +369,73 @@ impl ComposeCheck {
             .collect()
     }
 
-    fn state_problems(&self, project: &Project) -> Vec<String> {
+    fn state_problems(&self, project: &Project, vars: &crate::vars::Vars) -> Vec<String> {
         let mut problems = Vec::new();
-        for (name, paths) in &self.state {
-            let Some(service) = project.services.get(name) else {
-                problems.push(format!("no service {name}"));
-                continue;
-            };
-            for path in paths {
-                let path = path.trim_end_matches('/');
-                // The mount that holds `path`: the deepest one at it or above it.
-                let holder = service
-                    .mounts
-                    .iter()
-                    .filter(|m| {
-                        let target = m.target.trim_end_matches('/');
-                        path == target || path.starts_with(&format!("{target}/"))
-                    })
-                    .max_by_key(|m| m.target.len());
-                match holder {
-                    Some(Mount { kind: MountKind::Named, .. }) => {}
-                    Some(Mount { kind: MountKind::Bind, source, .. }) => problems.push(format!(
-                        "{name}:{path} is a bind mount of {}",
-                        source.as_deref().unwrap_or("a host directory")
-                    )),
-                    Some(Mount { kind: MountKind::Anonymous, .. }) => problems
-                        .push(format!("{name}:{path} is on an anonymous volume (a new, empty one after down/up)")),
-                    Some(Mount { kind: MountKind::Tmpfs, .. }) => {
-                        problems.push(format!("{name}:{path} is on a tmpfs (gone when the container stops)"))
+        for state in &self.state {
+            let services = Self::selected(project, &state.select(), vars);
+            if services.is_empty() {
+                problems.push(format!("no service runs {}", state.select().describe(vars)));
+            }
+            for service in services {
+                let name = &service.name;
+                for path in &state.paths {
+                    let path = path.trim_end_matches('/');
+                    // The mount that holds `path`: the deepest one at it or above it.
+                    let holder = service
+                        .mounts
+                        .iter()
+                        .filter(|m| {
+                            let target = m.target.trim_end_matches('/');
+                            path == target || path.starts_with(&format!("{target}/"))
+                        })
+                        .max_by_key(|m| m.target.len());
+                    match holder {
+                        Some(Mount { kind: MountKind::Named, .. }) => {}
+                        Some(Mount { kind: MountKind::Bind, source, .. }) => problems.push(format!(
+                            "{name}:{path} is a bind mount of {}",
+                            source.as_deref().unwrap_or("a host directory")
+                        )),
+                        Some(Mount { kind: MountKind::Anonymous, .. }) => problems
+                            .push(format!("{name}:{path} is on an anonymous volume (a new, empty one after down/up)")),
+                        Some(Mount { kind: MountKind::Tmpfs, .. }) => {
+                            problems.push(format!("{name}:{path} is on a tmpfs (gone when the container stops)"))
+                        }
+                        None => problems.push(format!(
+                            "{name}:{path} is in the container's own layer (gone when the container is recreated)"
+                        )),
                     }
-                    None => problems.push(format!(
-                        "{name}:{path} is in the container's own layer (gone when the container is recreated)"
-                    )),
                 }
             }
         }
         problems
     }
 
-    fn depends_problems(&self, project: &Project) -> Vec<String> {
+    fn depends_problems(&self, project: &Project, vars: &crate::vars::Vars) -> Vec<String> {
         let mut problems = Vec::new();
-        for (name, dependencies) in &self.depends {
-            let Some(service) = project.services.get(name) else {
-                problems.push(format!("no service {name}"));
-                continue;
-            };
-            for dependency in dependencies {
-                match service.depends_on.get(dependency).map(String::as_str) {
-                    Some("service_healthy") => {}
-                    Some(condition) => problems.push(format!("{name} waits for {dependency} only until {condition}")),
-                    None => problems.push(format!("{name} does not depend on {dependency}")),
+        for depends in &self.depends {
+            let services = Self::selected(project, &depends.select(), vars);
+            if services.is_empty() {
+                problems.push(format!("no service runs {}", depends.select().describe(vars)));
+            }
+            for service in services {
+                let name = &service.name;
+                for variable in &depends.on {
+                    let Some(value) = service.environment.get(variable) else {
+                        problems.push(format!("{name} does not set {variable}"));
+                        continue;
+                    };
+                    // `db`, `db:3306` or `tcp://db:3306` name the service `db`.
+                    let host = value.rsplit("://").next().unwrap_or(value).split(':').next().unwrap_or_default();
+                    if !project.services.contains_key(host) {
+                        // Not a service of this file (an address outside, or a typo): Compose has nothing to wait for.
+                        problems.push(format!("{name}'s {variable} names {host}, which is not a service of the file"));
+                        continue;
+                    }
+                    match service.depends_on.get(host).map(String::as_str) {
+                        Some("service_healthy") => {}
+                        Some(condition) => problems.push(format!("{name} waits for {host} only until {condition}")),
+                        None => problems.push(format!("{name} does not depend on {host}")),
+                    }
                 }
             }
         }
@@ -429,6 +571,8 @@ pub struct Service {
     pub violations: Vec<policy::Violation>,
     /// Secret-looking environment entries written in the file (as written, value masked).
     pub inline_secrets: Vec<String>,
+    /// The environment (interpolated), from the map or the list form.
+    pub environment: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -719,6 +863,18 @@ impl Service {
         }
         service.violations = policy::host_config(&as_host_config(body, &service.mounts, dir));
         service.inline_secrets = inline_secrets(raw.get("environment"));
+        service.environment = match body.get("environment") {
+            Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v).unwrap_or_default())).collect(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(text)
+                .map(|e| match e.split_once('=') {
+                    Some((k, v)) => (k.to_string(), v.to_string()),
+                    None => (e, String::new()),
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
         service
     }
 }

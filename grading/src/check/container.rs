@@ -8,6 +8,7 @@
 //! expect = { running = true, healthy = true, not_published = ["3306/tcp"], mounts = { "/var/lib/mysql" = "named-volume" } }
 //! ```
 
+use super::select::Select;
 use super::{Attempt, Context, Mismatch};
 use bollard::models::ContainerInspectResponse;
 use futures_util::StreamExt;
@@ -28,11 +29,31 @@ pub struct ContainerCheck {
     pub expect: ContainerExpect,
 }
 
+/// Containers of a Compose project: one service's, or every container running a role's images.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ComposeService {
     pub project: String,
-    pub service: String,
+    /// The service, by name ...
+    pub service: Option<String>,
+    /// ... or every container of the project whose image is one of the role's (see [`Select`]).
+    pub select: Option<Select>,
+}
+
+impl ComposeService {
+    fn validate(&self) -> Result<(), String> {
+        if self.service.is_some() == self.select.is_some() {
+            return Err("give the compose service by name or select it by role, one of them".into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn strings(&self) -> Vec<&str> {
+        let mut all = vec![self.project.as_str()];
+        all.extend(self.service.as_deref());
+        all.extend(self.select.iter().flat_map(Select::strings));
+        all
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -91,7 +112,7 @@ impl ContainerCheck {
     pub(crate) fn strings(&self) -> Vec<&str> {
         let mut all: Vec<&str> = self.name.iter().map(String::as_str).collect();
         if let Some(c) = &self.compose {
-            all.extend([c.project.as_str(), c.service.as_str()]);
+            all.extend(c.strings());
         }
         if let Some(e) = &self.exec {
             all.extend(e.command.iter().map(String::as_str));
@@ -105,6 +126,9 @@ impl ContainerCheck {
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.name.is_some() == self.compose.is_some() {
             return Err("give the container's name or its compose service, not both or neither".into());
+        }
+        if let Some(compose) = &self.compose {
+            compose.validate()?;
         }
         for port in self.expect.published.iter().chain(&self.expect.not_published) {
             let ok = port
@@ -123,8 +147,11 @@ impl ContainerCheck {
     fn describe(&self, ctx: &Context) -> String {
         match (&self.name, &self.compose) {
             (Some(name), _) => format!("container {}", ctx.vars.expand(name)),
-            (_, Some(c)) => {
-                format!("service {} of compose project {}", ctx.vars.expand(&c.service), ctx.vars.expand(&c.project))
+            (_, Some(ComposeService { project, service: Some(service), .. })) => {
+                format!("service {} of compose project {}", ctx.vars.expand(service), ctx.vars.expand(project))
+            }
+            (_, Some(ComposeService { project, select: Some(select), .. })) => {
+                format!("the {} of compose project {}", select.role, ctx.vars.expand(project))
             }
             _ => "a container".into(),
         }
@@ -136,14 +163,18 @@ impl ContainerCheck {
         };
         let what = self.describe(ctx);
         let work = async {
-            let found = match self.find(docker, ctx).await {
-                Ok(found) => found,
+            let all = match find_all(docker, self.name.as_deref(), self.compose.as_ref(), ctx).await {
+                Ok(all) => all,
                 Err(actual) => return Attempt::Fail(Mismatch::new(format!("{what} to exist"), actual)),
             };
-            let mut mismatches = judge(&found, &self.expect, docker, ctx).await;
-            if let Some(exec) = &self.exec {
-                if let Err(m) = run_exec(docker, &found, exec, ctx).await {
-                    mismatches.push(m);
+            // Every container of a role must meet the expectations (two databases: both).
+            let mut mismatches = Vec::new();
+            for found in &all {
+                mismatches.extend(judge(found, &self.expect, docker, ctx).await);
+                if let Some(exec) = &self.exec {
+                    if let Err(m) = run_exec(docker, found, exec, ctx).await {
+                        mismatches.push(m);
+                    }
                 }
             }
             if mismatches.is_empty() {
@@ -160,37 +191,71 @@ impl ContainerCheck {
             )),
         }
     }
-
-    async fn find(&self, docker: &bollard::Docker, ctx: &Context) -> Result<ContainerInspectResponse, String> {
-        find(docker, self.name.as_deref(), self.compose.as_ref(), ctx).await
-    }
 }
 
-/// Inspects a container: by name, or the compose service's lowest-numbered container.
-pub(crate) async fn find(
+/// Inspects the container(s): by name, the compose service's lowest-numbered container, or every
+/// container of the project whose image runs the selected role (at least one).
+pub(crate) async fn find_all(
     docker: &bollard::Docker,
     name: Option<&str>,
     compose: Option<&ComposeService>,
     ctx: &Context,
-) -> Result<ContainerInspectResponse, String> {
+) -> Result<Vec<ContainerInspectResponse>, String> {
     if let Some(name) = name {
         let name = ctx.vars.expand(name);
-        return docker
+        let found = docker
             .inspect_container(&name, None)
             .await
-            .map_err(|e| not_found(&e, &format!("no container named {name}")));
+            .map_err(|e| not_found(&e, &format!("no container named {name}")))?;
+        return Ok(vec![found]);
     }
     let compose = compose.expect("validated: name or compose");
-    let (project, service) = (ctx.vars.expand(&compose.project), ctx.vars.expand(&compose.service));
+    let project = ctx.vars.expand(&compose.project);
+    let mut containers = project_containers(docker, &project).await?;
+    let picked: Vec<String> = match (&compose.service, &compose.select) {
+        (Some(service), _) => {
+            let service = ctx.vars.expand(service);
+            let first = containers
+                .iter()
+                .find(|c| c.labels.as_ref().and_then(|l| l.get("com.docker.compose.service")) == Some(&service))
+                .and_then(|c| c.id.clone())
+                .ok_or_else(|| {
+                    format!("no container for service {service} in compose project {project} (is the stack up?)")
+                })?;
+            vec![first]
+        }
+        (None, Some(select)) => {
+            containers.retain(|c| c.image.as_deref().is_some_and(|i| select.matches(i, &ctx.vars)));
+            let ids: Vec<String> = containers.into_iter().filter_map(|c| c.id).collect();
+            if ids.is_empty() {
+                return Err(format!(
+                    "no container of compose project {project} runs {} (is the stack up?)",
+                    select.describe(&ctx.vars)
+                ));
+            }
+            ids
+        }
+        (None, None) => unreachable!("validated: service or select"),
+    };
+    let mut found = Vec::new();
+    for id in picked {
+        found.push(docker.inspect_container(&id, None).await.map_err(|e| format!("inspecting {id} failed: {e}"))?);
+    }
+    Ok(found)
+}
+
+/// The containers of Compose project `project` that are its services (no one-off `run`), in the
+/// order of their container numbers.
+pub(crate) async fn project_containers(
+    docker: &bollard::Docker,
+    project: &str,
+) -> Result<Vec<bollard::models::ContainerSummary>, String> {
     let project_label = format!("com.docker.compose.project={project}");
-    let service_label = format!("com.docker.compose.service={service}");
-    let filters: HashMap<&str, Vec<&str>> =
-        [("label", vec![project_label.as_str(), service_label.as_str()])].into_iter().collect();
+    let filters: HashMap<&str, Vec<&str>> = [("label", vec![project_label.as_str()])].into_iter().collect();
     let options =
         bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     let mut containers =
         docker.list_containers(Some(options)).await.map_err(|e| format!("listing containers failed: {e}"))?;
-    // One-off `run` containers are not the service; lower container numbers first.
     containers
         .retain(|c| c.labels.as_ref().and_then(|l| l.get("com.docker.compose.oneoff")).is_none_or(|v| v == "False"));
     containers.sort_by_key(|c| {
@@ -200,11 +265,7 @@ pub(crate) async fn find(
             .and_then(|n| n.parse::<u32>().ok())
             .unwrap_or(0)
     });
-    let id = containers
-        .first()
-        .and_then(|c| c.id.clone())
-        .ok_or_else(|| format!("no container for service {service} in compose project {project} (is the stack up?)"))?;
-    docker.inspect_container(&id, None).await.map_err(|e| format!("inspecting {service} failed: {e}"))
+    Ok(containers)
 }
 
 fn not_found(error: &bollard::errors::Error, message: &str) -> String {

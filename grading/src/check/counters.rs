@@ -14,7 +14,7 @@
 //! traffic = [{ url = "http://{host}:{port}/status.php" }]
 //! ```
 
-use super::container::{exec_output, find, ComposeService};
+use super::container::{exec_output, find_all, ComposeService};
 use super::http::HttpCheck;
 use super::{Attempt, Context, Mismatch};
 use serde::Deserialize;
@@ -29,13 +29,28 @@ pub struct CountersCheck {
     /// ... or by Compose service.
     pub compose: Option<ComposeService>,
     /// Prints the counters as `name:value` or `STAT name value` lines.
+    #[serde(default)]
     pub command: Vec<String>,
     /// The counters whose sum must grow.
+    #[serde(default)]
     pub fields: Vec<String>,
+    /// Or, per image family of the cache (a Redis and a Memcached differ), its own command and fields.
+    #[serde(default)]
+    pub by_image: Vec<CountersOf>,
     /// The requests made between the two readings.
     pub traffic: Vec<HttpCheck>,
     #[serde(default = "one")]
     pub min_increase: u64,
+}
+
+/// The counters of caches of some image families.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountersOf {
+    /// Image families, as a role's (`redis valkey`).
+    pub images: String,
+    pub command: Vec<String>,
+    pub fields: Vec<String>,
 }
 
 fn one() -> u64 {
@@ -47,7 +62,11 @@ impl CountersCheck {
         let mut all: Vec<&str> = self.command.iter().map(String::as_str).collect();
         all.extend(self.name.as_deref());
         if let Some(c) = &self.compose {
-            all.extend([c.project.as_str(), c.service.as_str()]);
+            all.extend(c.strings());
+        }
+        for of in &self.by_image {
+            all.push(of.images.as_str());
+            all.extend(of.command.iter().map(String::as_str));
         }
         all.extend(self.traffic.iter().flat_map(HttpCheck::strings));
         all
@@ -57,8 +76,11 @@ impl CountersCheck {
         if self.name.is_some() == self.compose.is_some() {
             return Err("give the cache's container as name or as compose, one of them".into());
         }
-        if self.command.is_empty() || self.fields.is_empty() || self.traffic.is_empty() {
-            return Err("counters needs command, fields and traffic".into());
+        let own = !self.command.is_empty() && !self.fields.is_empty();
+        let per_image =
+            !self.by_image.is_empty() && self.by_image.iter().all(|o| !o.command.is_empty() && !o.fields.is_empty());
+        if !(own || per_image) || self.traffic.is_empty() {
+            return Err("counters needs command and fields (or by_image entries with both), and traffic".into());
         }
         for (i, request) in self.traffic.iter().enumerate() {
             request.validate().map_err(|m| format!("traffic[{i}]: {m}"))?;
@@ -71,15 +93,30 @@ impl CountersCheck {
             return Attempt::CannotRun("needs a Docker engine, and none was connected".into());
         };
         let work = async {
-            let found = match find(docker, self.name.as_deref(), self.compose.as_ref(), ctx).await {
-                Ok(found) => found,
+            let found = match find_all(docker, self.name.as_deref(), self.compose.as_ref(), ctx).await {
+                Ok(mut all) => all.remove(0),
                 Err(actual) => return Attempt::Fail(Mismatch::new("the cache's container to exist", actual)),
             };
-            let id = found.id.unwrap_or_default();
-            let command: Vec<String> = self.command.iter().map(|a| ctx.vars.expand(a)).collect();
+            let id = found.id.clone().unwrap_or_default();
+            let image = found.config.and_then(|c| c.image).unwrap_or_default();
+            let family = super::select::family(&image);
+            let (command, fields) =
+                match self.by_image.iter().find(|o| {
+                    ctx.vars.expand(&o.images).split([' ', ',']).any(|f| f.trim().eq_ignore_ascii_case(&family))
+                }) {
+                    Some(of) => (&of.command, &of.fields),
+                    None if !self.command.is_empty() => (&self.command, &self.fields),
+                    None => {
+                        return Attempt::Fail(Mismatch::new(
+                            "a cache whose counters this check can read",
+                            format!("the cache runs {image}, whose counters it does not know"),
+                        ))
+                    }
+                };
+            let command: Vec<String> = command.iter().map(|a| ctx.vars.expand(a)).collect();
             let read = || async {
                 match exec_output(docker, &id, &command, None).await {
-                    Ok((0, output)) => Ok(self.total(&parse_counters(&output))),
+                    Ok((0, output)) => Ok(total(fields, &parse_counters(&output))),
                     Ok((code, output)) => Err(Mismatch::new(
                         format!("`{}` to print the counters", command.join(" ")),
                         format!("it exited with {code}: {:?}", super::excerpt(&output, 160)),
@@ -92,7 +129,7 @@ impl CountersCheck {
             };
             let before = match read().await {
                 Ok(Some(total)) => total,
-                Ok(None) => return Attempt::Fail(self.missing_fields()),
+                Ok(None) => return Attempt::Fail(missing_fields(fields)),
                 Err(m) => return Attempt::Fail(m),
             };
             for request in &self.traffic {
@@ -105,7 +142,7 @@ impl CountersCheck {
             }
             let after = match read().await {
                 Ok(Some(total)) => total,
-                Ok(None) => return Attempt::Fail(self.missing_fields()),
+                Ok(None) => return Attempt::Fail(missing_fields(fields)),
                 Err(m) => return Attempt::Fail(m),
             };
             let grew = after.saturating_sub(before);
@@ -115,7 +152,7 @@ impl CountersCheck {
                 Attempt::Fail(Mismatch::new(
                     format!(
                         "{} to grow by at least {} while {} request(s) went through the app",
-                        self.fields.join(" + "),
+                        fields.join(" + "),
                         self.min_increase,
                         self.traffic.len()
                     ),
@@ -128,17 +165,15 @@ impl CountersCheck {
             Err(_) => Attempt::Fail(Mismatch::cut_off("the counters read twice", "the deadline passed first")),
         }
     }
+}
 
-    fn total(&self, counters: &BTreeMap<String, u64>) -> Option<u64> {
-        self.fields.iter().map(|f| counters.get(f).copied()).sum()
-    }
+/// The sum of `fields`, if every one was printed.
+fn total(fields: &[String], counters: &BTreeMap<String, u64>) -> Option<u64> {
+    fields.iter().map(|f| counters.get(f).copied()).sum()
+}
 
-    fn missing_fields(&self) -> Mismatch {
-        Mismatch::new(
-            format!("counters {}", self.fields.join(", ")),
-            format!("`{}` did not print them all", self.command.join(" ")),
-        )
-    }
+fn missing_fields(fields: &[String]) -> Mismatch {
+    Mismatch::new(format!("counters {}", fields.join(", ")), "the counters command did not print them all")
 }
 
 /// `name:value` (Redis INFO) and `STAT name value` (Memcached) lines; other lines are skipped.

@@ -55,6 +55,10 @@ pub struct HttpCheck {
     pub follow_redirects: bool,
     /// HTTP basic auth: `Authorization: Basic base64(user:password)`.
     pub basic_auth: Option<BasicAuth>,
+    /// Connect to this address instead of the URL's host, which still goes in `Host` and as the
+    /// TLS server name (curl's `--resolve`): how `https://wordpress.localhost:9443/` reaches a front
+    /// door on 127.0.0.1 by its virtual host name, whatever the machine's resolver says.
+    pub resolve: Option<String>,
     #[serde(default)]
     pub expect: HttpExpect,
 }
@@ -103,6 +107,7 @@ impl HttpCheck {
         let mut all = vec![self.method.as_str(), self.url.as_str()];
         all.extend(self.headers.values().map(String::as_str));
         all.extend(self.body.as_deref());
+        all.extend(self.resolve.as_deref());
         if let Some(auth) = &self.basic_auth {
             all.extend([auth.user.as_str(), auth.password.as_str()]);
         }
@@ -188,7 +193,13 @@ impl HttpCheck {
         } else {
             None
         };
-        PreparedRequest { method: v.expand(&self.method), url: v.expand(&self.url), headers, body }
+        PreparedRequest {
+            method: v.expand(&self.method),
+            url: v.expand(&self.url),
+            headers,
+            body,
+            resolve: self.resolve.as_ref().map(|r| v.expand(r)),
+        }
     }
 
     /// The whole expectation in words (used when there is no response to compare with).
@@ -354,6 +365,8 @@ pub(crate) struct PreparedRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
+    /// Where to connect instead of the URL's host (the port stays the URL's).
+    pub resolve: Option<String>,
 }
 
 /// What came back.
@@ -440,6 +453,10 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for 
 async fn send_once(request: &PreparedRequest) -> Result<Response, String> {
     let Target { tls, authority, target } = split_url(&request.url)?;
     let address = connect_address(&authority, tls);
+    let address = match &request.resolve {
+        Some(ip) => format!("{ip}:{}", address.rsplit_once(':').map_or("", |(_, port)| port)),
+        None => address,
+    };
     // Certificates are not judged here (a `tls` check does that): the grader inspects, it does not trust.
     let stream: Box<dyn Stream> = if tls {
         let both = [&rustls::version::TLS13, &rustls::version::TLS12];
@@ -522,7 +539,7 @@ mod judge_tests {
         check.validate().unwrap();
         let mut vars = Vars::new();
         vars.set("word", "hello");
-        let ctx = Context { vars, submission: ".".into(), services: None, docker: None };
+        let ctx = Context { vars, submission: ".".into(), services: None, docker: None, may_recreate: false };
         let mut header_map = HeaderMap::new();
         for (k, v) in headers {
             header_map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
@@ -655,7 +672,7 @@ mod judge_tests {
         .unwrap();
         let mut vars = Vars::new();
         vars.set("word", "hi");
-        let ctx = Context { vars, submission: ".".into(), services: None, docker: None };
+        let ctx = Context { vars, submission: ".".into(), services: None, docker: None, may_recreate: false };
         let request = check.request(&ctx);
         assert_eq!(request.body.as_deref(), Some("name=a+b%26c&text=hi"));
         assert!(request.headers.contains(&("content-type".into(), "application/x-www-form-urlencoded".into())));

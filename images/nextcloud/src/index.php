@@ -8,7 +8,11 @@ if ($config && !nc_trusted_host($config)) {
 	exit;
 }
 $installed = nc_installed() ? 'installed' : 'not installed yet (set NEXTCLOUD_ADMIN_USER, NEXTCLOUD_ADMIN_PASSWORD and MYSQL_*)';
-$redis = ($config['memcache.locking'] ?? '') === '\OC\Memcache\Redis' ? 'Redis (' . htmlspecialchars($config['redis']['host']) . ')' : 'none (set REDIS_HOST)';
+$redis = match (true) {
+	($config['memcache.locking'] ?? '') === '\OC\Memcache\Redis' => 'Redis (' . htmlspecialchars($config['redis']['host']) . ')',
+	($config['memcache.distributed'] ?? '') === '\OC\Memcache\Memcached' => 'Memcached (the distributed cache)',
+	default => 'none (set REDIS_HOST)',
+};
 $path = $_SERVER['REQUEST_URI'] ?? '/';
 if ($path !== '/' && $path !== '/index.php') {
 	http_response_code(404);

@@ -34,7 +34,8 @@ if (str_contains($relative, "\0") || preg_match('#(^|/)\.\.(/|$)#', $relative)) 
 	fail(400, 'Bad path');
 }
 
-// Basic auth: the password hash comes from Redis when it is cached there, else from the database.
+// Basic auth: the password hash comes from the distributed cache (Redis or Memcached) when it is
+// cached there, else from the database.
 $user = $_SERVER['PHP_AUTH_USER'] ?? null;
 $password = $_SERVER['PHP_AUTH_PW'] ?? null;
 if ($user === null) {
@@ -42,12 +43,14 @@ if ($user === null) {
 	fail(401, 'No basic auth credentials');
 }
 $redis = null;
+$cache = null;
 try {
 	$redis = nc_redis($config);
+	$cache = nc_cache($config);
 } catch (Throwable $e) {
-	fail(503, 'Redis is configured but does not answer: ' . $e->getMessage());
+	fail(503, 'The cache is configured but does not answer: ' . $e->getMessage());
 }
-$hash = $redis ? $redis->get('nc:auth:' . $user) : false;
+$hash = $cache ? $cache['get']('nc:auth:' . $user) : false;
 if ($hash === false) {
 	try {
 		$db = nc_db($config);
@@ -57,8 +60,8 @@ if ($hash === false) {
 	} catch (Throwable $e) {
 		fail(503, 'The database does not answer');
 	}
-	if ($hash !== false && $redis) {
-		$redis->setex('nc:auth:' . $user, 300, $hash);
+	if ($hash !== false && $cache) {
+		$cache['set']('nc:auth:' . $user, $hash);
 	}
 }
 if ($hash === false || !password_verify((string)$password, $hash)) {

@@ -40,13 +40,19 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Checks what `up` needs before anything is created.
+    /// Checks what `up` needs before anything is created. `file` may be a folder: the compose
+    /// file is then the first name Compose itself looks for there.
     pub fn new(file: &Path, project: &str, env_file: Option<&Path>) -> anyhow::Result<Stack> {
         let tool = compose_tool().context(
             "neither `docker compose` (v2) nor `docker-compose` (v1) is installed: install one (Debian: apt-get install docker-compose)",
         )?;
+        let file = &grading::check::compose_file(file);
         if !file.is_file() {
-            bail!("no compose file at {}: run from the workspace root or pass --file", file.display());
+            bail!(
+                "no compose file at {} ({}): run from the workspace root or pass --file",
+                file.display(),
+                grading::check::COMPOSE_FILE_NAMES.join(", ")
+            );
         }
         let env_file = match env_file {
             Some(path) if !path.is_file() => bail!(

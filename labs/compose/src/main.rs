@@ -10,8 +10,9 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(version, about = "Run the lab 3 compose stack and wait until it is healthy")]
 struct Cli {
-    /// The compose file.
-    #[arg(long, default_value = "labs/compose/compose.yaml")]
+    /// The compose file, or its folder (then the first of compose.yaml, compose.yml,
+    /// docker-compose.yaml, docker-compose.yml there).
+    #[arg(long, default_value = "labs/compose")]
     file: PathBuf,
     /// The compose project name (container, network and volume prefix).
     #[arg(long, default_value = "lab3")]

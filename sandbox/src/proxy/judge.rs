@@ -83,6 +83,12 @@ impl Shared {
         images.get(image).or_else(|| images.get(&format!("{image}:latest"))).cloned()
     }
 
+    /// The stand-in to run for `image` when it is not here and stands in for its family.
+    pub(crate) async fn stand_in(&self, image: &str) -> Option<String> {
+        let stand_in = self.stand_ins.lock().expect("stand-ins lock").get(&policy::image_family(image)).cloned()?;
+        self.docker.inspect_image(image).await.is_err().then_some(stand_in)
+    }
+
     /// Creates a volume for the run, labelled, with `driver` and `options` (already judged).
     async fn create_volume(&self, name: &str, driver: &str, options: &Map<String, Value>) -> Result<(), String> {
         let body = bollard::models::VolumeCreateRequest {
@@ -145,8 +151,14 @@ pub(crate) async fn container_create(
     if !body.get("HostConfig").is_some_and(Value::is_object) {
         body["HostConfig"] = Value::Object(Map::new());
     }
-    if let Some(image) = body.get("Image").and_then(Value::as_str).and_then(|i| shared.built(i)) {
-        body["Image"] = Value::from(image);
+    if let Some(image) = body.get("Image").and_then(Value::as_str).map(str::to_string) {
+        let used = match shared.built(&image) {
+            Some(built) => Some(built),
+            None => shared.stand_in(&image).await,
+        };
+        if let Some(used) = used {
+            body["Image"] = Value::from(used);
+        }
     }
     let host = body["HostConfig"].clone();
     let mut violations = policy::host_config(&host);

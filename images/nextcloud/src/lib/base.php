@@ -7,13 +7,28 @@ const NC_CONFIG = NC_ROOT . '/config/config.php';
 
 require NC_ROOT . '/version.php';
 
-function nc_config(): array {
+/// config/config.php alone (what the stand-in writes).
+function nc_own_config(): array {
 	if (!is_file(NC_CONFIG)) {
 		return [];
 	}
 	$CONFIG = [];
 	include NC_CONFIG;
 	return is_array($CONFIG) ? $CONFIG : [];
+}
+
+/// The configuration as Nextcloud reads it: config.php, then every config/*.config.php over it
+/// (how a mounted file adds settings, e.g. Memcached as the distributed cache).
+function nc_config(): array {
+	$config = nc_own_config();
+	foreach (glob(NC_ROOT . '/config/*.config.php') ?: [] as $extra) {
+		$CONFIG = [];
+		include $extra;
+		if (is_array($CONFIG)) {
+			$config = array_replace($config, $CONFIG);
+		}
+	}
+	return $config;
 }
 
 function nc_save_config(array $config): void {
@@ -59,6 +74,29 @@ function nc_redis(array $config): ?Redis {
 	return $redis;
 }
 
+/// Memcached, when the config names it as the distributed cache (`memcached_servers`); null otherwise.
+function nc_memcached(array $config): ?Memcached {
+	if (($config['memcache.distributed'] ?? '') !== '\OC\Memcache\Memcached' || empty($config['memcached_servers'])) {
+		return null;
+	}
+	$memcached = new Memcached();
+	$memcached->addServers($config['memcached_servers']);
+	return $memcached;
+}
+
+/// The distributed cache for small values (Redis or Memcached), as get/set closures; null without one.
+function nc_cache(array $config): ?array {
+	$redis = nc_redis($config);
+	if ($redis) {
+		return ['get' => fn($k) => $redis->get($k), 'set' => fn($k, $v) => $redis->setex($k, 300, $v)];
+	}
+	$memcached = nc_memcached($config);
+	if ($memcached) {
+		return ['get' => fn($k) => $memcached->get($k), 'set' => fn($k, $v) => $memcached->set($k, $v, 300)];
+	}
+	return null;
+}
+
 /// The Host header is one of trusted_domains (with or without its port), as Nextcloud requires.
 function nc_trusted_host(array $config): bool {
 	$host = strtolower($_SERVER['HTTP_HOST'] ?? '');
@@ -89,8 +127,18 @@ function nc_env(string $name): ?string {
 	return ($value === false || $value === '') ? null : $value;
 }
 
-/// Redis settings from REDIS_HOST / REDIS_HOST_PORT / REDIS_HOST_PASSWORD, as the official image applies them.
+/// Redis settings from REDIS_HOST / REDIS_HOST_PORT / REDIS_HOST_PASSWORD, and the reverse
+/// proxy's from TRUSTED_PROXIES / OVERWRITEPROTOCOL / OVERWRITEHOST / OVERWRITECLIURL, as the
+/// official image applies them.
 function nc_apply_env(array $config): array {
+	foreach (['OVERWRITEPROTOCOL' => 'overwriteprotocol', 'OVERWRITEHOST' => 'overwritehost', 'OVERWRITECLIURL' => 'overwrite.cli.url'] as $env => $key) {
+		if (($value = nc_env($env)) !== null) {
+			$config[$key] = $value;
+		}
+	}
+	if (($proxies = nc_env('TRUSTED_PROXIES')) !== null) {
+		$config['trusted_proxies'] = preg_split('/\s+/', $proxies, -1, PREG_SPLIT_NO_EMPTY);
+	}
 	$redis = nc_env('REDIS_HOST');
 	if ($redis !== null) {
 		$config['memcache.distributed'] = '\OC\Memcache\Redis';
