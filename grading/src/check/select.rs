@@ -33,7 +33,7 @@ impl Select {
     /// Whether `image` runs this role.
     pub fn matches(&self, image: &str, vars: &Vars) -> bool {
         let family = family(image);
-        self.families(vars).iter().any(|f| *f == family)
+        self.families(vars).contains(&family)
     }
 
     /// "a database image (mariadb, mysql)", for messages.
