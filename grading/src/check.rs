@@ -98,7 +98,11 @@ impl std::fmt::Debug for Context {
 
 /// Whether a kind is retried until its deadline (pollable) or runs once with deadlines of its own.
 pub(crate) fn is_polled(kind: &CheckKind) -> bool {
-    !matches!(kind, CheckKind::Persistence(_))
+    match kind {
+        CheckKind::Persistence(_) => false,
+        CheckKind::Container(c) => c.is_polled(),
+        _ => true,
+    }
 }
 
 /// Repeats `attempt` every `interval` until it does not fail or the deadline comes. A check that
@@ -140,7 +144,7 @@ pub(crate) async fn attempt(
         CheckKind::Tcp(c) => c.attempt(ctx, deadline).await,
         CheckKind::Http(c) => c.attempt(ctx, deadline).await,
         CheckKind::Tls(c) => c.attempt(ctx, deadline).await,
-        CheckKind::Container(c) => c.attempt(ctx, deadline).await,
+        CheckKind::Container(c) => c.attempt(ctx, deadline, interval).await,
         CheckKind::Persistence(c) => c.attempt(ctx, deadline, interval).await,
         CheckKind::Compose(c) => c.attempt(ctx).await,
         CheckKind::Counters(c) => c.attempt(ctx, deadline).await,

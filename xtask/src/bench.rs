@@ -309,7 +309,7 @@ async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<(
 /// the lab's `stack up` on the host with the engine's own socket (timed), `check lab3 --step
 /// cache` on that stack (timed), `stack down --volumes` (timed); B is `check lab3 --up --step
 /// cache` - the run, its proxy and toolbox, up through the proxy, the same checks, the reaper -
-/// timed whole. Same file, same stand-in images, own project names and ports.
+/// timed whole. Same file (the reference solution), same stand-in images, own project names and ports.
 async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
     let engine = crate::engine::ensure(crate::engine::Provision::IfMissing).await?;
     if crate::engine::compose_command().is_none() {
@@ -323,7 +323,7 @@ async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
         ("WORDPRESS_IMAGE", stand_in("wordpress:6.1-apache")),
         ("NEXTCLOUD_IMAGE", stand_in("nextcloud:28-apache")),
         ("REDIS_IMAGE", stand_in("redis:7.0")),
-        ("PORTFOLIO_IMAGE", "containerlabs/portfolio:0.1.0".to_string()),
+        ("NGINX_IMAGE", stand_in("nginx:1.27")),
     ];
     let tags: Vec<String> = images.iter().map(|(_, tag)| tag.clone()).collect();
     crate::images::ensure_tags(&engine, root, root, &tags, crate::images::ImageSource::Build, None).await?;
@@ -336,8 +336,9 @@ async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
     if !built.success() {
         bail!("building the stack tool failed");
     }
-    let file = root.join("labs/compose/compose.yaml");
-    let env_file = root.join("labs/compose/.env.example");
+    // The reference solution, as `--solutions` grades it.
+    let file = root.join("labs/compose/solution/compose.yaml");
+    let env_file = root.join("labs/compose/solution/.env.example");
     let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
     let timed = |command: &mut Command, what: &str| -> anyhow::Result<f64> {
         let start = std::time::Instant::now();
@@ -355,8 +356,7 @@ async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
     let (mut up, mut graded, mut down, mut sandboxed) = (vec![], vec![], vec![], vec![]);
     for round in 0..rounds {
         let project = format!("clabsbench{}a{round}", std::process::id());
-        let ports =
-            [("wordpress_port", free_port()?), ("nextcloud_port", free_port()?), ("portfolio_port", free_port()?)];
+        let ports = [("http_port", free_port()?), ("https_port", free_port()?)];
         let stack = |args: &[&str]| -> Command {
             let mut c = Command::new(root.join("target/debug/stack"));
             c.arg("--project").arg(&project).arg("--file").arg(&file).arg("--env-file").arg(&env_file).args(args);
@@ -366,12 +366,10 @@ async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
             for (var, port) in &ports {
                 c.env(var.to_ascii_uppercase(), port.to_string());
             }
-            // The lab's default admin account, which the checks log in with.
-            c.env("NEXTCLOUD_ADMIN_USER", "admin").env("NEXTCLOUD_ADMIN_PASSWORD", "clabs-nc-admin-pass");
             c
         };
         let mut check = Command::new(&xtask);
-        check.current_dir(root).args(["check", "lab3", "--step", "cache", "--format", "json"]);
+        check.current_dir(root).args(["check", "lab3", "--step", "cache", "--solutions", "--format", "json"]);
         check.args(["--var", &format!("project={project}")]);
         for (var, port) in &ports {
             check.args(["--var", &format!("{var}={port}")]);
@@ -388,11 +386,20 @@ async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
         down.push(a_down);
         let project = format!("clabsbench{}b{round}", std::process::id());
         let mut check_up = Command::new(&xtask);
-        check_up
-            .current_dir(root)
-            .args(["check", "lab3", "--up", "--step", "cache", "--images", "build", "--format", "json"]);
+        check_up.current_dir(root).args([
+            "check",
+            "lab3",
+            "--up",
+            "--step",
+            "cache",
+            "--solutions",
+            "--images",
+            "build",
+            "--format",
+            "json",
+        ]);
         check_up.args(["--var", &format!("project={project}")]);
-        for var in ["wordpress_port", "nextcloud_port", "portfolio_port"] {
+        for var in ["http_port", "https_port"] {
             check_up.args(["--var", &format!("{var}={}", free_port()?)]);
         }
         let b = timed(&mut check_up, "check lab3 --up")?;

@@ -62,9 +62,9 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
         (false, _) => None,
     };
     let submission = solved.as_ref().map(|d| d.path().to_path_buf()).or_else(|| options.submission.clone());
-    let selection =
+    let mut selection =
         course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, submission.as_deref());
-    let graded = match &selection {
+    let graded = match &mut selection {
         Ok(selection) => grade_selection(&options, selection).await,
         Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
@@ -97,13 +97,65 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn grade_selection(options: &CheckOptions, selection: &Selection) -> anyhow::Result<Report> {
+async fn grade_selection(options: &CheckOptions, selection: &mut Selection) -> anyhow::Result<Report> {
     let engine = engine_if_needed(selection, options.up).await?;
     if options.up {
         grade_up(options, selection, engine).await
     } else {
+        if let Some(engine) = &engine {
+            adopt_started_project(options, selection, &engine.docker).await;
+        }
         let may_recreate = options.allow_restarts || allowed_on_a_terminal(selection)?;
         Ok(grade(selection, None, engine.map(|e| e.docker), BTreeMap::new(), None, may_recreate).await)
+    }
+}
+
+/// A stack the student started by hand is found where they started it. `docker compose up` in
+/// `labs/compose` names its project after the folder (`compose`), not the lab's `project`
+/// variable: when no `--var project=` was given and no container of the lab's project exists,
+/// the project Compose started from the submission's `compose_dir` is graded (and said so).
+async fn adopt_started_project(options: &CheckOptions, selection: &mut Selection, docker: &bollard::Docker) {
+    let given = options.vars.iter().any(|v| v.starts_with("project="));
+    let (Some(project), Some(compose_dir)) = (selection.vars.get("project"), selection.vars.get("compose_dir")) else {
+        return;
+    };
+    if given {
+        return;
+    }
+    let (project, dir) = (project.to_string(), selection.submission.join(compose_dir));
+    let Ok(dir) = dir.canonicalize() else { return };
+    let list = |label: String| {
+        let filters: std::collections::HashMap<String, Vec<String>> = [("label".to_string(), vec![label])].into();
+        docker.list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build(),
+        ))
+    };
+    match list(format!("com.docker.compose.project={project}")).await {
+        Ok(found) if found.is_empty() => {}
+        _ => return,
+    }
+    // Compose v1 and v2 both record the folder they ran in.
+    let Ok(started) = list(format!("com.docker.compose.project.working_dir={}", dir.display())).await else {
+        return;
+    };
+    let mut names: Vec<String> =
+        started.iter().filter_map(|c| c.labels.as_ref()?.get("com.docker.compose.project").cloned()).collect();
+    names.sort();
+    names.dedup();
+    match names.as_slice() {
+        [one] => {
+            eprintln!(
+                "grading Compose project '{one}', started in {} (no project '{project}' runs; --var project=NAME picks another)",
+                dir.display()
+            );
+            selection.vars.set("project", one.as_str());
+        }
+        [] => {}
+        several => eprintln!(
+            "several Compose projects were started in {}: {}; grading '{project}' (--var project=NAME picks one)",
+            dir.display(),
+            several.join(", ")
+        ),
     }
 }
 

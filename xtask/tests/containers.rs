@@ -251,7 +251,8 @@ async fn each_bad_container_fails_exactly_its_expectation() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
-    let everything = "name = \"{run}-good\"\nexec = { command = [\"/app\", \"--version\"], output_contains = \"static-site\" }\n\
+    let everything = "name = \"{run}-good\"\nwait_for = { command = [\"/app\", \"--version\"] }\n\
+        exec = { command = [\"/app\", \"--version\"], output_contains = \"static-site\" }\n\
         expect = { running = true, healthy = true, max_restarts = 0, explicit_tag = true, published = [\"8080/tcp\"], not_published = [\"3000/tcp\"], \
         mounts = { \"/data\" = \"named-volume\" }, shares_network_with = [\"{run}-peer\"], confined = true, logs_contain = [\"serving /site\"] }";
     let (status, expected, actual) = run(docker, &run_id, "20s", everything).await;
@@ -343,6 +344,22 @@ async fn each_bad_container_fails_exactly_its_expectation() {
             "to exit with 0",
             "it exited with 2",
         ),
+        (
+            // Never ready: the check says what it waited for; ready, then a fault: judged once.
+            "name = \"{run}-good\"\nwait_for = { command = [\"/app\", \"--no-such-flag\"] }\nexpect = { running = true }",
+            "ready first: `/app --no-such-flag` to exit with 0",
+            "(waited ",
+        ),
+        (
+            "name = \"{run}-good\"\nwait_for = { command = [\"/app\", \"--no-such-flag\"], what = \"the app to settle\" }\nexpect = { running = true }",
+            "-good: the app to settle first",
+            "not after ",
+        ),
+        (
+            "name = \"{run}-good\"\nwait_for = { command = [\"/app\", \"--version\"] }\nexpect = { running = false }",
+            "not running",
+            "is running",
+        ),
         ("name = \"{run}-gone\"\nexpect = { running = true }", "to exist", "no container named"),
         (
             "compose = { project = \"{run}\", service = \"db\" }\nexpect = { running = true }",
@@ -355,7 +372,7 @@ async fn each_bad_container_fails_exactly_its_expectation() {
         // an inspect: give its first attempt room. (A failing check retries until its deadline; an
         // attempt the deadline cuts off gives way to the last finished one, so the report is the
         // exit code however the attempts fall.)
-        let timeout = if kind.contains("exec =") { "5s" } else { "1s" };
+        let timeout = if kind.contains("exec =") || kind.contains("wait_for =") { "5s" } else { "1s" };
         let (status, expected, actual) = run(docker, &run_id, timeout, kind).await;
         assert_eq!(status, Status::Failed, "{kind}");
         assert!(expected.contains(expected_part), "{kind}\nexpected: {expected}");

@@ -11,19 +11,33 @@ use common::*;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-const COMPOSE: &str = "labs/compose/compose.yaml";
-const ENV_EXAMPLE: &str = "labs/compose/.env.example";
+/// The reference solution's folder: copied over `labs/compose/` it is a full-marks submission.
+const SOLUTION: &str = "labs/compose/solution";
 
-/// A submission holding the lab's compose file and .env.example, each edited by `edit`.
-fn submission(dir: &Path, edit: &dyn Fn(&mut String, &mut String)) {
-    let (mut compose, mut env) = (
-        std::fs::read_to_string(workspace().join(COMPOSE)).unwrap(),
-        std::fs::read_to_string(workspace().join(ENV_EXAMPLE)).unwrap(),
-    );
-    edit(&mut compose, &mut env);
-    std::fs::create_dir_all(dir.join("labs/compose")).unwrap();
-    std::fs::write(dir.join(COMPOSE), compose).unwrap();
-    std::fs::write(dir.join(ENV_EXAMPLE), env).unwrap();
+/// The files of a lab 3 submission a variant may change (the rest are the solution's).
+struct Files {
+    compose: String,
+    env: String,
+    nginx: String,
+}
+
+/// A submission in `dir`: the solution's files (compose file, .env.example, nginx template,
+/// certificate) under `labs/compose/`, each of the three texts edited by `edit`.
+fn submission(dir: &Path, edit: &dyn Fn(&mut Files)) {
+    let solution = workspace().join(SOLUTION);
+    let read = |name: &str| std::fs::read_to_string(solution.join(name)).unwrap();
+    let mut files =
+        Files { compose: read("compose.yaml"), env: read(".env.example"), nginx: read("nginx/default.conf.template") };
+    edit(&mut files);
+    let step = dir.join("labs/compose");
+    std::fs::create_dir_all(step.join("nginx")).unwrap();
+    std::fs::create_dir_all(step.join("certs")).unwrap();
+    std::fs::write(step.join("compose.yaml"), files.compose).unwrap();
+    std::fs::write(step.join(".env.example"), files.env).unwrap();
+    std::fs::write(step.join("nginx/default.conf.template"), files.nginx).unwrap();
+    for cert in ["tls.crt", "tls.key"] {
+        std::fs::copy(solution.join("certs").join(cert), step.join("certs").join(cert)).unwrap();
+    }
 }
 
 /// Replaces `from` (which must be there) with `to`.
@@ -46,6 +60,7 @@ fn grade(dir: &Path) -> (i32, BTreeSet<String>, BTreeSet<String>, serde_json::Va
     let output = cargo_bin_cmd!("xtask")
         .args(["check", "lab3", "--step", "compose", "--format", "json", "--var"])
         .arg(format!("project={project}"))
+        .args(["--var", &format!("https_port={}", free_port()), "--var", &format!("http_port={}", free_port())])
         .arg("--submission")
         .arg(dir)
         .arg("--out")
@@ -77,23 +92,24 @@ fn checks(report: &serde_json::Value) -> Vec<&serde_json::Value> {
         .collect()
 }
 
-type Edit = Box<dyn Fn(&mut String, &mut String) + Send + Sync>;
+type Edit = Box<dyn Fn(&mut Files) + Send + Sync>;
 
 fn compose_edit(from: &'static str, to: &'static str) -> Edit {
-    Box::new(move |compose, _| swap(compose, from, to))
+    Box::new(move |files| swap(&mut files.compose, from, to))
 }
 
 #[test]
 fn compose_known_bad_variants() {
+    let wp_db_health = "    healthcheck:\n      test: [\"CMD\", \"healthcheck.sh\", \"--connect\", \"--innodb_initialized\"]\n      interval: 5s\n      timeout: 5s\n      retries: 30\n      start_period: 10s\n\n  nextcloud:";
     let table: Vec<(&str, Edit, &[&str])> = vec![
-        ("reference", Box::new(|_, _| {}), &[]),
+        ("reference", Box::new(|_| {}), &[]),
         ("not-compose", compose_edit("services:\n", "servics:\n"), &["compose-valid"]),
-        ("undeclared-volume", compose_edit("  portfolio-db:\n\nnetworks:", "\nnetworks:"), &["compose-valid"]),
+        ("undeclared-volume", compose_edit("  redis:\n\nnetworks:", "\nnetworks:"), &["compose-valid"]),
         (
             "env-example-missing-variable",
-            Box::new(|compose, env| {
-                swap(compose, "${WORDPRESS_PORT:-8088}", "${WORDPRESS_PORT}");
-                swap(env, "WORDPRESS_PORT=8088\n", "");
+            Box::new(|files| {
+                swap(&mut files.compose, "${NEXTCLOUD_ADMIN_USER:-admin}", "${NEXTCLOUD_ADMIN_USER}");
+                swap(&mut files.env, "NEXTCLOUD_ADMIN_USER=admin\n", "");
             }),
             &["compose-env-example"],
         ),
@@ -113,22 +129,16 @@ fn compose_known_bad_variants() {
             ),
             &["compose-no-inline-secrets"],
         ),
-        (
-            "latest-tag",
-            compose_edit("${REDIS_IMAGE:-redis:7.0}", "${REDIS_IMAGE:-redis:latest}"),
-            &["compose-explicit-tags"],
-        ),
+        ("latest-tag", compose_edit("${REDIS_IMAGE:-redis:7.0}", "${REDIS_IMAGE:-redis:latest}"), &["compose-explicit-tags"]),
         ("no-tag", compose_edit("${NEXTCLOUD_IMAGE:-nextcloud:28-apache}", "nextcloud"), &["compose-explicit-tags"]),
+        // A tag that names no version moves just as `latest` does.
+        ("floating-tag", compose_edit("${NGINX_IMAGE:-nginx:1.27}", "nginx:stable"), &["compose-explicit-tags"]),
         (
             "db-bind-mount",
             compose_edit("- wordpress-db:/var/lib/mysql", "- ./wordpress-db:/var/lib/mysql"),
             &["compose-state-volumes"],
         ),
-        (
-            "app-anonymous-volume",
-            compose_edit("- wordpress:/var/www/html", "- /var/www/html"),
-            &["compose-state-volumes"],
-        ),
+        ("app-anonymous-volume", compose_edit("- wordpress:/var/www/html", "- /var/www/html"), &["compose-state-volumes"]),
         (
             "app-data-in-container-layer",
             compose_edit("    volumes:\n      - nextcloud:/var/www/html\n", ""),
@@ -143,24 +153,24 @@ fn compose_known_bad_variants() {
             &["compose-db-not-published"],
         ),
         (
-            "db-on-frontend",
+            "db-beside-the-front-door",
             compose_edit(
                 "      - nextcloud-db:/var/lib/mysql\n    networks: [backend]",
                 "      - nextcloud-db:/var/lib/mysql\n    networks: [backend, frontend]",
             ),
-            &["compose-db-backend-only"],
+            &["compose-db-isolated"],
         ),
         (
-            "app-unpublished",
-            compose_edit("    ports:\n      - \"127.0.0.1:${NEXTCLOUD_PORT:-8089}:80\"\n", ""),
-            &["compose-apps-published"],
+            "front-door-unpublished",
+            compose_edit(
+                "    ports:\n      - \"127.0.0.1:${HTTP_PORT:-9080}:80\"\n      - \"127.0.0.1:${HTTPS_PORT:-9443}:443\"\n",
+                "",
+            ),
+            &["compose-front-door-published"],
         ),
         (
             "db-without-healthcheck",
-            compose_edit(
-                "    healthcheck:\n      test: [\"CMD\", \"healthcheck.sh\", \"--connect\", \"--innodb_initialized\"]\n      interval: 5s\n      timeout: 5s\n      retries: 30\n      start_period: 10s\n\n  wordpress:",
-                "\n  wordpress:",
-            ),
+            Box::new(move |files| swap(&mut files.compose, wp_db_health, "\n  nextcloud:")),
             &["compose-healthchecks"],
         ),
         (
@@ -168,6 +178,14 @@ fn compose_known_bad_variants() {
             compose_edit(
                 "    depends_on:\n      wordpress-db:\n        condition: service_healthy\n",
                 "    depends_on: [wordpress-db]\n",
+            ),
+            &["compose-depends-healthy"],
+        ),
+        (
+            "depends-on-the-wrong-service",
+            compose_edit(
+                "    depends_on:\n      wordpress-db:\n        condition: service_healthy\n",
+                "    depends_on:\n      nextcloud-db:\n        condition: service_healthy\n",
             ),
             &["compose-depends-healthy"],
         ),
@@ -196,22 +214,6 @@ fn compose_known_bad_variants() {
             &["compose-no-privileged"],
         ),
         (
-            "docker-socket",
-            compose_edit(
-                "      - nextcloud:/var/www/html\n",
-                "      - nextcloud:/var/www/html\n      - /var/run/docker.sock:/var/run/docker.sock\n",
-            ),
-            &["compose-no-docker-socket"],
-        ),
-        (
-            "host-network",
-            compose_edit(
-                "      - redis:/data\n    networks: [backend]\n",
-                "      - redis:/data\n    network_mode: host\n",
-            ),
-            &["compose-no-host-namespaces"],
-        ),
-        (
             "cap-sys-boot",
             compose_edit(
                 "    image: ${REDIS_IMAGE:-redis:7.0}\n",
@@ -221,10 +223,10 @@ fn compose_known_bad_variants() {
         ),
         (
             "privileged-behind-an-anchor",
-            Box::new(|compose, _| {
-                swap(compose, "services:\n", "x-hardened: &hardened\n  privileged: true\n\nservices:\n");
+            Box::new(|files| {
+                swap(&mut files.compose, "services:\n", "x-hardened: &hardened\n  privileged: true\n\nservices:\n");
                 swap(
-                    compose,
+                    &mut files.compose,
                     "    image: ${REDIS_IMAGE:-redis:7.0}\n",
                     "    <<: *hardened\n    image: ${REDIS_IMAGE:-redis:7.0}\n",
                 );
@@ -233,33 +235,43 @@ fn compose_known_bad_variants() {
         ),
         (
             "privileged-behind-extends",
-            Box::new(|compose, _| {
+            Box::new(|files| {
                 swap(
-                    compose,
+                    &mut files.compose,
                     "services:\n",
-                    "services:\n  base:\n    image: ${REDIS_IMAGE:-redis:7.0}\n    privileged: true\n    profiles: [never]\n    healthcheck:\n      test: [\"CMD\", \"true\"]\n    restart: unless-stopped\n    networks: [backend]\n\n",
+                    "services:\n  base:\n    image: ${REDIS_IMAGE:-redis:7.0}\n    privileged: true\n    profiles: [never]\n    restart: unless-stopped\n    networks: [backend]\n\n",
                 );
-                swap(compose, "    image: ${REDIS_IMAGE:-redis:7.0}\n    restart: unless-stopped\n    command:", "    extends: base\n    restart: unless-stopped\n    command:");
+                swap(
+                    &mut files.compose,
+                    "    image: ${REDIS_IMAGE:-redis:7.0}\n    restart: unless-stopped\n    command:",
+                    "    extends: base\n    restart: unless-stopped\n    command:",
+                );
             }),
             &["compose-no-privileged"],
         ),
         (
-            "host-path",
-            compose_edit("      - redis:/data\n", "      - redis:/data\n      - /etc:/host-etc:ro\n"),
-            &["compose-no-host-paths"],
+            "docker-socket",
+            compose_edit(
+                "      - nextcloud:/var/www/html\n",
+                "      - nextcloud:/var/www/html\n      - /var/run/docker.sock:/var/run/docker.sock\n",
+            ),
+            &["compose-no-docker-socket"],
         ),
         (
-            "bind-climbing-out",
-            compose_edit("      - redis:/data\n", "      - redis:/data\n      - ../../..:/up:ro\n"),
-            &["compose-no-host-paths"],
+            "host-network",
+            compose_edit("      - redis:/data\n    networks: [backend]\n", "      - redis:/data\n    network_mode: host\n"),
+            &["compose-no-host-namespaces"],
         ),
         (
             "host-pid",
-            compose_edit(
-                "    image: ${REDIS_IMAGE:-redis:7.0}\n",
-                "    image: ${REDIS_IMAGE:-redis:7.0}\n    pid: host\n",
-            ),
+            compose_edit("    image: ${REDIS_IMAGE:-redis:7.0}\n", "    image: ${REDIS_IMAGE:-redis:7.0}\n    pid: host\n"),
             &["compose-no-host-namespaces"],
+        ),
+        ("host-path", compose_edit("      - redis:/data\n", "      - redis:/data\n      - /etc:/host-etc:ro\n"), &["compose-no-host-paths"]),
+        (
+            "bind-climbing-out",
+            compose_edit("      - ./certs:/etc/nginx/certs:ro\n", "      - ./certs:/etc/nginx/certs:ro\n      - ../../..:/up:ro\n"),
+            &["compose-no-host-paths"],
         ),
     ];
     let mut covered = BTreeSet::new();
@@ -324,34 +336,67 @@ fn rubric_ids(rubric: &str) -> BTreeSet<String> {
 }
 
 #[test]
-fn a_missing_compose_file_fails_compose_valid_with_the_path() {
+fn a_missing_compose_file_fails_compose_valid_with_the_names_compose_looks_for() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("labs/compose")).unwrap();
     let (code, failed, _, report) = grade(dir.path());
     assert_eq!(code, 1);
     assert_eq!(failed, ["compose-valid".to_string()].into_iter().collect());
     let valid = checks(&report).into_iter().find(|c| c["id"] == "compose-valid").unwrap();
+    assert!(
+        valid["expected"]
+            .as_str()
+            .unwrap()
+            .contains("compose.yaml, compose.yml, docker-compose.yaml, docker-compose.yml"),
+        "{valid}"
+    );
     assert!(valid["actual"].as_str().unwrap().contains("compose.yaml does not exist"), "{valid}");
 }
 
+/// The layout contract: the untouched starter in the workspace falls short in every step, and
+/// each check it fails names a TODO that is in the starter's files; the solution copied over it
+/// gets full marks (`full_marks_for_the_solutions...` below runs that with the stack).
+#[test]
+fn the_untouched_starter_fails_with_hints_that_point_at_its_todos() {
+    let starter = workspace().join("labs/compose");
+    let mut todos = String::new();
+    for file in ["compose.yaml", ".env.example", "nginx/default.conf.template", "certs/README.md"] {
+        todos.push_str(&std::fs::read_to_string(starter.join(file)).unwrap());
+    }
+    let (code, failed, _, report) = grade(&workspace());
+    assert_eq!(code, 1);
+    assert!(!failed.is_empty(), "{report:#}");
+    for check in checks(&report).into_iter().filter(|c| c["status"] == "failed") {
+        let hint = check["hint"].as_str().unwrap();
+        let named: Vec<&str> =
+            hint.match_indices("TODO ").map(|(at, _)| hint[at + 5..].split([',', ')']).next().unwrap()).collect();
+        assert!(!named.is_empty(), "{} names no TODO: {hint}", check["id"]);
+        for todo in named {
+            assert!(
+                todos.contains(&format!("TODO({todo})")),
+                "{} names TODO {todo}, which the starter lacks",
+                check["id"]
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
-// The running stack: `check lab3 --up` on the lab's compose file and on known-bad variants of it.
-// A variant is a submission of its own (`--submission`): `--up` runs the course's `stack` tool on
-// its compose file, in the sandbox. Each run gets its own project and ports
-// and must leave nothing labelled with its project behind. Integration: needs the engine and the
-// stand-ins `cargo xtask test` provides.
+// The running stack: `check lab3 --up` on a submission of its own (the solution with one thing
+// changed) in the sandbox. Each run gets its own project and ports and must leave nothing labelled
+// with its project behind. Integration: needs the engine and the stand-ins `cargo xtask test` provides.
 
 /// One `--up` stack at a time: two cores do not bring up several seven-container stacks in time.
 static ONE_STACK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// A submission holding a variant of the lab's compose file (and its .env.example), in a
-/// directory of its own, removed when dropped; `--submission` names it.
+/// A submission holding a variant of the solution, in a directory of its own, removed when
+/// dropped; `--submission` names it.
 struct Variant {
     dir: tempfile::TempDir,
 }
 
 impl Variant {
-    fn new(_name: &str, edit: &dyn Fn(&mut String, &mut String)) -> Variant {
+    fn new(edit: &dyn Fn(&mut Files)) -> Variant {
         let dir = tempfile::tempdir().unwrap();
         submission(dir.path(), edit);
         Variant { dir }
@@ -403,15 +448,13 @@ fn grade_up_alone(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_j
     let project = format!("clabs{}{}", std::process::id(), test.replace(['-', '_'], ""));
     let _remove = RemoveProject(project.clone());
     let volumes_before = volume_names();
-    let (wordpress, nextcloud, portfolio) = (free_port().to_string(), free_port().to_string(), free_port().to_string());
+    let (http, https) = (free_port().to_string(), free_port().to_string());
     let out = tempfile::NamedTempFile::new().unwrap();
     let output = cargo_bin_cmd!("xtask")
         .args(["check", "lab3", "--up", "--format", "json", "--out"])
         .arg(out.path())
         .args(["--var", &format!("project={project}")])
-        .args(["--var", &format!("wordpress_port={wordpress}")])
-        .args(["--var", &format!("nextcloud_port={nextcloud}")])
-        .args(["--var", &format!("portfolio_port={portfolio}")])
+        .args(["--var", &format!("http_port={http}"), "--var", &format!("https_port={https}")])
         .args(extra)
         .output()
         .unwrap();
@@ -430,14 +473,210 @@ fn grade_up_alone(test: &str, extra: &[&str]) -> (i32, BTreeSet<String>, serde_j
 }
 
 #[test]
-fn check_lab3_up_gives_the_reference_full_marks_and_leaves_nothing() {
-    if !integration("check_lab3_up_gives_the_reference_full_marks_and_leaves_nothing") {
+fn the_solutions_get_full_marks_with_up_and_the_untouched_starter_falls_short_in_every_step() {
+    if !integration("the_solutions_get_full_marks_with_up_and_the_untouched_starter_falls_short_in_every_step") {
         return;
     }
-    let (code, failed, report, stderr) = grade_up("full", &[]);
+    let (code, failed, report, stderr) = grade_up("solutions", &["--solutions"]);
     assert_eq!(code, 0, "failed {failed:?}\n{stderr}\n{report:#}");
     assert_eq!(report["score"], report["max_score"], "{report:#}");
     assert_eq!(report["counts"]["skipped"], 0, "{report:#}");
+    // The starters as they are in a fresh clone: some check fails in each step.
+    let (code, failed, report, stderr) = grade_up("starter", &["--submission", &workspace().display().to_string()]);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    for step in report["steps"].as_array().unwrap() {
+        let id = step["id"].as_str().unwrap();
+        let step_failed = step["checks"].as_array().unwrap().iter().any(|c| c["status"] == "failed");
+        assert!(step_failed, "step {id} of the starter fails nothing: {failed:?}");
+    }
+}
+
+/// Correct ways to do the step that are not ours: other service names, the file named
+/// docker-compose.yml, one MariaDB holding both databases (made by an initdb script that logs in
+/// as root), passwords as compose secrets read through `*_FILE`, and Memcached as Nextcloud's cache.
+#[test]
+fn a_correct_stack_of_other_names_and_choices_gets_full_marks() {
+    if !integration("a_correct_stack_of_other_names_and_choices_gets_full_marks") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    submission(dir.path(), &|files| {
+        files.compose = ALTERNATIVE.to_string();
+        files.env = "DOMAIN=localhost\nHTTP_PORT=9080\nHTTPS_PORT=9443\nADMIN=admin\n".to_string();
+        files.nginx = files
+            .nginx
+            .replace("http://wordpress:80", "http://blog:80")
+            .replace("http://nextcloud:80", "http://files:80");
+    });
+    let step = dir.path().join("labs/compose");
+    std::fs::rename(step.join("compose.yaml"), step.join("docker-compose.yml")).unwrap();
+    std::fs::create_dir_all(step.join("secrets")).unwrap();
+    std::fs::create_dir_all(step.join("initdb")).unwrap();
+    std::fs::create_dir_all(step.join("nextcloud")).unwrap();
+    for (name, value) in [
+        ("db_root", "root-secret"),
+        ("blog_db", "blog-secret"),
+        ("files_db", "files-secret"),
+        ("files_admin", "clabs-nc-admin-pass"),
+    ] {
+        std::fs::write(step.join("secrets").join(name), value).unwrap();
+    }
+    std::fs::write(
+        step.join("initdb/10-second-database.sh"),
+        "mariadb -uroot -p\"$MARIADB_ROOT_PASSWORD\" -e \"CREATE DATABASE files; CREATE USER 'files'@'%' IDENTIFIED BY '$(cat /run/secrets/files_db)'; GRANT ALL ON files.* TO 'files'@'%';\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        step.join("nextcloud/memcache.config.php"),
+        "<?php\n$CONFIG = ['memcache.distributed' => '\\OC\\Memcache\\Memcached', 'memcached_servers' => [['cache', 11211]]];\n",
+    )
+    .unwrap();
+    let (code, failed, report, stderr) = grade_up("alternative", &["--submission", &dir.path().display().to_string()]);
+    assert_eq!(code, 0, "failed {failed:?}\n{stderr}\n{report:#}");
+}
+
+/// The alternative stack (see the test above).
+const ALTERNATIVE: &str = r#"
+services:
+  door:
+    image: nginx:1.27
+    restart: always
+    environment: { DOMAIN: "${DOMAIN}", HTTPS_PORT: "${HTTPS_PORT}" }
+    ports: ["127.0.0.1:${HTTP_PORT}:80", "127.0.0.1:${HTTPS_PORT}:443"]
+    volumes: ["./nginx:/etc/nginx/templates:ro", "./certs:/etc/nginx/certs:ro"]
+    networks: [edge]
+    depends_on: { blog: { condition: service_healthy }, files: { condition: service_healthy } }
+  blog:
+    image: wordpress:6.1-apache
+    restart: always
+    environment:
+      WORDPRESS_DB_HOST: db
+      WORDPRESS_DB_USER: blog
+      WORDPRESS_DB_PASSWORD_FILE: /run/secrets/blog_db
+      WORDPRESS_DB_NAME: blog
+    secrets: [blog_db]
+    volumes: ["blog-html:/var/www/html"]
+    networks: [edge, inside]
+    depends_on: { db: { condition: service_healthy } }
+    healthcheck: { test: ["CMD-SHELL", "curl -so /dev/null http://localhost/"], interval: 5s, retries: 30 }
+  files:
+    image: nextcloud:28-apache
+    restart: always
+    environment:
+      MYSQL_HOST: db
+      MYSQL_DATABASE: files
+      MYSQL_USER: files
+      MYSQL_PASSWORD_FILE: /run/secrets/files_db
+      NEXTCLOUD_ADMIN_USER: ${ADMIN}
+      NEXTCLOUD_ADMIN_PASSWORD_FILE: /run/secrets/files_admin
+      NEXTCLOUD_TRUSTED_DOMAINS: files.${DOMAIN} nextcloud.${DOMAIN} localhost
+      OVERWRITEPROTOCOL: https
+    secrets: [files_db, files_admin]
+    volumes: ["files-html:/var/www/html", "./nextcloud/memcache.config.php:/var/www/html/config/memcache.config.php:ro"]
+    networks: [edge, inside]
+    depends_on: { db: { condition: service_healthy }, cache: { condition: service_started } }
+    healthcheck: { test: ["CMD-SHELL", "curl -fso /dev/null http://localhost/status.php"], interval: 5s, retries: 60 }
+  db:
+    image: mariadb:10.11
+    restart: always
+    environment:
+      MARIADB_ROOT_PASSWORD_FILE: /run/secrets/db_root
+      MARIADB_DATABASE: blog
+      MARIADB_USER: blog
+      MARIADB_PASSWORD_FILE: /run/secrets/blog_db
+    secrets: [db_root, blog_db, files_db]
+    volumes: ["db-data:/var/lib/mysql", "./initdb:/docker-entrypoint-initdb.d:ro"]
+    networks: [inside]
+    healthcheck: { test: ["CMD", "healthcheck.sh", "--connect", "--innodb_initialized"], interval: 5s, retries: 30, start_period: 10s }
+  cache:
+    image: memcached:1.6
+    restart: always
+    command: ["memcached", "--memory-limit=64"]
+    networks: [inside]
+    healthcheck: { test: ["CMD-SHELL", "bash -c 'exec 3<>/dev/tcp/127.0.0.1/11211 && printf \"version\\r\\n\" >&3 && head -c7 <&3 | grep -q VERSION'"], interval: 5s, retries: 30 }
+secrets:
+  db_root: { file: ./secrets/db_root }
+  blog_db: { file: ./secrets/blog_db }
+  files_db: { file: ./secrets/files_db }
+  files_admin: { file: ./secrets/files_admin }
+volumes:
+  blog-html:
+  files-html:
+  db-data:
+networks:
+  edge:
+  inside: { internal: true }
+"#;
+
+/// A student who brought the stack up by hand with Compose reaches full marks without `--up`:
+/// with `--allow-restarts` the persistence checks recreate their containers, and their volumes stay.
+#[test]
+fn a_stack_brought_up_by_hand_reaches_full_marks_without_up() {
+    if !integration("a_stack_brought_up_by_hand_reaches_full_marks_without_up") {
+        return;
+    }
+    let _one = ONE_STACK.lock().unwrap_or_else(|e| e.into_inner());
+    let project = format!("clabs{}byhand", std::process::id());
+    let _remove = RemoveProject(project.clone());
+    let dir = tempfile::tempdir().unwrap();
+    submission(dir.path(), &|_| {});
+    let step = dir.path().join("labs/compose");
+    std::fs::copy(step.join(".env.example"), step.join(".env")).unwrap();
+    let (http, https) = (free_port().to_string(), free_port().to_string());
+    // As a student without a registry would: the stand-ins named in the environment.
+    let stand_in = |official: &str| xtask::images::STAND_INS.iter().find(|s| s.official == official).unwrap().tag;
+    let compose = xtask::engine::compose_command().expect("cargo xtask test installs Compose");
+    let up = std::process::Command::new(&compose[0])
+        .args(&compose[1..])
+        .current_dir(&step)
+        .args(["-p", &project, "up", "-d"])
+        .env("HTTP_PORT", &http)
+        .env("HTTPS_PORT", &https)
+        .env("MARIADB_IMAGE", stand_in("mariadb:10.11"))
+        .env("WORDPRESS_IMAGE", stand_in("wordpress:6.1-apache"))
+        .env("NEXTCLOUD_IMAGE", stand_in("nextcloud:28-apache"))
+        .env("REDIS_IMAGE", stand_in("redis:7.0"))
+        .env("NGINX_IMAGE", stand_in("nginx:1.27"))
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let volumes_before = volume_names();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let output = cargo_bin_cmd!("xtask")
+        .args(["check", "lab3", "--allow-restarts", "--format", "json", "--out"])
+        .arg(out.path())
+        .arg("--submission")
+        .arg(dir.path())
+        .args(["--var", &format!("project={project}"), "--var", &format!("http_port={http}")])
+        .args(["--var", &format!("https_port={https}"), "--var", "nc_password=change-me-admin"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path()).unwrap()).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}\n{report:#}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(report["counts"]["skipped"], 0, "{report:#}");
+    // The student's named volumes are all still there (anonymous ones: none in this stack).
+    let after = volume_names();
+    assert!(
+        volumes_before.iter().all(|v| after.contains(v)),
+        "a volume of the student's went: {volumes_before:?} -> {after:?}"
+    );
+    // Without the permission, off a terminal, the checks that recreate are skipped, saying how to
+    // allow them. Without --var project=, the project started in the submission's labs/compose is
+    // the one graded (no project "lab3" runs).
+    let output = cargo_bin_cmd!("xtask")
+        .args(["check", "lab3", "--step", "compose", "--format", "json", "--submission"])
+        .arg(dir.path())
+        .args(["--var", &format!("http_port={http}")])
+        .args(["--var", &format!("https_port={https}"), "--var", "nc_password=change-me-admin"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("grading Compose project '{project}', started in ")), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(ids_with_status(&report, "failed"), Vec::<String>::new(), "{report:#}");
+    let survives = checks(&report).into_iter().find(|c| c["id"] == "wordpress-post-survives").unwrap().clone();
+    assert_eq!(survives["status"], "skipped", "{survives}");
+    assert!(survives["reason"].as_str().unwrap().contains("--allow-restarts"), "{survives}");
 }
 
 #[test]
@@ -445,103 +684,102 @@ fn running_stack_known_bad_variants() {
     if !integration("running_stack_known_bad_variants") {
         return;
     }
-    let no_health = |compose: &mut String, service: &str, retries: &str| {
+    let no_health = |compose: &mut String, service: &str| {
         let start = compose.find(&format!("\n  {service}:\n")).unwrap();
         let at = start + compose[start..].find("    healthcheck:\n").unwrap();
-        let end = at
-            + compose[at..].find(&format!("      retries: {retries}\n")).unwrap()
-            + format!("      retries: {retries}\n").len();
-        let end = if compose[end..].starts_with("      start_period: 10s\n") {
-            end + "      start_period: 10s\n".len()
-        } else {
-            end
-        };
+        let rest = &compose[at + "    healthcheck:\n".len()..];
+        let end = at + "    healthcheck:\n".len() + rest.find("\n\n").map_or(rest.len(), |n| n + 1);
         compose.replace_range(at..end, "");
     };
+    // Several faults that do not touch each other share one stack: the slow part is bringing it up.
     let table: Vec<(&str, &[&str], Edit, &[&str])> = vec![
         (
-            "redis-not-wired",
-            &["--step", "cache"],
-            compose_edit("      REDIS_HOST: redis\n", ""),
-            &["cache-nextcloud-locking", "cache-in-use"],
-        ),
-        (
-            "portfolio-not-wired",
-            &["--step", "cache"],
-            compose_edit("      REDIS_HOST: redis\n      CACHE_TTL_SECONDS: \"60\"\n", "      CACHE_TTL_SECONDS: \"60\"\n"),
-            &["cache-portfolio-aside"],
-        ),
-        (
-            "redis-published",
-            &["--step", "cache"],
-            compose_edit("      - redis:/data\n", "      - redis:/data\n    ports:\n      - \"127.0.0.1::6379\"\n"),
-            &["cache-redis-not-published"],
-        ),
-        (
-            "redis-without-healthcheck",
-            &["--step", "cache"],
-            Box::new(move |compose, _| {
-                no_health(compose, "redis", "30");
-                // Nextcloud and the portfolio both wait for it.
-                *compose = compose.replace(
-                    "      redis:\n        condition: service_healthy\n",
-                    "      redis:\n        condition: service_started\n",
+            "front-door-and-cache-faults",
+            &[],
+            Box::new(|files| {
+                // No redirect (port 80 proxies), no HSTS, and the cache published.
+                swap(
+                    &mut files.nginx,
+                    "    return 301 https://$host:${HTTPS_PORT}$request_uri;\n",
+                    "    location / { proxy_pass http://wordpress:80; }\n",
+                );
+                files.nginx =
+                    files.nginx.replace("    add_header Strict-Transport-Security \"max-age=63072000\" always;\n", "");
+                swap(
+                    &mut files.compose,
+                    "      - redis:/data\n",
+                    "      - redis:/data\n    ports:\n      - \"127.0.0.1::6379\"\n",
                 );
             }),
-            &["cache-redis-healthy"],
+            &["front-door-redirects", "front-door-hsts", "cache-not-published"],
+        ),
+        (
+            "certificate-for-the-wrong-names",
+            &["--step", "compose"],
+            Box::new(|files| {
+                // The front door serves a certificate of its own making for localhost only.
+                swap(
+                    &mut files.compose,
+                    "      - ./certs:/etc/nginx/certs:ro\n",
+                    "      - ./other-certs:/etc/nginx/certs:ro\n",
+                );
+            }),
+            &["front-door-tls"],
+        ),
+        (
+            "app-faults",
+            &[],
+            Box::new(|files| {
+                // WordPress with the wrong database password; no cache wired in to Nextcloud.
+                swap(
+                    &mut files.compose,
+                    "      WORDPRESS_DB_PASSWORD: ${WORDPRESS_DB_PASSWORD:?copy .env.example to .env and set it}\n",
+                    "      WORDPRESS_DB_PASSWORD: ${NEXTCLOUD_DB_PASSWORD:?copy .env.example to .env and set it}\n",
+                );
+                swap(&mut files.compose, "      REDIS_HOST: redis\n", "");
+            }),
+            &["wordpress-answers", "cache-nextcloud-configured", "cache-in-use"],
+        ),
+        (
+            "read-only-blog-db-and-no-nextcloud-admin",
+            &["--step", "compose"],
+            Box::new(|files| {
+                // WordPress's database refuses writes; Nextcloud has no admin, so it never installs.
+                swap(
+                    &mut files.compose,
+                    "    restart: unless-stopped\n    environment:\n      MARIADB_ROOT_PASSWORD: ${WORDPRESS_DB_ROOT_PASSWORD",
+                    "    restart: unless-stopped\n    command: [\"mariadbd\", \"--read-only\"]\n    environment:\n      MARIADB_ROOT_PASSWORD: ${WORDPRESS_DB_ROOT_PASSWORD",
+                );
+                swap(&mut files.compose, "      NEXTCLOUD_ADMIN_USER: ${NEXTCLOUD_ADMIN_USER:-admin}\n", "");
+            }),
+            &["wordpress-install", "nextcloud-installed"],
         ),
         (
             "no-healthchecks",
-            &["--step", "compose"],
-            Box::new(move |compose, _| {
-                for (service, retries) in
-                    [("wordpress-db", "30"), ("nextcloud-db", "30"), ("wordpress", "30"), ("nextcloud", "60")]
-                {
-                    no_health(compose, service, retries);
+            &[],
+            Box::new(move |files| {
+                for service in ["wordpress-db", "nextcloud-db", "wordpress", "nextcloud", "redis"] {
+                    no_health(&mut files.compose, service);
                 }
-                *compose = compose.replace("condition: service_healthy", "condition: service_started");
+                files.compose = files.compose.replace("condition: service_healthy", "condition: service_started");
             }),
             &[
                 "compose-healthchecks",
                 "compose-depends-healthy",
-                "stack-wordpress-db-healthy",
-                "stack-nextcloud-db-healthy",
+                "stack-databases-healthy",
                 "stack-wordpress-healthy",
                 "stack-nextcloud-healthy",
+                "cache-healthy",
             ],
-        ),
-        (
-            "wordpress-wrong-db-password",
-            &["--step", "compose"],
-            compose_edit(
-                "      WORDPRESS_DB_PASSWORD: ${WORDPRESS_DB_PASSWORD:?copy .env.example to .env and set it}\n",
-                "      WORDPRESS_DB_PASSWORD: ${NEXTCLOUD_DB_PASSWORD:?copy .env.example to .env and set it}\n",
-            ),
-            &["wordpress-answers"],
-        ),
-        (
-            "wordpress-db-read-only",
-            &["--step", "compose"],
-            compose_edit(
-                "    restart: unless-stopped\n    environment:\n      MARIADB_ROOT_PASSWORD: ${WORDPRESS_DB_ROOT_PASSWORD",
-                "    restart: unless-stopped\n    command: [\"mariadbd\", \"--read-only\"]\n    environment:\n      MARIADB_ROOT_PASSWORD: ${WORDPRESS_DB_ROOT_PASSWORD",
-            ),
-            &["wordpress-install"],
-        ),
-        (
-            "nextcloud-not-installed",
-            &["--step", "compose"],
-            compose_edit("      NEXTCLOUD_ADMIN_USER: ${NEXTCLOUD_ADMIN_USER:-admin}\n", ""),
-            &["nextcloud-installed"],
         ),
         (
             "state-in-containers",
             &["--step", "compose"],
-            Box::new(|compose, _| {
+            Box::new(|files| {
                 // A post lives in the database: an anonymous volume there is a new, empty one after
                 // down and up (Compose carries anonymous volumes over a recreate, not over down/up).
-                swap(compose, "      - wordpress-db:/var/lib/mysql\n", "      - /var/lib/mysql\n");
-                swap(compose, "    volumes:\n      - nextcloud-db:/var/lib/mysql\n", "");
+                swap(&mut files.compose, "      - wordpress-db:/var/lib/mysql\n", "      - /var/lib/mysql\n");
+                swap(&mut files.compose, "    volumes:\n      - nextcloud-db:/var/lib/mysql\n", "");
             }),
             &["compose-state-volumes", "wordpress-post-survives", "nextcloud-file-survives"],
         ),
@@ -549,7 +787,15 @@ fn running_stack_known_bad_variants() {
     let mut covered = BTreeSet::new();
     let mut wrong = Vec::new();
     for (name, args, edit, expected) in &table {
-        let variant = Variant::new(name, edit.as_ref());
+        let variant = Variant::new(edit.as_ref());
+        if *name == "certificate-for-the-wrong-names" {
+            let certs = variant.dir.path().join("labs/compose/other-certs");
+            std::fs::create_dir_all(&certs).unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+            std::fs::write(certs.join("tls.crt"), cert.pem()).unwrap();
+            std::fs::write(certs.join("tls.key"), key.serialize_pem()).unwrap();
+        }
         let mut extra: Vec<&str> = args.to_vec();
         let path = variant.path();
         extra.extend(["--submission", &path]);
@@ -567,7 +813,7 @@ fn running_stack_known_bad_variants() {
     assert_covers_rubric("labs/cache/rubric.toml", &covered);
 }
 
-/// The reference with one dangerous line: `check lab3 --up` grades it (exit 1) and its report
+/// The solution with one dangerous line: `check lab3 --up` grades it (exit 1) and its report
 /// names the refusal; the sandbox never lets the container exist; the engine is as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // The lock orders tests that each have a runtime of their own: held across awaits on purpose.
@@ -587,12 +833,15 @@ async fn up_refuses_a_privileged_service_or_the_engine_socket_and_grades_the_res
         ),
         (
             "socket",
-            compose_edit("      - nextcloud:/var/www/html\n", "      - nextcloud:/var/www/html\n      - /var/run/docker.sock:/var/run/docker.sock\n"),
+            compose_edit(
+                "      - nextcloud:/var/www/html\n",
+                "      - nextcloud:/var/www/html\n      - /var/run/docker.sock:/var/run/docker.sock\n",
+            ),
             "refused: service `nextcloud` asks for volumes: /var/run/docker.sock:/var/run/docker.sock (rule no-engine-socket)",
         ),
     ];
     for (name, edit, refusal) in table {
-        let variant = Variant::new(name, edit.as_ref());
+        let variant = Variant::new(edit.as_ref());
         // No other stack of this binary while the engine is compared before and after.
         let _one = ONE_STACK.lock().unwrap_or_else(|e| e.into_inner());
         let before = engine_objects();
@@ -604,15 +853,18 @@ async fn up_refuses_a_privileged_service_or_the_engine_socket_and_grades_the_res
         let _ = stop.send(());
         let (violations, _) = watcher.await.unwrap();
         assert_eq!(code, 1, "{name}: {stderr}\n{report:#}");
-        let sandbox =
-            checks(&report).into_iter().find(|c| c["id"].as_str().unwrap_or_default().starts_with("sandbox-")).cloned();
-        assert_eq!(sandbox.as_ref().and_then(|c| c["actual"].as_str()), Some(refusal), "{name}: {report:#}");
+        let sandbox = checks(&report)
+            .into_iter()
+            .filter(|c| c["id"].as_str().unwrap_or_default().starts_with("sandbox-"))
+            .map(|c| c["actual"].as_str().unwrap_or_default().to_string())
+            .collect::<Vec<_>>();
+        assert_eq!(sandbox, [refusal], "{name}: {report:#}");
         // The static rules still judge the file; the checks of the running stack are skipped, saying why.
         assert!(
             failed.contains(if name == "privileged" { "compose-no-privileged" } else { "compose-no-docker-socket" }),
             "{failed:?}"
         );
-        let healthy = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-db-healthy").unwrap();
+        let healthy = checks(&report).into_iter().find(|c| c["id"] == "stack-databases-healthy").unwrap();
         assert_eq!(healthy["status"], "skipped", "{healthy}");
         assert!(healthy["reason"].as_str().unwrap().contains(refusal), "{healthy}");
         assert!(violations.is_empty(), "{name}: containers with forbidden settings existed: {violations:?}");
@@ -637,7 +889,7 @@ fn up_refuses_a_project_that_exists_and_leaves_it_alone() {
         .unwrap();
     assert!(created.status.success());
     let output = cargo_bin_cmd!("xtask")
-        .args(["check", "lab3", "--up", "--var", &format!("project={project}")])
+        .args(["check", "lab3", "--up", "--solutions", "--var", &format!("project={project}")])
         .output()
         .unwrap();
     // Refused before any image is built or pulled: one error line.
@@ -656,31 +908,30 @@ fn up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded()
     if !integration("up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded") {
         return;
     }
-    // WordPress's port is taken (Nextcloud's, the ready port, is free): the machine's fault, refused first.
+    // The front door's HTTP port is taken (the ready port, HTTPS, is free): the machine's fault, refused first.
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = holder.local_addr().unwrap().port().to_string();
-    let (code, _, report, stderr) = grade_up("taken", &["--var", &format!("wordpress_port={taken}")]);
+    let (code, _, report, stderr) = grade_up("taken", &["--solutions", "--var", &format!("http_port={taken}")]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("already in use"), "{stderr}");
     // With --out, exit 2 still writes a report: every check not run, and the error.
     assert!(report["error"].as_str().unwrap_or_default().contains("already in use"), "{report:#}");
-    assert_eq!(
-        report["counts"]["skipped"],
-        report["steps"].as_array().unwrap().iter().map(|s| s["checks"].as_array().unwrap().len()).sum::<usize>()
-    );
+    let all: usize = report["steps"].as_array().unwrap().iter().map(|s| s["checks"].as_array().unwrap().len()).sum();
+    assert_eq!(report["counts"]["skipped"], all);
     // A compose file that is not YAML: the student's fault, graded. The static rules judge the file,
     // the checks of the running stack fail with Compose's complaint as their reason.
-    let broken = Variant::new("broken", &|compose, _| compose.push_str("\n  - [unclosed\n"));
+    let broken = Variant::new(&|files| files.compose.push_str("\n  - [unclosed\n"));
     let (code, failed, report, stderr) = grade_up("broken", &["--submission", &broken.path()]);
     assert_eq!(code, 1, "{stderr}\n{report:#}");
     assert!(failed.contains("compose-valid"), "{failed:?}");
-    let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-db-healthy").unwrap();
+    let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-databases-healthy").unwrap();
     let actual = stack_check["actual"].as_str().unwrap_or_default();
     assert!(actual.contains("did not start") && (actual.contains("yaml") || actual.contains("YAML")), "{stack_check}");
-    // A database that never gets healthy: `up` stops waiting as soon as it turns unhealthy, and says which.
-    let sick = Variant::new("sick", &|compose, _| {
+    // A database that never gets healthy: `up` stops waiting as soon as it turns unhealthy, and
+    // says which, with its last log lines.
+    let sick = Variant::new(&|files| {
         swap(
-            compose,
+            &mut files.compose,
             "      test: [\"CMD\", \"healthcheck.sh\", \"--connect\", \"--innodb_initialized\"]\n      interval: 5s\n      timeout: 5s\n      retries: 30\n      start_period: 10s\n",
             "      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 5s\n      retries: 2\n",
         )
@@ -688,5 +939,6 @@ fn up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded()
     let (code, _, report, stderr) = grade_up("sick", &["--submission", &sick.path()]);
     assert_eq!(code, 1, "{stderr}\n{report:#}");
     let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-healthy").unwrap();
-    assert!(stack_check["actual"].as_str().unwrap_or_default().contains("wordpress-db is unhealthy"), "{stack_check}");
+    let actual = stack_check["actual"].as_str().unwrap_or_default();
+    assert!(actual.contains("wordpress-db is unhealthy") && actual.contains("last log lines"), "{stack_check}");
 }

@@ -5,6 +5,7 @@
 //! [check.container]
 //! compose = { project = "{project}", service = "db" }   # or: name = "web"
 //! exec = { command = ["mysql", "-e", "select 1"], output_contains = "1" }   # optional
+//! wait_for = { command = ["php", "occ", "status"], output_contains = "installed: true", what = "Nextcloud installed" }   # optional
 //! expect = { running = true, healthy = true, not_published = ["3306/tcp"], mounts = { "/var/lib/mysql" = "named-volume" } }
 //! ```
 
@@ -14,6 +15,7 @@ use bollard::models::ContainerInspectResponse;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -25,6 +27,11 @@ pub struct ContainerCheck {
     pub compose: Option<ComposeService>,
     /// A command to run in the container and what it must print.
     pub exec: Option<Exec>,
+    /// A command that must succeed before the container is judged: the check waits for it, up to
+    /// its timeout, then judges once. For what an app finishes only some time after it starts
+    /// (Nextcloud's config exists once it has installed itself): a submission without
+    /// healthchecks, which nothing else waits for, gets the same result as one with them.
+    pub wait_for: Option<Exec>,
     #[serde(default)]
     pub expect: ContainerExpect,
 }
@@ -65,6 +72,8 @@ pub struct Exec {
     pub output_contains: Option<String>,
     #[serde(default)]
     pub exit_code: i64,
+    /// What the command stands for, in the report's words (for `wait_for`: what is waited for).
+    pub what: Option<String>,
 }
 
 /// What a mount at a target path must be.
@@ -114,9 +123,11 @@ impl ContainerCheck {
         if let Some(c) = &self.compose {
             all.extend(c.strings());
         }
-        if let Some(e) = &self.exec {
+        for e in self.exec.iter().chain(&self.wait_for) {
             all.extend(e.command.iter().map(String::as_str));
             all.extend(e.output_contains.as_deref());
+            all.extend(e.user.as_deref());
+            all.extend(e.what.as_deref());
         }
         all.extend(self.expect.shares_network_with.iter().map(String::as_str));
         all.extend(self.expect.logs_contain.iter().map(String::as_str));
@@ -141,6 +152,9 @@ impl ContainerCheck {
         if self.exec.as_ref().is_some_and(|e| e.command.is_empty()) {
             return Err("exec.command is empty".into());
         }
+        if self.wait_for.as_ref().is_some_and(|e| e.command.is_empty()) {
+            return Err("wait_for.command is empty".into());
+        }
         Ok(())
     }
 
@@ -157,7 +171,13 @@ impl ContainerCheck {
         }
     }
 
-    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant) -> Attempt {
+    /// Whether the runner repeats attempts until the deadline: not with `wait_for`, whose attempt
+    /// waits for readiness itself and then judges once (so a fault is reported without waiting).
+    pub(crate) fn is_polled(&self) -> bool {
+        self.wait_for.is_none()
+    }
+
+    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
         let Some(docker) = &ctx.docker else {
             return Attempt::CannotRun("needs a Docker engine, and none was connected".into());
         };
@@ -170,6 +190,12 @@ impl ContainerCheck {
             // Every container of a role must meet the expectations (two databases: both).
             let mut mismatches = Vec::new();
             for found in &all {
+                if let Some(ready) = &self.wait_for {
+                    if let Err(m) = wait_until_ready(docker, found, ready, ctx, deadline, interval).await {
+                        mismatches.push(m);
+                        continue;
+                    }
+                }
                 mismatches.extend(judge(found, &self.expect, docker, ctx).await);
                 if let Some(exec) = &self.exec {
                     if let Err(m) = run_exec(docker, found, exec, ctx).await {
@@ -489,6 +515,41 @@ pub(crate) async fn exec_output(
     }
     let code = docker.inspect_exec(&created.id).await.ok().and_then(|i| i.exit_code).unwrap_or(-1);
     Ok((code, output))
+}
+
+/// Runs `ready` in the container every `interval` until it succeeds; at the deadline, the last
+/// finished answer, marked as waited for.
+async fn wait_until_ready(
+    docker: &bollard::Docker,
+    found: &ContainerInspectResponse,
+    ready: &Exec,
+    ctx: &Context,
+    deadline: Instant,
+    interval: Duration,
+) -> Result<(), Mismatch> {
+    let started = Instant::now();
+    loop {
+        let last = match run_exec(docker, found, ready, ctx).await {
+            Ok(()) => return Ok(()),
+            Err(m) => m,
+        };
+        // Leave room for the judgement itself after the last wait.
+        if Instant::now() + interval * 2 >= deadline {
+            let name = found.name.as_deref().unwrap_or("?").trim_start_matches('/');
+            let waited = started.elapsed().as_secs();
+            return Err(match &ready.what {
+                Some(what) => Mismatch::new(
+                    format!("{name}: {} first", ctx.vars.expand(what)),
+                    format!("not after {waited}s: {}", last.actual),
+                ),
+                None => Mismatch::new(
+                    format!("{name} ready first: {}", last.expected),
+                    format!("{} (waited {waited}s)", last.actual),
+                ),
+            });
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
 
 async fn run_exec(
