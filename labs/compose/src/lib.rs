@@ -152,7 +152,7 @@ pub fn explain(stderr: &str, tool: &str, args: &[&str]) -> String {
             .find(|w| w.starts_with("127.0.0.1:") || w.starts_with("0.0.0.0:"))
             .map_or_else(String::new, |w| format!(" ({})", w.trim_end_matches(':')));
         return format!(
-            "a host port this stack publishes is already in use{port}: stop what holds it (`ss -ltnp`) or change the port in .env (WORDPRESS_PORT, NEXTCLOUD_PORT, PORTFOLIO_PORT)"
+            "a host port this stack publishes is already in use{port}: stop what holds it (`ss -ltnp`) or change the port in .env (HTTP_PORT, HTTPS_PORT)"
         );
     }
     if text.contains("is not set") || text.contains("Missing mandatory value") || text.contains("required variable") {
@@ -334,9 +334,9 @@ mod tests {
     #[test]
     fn compose_errors_become_one_line_with_what_to_do() {
         let taken = "Error response from daemon: driver failed programming external connectivity on endpoint \
-                     lab3_wordpress_1: Bind for 127.0.0.1:8088 failed: port is already allocated";
+                     lab3_proxy_1: Bind for 127.0.0.1:9443 failed: port is already allocated";
         let line = explain(taken, "docker compose", &["up"]);
-        assert!(line.contains("already in use (127.0.0.1:8088") && line.contains("WORDPRESS_PORT"), "{line}");
+        assert!(line.contains("already in use (127.0.0.1:9443") && line.contains("HTTPS_PORT"), "{line}");
 
         let unset = "error while interpolating services.wordpress-db.environment.MARIADB_ROOT_PASSWORD: \
                      required variable WORDPRESS_DB_ROOT_PASSWORD is missing a value";
