@@ -23,6 +23,9 @@ use std::time::Duration;
 /// How long one removal may take before the engine counts as stuck.
 pub const CALL_DEADLINE: Duration = Duration::from_secs(60);
 
+/// How long [`reap`] waits on objects another reaper (or a leaving container) holds.
+const CONTENDED_FOR: Duration = Duration::from_secs(60);
+
 /// What [`reap`] removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Removed {
@@ -64,16 +67,29 @@ pub enum ReapError {
     Left { label: String, left: usize, names: String },
 }
 
-/// One engine call under [`CALL_DEADLINE`]; a 404 (gone already) counts as done.
+/// How one removal went.
+enum Outcome {
+    Removed,
+    /// Gone already (404): another reaper, or the engine, was first.
+    Gone,
+    /// Not yet removable because of something in flight: another reaper is removing it (409
+    /// "already in progress"), or a container of it is still leaving (a network with active
+    /// endpoints, a volume in use). The engine's own error is kept for when it does not clear.
+    Contended(bollard::errors::Error),
+}
+
+/// One engine call under [`CALL_DEADLINE`].
 async fn call<T>(
     future: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
-    what: String,
-) -> Result<bool, ReapError> {
+    what: &str,
+) -> Result<Outcome, ReapError> {
+    use bollard::errors::Error::DockerResponseServerError;
     match tokio::time::timeout(CALL_DEADLINE, future).await {
-        Err(_) => Err(ReapError::Stuck { what }),
-        Ok(Ok(_)) => Ok(true),
-        Ok(Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) => Ok(false),
-        Ok(Err(source)) => Err(ReapError::Engine { what, source }),
+        Err(_) => Err(ReapError::Stuck { what: what.to_string() }),
+        Ok(Ok(_)) => Ok(Outcome::Removed),
+        Ok(Err(DockerResponseServerError { status_code: 404, .. })) => Ok(Outcome::Gone),
+        Ok(Err(source @ DockerResponseServerError { status_code: 403 | 409, .. })) => Ok(Outcome::Contended(source)),
+        Ok(Err(source)) => Err(ReapError::Engine { what: what.to_string(), source }),
     }
 }
 
@@ -148,37 +164,54 @@ impl Labelled {
 /// Removes every container, network and volume carrying `label` (`key` or `key=value`), and with
 /// `images` every image too; nothing without it is touched. A container is force-removed with
 /// its anonymous volumes. Then lists again: anything still there is an error.
+///
+/// Two reapers may meet on one run (a dead grader's sentinel and another grader's
+/// [`reap_orphans`]): what the other one is removing is waited for, pass after pass, until
+/// nothing carries the label; what stays contended for [`CONTENDED_FOR`] is the engine's error.
 pub async fn reap(docker: &Docker, label: &str, images: bool) -> Result<Removed, ReapError> {
-    let found = Labelled::list(docker, label, images).await?;
+    let started = std::time::Instant::now();
     let mut removed = Removed::default();
-    for (id, name) in &found.containers {
-        let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
-        if call(docker.remove_container(id, Some(options)), format!("removing container {name}")).await? {
-            removed.containers += 1;
+    loop {
+        let found = Labelled::list(docker, label, images).await?;
+        let mut contended = None;
+        let mut remove = async |outcome: Result<Outcome, ReapError>, what: String, count: &mut usize| {
+            match outcome? {
+                Outcome::Removed => *count += 1,
+                Outcome::Gone => {}
+                Outcome::Contended(source) => contended = Some(ReapError::Engine { what, source }),
+            }
+            Ok::<(), ReapError>(())
+        };
+        for (id, name) in &found.containers {
+            let what = format!("removing container {name}");
+            let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+            remove(call(docker.remove_container(id, Some(options)), &what).await, what, &mut removed.containers)
+                .await?;
+        }
+        for (id, name) in &found.networks {
+            let what = format!("removing network {name}");
+            remove(call(docker.remove_network(id), &what).await, what, &mut removed.networks).await?;
+        }
+        for name in &found.volumes {
+            let what = format!("removing volume {name}");
+            let outcome = call(docker.remove_volume(name, None::<RemoveVolumeOptions>), &what).await;
+            remove(outcome, what, &mut removed.volumes).await?;
+        }
+        for (id, name) in &found.images {
+            let what = format!("removing image {name}");
+            let options = RemoveImageOptionsBuilder::default().force(true).build();
+            remove(call(docker.remove_image(id, Some(options), None), &what).await, what, &mut removed.images).await?;
+        }
+        let left = leftovers(docker, label, images).await?;
+        if left.is_empty() {
+            return Ok(removed);
+        }
+        match contended {
+            Some(error) if started.elapsed() >= CONTENDED_FOR => return Err(error),
+            Some(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            None => return Err(ReapError::Left { label: label.to_string(), left: left.len(), names: left.join(", ") }),
         }
     }
-    for (id, name) in &found.networks {
-        if call(docker.remove_network(id), format!("removing network {name}")).await? {
-            removed.networks += 1;
-        }
-    }
-    for name in &found.volumes {
-        let what = format!("removing volume {name}");
-        if call(docker.remove_volume(name, None::<RemoveVolumeOptions>), what).await? {
-            removed.volumes += 1;
-        }
-    }
-    for (id, name) in &found.images {
-        let options = RemoveImageOptionsBuilder::default().force(true).build();
-        if call(docker.remove_image(id, Some(options), None), format!("removing image {name}")).await? {
-            removed.images += 1;
-        }
-    }
-    let left = leftovers(docker, label, images).await?;
-    if !left.is_empty() {
-        return Err(ReapError::Left { label: label.to_string(), left: left.len(), names: left.join(", ") });
-    }
-    Ok(removed)
 }
 
 /// What still carries `label`, as "kind name".

@@ -231,3 +231,50 @@ async fn a_run_dropped_unfinished_is_reaped() {
     assert!(left.is_empty(), "{left:?}");
     assert!(!dir.exists());
 }
+
+// Two reapers on one run at once (a dead grader's sentinel and another grader's orphan sweep):
+// each waits out what the other is removing; both finish, and nothing is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reapers_on_one_run_both_finish() {
+    if !integration("two_reapers_on_one_run_both_finish") {
+        return;
+    }
+    let real = endpoint().uri();
+    let label = format!("org.containerlabs.run=race{}", std::process::id());
+    let network = format!("clabs-race-{}", std::process::id());
+    // The project's label too, so `cargo xtask clean` finds what a failed run of this test leaves.
+    let managed = "org.containerlabs.managed=true";
+    ok(&docker(&real, &["network", "create", "--label", &label, "--label", managed, &network]));
+    for n in 0..6 {
+        let name = format!("clabs-race-{}-{n}", std::process::id());
+        let volume = format!("{name}-data");
+        ok(&docker(&real, &["volume", "create", "--label", &label, "--label", managed, &volume]));
+        ok(&docker(
+            &real,
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                &label,
+                "--label",
+                managed,
+                "--network",
+                &network,
+                "-v",
+                &format!("{volume}:/data"),
+                IMAGE,
+                "sleep",
+                "600",
+            ],
+        ));
+    }
+    let docker = endpoint().docker().unwrap();
+    let (first, second) = tokio::join!(sandbox::reap(&docker, &label, false), sandbox::reap(&docker, &label, false));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.containers + second.containers, 6, "{first:?} {second:?}");
+    assert_eq!(first.networks + second.networks, 1, "{first:?} {second:?}");
+    assert_eq!(first.volumes + second.volumes, 6, "{first:?} {second:?}");
+    assert!(sandbox::reaper::leftovers(&docker, &label, false).await.unwrap().is_empty());
+}
