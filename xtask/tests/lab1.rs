@@ -91,6 +91,27 @@ fn a_submission_without_a_title_fails_the_file_check() {
     check_fault("none", &["site-index-file"], &["--submission", submission.to_str().unwrap()]);
 }
 
+/// The held-out finding: a site folder holding links out of the web root (nginx serves
+/// /etc/passwd through one). The page itself is fine; the links fail their own check only.
+#[test]
+fn a_site_with_links_out_of_it_fails_site_no_links_out() {
+    if !integration("a_site_with_links_out_of_it_fails_site_no_links_out") {
+        return;
+    }
+    let submission = tempfile::tempdir().unwrap();
+    let site = submission.path().join("labs/static-site/site");
+    std::fs::create_dir_all(&site).unwrap();
+    for entry in std::fs::read_dir(workspace().join("labs/static-site/site")).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), site.join(entry.file_name())).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink("/etc/passwd", site.join("passwd.txt")).unwrap();
+    std::os::unix::fs::symlink("../../../..", site.join("files")).unwrap();
+    check_fault("none", &["site-no-links-out"], &["--submission", submission.path().to_str().unwrap()]);
+}
+
 #[test]
 fn a_stopped_site_fails_only_site_still_answers_in_the_app_step() {
     if !integration("a_stopped_site_fails_only_site_still_answers_in_the_app_step") {

@@ -20,7 +20,15 @@ pub struct FileCheck {
     pub contains: Vec<String>,
     /// A regular expression the file must match somewhere.
     pub matches: Option<String>,
+    /// `path` is a folder (a web root, say) and no symbolic link in it leads outside it: a
+    /// server that follows links (nginx does, unless `disable_symlinks`) would serve what it
+    /// points at - `/etc/passwd`, the whole disk.
+    #[serde(default)]
+    pub no_links_out: bool,
 }
+
+/// Most entries [`FileCheck::no_links_out`] looks at; a bigger folder fails with that reason.
+const MAX_ENTRIES: usize = 20_000;
 
 fn yes() -> bool {
     true
@@ -43,8 +51,11 @@ impl FileCheck {
             regex::Regex::new(re)
                 .map_err(|e| format!("matches '{re}' does not compile: {}", super::http::regex_error(&e)))?;
         }
-        if !self.exists && (!self.contains.is_empty() || self.matches.is_some()) {
-            return Err("a file that must not exist cannot have contains or matches".into());
+        if !self.exists && (!self.contains.is_empty() || self.matches.is_some() || self.no_links_out) {
+            return Err("a file that must not exist cannot have contains, matches or no_links_out".into());
+        }
+        if self.no_links_out && (!self.contains.is_empty() || self.matches.is_some()) {
+            return Err("no_links_out is about a folder: it cannot have contains or matches".into());
         }
         Ok(())
     }
@@ -57,6 +68,9 @@ impl FileCheck {
             (Ok(file), Ok(root)) => Some(file.starts_with(root)),
             _ => None,
         };
+        if self.no_links_out {
+            return links_out(&path, &relative);
+        }
         let present = path.is_file();
         if !self.exists {
             return if present {
@@ -113,6 +127,96 @@ impl FileCheck {
             Attempt::Fail(Mismatch::join(mismatches))
         }
     }
+}
+
+/// Fails when `folder` is not a folder inside the submission or a symbolic link under it leads
+/// outside it (dangling ones judged by where they point); names every such link.
+fn links_out(folder: &Path, relative: &str) -> Attempt {
+    let root = match std::fs::symlink_metadata(folder) {
+        Ok(meta) if meta.is_dir() => match folder.canonicalize() {
+            Ok(root) => root,
+            Err(e) => {
+                return Attempt::Fail(Mismatch::new(format!("a folder {relative}"), format!("cannot read it: {e}")))
+            }
+        },
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Attempt::Fail(Mismatch::new(
+                format!("a folder {relative}"),
+                format!("{relative} is itself a symbolic link (to {})", link_target(folder)),
+            ))
+        }
+        Ok(_) => {
+            return Attempt::Fail(Mismatch::new(format!("a folder {relative}"), format!("{relative} is not a folder")))
+        }
+        Err(_) => {
+            return Attempt::Fail(Mismatch::new(format!("a folder {relative}"), format!("{relative} does not exist")))
+        }
+    };
+    let mut out = Vec::new();
+    let mut seen = 0;
+    let mut folders = vec![root.clone()];
+    while let Some(dir) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for entry in entries {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return Attempt::Fail(Mismatch::new(
+                    format!("at most {MAX_ENTRIES} files and folders in {relative}"),
+                    "more than that".to_string(),
+                ));
+            }
+            let Ok(meta) = std::fs::symlink_metadata(&entry) else { continue };
+            if meta.is_dir() {
+                folders.push(entry);
+            } else if meta.file_type().is_symlink() && !leads_inside(&entry, &root) {
+                let shown = entry.strip_prefix(&root).unwrap_or(&entry).display().to_string();
+                out.push(format!("{relative}/{shown} -> {}", link_target(&entry)));
+            }
+        }
+    }
+    if out.is_empty() {
+        return Attempt::Pass;
+    }
+    out.sort();
+    Attempt::Fail(Mismatch::new(
+        format!("no symbolic link in {relative} leading outside it"),
+        format!(
+            "{} {} outside: {}",
+            out.len(),
+            if out.len() == 1 { "link leads" } else { "links lead" },
+            out.join(", ")
+        ),
+    ))
+}
+
+fn link_target(link: &Path) -> String {
+    std::fs::read_link(link).map(|t| t.display().to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// Whether the link at `link` (inside `root`, canonical) resolves inside `root`: through the file
+/// system when its target exists, else by its path with `..` taken lexically.
+fn leads_inside(link: &Path, root: &Path) -> bool {
+    if let Ok(real) = link.canonicalize() {
+        return real.starts_with(root);
+    }
+    let Ok(target) = std::fs::read_link(link) else { return false };
+    let mut resolved = if target.is_absolute() {
+        std::path::PathBuf::new()
+    } else {
+        link.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    for part in target.components() {
+        match part {
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::CurDir => {}
+            other => resolved.push(other.as_os_str()),
+        }
+    }
+    resolved.starts_with(root)
 }
 
 fn read_prefix(path: &Path) -> std::io::Result<String> {

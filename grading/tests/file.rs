@@ -1,0 +1,90 @@
+//! `file` checks on a real folder: `no_links_out` finds every symbolic link that leads out of a
+//! web root - absolute, relative, dangling, to a folder - and lets links inside it be.
+
+use grading::runner::{grade, StepRubric};
+use grading::{GradeConfig, Rubric, Vars};
+use std::collections::BTreeSet;
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+const RUBRIC: &str = r#"
+[[check]]
+id = "no-links-out"
+title = "Nothing in the site leads outside it"
+points = 1
+hint = "h"
+file = { path = "site", no_links_out = true }
+"#;
+
+/// Grades `RUBRIC` on `submission`: (status, actual).
+async fn judge(submission: &Path) -> (String, String) {
+    let step = StepRubric {
+        id: "s".into(),
+        title: "S".into(),
+        rubric: Rubric::parse(Path::new("r.toml"), RUBRIC, &BTreeSet::new()).unwrap(),
+    };
+    let config = GradeConfig {
+        vars: Vars::new(),
+        submission: submission.to_path_buf(),
+        services: None,
+        docker: None,
+        start_failures: Default::default(),
+        deadline: None,
+        may_recreate: false,
+    };
+    let report = grade("lab", "Lab", &[step], &config).await;
+    let (_, check) = report.checks().next().unwrap();
+    (check.status.as_str().to_string(), check.actual.clone().unwrap_or_default())
+}
+
+/// A site with a page, a folder, and links that stay inside it (one of them dangling).
+fn site() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join("img")).unwrap();
+    std::fs::write(site.join("index.html"), "<title>t</title>").unwrap();
+    symlink("index.html", site.join("home.html")).unwrap();
+    symlink("../index.html", site.join("img/up.html")).unwrap();
+    symlink(site.join("img"), site.join("pictures")).unwrap();
+    symlink("img/not-yet.png", site.join("later.png")).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn links_inside_the_folder_pass() {
+    let dir = site();
+    assert_eq!(judge(dir.path()).await, ("passed".to_string(), String::new()));
+}
+
+#[tokio::test]
+async fn every_link_out_fails_and_is_named() {
+    let dir = site();
+    let site = dir.path().join("site");
+    symlink("/etc/passwd", site.join("passwd")).unwrap();
+    symlink("../../../../../../etc", site.join("img/etc")).unwrap();
+    symlink("/", site.join("disk")).unwrap();
+    symlink("/etc/no-such-file-here", site.join("dangling")).unwrap();
+    symlink("../outside.txt", site.join("next-door")).unwrap();
+    let (status, actual) = judge(dir.path()).await;
+    assert_eq!(status, "failed");
+    assert_eq!(
+        actual,
+        "5 links lead outside: site/dangling -> /etc/no-such-file-here, site/disk -> /, site/img/etc -> \
+         ../../../../../../etc, site/next-door -> ../outside.txt, site/passwd -> /etc/passwd"
+    );
+}
+
+#[tokio::test]
+async fn the_folder_must_be_a_folder_of_the_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(judge(dir.path()).await, ("failed".to_string(), "site does not exist".to_string()));
+    symlink("/etc", dir.path().join("site")).unwrap();
+    assert_eq!(judge(dir.path()).await, ("failed".to_string(), "site is itself a symbolic link (to /etc)".to_string()));
+}
+
+#[test]
+fn no_links_out_is_about_a_folder() {
+    let rubric = RUBRIC.replace("no_links_out = true", "no_links_out = true, contains = [\"x\"]");
+    let error = Rubric::parse(Path::new("r.toml"), &rubric, &BTreeSet::new()).unwrap_err().to_string();
+    assert!(error.contains("no_links_out is about a folder"), "{error}");
+}
