@@ -209,6 +209,8 @@ pub const FAULTS: &[&str] = &[
     "css-as-text",
     "html-as-text",
     "soft-404",
+    "bare-404",
+    "no-cache-control",
     "traversal",
     "encoded-traversal",
     "no-site",

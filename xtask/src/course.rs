@@ -75,14 +75,15 @@ pub fn select(
 }
 
 /// A submission of the course's reference solutions for `lab`: the course's `labs/` folder copied
-/// into a temporary directory, each step's `solution/` copied over the step (the layout contract:
-/// `labs/<step>/solution/` holds the step's files at the same relative paths).
+/// into a temporary directory, every step's `solution/` copied over the step (the layout contract:
+/// `labs/<step>/solution/` holds the step's files at the same relative paths). Every lab's, not
+/// only `lab`'s: a lab builds on the ones before it (lab 2's front door serves lab 1's site).
 pub fn solutions(course: &Path, lab: &str) -> anyhow::Result<tempfile::TempDir> {
     let curriculum = Curriculum::load(course)?;
-    let lab = curriculum.lab(lab).map_err(anyhow::Error::msg)?;
+    curriculum.lab(lab).map_err(anyhow::Error::msg)?;
     let dir = tempfile::Builder::new().prefix("clabs-solutions-").tempdir().context("cannot create a directory")?;
     copy_tree(&course.join("labs"), &dir.path().join("labs"))?;
-    for step in &lab.steps {
+    for step in curriculum.labs.iter().flat_map(|lab| &lab.steps) {
         let solution = course.join(&step.dir).join("solution");
         if solution.is_dir() {
             copy_tree(&solution, &dir.path().join(&step.dir))?;

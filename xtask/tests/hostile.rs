@@ -295,6 +295,7 @@ fn a_submissions_build_script_never_runs() {
         .args(["check", "lab1", "--up", "--format", "json", "--submission"])
         .arg(&submission)
         .args(["--var", &format!("site_port={site}"), "--var", &format!("app_port={app}")])
+        .args(["--var", &format!("site_container=clabs-lab1-site-buildrs-{}", std::process::id())])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -84,7 +84,7 @@ fn the_reference_scores_full_marks_with_up_and_leaves_nothing_behind() {
         format!("single_port={single_port}"),
         format!("web_port={web_port}"),
     ];
-    let mut args = vec!["--up"];
+    let mut args = vec!["--up", "--solutions"];
     for var in &vars {
         args.extend(["--var", var.as_str()]);
     }
@@ -174,7 +174,7 @@ fn upstreams(bin: &Path) -> Upstreams {
     let data = tempfile::tempdir().unwrap();
     let site_process = Command::new(bin.join("static-site"))
         .args(["--bind", "127.0.0.1", "--port", &site.to_string(), "--root"])
-        .arg(workspace().join("labs/static-site/site"))
+        .arg(workspace().join("labs/static-site/solution/site"))
         .spawn()
         .unwrap();
     let app_process = Command::new(bin.join("app-port"))

@@ -83,6 +83,9 @@ pub struct HttpExpect {
     /// Header name -> substring its value must contain (case-insensitive).
     #[serde(default)]
     pub header_contains: BTreeMap<String, String>,
+    /// Header name -> a regular expression its value must match (case-insensitive).
+    #[serde(default)]
+    pub header_matches: BTreeMap<String, String>,
     /// Headers that must be present.
     #[serde(default)]
     pub header_present: Vec<String>,
@@ -116,6 +119,7 @@ impl HttpCheck {
         }
         let e = &self.expect;
         all.extend(e.header_contains.values().map(String::as_str));
+        all.extend(e.header_matches.values().map(String::as_str));
         all.extend(e.body_contains.iter().map(String::as_str));
         all.extend(e.body_not_contains.iter().map(String::as_str));
         all.extend(e.body_regex.as_deref());
@@ -146,6 +150,10 @@ impl HttpCheck {
         if let Some(re) = &e.body_regex {
             regex::Regex::new(re)
                 .map_err(|err| format!("body_regex '{re}' does not compile: {}", regex_error(&err)))?;
+        }
+        for (name, re) in &e.header_matches {
+            regex::Regex::new(re)
+                .map_err(|err| format!("header_matches for {name}: '{re}' does not compile: {}", regex_error(&err)))?;
         }
         for pointer in e.json_equals.keys().chain(&e.json_present) {
             if !(pointer.is_empty() || pointer.starts_with('/')) {
@@ -240,6 +248,21 @@ impl HttpCheck {
                 None => {
                     mismatches.push(Mismatch::new(format!("{name} containing {needle:?}"), format!("no {name} header")))
                 }
+            }
+        }
+        for (name, pattern) in &e.header_matches {
+            let pattern = v.expand(pattern);
+            let wanted = format!("{name} matching /{pattern}/");
+            match (
+                regex::RegexBuilder::new(&pattern).case_insensitive(true).build(),
+                header_text(&response.headers, name),
+            ) {
+                (Err(err), _) => {
+                    mismatches.push(Mismatch::new(format!("a valid pattern /{pattern}/"), regex_error(&err)))
+                }
+                (Ok(re), Some(value)) if re.is_match(&value) => {}
+                (Ok(_), Some(value)) => mismatches.push(Mismatch::new(wanted, format!("{name}: {value}"))),
+                (Ok(_), None) => mismatches.push(Mismatch::new(wanted, format!("no {name} header"))),
             }
         }
         for name in &e.header_present {
@@ -590,6 +613,26 @@ mod judge_tests {
             expect![[r#"
             expected: content-type containing "text/html"
             actual: no content-type header"#]],
+        );
+        let max_age = "header_matches = { cache-control = 'max-age=[1-9]' }";
+        check(max_age, 200, &[("cache-control", "public, Max-Age=86400")], "", expect!["pass"]);
+        check(
+            max_age,
+            200,
+            &[("cache-control", "max-age=0")],
+            "",
+            expect![[r#"
+            expected: cache-control matching /max-age=[1-9]/
+            actual: cache-control: max-age=0"#]],
+        );
+        check(
+            max_age,
+            200,
+            &[],
+            "",
+            expect![[r#"
+            expected: cache-control matching /max-age=[1-9]/
+            actual: no cache-control header"#]],
         );
         check(
             "header_present = [\"etag\"], header_absent = [\"server\"]",

@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub name: String,
     pub publish: Vec<Publish>,
     pub env: Vec<String>,
+    /// `-v SOURCE:TARGET[:ro]`: host folders or files, or named volumes.
+    pub binds: Vec<String>,
     pub pull: Pull,
 }
 
@@ -173,11 +175,19 @@ pub async fn run(docker: &Docker, options: &RunOptions) -> anyhow::Result<String
             .get_or_insert_with(Vec::new)
             .push(PortBinding { host_ip: Some(p.host_ip.clone()), host_port: Some(p.host_port.to_string()) });
     }
+    // As `docker run -p` does: a published port is exposed too, or the engine ignores its binding
+    // when the image does not EXPOSE it.
+    let exposed: Vec<String> = bindings.keys().cloned().collect();
     let body = ContainerCreateBody {
         image: Some(options.image.clone()),
+        exposed_ports: (!exposed.is_empty()).then_some(exposed),
         env: Some(options.env.clone()),
         labels: Some(HashMap::from([(LABEL.to_string(), "true".to_string())])),
-        host_config: Some(HostConfig { port_bindings: Some(bindings), ..Default::default() }),
+        host_config: Some(HostConfig {
+            port_bindings: Some(bindings),
+            binds: (!options.binds.is_empty()).then(|| options.binds.clone()),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let created = docker

@@ -45,13 +45,23 @@ struct RunArgs {
     /// Set an environment variable: KEY=VALUE (repeatable).
     #[arg(short = 'e', long = "env")]
     env: Vec<String>,
+    /// Mount a host folder or file, or a named volume: SOURCE:TARGET[:ro] (repeatable).
+    #[arg(short = 'v', long = "volume")]
+    volume: Vec<String>,
     #[arg(long, value_enum, default_value_t = Pull::Missing)]
     pull: Pull,
 }
 
 impl RunArgs {
     fn options(self) -> RunOptions {
-        RunOptions { image: self.image, name: self.name, publish: self.publish, env: self.env, pull: self.pull }
+        RunOptions {
+            image: self.image,
+            name: self.name,
+            publish: self.publish,
+            env: self.env,
+            binds: self.volume,
+            pull: self.pull,
+        }
     }
 }
 

@@ -2,11 +2,13 @@
 //!
 //! What a careful static server does, in one small crate: directory index (`index.html`), content
 //! types, `ETag` / `Last-Modified` with `304 Not Modified`, `HEAD`, single byte ranges (`206`),
-//! gzip negotiation, a custom `404.html`, no escape from the site root, graceful shutdown.
+//! gzip negotiation, `Cache-Control` (assets kept an hour, pages revalidated), a custom
+//! `404.html`, no escape from the site root, graceful shutdown.
 //! Files are served from an in-memory cache (see [`files`]) so small files cost no disk I/O.
 
 pub mod body;
 pub mod files;
+pub mod nginx;
 
 use body::Body;
 use files::{Entry, Files, Lookup};
@@ -20,6 +22,10 @@ use std::time::Duration;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long browsers may keep a stylesheet, script or image without asking again. Pages are
+/// revalidated every time (`no-cache`: the validators make that a 304), so an edit shows at once.
+pub const ASSET_MAX_AGE: u32 = 3600;
 
 const BUILTIN_404: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>404 Not Found</title></head>\n<body><h1>404 Not Found</h1><p>There is no page at this address.</p></body></html>\n";
 
@@ -173,6 +179,9 @@ fn file_response(entry: &Entry, request: &HeaderMap, head: bool) -> Response<Bod
     headers.insert(header::LAST_MODIFIED, entry.last_modified.clone());
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let page = entry.content_type.as_bytes().starts_with(b"text/html");
+    let cache = if page { "no-cache".to_string() } else { format!("public, max-age={ASSET_MAX_AGE}") };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_str(&cache).expect("a header value"));
     if entry.compressible {
         headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }

@@ -74,6 +74,10 @@ async fn serves_files_with_types_and_validators() {
     check(&get(&site, "/data.bin").await, "application/octet-stream");
     check(&get(&site, "/projects/").await, "text/html; charset=utf-8");
     assert!(get(&site, "/").await.text().contains("<title>Home</title>"));
+    // Assets are kept an hour; pages are revalidated every time, so an edit shows at once.
+    assert_eq!(get(&site, "/style.css").await.header("cache-control"), "public, max-age=3600");
+    assert_eq!(get(&site, "/logo.svg").await.header("cache-control"), "public, max-age=3600");
+    assert_eq!(get(&site, "/").await.header("cache-control"), "no-cache");
 }
 
 #[tokio::test]

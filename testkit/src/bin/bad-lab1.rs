@@ -29,7 +29,9 @@ struct Args {
 const INDEX: &str =
     "<!doctype html><html><head><title>Fixture portfolio</title></head><body><h1>Fixture</h1></body></html>\n";
 const NO_TITLE: &str = "<!doctype html><html><head></head><body><h1>No title here</h1></body></html>\n";
-const NOT_FOUND: &str = "<!doctype html><title>Not found</title><h1>Not found</h1>\n";
+const NOT_FOUND: &str = "<!doctype html><title>Not found</title><h1>Not found</h1><p><a href=\"/\">Home</a></p>\n";
+/// A server's built-in 404 page: no way back to the site.
+const BARE_NOT_FOUND: &str = "<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>\n";
 const APP_PAGE: &str = "<!doctype html><title>Message board</title><h1>Message board</h1>\n";
 
 struct App {
@@ -62,7 +64,13 @@ impl App {
                 answer(StatusCode::OK, ct, body)
             }
             "/style.css" => {
-                answer(StatusCode::OK, if f == "css-as-text" { "text/plain" } else { "text/css" }, "body{}\n")
+                let mut response =
+                    answer(StatusCode::OK, if f == "css-as-text" { "text/plain" } else { "text/css" }, "body{}\n");
+                if f != "no-cache-control" {
+                    let kept = http::HeaderValue::from_static("max-age=86400");
+                    response.headers_mut().insert("cache-control", kept);
+                }
+                response
             }
             _ => {
                 if f == "traversal" && path.contains("..") {
@@ -78,7 +86,7 @@ impl App {
                 if f == "soft-404" {
                     return answer(StatusCode::OK, "text/html", INDEX);
                 }
-                answer(StatusCode::NOT_FOUND, "text/html", NOT_FOUND)
+                answer(StatusCode::NOT_FOUND, "text/html", if f == "bare-404" { BARE_NOT_FOUND } else { NOT_FOUND })
             }
         }
     }

@@ -1,0 +1,347 @@
+//! Reading a student's nginx server block: what `--up` needs to run it in the official nginx
+//! image - the port the server listens on (published on the site's port) and its `root` (where the
+//! site's folder is mounted, read-only). nginx's own grammar: directives end in `;`, blocks are
+//! `{ ... }`, `#` starts a comment, arguments may be quoted.
+
+use std::path::{Component, Path, PathBuf};
+
+/// One directive: `name args... ;` or `name args... { block }`, with the line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directive {
+    pub name: String,
+    pub args: Vec<String>,
+    pub block: Option<Vec<Directive>>,
+    pub line: usize,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Token {
+    Word(String, usize),
+    Semicolon(usize),
+    Open(usize),
+    Close(usize),
+}
+
+fn tokens(text: &str) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut line = 1;
+    while let Some(&c) = chars.peek() {
+        match c {
+            '\n' => {
+                line += 1;
+                chars.next();
+            }
+            c if c.is_whitespace() => {
+                chars.next();
+            }
+            '#' => {
+                while chars.peek().is_some_and(|&c| c != '\n') {
+                    chars.next();
+                }
+            }
+            ';' => {
+                out.push(Token::Semicolon(line));
+                chars.next();
+            }
+            '{' => {
+                out.push(Token::Open(line));
+                chars.next();
+            }
+            '}' => {
+                out.push(Token::Close(line));
+                chars.next();
+            }
+            '"' | '\'' => {
+                let start = line;
+                chars.next();
+                let mut word = String::new();
+                loop {
+                    match chars.next() {
+                        None => return Err(format!("line {start}: a quote that is never closed")),
+                        Some(q) if q == c => break,
+                        Some('\\') => word.extend(chars.next()),
+                        Some(other) => {
+                            if other == '\n' {
+                                line += 1;
+                            }
+                            word.push(other);
+                        }
+                    }
+                }
+                out.push(Token::Word(word, start));
+            }
+            _ => {
+                let mut word = String::new();
+                while let Some(&c) = chars.peek() {
+                    if c.is_whitespace() || matches!(c, ';' | '{' | '}') {
+                        break;
+                    }
+                    // `${name}` is one word even though it holds braces.
+                    if c == '$' {
+                        word.push(c);
+                        chars.next();
+                        if chars.peek() == Some(&'{') {
+                            for c in chars.by_ref() {
+                                word.push(c);
+                                if c == '}' {
+                                    break;
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    if c == '\\' {
+                        chars.next();
+                        word.extend(chars.next());
+                        continue;
+                    }
+                    word.push(c);
+                    chars.next();
+                }
+                out.push(Token::Word(word, line));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a configuration file's text into its directives.
+pub fn parse(text: &str) -> Result<Vec<Directive>, String> {
+    let tokens = tokens(text)?;
+    let mut position = 0;
+    let directives = block(&tokens, &mut position, None)?;
+    Ok(directives)
+}
+
+fn block(tokens: &[Token], position: &mut usize, opened: Option<usize>) -> Result<Vec<Directive>, String> {
+    let mut directives = Vec::new();
+    loop {
+        let (name, line) = match tokens.get(*position) {
+            None => {
+                return match opened {
+                    Some(line) => Err(format!("the block opened on line {line} is never closed (a missing `}}`)")),
+                    None => Ok(directives),
+                }
+            }
+            Some(Token::Close(line)) => {
+                *position += 1;
+                return match opened {
+                    Some(_) => Ok(directives),
+                    None => Err(format!("line {line}: a `}}` that closes nothing")),
+                };
+            }
+            Some(Token::Word(name, line)) => (name.clone(), *line),
+            Some(Token::Semicolon(line)) | Some(Token::Open(line)) => {
+                return Err(format!("line {line}: a directive must start with its name"))
+            }
+        };
+        *position += 1;
+        let mut args = Vec::new();
+        loop {
+            match tokens.get(*position) {
+                Some(Token::Word(word, _)) => {
+                    args.push(word.clone());
+                    *position += 1;
+                }
+                Some(Token::Semicolon(_)) => {
+                    *position += 1;
+                    directives.push(Directive { name, args, block: None, line });
+                    break;
+                }
+                Some(Token::Open(open)) => {
+                    let open = *open;
+                    *position += 1;
+                    let inner = block(tokens, position, Some(open))?;
+                    directives.push(Directive { name, args, block: Some(inner), line });
+                    break;
+                }
+                Some(Token::Close(_)) | None => {
+                    return Err(format!("line {line}: `{name}` does not end with `;` (or open a block with `{{`)"))
+                }
+            }
+        }
+    }
+}
+
+/// Where nginx looks for a relative `root` (its prefix; Debian's and the official image's).
+pub const PREFIX: &str = "/usr/share/nginx";
+
+/// What `--up` needs to run a server block in a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// The port the server listens on (80 when it has no `listen`, as nginx does as root).
+    pub port: u16,
+    /// The folder it serves: its `root`, or `location /`'s, or nginx's default (`html` in the prefix).
+    pub root: PathBuf,
+}
+
+/// Folders a site cannot be mounted over: the container's system, and nginx's own configuration.
+const SYSTEM: [&str; 13] =
+    ["/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr", "/var"];
+
+/// Reads the site's server block (the first `server`, at the top or in `http`) from a file's text.
+pub fn site(text: &str) -> Result<Site, String> {
+    let directives = parse(text)?;
+    let mut servers = directives.iter().filter(|d| d.name == "server").collect::<Vec<_>>();
+    for http in directives.iter().filter(|d| d.name == "http") {
+        servers.extend(http.block.iter().flatten().filter(|d| d.name == "server"));
+    }
+    let Some(server) = servers.first() else {
+        return Err("no `server { ... }` block".into());
+    };
+    let inner = server.block.as_deref().unwrap_or_default();
+    let port = match inner.iter().find(|d| d.name == "listen") {
+        None => 80,
+        Some(listen) => listen_port(listen)?,
+    };
+    let location_root = inner
+        .iter()
+        .filter(|d| d.name == "location" && d.args == ["/"])
+        .flat_map(|d| d.block.iter().flatten())
+        .find(|d| d.name == "root");
+    let root = match inner.iter().find(|d| d.name == "root").or(location_root) {
+        None => PathBuf::from(PREFIX).join("html"),
+        Some(root) => {
+            let [path] = root.args.as_slice() else {
+                return Err(format!(
+                    "line {}: `root {}`: root takes one path (a missing `;`?)",
+                    root.line,
+                    root.args.join(" ")
+                ));
+            };
+            if path.contains('$') {
+                return Err(format!(
+                    "line {}: `root {path}` uses a variable; --up mounts your site at a plain path",
+                    root.line
+                ));
+            }
+            normalize(&Path::new(PREFIX).join(path))
+        }
+    };
+    let shown = root.display().to_string();
+    if SYSTEM.contains(&shown.as_str()) || root.starts_with("/etc/nginx") || root.starts_with("/proc") {
+        return Err(format!(
+            "`root {shown}` is a system folder: serve your site from a folder of its own, such as /var/www/portfolio"
+        ));
+    }
+    Ok(Site { port, root })
+}
+
+/// `listen 8080;`, `listen *:8080 default_server;`, `listen [::]:8080;`, `listen 80;`...
+fn listen_port(listen: &Directive) -> Result<u16, String> {
+    let Some(address) = listen.args.first() else {
+        return Err(format!("line {}: `listen` needs a port", listen.line));
+    };
+    const PARAMETERS: [&str; 12] = [
+        "default_server",
+        "default",
+        "ssl",
+        "http2",
+        "quic",
+        "proxy_protocol",
+        "reuseport",
+        "deferred",
+        "bind",
+        "backlog=",
+        "rcvbuf=",
+        "sndbuf=",
+    ];
+    let known =
+        |p: &str| PARAMETERS.iter().any(|k| p == *k || (k.ends_with('=') && p.starts_with(k))) || p.contains('=');
+    if let Some(odd) = listen.args[1..].iter().find(|p| !known(p)) {
+        return Err(format!(
+            "line {}: `listen {}`: `{odd}` is not a listen parameter (a missing `;`?)",
+            listen.line,
+            listen.args.join(" ")
+        ));
+    }
+    if address.starts_with("unix:") {
+        return Err(format!("line {}: `listen {address}` is a Unix socket; the site needs a TCP port", listen.line));
+    }
+    let (host, port) = match address.rsplit_once(':') {
+        Some((host, port)) if !host.ends_with(':') => (Some(host), port),
+        _ if address.chars().all(|c| c.is_ascii_digit()) => (None, address.as_str()),
+        _ => (Some(address.as_str()), "80"),
+    };
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("line {}: `listen {address}`: {port} is not a port", listen.line))?;
+    if let Some(host) = host.filter(|h| !matches!(*h, "*" | "0.0.0.0" | "[::]")) {
+        return Err(format!(
+            "line {}: `listen {address}` listens on {host} only, which a container cannot be reached on; `listen {port};` listens on every address",
+            listen.line
+        ));
+    }
+    Ok(port)
+}
+
+/// `..` and `.` taken out lexically (nginx does not resolve them either).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => out.push(name),
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site_of(text: &str) -> Result<(u16, String), String> {
+        site(text).map(|s| (s.port, s.root.display().to_string()))
+    }
+
+    #[test]
+    fn the_usual_server_blocks() {
+        let block = "server {\n  listen 8080;\n  listen [::]:8080;\n  root /var/www/portfolio;\n  index index.html;\n  location / { try_files $uri $uri/ =404; }\n}\n";
+        assert_eq!(site_of(block), Ok((8080, "/var/www/portfolio".into())));
+        assert_eq!(
+            site_of("server { listen *:8080 default_server; location / { root '/srv/my site'; } }"),
+            Ok((8080, "/srv/my site".into()))
+        );
+        assert_eq!(site_of("server { listen 0.0.0.0:80; }"), Ok((80, "/usr/share/nginx/html".into())));
+        assert_eq!(site_of("server { root html; }"), Ok((80, "/usr/share/nginx/html".into())));
+        assert_eq!(site_of("server { root ../www/../site/; }"), Ok((80, "/usr/share/site".into())));
+        // A whole nginx.conf: the server inside http.
+        let whole = "events {}\nhttp {\n include mime.types;\n server { listen 8080; root /home/me/site; }\n}\n";
+        assert_eq!(site_of(whole), Ok((8080, "/home/me/site".into())));
+        // Comments, quotes, escapes and ${var} words do not confuse it.
+        let tricky = "# a { comment\nserver { # listen 1;\n listen \"8081\"; add_header X-A \"a;b{c}\"; set $x ${y}; root /srv/a; }";
+        assert_eq!(site_of(tricky), Ok((8081, "/srv/a".into())));
+    }
+
+    #[test]
+    fn what_cannot_run_is_said_with_its_line() {
+        assert_eq!(site_of("# nothing\n"), Err("no `server { ... }` block".into()));
+        assert_eq!(
+            site_of("server {\n listen 8080\n root /srv;\n}"),
+            Err("line 2: `listen 8080 root /srv`: `root` is not a listen parameter (a missing `;`?)".into())
+        );
+        assert_eq!(
+            site_of("server {\n listen 8080;\n root /srv"),
+            Err("line 3: `root` does not end with `;` (or open a block with `{`)".into())
+        );
+        assert_eq!(
+            site_of("server {\n listen 8080;\n"),
+            Err("the block opened on line 1 is never closed (a missing `}`)".into())
+        );
+        assert_eq!(site_of("}"), Err("line 1: a `}` that closes nothing".into()));
+        assert_eq!(site_of("server { listen 127.0.0.1:8080; }").unwrap_err(), "line 1: `listen 127.0.0.1:8080` listens on 127.0.0.1 only, which a container cannot be reached on; `listen 8080;` listens on every address");
+        assert_eq!(site_of("server { listen 99999; }").unwrap_err(), "line 1: `listen 99999`: 99999 is not a port");
+        assert!(site_of("server { root $document_root; }").unwrap_err().contains("uses a variable"));
+        assert!(site_of("server { root /etc; }").unwrap_err().contains("is a system folder"));
+        assert!(site_of("server { root /etc/nginx/html; }").unwrap_err().contains("is a system folder"));
+        assert!(site_of("server { root /; }").unwrap_err().contains("is a system folder"));
+        assert!(site_of("server { listen unix:/run/a.sock; }").unwrap_err().contains("Unix socket"));
+    }
+}
