@@ -1,6 +1,6 @@
-//! The services `--up` runs. Processes (our servers: the lab 1 site and app, the lab 2 proxy) are
+//! The services `--up` runs. Processes (our servers: the lab 1 app, the lab 2 site, app and proxy) are
 //! the course's own builds, run on the host with the submission's files as their data. Command
-//! services (the lab 2 tools, the lab 3 stack, a submission's script) run in the run's sandbox:
+//! services (the lab 1 site's nginx, the lab 2 tools, the lab 3 stack, a submission's script) run in the run's sandbox:
 //! a toolbox container whose only engine is the run's policy proxy. Nothing of the submission is
 //! ever built or run on the host.
 //!
