@@ -76,6 +76,9 @@ pub struct Service {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// `host:port` that accepts connections once the service is ready (and must be free before).
+    /// A command service may leave it out: it is ready once its start command has exited 0 (a
+    /// student's script whose container publishes nothing is graded, not waited on).
+    #[serde(default)]
     pub ready: String,
     /// A command service's arguments to set up (it must exit 0 once everything is ready).
     pub start: Option<Vec<String>>,
@@ -169,6 +172,9 @@ impl Service {
                 return Err(format!("service '{name}': only command services run a program of the sandbox"))
             }
             _ => {}
+        }
+        if !self.is_command() && self.ready.is_empty() {
+            return Err(format!("service '{name}' needs ready (the host:port that answers once it runs)"));
         }
         if self.is_command() {
             if !self.args.is_empty() {

@@ -326,7 +326,7 @@ async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
         ("NGINX_IMAGE", stand_in("nginx:1.27")),
     ];
     let tags: Vec<String> = images.iter().map(|(_, tag)| tag.clone()).collect();
-    crate::images::ensure_tags(&engine, root, root, &tags, crate::images::ImageSource::Build, None).await?;
+    crate::images::ensure_tags(&engine, root, &tags, crate::images::ImageSource::Build).await?;
     crate::images::toolbox(&engine, root).await?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let built = Command::new(&cargo)

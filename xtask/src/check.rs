@@ -300,7 +300,7 @@ async fn up_and_grade(
     services::ensure_ports_free(&specs)?;
     if let Some(engine) = &engine {
         services::preflight(&engine.docker, &specs).await?;
-        ensure_images(engine, &grader, &selection.submission, &mut specs, options.images, run.as_deref()).await?;
+        ensure_images(engine, &grader, &mut specs, options.images, run.as_deref()).await?;
     }
     if interrupted(interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
@@ -373,11 +373,10 @@ async fn up_and_grade(
 /// Makes every image the services need available (see [`crate::images::ensure_tags`]; `grader`
 /// is the workspace whose code and `images/` they are built from), and the
 /// sandbox's toolbox when a command service runs in it; where an image gave way to another (an
-/// official image to its stand-in, the site's image to the run's own), names that one instead.
+/// official image to its stand-in), names that one instead.
 pub async fn ensure_images(
     engine: &crate::engine::Engine,
     grader: &Path,
-    submission: &Path,
     specs: &mut [services::ServiceSpec],
     source: crate::images::ImageSource,
     run: Option<&Run>,
@@ -385,7 +384,7 @@ pub async fn ensure_images(
     let mut images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
     images.sort();
     images.dedup();
-    for (named, used) in crate::images::ensure_tags(engine, grader, submission, &images, source, run).await? {
+    for (named, used) in crate::images::ensure_tags(engine, grader, &images, source).await? {
         specs.iter_mut().for_each(|spec| spec.replace_image(&named, &used));
         // An official image gave way to its stand-in: the submission's own files name it too.
         if crate::images::STAND_INS.iter().any(|s| s.official == named && s.tag == used) {

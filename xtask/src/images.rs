@@ -41,21 +41,12 @@ pub struct ScratchImage {
 /// The project's images, as `cargo xtask images` builds them: the course's ready images, so the
 /// site's image holds the course's finished site (`labs/static-site/solution/site`).
 pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
-    catalogue_with(root, "labs/static-site/solution/site")
-}
-
-/// The same images holding a submission's own files: its site (`labs/static-site/site`).
-fn submission_catalogue(submission: &Path) -> Vec<ScratchImage> {
-    catalogue_with(submission, "labs/static-site/site")
-}
-
-fn catalogue_with(root: &Path, site: &str) -> Vec<ScratchImage> {
     vec![
         ScratchImage {
             tag: "containerlabs/static-site:0.1.0".into(),
             package: "static-site".into(),
             bin: "static-site".into(),
-            files: vec![(root.join(site), "site".into())],
+            files: vec![(root.join("labs/static-site/solution/site"), "site".into())],
             writable_dirs: vec![],
             env: vec![("SITE_ROOT".into(), "/site".into()), ("PORT".into(), "8080".into())],
             expose: vec![8080],
@@ -263,9 +254,7 @@ pub async fn toolbox(engine: &Engine, root: &Path) -> anyhow::Result<Built> {
 }
 
 /// Makes sure every image in `tags` exists. The project's own (see [`catalogue`]) are built
-/// from the course's code (`root`, never the submission's); one that holds files of the
-/// `submission` (the site's pages) is built for `run` only, with the run's
-/// labels and a tag in the run's own namespace, never the shared tag. Stand-in tags are built from
+/// from the course's code and files (`root`, never a submission's). Stand-in tags are built from
 /// `root`; any other image is used when it is here and otherwise pulled (unless `source` is
 /// [`ImageSource::Build`]). An official image with a stand-in that cannot be pulled (no registry
 /// answers) is replaced by its stand-in (unless `source` is [`ImageSource::Pull`]). The returned
@@ -273,10 +262,8 @@ pub async fn toolbox(engine: &Engine, root: &Path) -> anyhow::Result<Built> {
 pub async fn ensure_tags(
     engine: &Engine,
     root: &Path,
-    submission: &Path,
     tags: &[String],
     source: ImageSource,
-    run: Option<&sandbox::Run>,
 ) -> anyhow::Result<Vec<(String, String)>> {
     let mut replaced = Vec::new();
     // Once a pull failed for want of a network, the registry counts as unreachable for this run.
@@ -285,21 +272,7 @@ pub async fn ensure_tags(
         let stand_in_for = STAND_INS.iter().find(|s| s.official == tag);
         if let Some(image) = catalogue(root).into_iter().find(|i| &i.tag == tag) {
             let binary = static_binary(root, &image.package, &image.bin)?;
-            match run {
-                // Always from the submission's files, also when it is the course's own workspace
-                // (a student's work, whose starter pages are not the course's finished ones).
-                Some(run) if !image.files.is_empty() => {
-                    let theirs =
-                        submission_catalogue(submission).into_iter().find(|i| &i.tag == tag).expect("same catalogue");
-                    let scoped = format!("clabs-run-{}/{tag}", run.id());
-                    let context = build_context(&ScratchImage { tag: scoped.clone(), ..theirs }, &binary)?;
-                    build_from_context(engine, &scoped, context, run.labels()).await?;
-                    replaced.push((tag.clone(), scoped));
-                }
-                _ => {
-                    build(engine, &image, &binary).await?;
-                }
-            }
+            build(engine, &image, &binary).await?;
         } else if let Some(s) = STAND_INS.iter().find(|s| s.tag == tag) {
             stand_in(engine, root, s.tag, s.dir).await?;
         } else if let (ImageSource::Build, Some(s)) = (source, stand_in_for) {

@@ -164,7 +164,9 @@ pub fn prepare(
         let ready = vars.expand(&s.ready);
         let mut ports: BTreeSet<String> =
             s.port_vars().iter().filter_map(|v| vars.get(v)).map(|port| format!("{host}:{port}")).collect();
-        ports.insert(ready.clone());
+        if !ready.is_empty() {
+            ports.insert(ready.clone());
+        }
         specs.push(ServiceSpec {
             name: s.name.clone(),
             step: s.step.clone(),
@@ -327,6 +329,9 @@ impl Services {
         if let Some(command) = &spec.command {
             self.commands.lock().expect("commands lock").push(spec.name.clone());
             self.run_command(spec, &command.start, "start").await?;
+            if spec.ready.is_empty() {
+                return Ok(());
+            }
             return wait_ready(spec).await.map_err(StartError::Submission);
         }
         let program = spec.program.clone().context("a process service has a program")?;

@@ -69,7 +69,7 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
     services::ensure_ports_free(&specs)?;
     if let Some(engine) = &engine {
         services::preflight(&engine.docker, &specs).await?;
-        crate::check::ensure_images(engine, &grader, &selection.submission, &mut specs, images, run.as_deref()).await?;
+        crate::check::ensure_images(engine, &grader, &mut specs, images, run.as_deref()).await?;
     }
     let services = Services::start(specs, Lifetime::Detached, run.clone(), crate::images::TOOLBOX).await?;
     if !services.failed().is_empty() {

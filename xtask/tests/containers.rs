@@ -134,6 +134,10 @@ async fn each_bad_container_fails_exactly_its_expectation() {
                     Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(port.to_string()) }]),
                 )])),
                 mounts: Some(vec![volume_mount(Some(volume.clone()), MountType::VOLUME)]),
+                restart_policy: Some(RestartPolicy {
+                    name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                    maximum_retry_count: None,
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -253,7 +257,7 @@ async fn each_bad_container_fails_exactly_its_expectation() {
 
     let everything = "name = \"{run}-good\"\nwait_for = { command = [\"/app\", \"--version\"] }\n\
         exec = { command = [\"/app\", \"--version\"], output_contains = \"static-site\" }\n\
-        expect = { running = true, healthy = true, max_restarts = 0, explicit_tag = true, published = [\"8080/tcp\"], not_published = [\"3000/tcp\"], \
+        expect = { running = true, healthy = true, max_restarts = 0, explicit_tag = true, restarts_itself = true, published = [\"8080/tcp\"], not_published = [\"3000/tcp\"], \
         mounts = { \"/data\" = \"named-volume\" }, shares_network_with = [\"{run}-peer\"], confined = true, logs_contain = [\"serving /site\"] }";
     let (status, expected, actual) = run(docker, &run_id, "20s", everything).await;
     assert_eq!(status, Status::Passed, "the good container: expected {expected}, got {actual}");
@@ -334,6 +338,11 @@ async fn each_bad_container_fails_exactly_its_expectation() {
             "security_opt: seccomp=unconfined (rule default-security-profiles)",
         ),
         ("name = \"{run}-crashing\"\nexpect = { max_restarts = 0 }", "at most 0 restarts", "restarted"),
+        (
+            "name = \"{run}-bare\"\nexpect = { restarts_itself = true }",
+            "a restart policy: always, unless-stopped or on-failure",
+            "has restart policy no",
+        ),
         (
             "name = \"{run}-good\"\nexpect = { logs_contain = [\"no such line\"] }",
             "logs containing \"no such line\"",

@@ -130,41 +130,31 @@ async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_of
 
     // Not here, but a registry answers: pulled, and nothing is replaced.
     for source in [images::ImageSource::Auto, images::ImageSource::Pull] {
-        let replaced =
-            images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&remote), source, None).await.unwrap();
+        let replaced = images::ensure_tags(&engine, &root, std::slice::from_ref(&remote), source).await.unwrap();
         assert!(replaced.is_empty(), "{replaced:?}");
         assert!(engine.docker.inspect_image(&remote).await.is_ok(), "{remote} was not pulled");
         docker(&["rmi", &remote]);
     }
     // `build` never pulls: an image without a stand-in is then an error saying what to do.
-    let error =
-        images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&remote), images::ImageSource::Build, None)
-            .await
-            .unwrap_err();
+    let error = images::ensure_tags(&engine, &root, std::slice::from_ref(&remote), images::ImageSource::Build)
+        .await
+        .unwrap_err();
     assert!(error.to_string().contains("has no stand-in"), "{error}");
 
     // No registry answers (a closed port): one line saying so.
     let unreachable = format!("127.0.0.1:{}/clabs-pull-test/none:1", free_port());
-    let error =
-        images::ensure_tags(&engine, &root, &root, std::slice::from_ref(&unreachable), images::ImageSource::Auto, None)
-            .await
-            .unwrap_err();
+    let error = images::ensure_tags(&engine, &root, std::slice::from_ref(&unreachable), images::ImageSource::Auto)
+        .await
+        .unwrap_err();
     assert!(error.to_string().starts_with(&format!("cannot pull {unreachable}:")), "{error}");
     assert!(!error.to_string().contains('\n'), "{error}");
 
     // An official image with a stand-in: `build` builds the stand-in and says to use it instead.
     let mariadb = images::STAND_INS.iter().find(|s| s.official == "mariadb:10.11").unwrap();
     if engine.docker.inspect_image(mariadb.official).await.is_err() {
-        let replaced = images::ensure_tags(
-            &engine,
-            &root,
-            &root,
-            &[mariadb.official.to_string()],
-            images::ImageSource::Build,
-            None,
-        )
-        .await
-        .unwrap();
+        let replaced = images::ensure_tags(&engine, &root, &[mariadb.official.to_string()], images::ImageSource::Build)
+            .await
+            .unwrap();
         assert_eq!(replaced, [(mariadb.official.to_string(), mariadb.tag.to_string())]);
         assert!(
             engine.docker.inspect_image(mariadb.official).await.is_err(),

@@ -91,7 +91,7 @@ fn the_reference_scores_full_marks_with_up_and_leaves_nothing_behind() {
     let (code, report, stderr) = grade(&args);
     assert_eq!(code, 0, "stderr: {stderr}\nreport: {report}");
     assert_eq!(report["score"], report["max_score"]);
-    assert_eq!(ids_with_status(&report, "passed").len(), 24, "{report}");
+    assert_eq!(ids_with_status(&report, "passed").len(), 25, "{report}");
     for name in [&single, &format!("{project}-web"), &format!("{project}-db")] {
         assert!(!exists("container", name), "--up removes container {name}");
     }
@@ -295,13 +295,15 @@ fn single_image_known_bad_variants() {
     let latest = "containerlabs/static-site:latest".to_string();
     labelled_tag(&scope, STATIC_IMAGE, &latest);
     let table: &[(&str, &[&str], &[&str])] = &[
-        ("good", &["run", "-d"], &[]),
-        ("stopped", &["create"], &["single-running"]),
-        ("latest", &["run", "-d", "--image", &latest], &["single-tag"]),
-        ("unpublished", &["run", "-d", "--no-publish"], &["single-published"]),
+        ("good", &["run", "-d", "--restart", "unless-stopped"], &[]),
+        ("on-failure", &["run", "-d", "--restart", "on-failure:3"], &[]),
+        ("stopped", &["create", "--restart", "always"], &["single-running"]),
+        ("latest", &["run", "-d", "--restart", "always", "--image", &latest], &["single-tag"]),
+        ("unpublished", &["run", "-d", "--restart", "always", "--no-publish"], &["single-published"]),
+        ("no-restart", &["run", "-d"], &["single-restarts"]),
         // Our own static server as nobody, with one capability too many: the check reads the configuration.
-        ("cap-add", &["run", "-d", "--cap-add", "SYS_ADMIN"], &["single-confined"]),
-        ("wrong-port", &["run", "-d", "-e", "PORT=9090"], &["single-http"]),
+        ("cap-add", &["run", "-d", "--restart", "always", "--cap-add", "SYS_ADMIN"], &["single-confined"]),
+        ("wrong-port", &["run", "-d", "--restart", "always", "-e", "PORT=9090"], &["single-http"]),
     ];
     let mut covered = BTreeSet::new();
     for (variant, how, expected) in table {
@@ -336,6 +338,27 @@ fn single_image_known_bad_variants() {
         covered.extend(expected.iter().map(|s| s.to_string()));
     }
     assert_covers_rubric("labs/single-image/rubric.toml", &covered);
+}
+
+/// The student's script as a fresh clone has it, run by `--up` in the sandbox: the container
+/// runs, and the checks its TODOs are about fail with hints that name them.
+#[test]
+fn the_untouched_single_image_script_falls_short_with_hints_naming_its_todos() {
+    if !integration("the_untouched_single_image_script_falls_short_with_hints_naming_its_todos") {
+        return;
+    }
+    let name = format!("{}-starter", run_id("single"));
+    let vars = [format!("single_name={name}"), format!("single_port={}", free_port())];
+    let (code, report, stderr) =
+        grade(&["--step", "single-image", "--up", "--var", vars[0].as_str(), "--var", vars[1].as_str()]);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    assert_eq!(failed(&report), set(&["single-published", "single-restarts"]), "{stderr}\n{report:#}");
+    for check in report["steps"].as_array().unwrap().iter().flat_map(|s| s["checks"].as_array().unwrap()) {
+        if check["status"] == "failed" {
+            assert!(check["hint"].as_str().unwrap().contains("TODO "), "{check}");
+        }
+    }
+    assert!(!exists("container", &name), "--up removes what the script made");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -97,6 +97,9 @@ pub struct ContainerExpect {
     pub max_restarts: Option<u32>,
     /// The image is pinned: a tag naming a version, or a digest (`policy::image_version_problem`).
     pub explicit_tag: Option<bool>,
+    /// The engine starts it again on its own after a crash or a reboot: a restart policy of
+    /// `always`, `unless-stopped` or `on-failure`.
+    pub restarts_itself: Option<bool>,
     /// Container ports ("80/tcp") that must be published on the host.
     #[serde(default)]
     pub published: Vec<String>,
@@ -347,6 +350,16 @@ async fn judge(
             mismatches.push(Mismatch::new(
                 "an image pinned to a version (a tag with a version number, or a digest)",
                 format!("{name} runs {problem}"),
+            ));
+        }
+    }
+    if expect.restarts_itself == Some(true) {
+        let policy = host.restart_policy.as_ref().and_then(|p| p.name).map(|n| n.to_string()).unwrap_or_default();
+        if !matches!(policy.as_str(), "always" | "unless-stopped" | "on-failure") {
+            let policy = if policy.is_empty() { "no".to_string() } else { policy };
+            mismatches.push(Mismatch::new(
+                "a restart policy: always, unless-stopped or on-failure",
+                format!("{name} has restart policy {policy}"),
             ));
         }
     }

@@ -8,7 +8,7 @@
 //! one message that says what to do.
 
 use anyhow::{bail, Context};
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
@@ -61,6 +61,8 @@ pub struct RunOptions {
     pub env: Vec<String>,
     /// `-v SOURCE:TARGET[:ro]`: host folders or files, or named volumes.
     pub binds: Vec<String>,
+    /// `--restart no|always|unless-stopped|on-failure[:N]`.
+    pub restart: Option<String>,
     pub pull: Pull,
 }
 
@@ -186,6 +188,7 @@ pub async fn run(docker: &Docker, options: &RunOptions) -> anyhow::Result<String
         host_config: Some(HostConfig {
             port_bindings: Some(bindings),
             binds: (!options.binds.is_empty()).then(|| options.binds.clone()),
+            restart_policy: options.restart.as_deref().map(restart_policy).transpose()?,
             ..Default::default()
         }),
         ..Default::default()
@@ -200,6 +203,29 @@ pub async fn run(docker: &Docker, options: &RunOptions) -> anyhow::Result<String
         bail!("cannot start {}: {}", options.name, one_line(&e.to_string()));
     }
     Ok(created.id)
+}
+
+/// `--restart`'s forms, as `docker run` reads them.
+pub fn restart_policy(text: &str) -> anyhow::Result<RestartPolicy> {
+    let (name, count) = match text.split_once(':') {
+        Some((name, count)) => (name, Some(count)),
+        None => (text, None),
+    };
+    let name = match name {
+        "no" => RestartPolicyNameEnum::NO,
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        other => bail!("--restart {other}: the policies are no, always, unless-stopped and on-failure[:N]"),
+    };
+    let maximum_retry_count = match count {
+        Some(count) if name == RestartPolicyNameEnum::ON_FAILURE => {
+            Some(count.parse().map_err(|_| anyhow::anyhow!("--restart {text}: {count} is not a number"))?)
+        }
+        Some(_) => bail!("--restart {text}: only on-failure takes a count"),
+        None => None,
+    };
+    Ok(RestartPolicy { name: Some(name), maximum_retry_count })
 }
 
 /// Set in the grader's sandbox, which has no network: a published port cannot be reached from
@@ -280,6 +306,16 @@ mod tests {
         assert_eq!("80".parse::<Publish>().unwrap_err(), "'80' is not HOST:CONTAINER (e.g. -p 8080:80)");
         assert_eq!("0:80".parse::<Publish>().unwrap_err(), "'0:80': '0' is not a port (1-65535)");
         assert_eq!("1:2/sctp".parse::<Publish>().unwrap_err(), "'1:2/sctp': the protocol must be tcp or udp");
+    }
+
+    #[test]
+    fn restart_policies() {
+        let policy = restart_policy("unless-stopped").unwrap();
+        assert_eq!((policy.name, policy.maximum_retry_count), (Some(RestartPolicyNameEnum::UNLESS_STOPPED), None));
+        let policy = restart_policy("on-failure:3").unwrap();
+        assert_eq!((policy.name, policy.maximum_retry_count), (Some(RestartPolicyNameEnum::ON_FAILURE), Some(3)));
+        assert!(restart_policy("sometimes").unwrap_err().to_string().contains("the policies are"));
+        assert!(restart_policy("always:2").unwrap_err().to_string().contains("only on-failure takes a count"));
     }
 
     #[test]

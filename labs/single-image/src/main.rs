@@ -48,6 +48,9 @@ struct RunArgs {
     /// Mount a host folder or file, or a named volume: SOURCE:TARGET[:ro] (repeatable).
     #[arg(short = 'v', long = "volume")]
     volume: Vec<String>,
+    /// Restart policy: no, always, unless-stopped, on-failure[:N].
+    #[arg(long)]
+    restart: Option<String>,
     #[arg(long, value_enum, default_value_t = Pull::Missing)]
     pull: Pull,
 }
@@ -60,6 +63,7 @@ impl RunArgs {
             publish: self.publish,
             env: self.env,
             binds: self.volume,
+            restart: self.restart,
             pull: self.pull,
         }
     }

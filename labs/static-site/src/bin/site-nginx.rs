@@ -84,6 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     format!("{}:{}:ro", site.display(), block.root.display()),
                     format!("{}:/etc/nginx/conf.d/default.conf:ro", conf.display()),
                 ],
+                restart: None,
                 pull: Pull::Missing,
             };
             eprintln!(
