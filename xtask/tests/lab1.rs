@@ -118,9 +118,26 @@ fn a_site_with_links_out_of_it_fails_site_no_links_out() {
             std::fs::copy(entry.path(), site.join(entry.file_name())).unwrap();
         }
     }
+    let config = submission.path().join("labs/app-port/board.env");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::copy(workspace().join("labs/app-port/solution/board.env"), &config).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", site.join("passwd.txt")).unwrap();
     std::os::unix::fs::symlink("../../../..", site.join("files")).unwrap();
     check_fault("none", &["site-no-links-out"], &["--submission", submission.path().to_str().unwrap()]);
+}
+
+/// The board's configuration as packaged (port 80, no data file), graded by hand: its two file
+/// checks fail, whatever runs on the ports.
+#[test]
+fn a_board_configuration_left_as_packaged_fails_its_file_checks() {
+    if !integration("a_board_configuration_left_as_packaged_fails_its_file_checks") {
+        return;
+    }
+    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    std::fs::copy(workspace().join("labs/app-port/board.env"), submission.path().join("labs/app-port/board.env"))
+        .unwrap();
+    let path = submission.path().display().to_string();
+    check_fault("none", &["app-config-port", "app-config-data"], &["--submission", &path]);
 }
 
 #[test]
@@ -142,20 +159,37 @@ fn the_reference_scores_full_marks_with_up_and_leaves_nothing_running() {
     let (code, report, stderr) = grade(site, app, &["--up"]);
     assert_eq!(code, 0, "stderr: {stderr}\nreport: {report}");
     assert_eq!(report["score"], report["max_score"]);
-    assert_eq!(ids_with_status(&report, "passed").len(), 18);
+    assert_eq!(ids_with_status(&report, "passed").len(), 20);
     assert!(!port_is_open(site) && !port_is_open(app), "--up stops what it started");
-    // The starter files as a fresh clone has them, in nginx: the site step falls short, and each
-    // failure's hint names the TODO to look at.
+    // The starter files as a fresh clone has them: the site's server block in nginx falls short
+    // where its TODOs are; the board's configuration keeps port 80, so the board never starts and
+    // every check of the running board fails with why. Each step's first failure names a TODO.
     let (code, report, stderr) = grade(site, app, &["--up", "--workspace"]);
     assert_eq!(code, 1, "stderr: {stderr}\nreport: {report}");
-    let failed = ids_with_status(&report, "failed");
-    assert_eq!(failed, ["site-index-file", "site-index-title", "site-own-404", "site-cache-control"], "{report:#}");
+    let failed: BTreeSet<String> = ids_with_status(&report, "failed").into_iter().collect();
+    let site_failed = ["site-index-file", "site-index-title", "site-own-404", "site-cache-control"];
+    for id in site_failed.iter().chain(&["app-config-port", "app-config-data", "app-answers"]) {
+        assert!(failed.contains(*id), "{id} passes on the starter: {report:#}");
+    }
     for check in report["steps"].as_array().unwrap().iter().flat_map(|s| s["checks"].as_array().unwrap()) {
-        if check["status"] == "failed" {
+        let id = check["id"].as_str().unwrap();
+        if check["status"] == "failed"
+            && (site_failed.contains(&id) || id.starts_with("app-config") || id == "app-answers")
+        {
             assert!(check["hint"].as_str().unwrap().contains("TODO "), "{check}");
+        }
+        if id == "app-answers" {
+            assert!(check["actual"].as_str().unwrap().contains("sets PORT=80"), "{check}");
         }
     }
     assert!(!port_is_open(site) && !port_is_open(app), "--up stops what it started");
+    // The course's answer with a board that keeps messages in memory only: its restart loses them.
+    let forgetful = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    std::fs::write(forgetful.path().join("labs/app-port/board.env"), "PORT=3000\n").unwrap();
+    let path = forgetful.path().display().to_string();
+    let (code, report, stderr) = grade(site, app, &["--up", "--submission", &path]);
+    assert_eq!(code, 1, "stderr: {stderr}\nreport: {report}");
+    assert_eq!(ids_with_status(&report, "failed"), ["app-config-data", "app-state-survives-restart"], "{report:#}");
     let name = format!("name=clabs-lab1-site-{}-{site}", std::process::id());
     let left = testkit::docker_cli().args(["ps", "-aq", "--filter", &name]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "", "the site's container is removed");

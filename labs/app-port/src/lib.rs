@@ -5,6 +5,7 @@
 //! with reasons, and messages kept in a file so they survive a restart. New messages reach open
 //! pages at once over a WebSocket (`/api/live`); pages fall back to polling when it is not there.
 
+pub mod config;
 pub mod store;
 
 use axum::body::Bytes;

@@ -19,8 +19,9 @@ pub struct Message {
 
 #[derive(Debug)]
 pub struct Store {
-    path: PathBuf,
-    file: File,
+    /// The data file; none: messages live in memory only, and a restart loses them.
+    path: Option<PathBuf>,
+    file: Option<File>,
     messages: Vec<Message>,
     /// Lines of the file that could not be read at start-up.
     pub skipped_lines: usize,
@@ -50,11 +51,17 @@ impl Store {
             // Start the next message on a line of its own after a torn write.
             file.write_all(b"\n")?;
         }
-        Ok(Store { path: path.to_path_buf(), file, messages, skipped_lines })
+        Ok(Store { path: Some(path.to_path_buf()), file: Some(file), messages, skipped_lines })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A store without a file: what the board does when its configuration names no data file.
+    pub fn in_memory() -> Store {
+        Store { path: None, file: None, messages: Vec::new(), skipped_lines: 0 }
+    }
+
+    /// The data file, if there is one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
 
     pub fn len(&self) -> usize {
@@ -77,7 +84,9 @@ impl Store {
         let mut line = serde_json::to_vec(&message).map_err(std::io::Error::other)?;
         line.push(b'\n');
         // One write of the whole line: readers never see half a message unless the process dies mid-call.
-        self.file.write_all(&line)?;
+        if let Some(file) = &mut self.file {
+            file.write_all(&line)?;
+        }
         self.messages.push(message.clone());
         Ok(message)
     }

@@ -111,6 +111,68 @@ fn an_unusable_data_file_is_one_line_and_exit_2() {
 }
 
 #[test]
+fn a_configuration_on_the_wrong_port_or_unreadable_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("board.env");
+    std::fs::write(&config, "# as packaged\nPORT=80\n").unwrap();
+    let output = assert_cmd::cargo::cargo_bin_cmd!("app-port")
+        .arg("--config")
+        .arg(&config)
+        .args(["--require-port", "3000"])
+        .env_remove("PORT")
+        .env_remove("DATA_FILE")
+        .output()
+        .unwrap();
+    testkit::assert_one_line_exit_2(&output, "board.env sets PORT=80, but the board must run on port 3000");
+    std::fs::write(&config, "PORT=3000\nMONGO_URL=mongodb://db\n").unwrap();
+    let output =
+        assert_cmd::cargo::cargo_bin_cmd!("app-port").arg("--config").arg(&config).env_remove("PORT").output().unwrap();
+    testkit::assert_one_line_exit_2(&output, "board.env: line 2: unknown setting MONGO_URL");
+}
+
+/// The configuration decides where messages live: its DATA_FILE (moved into the grader's folder
+/// with --data-dir), or memory only when it names none.
+#[tokio::test]
+async fn the_configuration_names_the_data_file_or_leaves_messages_in_memory() {
+    if !testkit::integration("the_configuration_names_the_data_file_or_leaves_messages_in_memory") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("board.env");
+    let scratch = dir.path().join("scratch");
+    for (text, kept) in [("PORT={port}\nDATA_FILE=/var/lib/board/messages.jsonl\n", true), ("PORT={port}\n", false)] {
+        let port = testkit::free_port();
+        std::fs::write(&config, text.replace("{port}", &port.to_string())).unwrap();
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("app-port"))
+            .arg("--config")
+            .arg(&config)
+            .args(["--bind", "127.0.0.1", "--require-port", &port.to_string(), "--data-dir"])
+            .arg(&scratch)
+            .env_remove("PORT")
+            .env_remove("DATA_FILE")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let _app = testkit::Process(child);
+        testkit::wait_for_port(port);
+        let posted = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/messages"))
+            .json(&serde_json::json!({"author": "a", "text": "kept?"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status(), 201);
+        let file = scratch.join("messages.jsonl");
+        assert_eq!(file.exists(), kept, "{text}");
+        if kept {
+            assert!(std::fs::read_to_string(&file).unwrap().contains("kept?"));
+            std::fs::remove_file(&file).unwrap();
+        }
+    }
+    assert!(!std::path::Path::new("/var/lib/board/messages.jsonl").exists(), "never the configured path itself");
+}
+
+#[test]
 fn a_busy_port_is_one_line_and_exit_2() {
     if !testkit::integration("a_busy_port_is_one_line_and_exit_2") {
         return;
