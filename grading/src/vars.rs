@@ -61,6 +61,16 @@ impl Vars {
 }
 
 /// The placeholder names used in `text` (identifiers between single braces).
+/// `text` with every placeholder replaced by `x`: how a pattern that holds placeholders is checked
+/// before their values are known (`{app_port}` would read as a repetition).
+pub fn with_stand_ins(text: &str) -> String {
+    let mut probe = text.to_string();
+    for name in placeholders(text) {
+        probe = probe.replace(&format!("{{{name}}}"), "x");
+    }
+    probe
+}
+
 pub fn placeholders(text: &str) -> Vec<&str> {
     let mut names = Vec::new();
     let mut rest = text;
@@ -112,6 +122,13 @@ mod tests {
         check("{Site_port}", "{Site_port}");
         check("trailing {", "trailing {");
         check("{site_port", "{site_port");
+    }
+
+    #[test]
+    fn patterns_are_checked_with_stand_ins_for_their_placeholders() {
+        assert_eq!(with_stand_ins("^PORT={app_port}$"), "^PORT=x$");
+        assert_eq!(with_stand_ins("a{2,3}b {host}"), "a{2,3}b x");
+        assert!(regex::Regex::new(&with_stand_ins("PORT=[\"']?{app_port}")).is_ok());
     }
 
     #[test]

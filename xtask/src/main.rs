@@ -61,6 +61,9 @@ enum Task {
         lab: String,
         #[arg(long, value_name = "DIR")]
         submission: Option<PathBuf>,
+        /// Run the course's reference solutions (each step's solution/ over its starter files).
+        #[arg(long, conflicts_with = "submission")]
+        solutions: bool,
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
         /// Where images that are not the project's own come from.
@@ -108,7 +111,7 @@ enum Task {
 const TASKS: &str = "\
 Container Labs tasks (cargo xtask <task> --help for details):
   check <lab>   grade a lab: --step S, --submission DIR or --solutions, --up, --allow-restarts, --timeout S, --var k=v, --format tty|json|junit|gradescope, --out F
-  up <lab>      start a lab's services in the background to explore them
+  up <lab>      start a lab's services in the background to explore them (--solutions: the course's answers)
   down <lab>    stop what `up` started
   doctor        what this machine has and lacks for the labs
   engine        make sure a Docker engine answers (Debian, root: install and start one)
@@ -161,7 +164,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             runtime.block_on(xtask::check::run(options))
         }
-        Task::Up { lab, submission, vars, images } => {
+        Task::Up { lab, submission, solutions, vars, images } => {
+            let solved = if solutions { Some(xtask::course::solutions(&course, &lab)?) } else { None };
+            let submission = solved.as_ref().map(|d| d.path().to_path_buf()).or(submission);
             let selection = xtask::course::select(&course, &lab, None, &vars, submission.as_deref())?;
             runtime.block_on(xtask::updown::up(&course, &selection, images))?;
             Ok(ExitCode::SUCCESS)

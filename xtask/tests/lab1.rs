@@ -6,17 +6,33 @@ mod common;
 use assert_cmd::cargo::cargo_bin_cmd;
 use common::*;
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 
 /// Grades lab 1 against whatever listens on the two ports; returns (exit code, JSON report, stderr).
 /// The submission is the course's solutions unless `extra` names one (`--submission`, or
-/// `--workspace` for the starter files as they are); the site's container, if `--up` makes one,
-/// has a name of this test's own.
+/// `--workspace` for the starter files as they are). It is graded as a copy whose board
+/// configuration names the test's app port where it named the lab's (`PORT=3000`), as a student
+/// grading on another port would write it; the site's container, if `--up` makes one, has a name
+/// of this test's own.
 fn grade(site: u16, app: u16, extra: &[&str]) -> (i32, serde_json::Value, String) {
     let out = tempfile::NamedTempFile::new().unwrap();
-    let mut extra: Vec<&str> = extra.to_vec();
-    let starter = extra.iter().position(|a| *a == "--workspace").map(|i| extra.remove(i)).is_some();
-    if !starter && !extra.contains(&"--submission") {
-        extra.push("--solutions");
+    let mut extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+    let starter = extra.iter().position(|a| a == "--workspace").map(|i| extra.remove(i)).is_some();
+    let copy = tempfile::tempdir().unwrap();
+    if !starter {
+        let given = extra.iter().position(|a| a == "--submission").map(|i| {
+            extra.remove(i);
+            PathBuf::from(extra.remove(i))
+        });
+        let solutions = given.is_none().then(|| xtask::course::solutions(&workspace(), "lab1").unwrap());
+        let from = given.unwrap_or_else(|| solutions.as_ref().unwrap().path().to_path_buf());
+        let copied = std::process::Command::new("cp").arg("-a").arg(from.join(".")).arg(copy.path()).status().unwrap();
+        assert!(copied.success());
+        let board = copy.path().join("labs/app-port/board.env");
+        if let Ok(text) = std::fs::read_to_string(&board) {
+            std::fs::write(&board, text.replace("PORT=3000", &format!("PORT={app}"))).unwrap();
+        }
+        extra.extend(["--submission".to_string(), copy.path().display().to_string()]);
     }
     let container = format!("site_container=clabs-lab1-site-{}-{site}", std::process::id());
     let output = cargo_bin_cmd!("xtask")
@@ -341,9 +357,13 @@ fn up_then_down_starts_and_stops_the_services() {
         }
     }
     let _down = Down(course.path());
+    // The course's answers, the board configured for this test's port.
+    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    std::fs::write(submission.path().join("labs/app-port/board.env"), format!("PORT={app}\nDATA_FILE=m.jsonl\n"))
+        .unwrap();
     let output = xtask()
         .args(["up", "lab1", "--submission"])
-        .arg(workspace())
+        .arg(submission.path())
         .args(["--var", &format!("site_port={site}"), "--var", &format!("app_port={app}")])
         .output()
         .unwrap();

@@ -48,7 +48,8 @@ impl FileCheck {
             return Err(format!("file path '{}' must be relative to the submission and stay inside it", self.path));
         }
         if let Some(re) = &self.matches {
-            regex::Regex::new(re)
+            // Placeholders are filled in before matching: compile it with stand-in values.
+            regex::Regex::new(&crate::vars::with_stand_ins(re))
                 .map_err(|e| format!("matches '{re}' does not compile: {}", super::http::regex_error(&e)))?;
         }
         if !self.exists && (!self.contains.is_empty() || self.matches.is_some() || self.no_links_out) {

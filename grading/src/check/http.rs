@@ -148,11 +148,11 @@ impl HttpCheck {
             }
         }
         if let Some(re) = &e.body_regex {
-            regex::Regex::new(re)
+            regex::Regex::new(&crate::vars::with_stand_ins(re))
                 .map_err(|err| format!("body_regex '{re}' does not compile: {}", regex_error(&err)))?;
         }
         for (name, re) in &e.header_matches {
-            regex::Regex::new(re)
+            regex::Regex::new(&crate::vars::with_stand_ins(re))
                 .map_err(|err| format!("header_matches for {name}: '{re}' does not compile: {}", regex_error(&err)))?;
         }
         for pointer in e.json_equals.keys().chain(&e.json_present) {
