@@ -249,8 +249,6 @@ async fn grade_up(
     // Listen for Ctrl-C and SIGTERM from here on, so an interrupted build also ends cleanly.
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
-    let state =
-        tempfile::Builder::new().prefix("clabs-state-").tempdir().context("cannot create a scratch directory")?;
     let run = match (&engine, needs_run(selection)) {
         (Some(engine), true) => {
             let config = RunConfig {
@@ -262,8 +260,25 @@ async fn grade_up(
         }
         _ => None,
     };
-    let graded =
-        up_and_grade(options, selection, engine, run.clone(), state.path(), &mut interrupt, &mut terminate).await;
+    // The services' scratch space (logs, data): in the run's own directory when there is a run, so
+    // that a grader killed outright leaves no trace (its sentinel removes that directory).
+    let mut temporary = None;
+    let state = match &run {
+        Some(run) => {
+            let dir = run.dir().join("state");
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            dir
+        }
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("clabs-state-")
+                .tempdir()
+                .context("cannot create a scratch directory")?;
+            temporary.insert(dir).path().to_path_buf()
+        }
+    };
+    let graded = up_and_grade(options, selection, engine, run.clone(), &state, &mut interrupt, &mut terminate).await;
+    drop(temporary);
     let Some(run) = run else { return graded };
     let reaped = run.finish().await;
     let incidents = run.incidents();

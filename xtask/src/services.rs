@@ -352,13 +352,14 @@ impl Services {
         self.children.lock().expect("children lock").insert(spec.name.clone(), child);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            if let Some(status) = self
+            // The lock is let go before the body, which takes it again (an `if let` would hold it).
+            let exited = self
                 .children
                 .lock()
                 .expect("children lock")
                 .get_mut(&spec.name)
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
                 self.children.lock().expect("children lock").remove(&spec.name);
                 return Err(StartError::Submission(format!(
                     "{} exited ({status}) before it was ready: {}",
