@@ -106,7 +106,13 @@ async fn grade_selection(options: &CheckOptions, selection: &mut Selection) -> a
             adopt_started_project(options, selection, &engine.docker).await;
         }
         let may_recreate = options.allow_restarts || allowed_on_a_terminal(selection)?;
-        Ok(grade(selection, None, engine.map(|e| e.docker), BTreeMap::new(), None, may_recreate).await)
+        // Restarts of services the student runs by hand (lab 1's board), when allowed and when
+        // every restart the checks ask for is of such a service.
+        let hand = crate::hand::HandRestarts::new(selection.lab(), &selection.vars);
+        let restarted = restarted_services(selection);
+        let services: Option<Arc<dyn grading::ServiceControl>> =
+            (may_recreate && !restarted.is_empty() && hand.covers(restarted.iter())).then(|| Arc::new(hand) as _);
+        Ok(grade_with(selection, services, engine.map(|e| e.docker), BTreeMap::new(), None, may_recreate).await)
     }
 }
 
@@ -160,6 +166,22 @@ async fn adopt_started_project(options: &CheckOptions, selection: &mut Selection
 }
 
 /// The Compose projects whose containers the selected checks would recreate.
+/// The services the selected persistence checks restart (by name, variables expanded).
+fn restarted_services(selection: &Selection) -> Vec<String> {
+    let mut names: Vec<String> = selection
+        .steps
+        .iter()
+        .flat_map(|s| &s.rubric.checks)
+        .flat_map(|c| match &c.kind {
+            grading::rubric::CheckKind::Persistence(p) => p.restart.iter().map(|r| selection.vars.expand(r)).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 fn recreated_projects(selection: &Selection) -> Vec<String> {
     let mut projects: Vec<String> = selection
         .steps
@@ -182,13 +204,26 @@ fn recreated_projects(selection: &Selection) -> Vec<String> {
 fn allowed_on_a_terminal(selection: &Selection) -> anyhow::Result<bool> {
     use std::io::Write;
     let projects = recreated_projects(selection);
-    if projects.is_empty() || !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+    let hand = crate::hand::HandRestarts::new(selection.lab(), &selection.vars);
+    let restarted: Vec<String> =
+        restarted_services(selection).into_iter().filter(|n| hand.covers(std::iter::once(n))).collect();
+    if (projects.is_empty() && restarted.is_empty())
+        || !std::io::stdin().is_terminal()
+        || !std::io::stderr().is_terminal()
+    {
         return Ok(false);
     }
-    eprint!(
-        "The persistence checks recreate the containers of Compose project {} (their volumes and data are kept). Allow it? [y/N] ",
-        projects.join(", ")
-    );
+    let mut what = Vec::new();
+    if !projects.is_empty() {
+        what.push(format!(
+            "recreate the containers of Compose project {} (their volumes and data are kept)",
+            projects.join(", ")
+        ));
+    }
+    if !restarted.is_empty() {
+        what.push(format!("restart {}", hand.describe(&restarted)));
+    }
+    eprint!("The persistence checks {}. Allow it? [y/N] ", what.join(", and "));
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).context("cannot read the answer")?;
@@ -225,10 +260,22 @@ async fn grade(
     deadline: Option<tokio::time::Instant>,
     may_recreate: bool,
 ) -> Report {
+    let services = services.map(|s| s as Arc<dyn grading::ServiceControl>);
+    grade_with(selection, services, docker, start_failures, deadline, may_recreate).await
+}
+
+async fn grade_with(
+    selection: &Selection,
+    services: Option<Arc<dyn grading::ServiceControl>>,
+    docker: Option<bollard::Docker>,
+    start_failures: BTreeMap<String, StartFailure>,
+    deadline: Option<tokio::time::Instant>,
+    may_recreate: bool,
+) -> Report {
     let config = GradeConfig {
         vars: selection.vars.clone(),
         submission: selection.submission.clone(),
-        services: services.map(|s| s as Arc<dyn grading::ServiceControl>),
+        services,
         docker,
         start_failures,
         deadline,

@@ -10,6 +10,7 @@ pub mod check;
 pub mod course;
 pub mod doctor;
 pub mod engine;
+pub mod hand;
 pub mod images;
 pub mod services;
 pub mod tasks;

@@ -211,11 +211,13 @@ fn the_reference_scores_full_marks_with_up_and_leaves_nothing_running() {
     assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "", "the site's container is removed");
 }
 
-/// nginx run by hand (Debian's package, in a container the test starts as a student would, with
-/// the course's server block and site): graded without --up, the site step gets full marks.
+/// Lab 1 done by hand, as a student would: nginx (Debian's package, in a container the test
+/// starts) with the course's server block and site, and the board started with its configuration.
+/// Graded without --up, with --allow-restarts: full marks - the restart check stops the board and
+/// starts it again as it was.
 #[test]
-fn a_server_block_run_by_hand_in_nginx_gets_full_marks_without_up() {
-    if !integration("a_server_block_run_by_hand_in_nginx_gets_full_marks_without_up") {
+fn lab1_done_by_hand_gets_full_marks_without_up() {
+    if !integration("lab1_done_by_hand_gets_full_marks_without_up") {
         return;
     }
     let submission = tempfile::tempdir().unwrap();
@@ -247,10 +249,35 @@ fn a_server_block_run_by_hand_in_nginx_gets_full_marks_without_up() {
     let started = testkit::docker_cli().args(&run).output().unwrap();
     assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
     wait_for_port(port);
+    // The board, by hand: the course's configuration, on this test's port, its data in a folder here.
+    let app = free_port();
+    let board = tempfile::tempdir().unwrap();
+    let config = step.parent().unwrap().join("app-port/board.env");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, format!("PORT={app}\nDATA_FILE=data/messages.jsonl\n")).unwrap();
+    let started = std::process::Command::new(binaries(&["app-port"]).join("app-port"))
+        .arg("--config")
+        .arg(&config)
+        .current_dir(board.path())
+        .env_remove("PORT")
+        .env_remove("DATA_FILE")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _board = Process(started);
+    wait_for_port(app);
     let path = submission.path().display().to_string();
-    let (code, report, stderr) = grade(port, free_port(), &["--step", "static-site", "--submission", &path]);
+    let (code, report, stderr) = grade(port, app, &["--allow-restarts", "--submission", &path]);
+    // The board the grader started again is this test's to stop.
+    let restarted = xtask::hand::listener(app);
+    if let Some(pid) = restarted {
+        xtask::services::signal(pid, libc::SIGTERM);
+    }
     assert_eq!(code, 0, "stderr: {stderr}\nreport: {report:#}");
     assert_eq!(report["score"], report["max_score"]);
+    assert!(stderr.contains("restarted app: pid"), "{stderr}");
+    assert!(restarted.is_some(), "the board runs again after its restart");
+    assert!(board.path().join("data/messages.jsonl").exists(), "in the folder it was started in");
 }
 
 #[test]
