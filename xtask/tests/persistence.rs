@@ -53,9 +53,13 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
     }
     vars.set("site_port", site.to_string());
     vars.set("app_port", app.to_string());
+    // The course's answer, its board configured for this test's port (the file checks read it).
+    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    std::fs::write(submission.path().join("labs/app-port/board.env"), format!("PORT={app}\nDATA_FILE=data/m.jsonl\n"))
+        .unwrap();
     let config = GradeConfig {
         vars,
-        submission: workspace(),
+        submission: submission.path().to_path_buf(),
         services: Some(services.clone()),
         docker: None,
         start_failures: Default::default(),
