@@ -43,7 +43,8 @@ enum Task {
         #[arg(long, value_name = "SECONDS", default_value_t = xtask::check::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
         /// Without --up: let persistence checks recreate your own containers (their volumes and
-        /// data are kept); on a terminal you are asked instead.
+        /// data are kept) and restart the processes you started (lab 1's board); on a terminal
+        /// you are asked instead.
         #[arg(long)]
         allow_restarts: bool,
         /// Grade the course's reference solutions (each step's solution/ over its starter files).
