@@ -277,7 +277,158 @@ fn proxy_known_bad_variants() {
     assert_eq!(failed(&report), set(&["proxy-https-answers"]));
     let mut covered: BTreeSet<String> = table.iter().flat_map(|(_, ids)| ids.iter().map(|s| s.to_string())).collect();
     covered.insert("proxy-https-answers".into()); // the closed port above
+    covered.insert("proxy-websocket".into()); // nginx_front_door_faults_fail_their_checks
     assert_covers_rubric("labs/reverse-proxy/rubric.toml", &covered);
+}
+
+// ---------------------------------------------------------------------------------------------
+// reverse-proxy with nginx: front doors made by hand, graded without --up
+
+const NGINX_IMAGE: &str = "containerlabs/nginx:1.27-standin";
+const APP_IMAGE: &str = "containerlabs/app-port:0.1.0";
+
+/// A front door a student made by hand on "one server": the course's site server (with the
+/// course's finished site) and board, and nginx with `conf` and the files of `certs` (mounted at
+/// /etc/ssl/lab), sharing one network namespace; nginx's ports 80 and 443 published on fresh
+/// ports. Returns (http, https) once nginx answers.
+fn hand_front_door(scope: &testkit::EngineScope, name: &str, conf: &str, certs: &Path) -> (u16, u16) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf_dir = dir.path().join("conf.d");
+    std::fs::create_dir(&conf_dir).unwrap();
+    std::fs::write(conf_dir.join("front.conf"), conf).unwrap();
+    let (http, https) = (free_port(), free_port());
+    let labels = scope.label_args().join(" ");
+    let site = workspace().join("labs/static-site/solution/site");
+    let script = format!(
+        "set -e
+docker run -d --name {name} {labels} -p 127.0.0.1:{http}:80 -p 127.0.0.1:{https}:443 -e PORT=8080 -e SITE_ROOT=/site -v {site}:/site:ro {STATIC_IMAGE}
+docker run -d --name {name}-app {labels} --network container:{name} --tmpfs /data:uid=65534,gid=65534 -e PORT=3000 {APP_IMAGE}
+docker run -d --name {name}-nginx {labels} --network container:{name} -v {conf}:/etc/nginx/conf.d:ro -v {certs}:/etc/ssl/lab:ro {NGINX_IMAGE}",
+        site = site.display(),
+        conf = conf_dir.display(),
+        certs = certs.display(),
+    );
+    let made = Command::new("sh").arg("-c").arg(&script).output().unwrap();
+    assert!(made.status.success(), "{name}: {}", String::from_utf8_lossy(&made.stderr));
+    // The published port accepts before nginx inside does: wait for an HTTP answer.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        use std::io::{Read, Write};
+        let answered = std::net::TcpStream::connect(("127.0.0.1", http)).ok().and_then(|mut stream| {
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(2))).ok()?;
+            stream.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+            let mut byte = [0u8; 1];
+            (stream.read(&mut byte).ok()? > 0).then_some(())
+        });
+        if answered.is_some() {
+            break;
+        }
+        let logs = docker(&["logs", &format!("{name}-nginx")]);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name}: nginx never answered: {}",
+            String::from_utf8_lossy(&logs.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    (http, https)
+}
+
+fn grade_front_door(http: u16, https: u16) -> (i32, serde_json::Value, String) {
+    let vars = [format!("http_port={http}"), format!("https_port={https}")];
+    grade(&["--step", "reverse-proxy", "--var", &vars[0], "--var", &vars[1]])
+}
+
+/// Lab 2's front door done by hand with nginx, written otherwise than the course's answer (ports
+/// 80 and 443 inside, other file names and folders, headers at server level, `localhost` for an
+/// upstream's host name), gets full marks without --up.
+#[test]
+fn a_hand_made_nginx_front_door_gets_full_marks_without_up() {
+    if !integration("a_hand_made_nginx_front_door_gets_full_marks_without_up") {
+        return;
+    }
+    let scope = testkit::EngineScope::new();
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(certs.path(), &["localhost", "127.0.0.1"], 2025, 2031);
+    std::fs::rename(&cert, certs.path().join("front.crt")).unwrap();
+    std::fs::rename(&key, certs.path().join("front.key")).unwrap();
+    let conf = "server {
+    listen 80 default_server;
+    location / { return 301 https://$host$request_uri; }
+}
+server {
+    listen 443 ssl http2 default_server;
+    server_name localhost;
+    ssl_certificate /etc/ssl/lab/front.crt;
+    ssl_certificate_key /etc/ssl/lab/front.key;
+    add_header Strict-Transport-Security \"max-age=63072000; includeSubDomains\" always;
+    proxy_http_version 1.1;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection \"upgrade\";
+    proxy_set_header X-Forwarded-For $remote_addr;
+    proxy_set_header X-Forwarded-Proto https;
+    location / { proxy_pass http://127.0.0.1:8080; }
+    location ^~ /app/ { proxy_pass http://127.0.0.1:3000/; }
+}
+";
+    let (http, https) = hand_front_door(&scope, &format!("{}-good", run_id("front")), conf, certs.path());
+    let (code, report, stderr) = grade_front_door(http, https);
+    assert_eq!(code, 0, "{stderr}\n{report:#}");
+    assert_eq!(report["score"], report["max_score"], "{report:#}");
+}
+
+/// nginx's usual mistakes, one front door each judging several checks: a certificate for another
+/// name, no redirect, no HSTS, no WebSocket headers; and, alone, the proxy_set_header inheritance
+/// pitfall (a location with headers of its own loses the server's X-Forwarded-*).
+#[test]
+fn nginx_front_door_faults_fail_their_checks() {
+    if !integration("nginx_front_door_faults_fail_their_checks") {
+        return;
+    }
+    let scope = testkit::EngineScope::new();
+    let certs = tempfile::tempdir().unwrap();
+    certificate(certs.path(), &["wrong.example"], 2025, 2031);
+    let careless = "server { listen 80; location / { proxy_pass http://127.0.0.1:8080; } }
+server {
+    listen 443 ssl;
+    ssl_certificate /etc/ssl/lab/cert.pem;
+    ssl_certificate_key /etc/ssl/lab/key.pem;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    location / { proxy_pass http://127.0.0.1:8080; }
+    location /app/ { proxy_pass http://127.0.0.1:3000/; }
+}
+";
+    let (http, https) = hand_front_door(&scope, &format!("{}-careless", run_id("front")), careless, certs.path());
+    let (code, report, stderr) = grade_front_door(http, https);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        failed(&report),
+        set(&["proxy-tls-name", "proxy-redirect", "proxy-hsts", "proxy-websocket"]),
+        "{stderr}\n{report:#}"
+    );
+    let good_certs = tempfile::tempdir().unwrap();
+    certificate(good_certs.path(), &["localhost"], 2025, 2031);
+    let pitfall = "server { listen 80; return 301 https://$host$request_uri; }
+server {
+    listen 443 ssl;
+    ssl_certificate /etc/ssl/lab/cert.pem;
+    ssl_certificate_key /etc/ssl/lab/key.pem;
+    add_header Strict-Transport-Security \"max-age=31536000\" always;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Proto $scheme;
+    location / { proxy_pass http://127.0.0.1:8080; }
+    location /app/ {
+        proxy_pass http://127.0.0.1:3000/;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection upgrade;
+    }
+}
+";
+    let (http, https) = hand_front_door(&scope, &format!("{}-pitfall", run_id("front")), pitfall, good_certs.path());
+    let (_, report, stderr) = grade_front_door(http, https);
+    assert_eq!(failed(&report), set(&["proxy-forwarded"]), "{stderr}\n{report:#}");
 }
 
 /// Every check in `rubric` is among `covered` (has a known-bad variant in the test's table).

@@ -103,6 +103,10 @@ pub struct HttpExpect {
     /// JSON pointers that must exist.
     #[serde(default)]
     pub json_present: Vec<String>,
+    /// JSON pointer -> a regular expression the string there must match (a number or boolean is
+    /// matched as its JSON text; null and a missing value never match).
+    #[serde(default)]
+    pub json_matches: BTreeMap<String, String>,
 }
 
 impl HttpCheck {
@@ -123,6 +127,7 @@ impl HttpCheck {
         all.extend(e.body_contains.iter().map(String::as_str));
         all.extend(e.body_not_contains.iter().map(String::as_str));
         all.extend(e.body_regex.as_deref());
+        all.extend(e.json_matches.values().map(String::as_str));
         all
     }
 
@@ -155,7 +160,11 @@ impl HttpCheck {
             regex::Regex::new(&crate::vars::with_stand_ins(re))
                 .map_err(|err| format!("header_matches for {name}: '{re}' does not compile: {}", regex_error(&err)))?;
         }
-        for pointer in e.json_equals.keys().chain(&e.json_present) {
+        for (pointer, re) in &e.json_matches {
+            regex::Regex::new(&crate::vars::with_stand_ins(re))
+                .map_err(|err| format!("json_matches for {pointer}: '{re}' does not compile: {}", regex_error(&err)))?;
+        }
+        for pointer in e.json_equals.keys().chain(&e.json_present).chain(e.json_matches.keys()) {
             if !(pointer.is_empty() || pointer.starts_with('/')) {
                 return Err(format!("JSON pointer '{pointer}' must be empty or start with '/'"));
             }
@@ -305,7 +314,7 @@ impl HttpCheck {
                 Err(err) => mismatches.push(Mismatch::new(format!("a valid pattern /{pattern}/"), regex_error(&err))),
             }
         }
-        if !e.json_equals.is_empty() || !e.json_present.is_empty() {
+        if !e.json_equals.is_empty() || !e.json_present.is_empty() || !e.json_matches.is_empty() {
             match serde_json::from_slice::<serde_json::Value>(&response.body) {
                 Err(err) => mismatches
                     .push(Mismatch::new("a JSON body", format!("body is not JSON ({err}): {:?}", excerpt(&body, 120)))),
@@ -319,6 +328,27 @@ impl HttpCheck {
                             None => mismatches.push(Mismatch::new(
                                 format!("{pointer} = {want}"),
                                 format!("no {pointer} in {}", excerpt(&json.to_string(), 120)),
+                            )),
+                        }
+                    }
+                    for (pointer, pattern) in &e.json_matches {
+                        let pattern = v.expand(pattern);
+                        let wanted = format!("{pointer} matching /{pattern}/");
+                        let text = match json.pointer(pointer) {
+                            None | Some(serde_json::Value::Null) => None,
+                            Some(serde_json::Value::String(text)) => Some(text.clone()),
+                            Some(other) => Some(other.to_string()),
+                        };
+                        match (regex::Regex::new(&pattern), text) {
+                            (Err(err), _) => mismatches
+                                .push(Mismatch::new(format!("a valid pattern /{pattern}/"), regex_error(&err))),
+                            (Ok(re), Some(text)) if re.is_match(&text) => {}
+                            (Ok(_), Some(text)) => {
+                                mismatches.push(Mismatch::new(wanted, format!("{pointer} = {text:?}")))
+                            }
+                            (Ok(_), None) => mismatches.push(Mismatch::new(
+                                wanted,
+                                format!("no value at {pointer} in {}", excerpt(&json.to_string(), 120)),
                             )),
                         }
                     }
@@ -613,6 +643,26 @@ mod judge_tests {
             expect![[r#"
             expected: content-type containing "text/html"
             actual: no content-type header"#]],
+        );
+        let client = "json_matches = { '/for' = '^[0-9.]+$' }";
+        check(client, 200, &[], "{\"for\": \"172.17.0.1\"}", expect!["pass"]);
+        check(
+            client,
+            200,
+            &[],
+            "{\"for\": null}",
+            expect![[r#"
+            expected: /for matching /^[0-9.]+$/
+            actual: no value at /for in {"for":null}"#]],
+        );
+        check(
+            client,
+            200,
+            &[],
+            "{\"for\": \"$remote_addr\"}",
+            expect![[r#"
+            expected: /for matching /^[0-9.]+$/
+            actual: /for = "$remote_addr""#]],
         );
         let max_age = "header_matches = { cache-control = 'max-age=[1-9]' }";
         check(max_age, 200, &[("cache-control", "public, Max-Age=86400")], "", expect!["pass"]);

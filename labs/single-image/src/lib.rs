@@ -63,6 +63,10 @@ pub struct RunOptions {
     pub binds: Vec<String>,
     /// `--restart no|always|unless-stopped|on-failure[:N]`.
     pub restart: Option<String>,
+    /// `--network NAME` or `--network container:OTHER` (another container's network namespace).
+    pub network: Option<String>,
+    /// `--tmpfs PATH[:OPTIONS]`.
+    pub tmpfs: Vec<String>,
     pub pull: Pull,
 }
 
@@ -189,6 +193,17 @@ pub async fn run(docker: &Docker, options: &RunOptions) -> anyhow::Result<String
             port_bindings: Some(bindings),
             binds: (!options.binds.is_empty()).then(|| options.binds.clone()),
             restart_policy: options.restart.as_deref().map(restart_policy).transpose()?,
+            network_mode: options.network.clone(),
+            tmpfs: (!options.tmpfs.is_empty()).then(|| {
+                options
+                    .tmpfs
+                    .iter()
+                    .map(|t| match t.split_once(':') {
+                        Some((path, opts)) => (path.to_string(), opts.to_string()),
+                        None => (t.clone(), String::new()),
+                    })
+                    .collect()
+            }),
             ..Default::default()
         }),
         ..Default::default()

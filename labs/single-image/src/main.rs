@@ -51,6 +51,9 @@ struct RunArgs {
     /// Restart policy: no, always, unless-stopped, on-failure[:N].
     #[arg(long)]
     restart: Option<String>,
+    /// Network: a user-defined network's name, or container:NAME to share another container's.
+    #[arg(long)]
+    network: Option<String>,
     #[arg(long, value_enum, default_value_t = Pull::Missing)]
     pull: Pull,
 }
@@ -64,6 +67,8 @@ impl RunArgs {
             env: self.env,
             binds: self.volume,
             restart: self.restart,
+            network: self.network,
+            tmpfs: Vec::new(),
             pull: self.pull,
         }
     }

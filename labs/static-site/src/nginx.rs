@@ -228,6 +228,95 @@ pub fn site(text: &str) -> Result<Site, String> {
     Ok(Site { port, root })
 }
 
+/// Where nginx looks for a relative path in a TLS directive: its configuration prefix.
+pub const CONF_PREFIX: &str = "/etc/nginx";
+
+/// Directives that name a file nginx must read (lab 2's certificate and key, and their kin).
+const FILE_DIRECTIVES: [&str; 6] = [
+    "ssl_certificate",
+    "ssl_certificate_key",
+    "ssl_trusted_certificate",
+    "ssl_client_certificate",
+    "ssl_dhparam",
+    "ssl_password_file",
+];
+
+/// What `--up` needs to run a front door (lab 2's reverse proxy) in a container: the ports its
+/// servers listen on, plain and with TLS, and the files its TLS directives name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Front {
+    /// Ports of `listen` without `ssl`, in the order they appear.
+    pub plain: Vec<u16>,
+    /// Ports of `listen ... ssl`.
+    pub tls: Vec<u16>,
+    /// Files named by TLS directives, as absolute paths in the container.
+    pub files: Vec<NamedFile>,
+}
+
+/// A file a directive names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedFile {
+    pub directive: String,
+    pub path: PathBuf,
+    pub line: usize,
+}
+
+/// Reads a front door's configuration: every `server` block, at the top or in `http`, of every file.
+pub fn front(texts: &[&str]) -> Result<Front, String> {
+    let mut out = Front::default();
+    for text in texts {
+        let directives = parse(text)?;
+        walk_front(&directives, &mut out)?;
+    }
+    if out.plain.is_empty() && out.tls.is_empty() {
+        return Err("no `server { ... }` block listens on a port".into());
+    }
+    Ok(out)
+}
+
+fn walk_front(directives: &[Directive], out: &mut Front) -> Result<(), String> {
+    for directive in directives {
+        if directive.name == "server" {
+            let inner = directive.block.as_deref().unwrap_or_default();
+            let listens: Vec<&Directive> = inner.iter().filter(|d| d.name == "listen").collect();
+            if listens.is_empty() && !out.plain.contains(&80) {
+                out.plain.push(80);
+            }
+            for listen in listens {
+                let port = listen_port(listen)?;
+                let list = if listen.args[1..].iter().any(|a| a == "ssl") { &mut out.tls } else { &mut out.plain };
+                if !list.contains(&port) {
+                    list.push(port);
+                }
+            }
+        }
+        if FILE_DIRECTIVES.contains(&directive.name.as_str()) {
+            let [path] = directive.args.as_slice() else {
+                return Err(format!(
+                    "line {}: `{} {}`: it takes one path (a missing `;`?)",
+                    directive.line,
+                    directive.name,
+                    directive.args.join(" ")
+                ));
+            };
+            if path.contains('$') || path.starts_with("data:") || path.starts_with("engine:") {
+                return Err(format!(
+                    "line {}: `{} {path}`: --up mounts your files at plain paths; name the file itself",
+                    directive.line, directive.name
+                ));
+            }
+            let path = normalize(&Path::new(CONF_PREFIX).join(path));
+            if !out.files.iter().any(|f| f.path == path) {
+                out.files.push(NamedFile { directive: directive.name.clone(), path, line: directive.line });
+            }
+        }
+        if directive.name != "server" || directive.block.is_some() {
+            walk_front(directive.block.as_deref().unwrap_or_default(), out)?;
+        }
+    }
+    Ok(())
+}
+
 /// `listen 8080;`, `listen *:8080 default_server;`, `listen [::]:8080;`, `listen 80;`...
 fn listen_port(listen: &Directive) -> Result<u16, String> {
     let Some(address) = listen.args.first() else {
@@ -343,5 +432,20 @@ mod tests {
         assert!(site_of("server { root /etc/nginx/html; }").unwrap_err().contains("is a system folder"));
         assert!(site_of("server { root /; }").unwrap_err().contains("is a system folder"));
         assert!(site_of("server { listen unix:/run/a.sock; }").unwrap_err().contains("Unix socket"));
+    }
+
+    #[test]
+    fn a_front_door_its_ports_and_files() {
+        let conf = "server {\n listen 8000;\n return 301 https://$host:8443$request_uri;\n}\nserver {\n listen 8443 ssl http2;\n listen [::]:8443 ssl;\n ssl_certificate certs/proxy.crt;\n ssl_certificate_key /etc/ssl/private/proxy.key;\n location / { proxy_pass http://127.0.0.1:8080; }\n}\n";
+        let door = front(&[conf]).unwrap();
+        assert_eq!((door.plain.as_slice(), door.tls.as_slice()), ([8000].as_slice(), [8443].as_slice()));
+        let files: Vec<String> = door.files.iter().map(|f| f.path.display().to_string()).collect();
+        assert_eq!(files, ["/etc/nginx/certs/proxy.crt", "/etc/ssl/private/proxy.key"]);
+        // In `http`, over several files; a server without listen is nginx's port 80.
+        let two = front(&["http { ssl_certificate /c.pem; server { listen 443 ssl; } }", "server { }"]).unwrap();
+        assert_eq!((two.plain, two.tls, two.files.len()), (vec![80], vec![443], 1));
+        assert_eq!(front(&["events {}"]).unwrap_err(), "no `server { ... }` block listens on a port");
+        assert!(front(&["server { listen 443 ssl; ssl_certificate $cert; }"]).unwrap_err().contains("plain paths"));
+        assert!(front(&["server { listen 443 ssl; ssl_certificate a b; }"]).unwrap_err().contains("takes one path"));
     }
 }

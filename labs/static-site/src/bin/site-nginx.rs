@@ -85,6 +85,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     format!("{}:/etc/nginx/conf.d/default.conf:ro", conf.display()),
                 ],
                 restart: None,
+                network: None,
+                tmpfs: Vec::new(),
                 pull: Pull::Missing,
             };
             eprintln!(
