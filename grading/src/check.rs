@@ -6,6 +6,7 @@
 mod compose;
 mod container;
 mod counters;
+mod dockerfile;
 mod file;
 mod http;
 mod persistence;
@@ -17,10 +18,11 @@ mod tls;
 pub use compose::{compose_file, ComposeCheck, Health, Project, Rule as ComposeRule, COMPOSE_FILE_NAMES};
 pub use container::{ContainerCheck, ContainerExpect, MountKind};
 pub use counters::CountersCheck;
+pub use dockerfile::{DockerfileCheck, DockerfileExpect};
 pub use file::FileCheck;
 pub use http::{HttpCheck, HttpExpect, OneOrMany};
 pub use persistence::{PersistenceCheck, Recreate, RecreateStep};
-pub use recreate::recreate;
+pub use recreate::{recreate, recreate_container};
 pub use select::{family, Select};
 pub use tcp::TcpCheck;
 pub use tls::{TlsCheck, TlsExpect};
@@ -50,11 +52,19 @@ pub struct Mismatch {
     /// reports its last *finished* answer instead, if it had one: which attempt happens to be
     /// under way at the deadline is timing, and the same submission must get the same report.
     pub cut_off: bool,
+    /// Waiting cannot change it (a container made without a healthcheck will never be healthy):
+    /// the check fails at once instead of at its deadline.
+    pub settled: bool,
 }
 
 impl Mismatch {
     pub fn new(expected: impl Into<String>, actual: impl Into<String>) -> Mismatch {
-        Mismatch { expected: expected.into(), actual: actual.into(), cut_off: false }
+        Mismatch { expected: expected.into(), actual: actual.into(), cut_off: false, settled: false }
+    }
+
+    /// A mismatch no later attempt can turn into a pass.
+    pub fn settled(expected: impl Into<String>, actual: impl Into<String>) -> Mismatch {
+        Mismatch { settled: true, ..Mismatch::new(expected, actual) }
     }
 
     /// A mismatch that says only that the deadline came first.
@@ -67,7 +77,8 @@ impl Mismatch {
         let expected = mismatches.iter().map(|m| m.expected.as_str()).collect::<Vec<_>>().join("; ");
         let actual = mismatches.iter().map(|m| m.actual.as_str()).collect::<Vec<_>>().join("; ");
         let cut_off = mismatches.iter().any(|m| m.cut_off);
-        Mismatch { expected, actual, cut_off }
+        let settled = mismatches.iter().any(|m| m.settled);
+        Mismatch { expected, actual, cut_off, settled }
     }
 }
 
@@ -99,7 +110,8 @@ impl std::fmt::Debug for Context {
 /// Whether a kind is retried until its deadline (pollable) or runs once with deadlines of its own.
 pub(crate) fn is_polled(kind: &CheckKind) -> bool {
     match kind {
-        CheckKind::Persistence(_) => false,
+        // Files do not change while they are graded.
+        CheckKind::Persistence(_) | CheckKind::File(_) | CheckKind::Dockerfile(_) => false,
         CheckKind::Container(c) => c.is_polled(),
         _ => true,
     }
@@ -119,7 +131,7 @@ where
             Attempt::Fail(mismatch) => mismatch,
             other => return other,
         };
-        if Instant::now() + interval >= deadline {
+        if mismatch.settled || Instant::now() + interval >= deadline {
             return Attempt::Fail(match finished {
                 Some(finished) if mismatch.cut_off => finished,
                 _ => mismatch,
@@ -141,6 +153,7 @@ pub(crate) async fn attempt(
 ) -> Attempt {
     match kind {
         CheckKind::File(c) => c.attempt(ctx),
+        CheckKind::Dockerfile(c) => c.attempt(ctx),
         CheckKind::Tcp(c) => c.attempt(ctx, deadline).await,
         CheckKind::Http(c) => c.attempt(ctx, deadline).await,
         CheckKind::Tls(c) => c.attempt(ctx, deadline).await,

@@ -19,7 +19,8 @@
 //! JSON pointers that are well formed, and placeholders that name known variables.
 
 use crate::check::{
-    ComposeCheck, ContainerCheck, CountersCheck, FileCheck, HttpCheck, PersistenceCheck, TcpCheck, TlsCheck,
+    ComposeCheck, ContainerCheck, CountersCheck, DockerfileCheck, FileCheck, HttpCheck, PersistenceCheck, TcpCheck,
+    TlsCheck,
 };
 use crate::duration;
 use crate::error::LoadError;
@@ -84,6 +85,7 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckKind {
     File(FileCheck),
+    Dockerfile(Box<DockerfileCheck>),
     Tcp(TcpCheck),
     Http(Box<HttpCheck>),
     Tls(TlsCheck),
@@ -97,6 +99,7 @@ impl CheckKind {
     pub fn name(&self) -> &'static str {
         match self {
             CheckKind::File(_) => "file",
+            CheckKind::Dockerfile(_) => "dockerfile",
             CheckKind::Tcp(_) => "tcp",
             CheckKind::Http(_) => "http",
             CheckKind::Tls(_) => "tls",
@@ -110,7 +113,7 @@ impl CheckKind {
     /// Whether the check looks at the running system (a server, a container) rather than only at
     /// the submission's files: such checks cannot run when the services did not start.
     pub fn needs_running_system(&self) -> bool {
-        !matches!(self, CheckKind::File(_) | CheckKind::Compose(_))
+        !matches!(self, CheckKind::File(_) | CheckKind::Dockerfile(_) | CheckKind::Compose(_))
     }
 
     /// Checks that run after all others, one at a time: disruptive ones (they restart services),
@@ -124,6 +127,7 @@ impl CheckKind {
     fn strings(&self) -> Vec<&str> {
         match self {
             CheckKind::File(c) => c.strings(),
+            CheckKind::Dockerfile(c) => c.strings(),
             CheckKind::Tcp(c) => vec![c.address.as_str()],
             CheckKind::Http(c) => c.strings(),
             CheckKind::Tls(c) => c.strings(),
@@ -137,6 +141,7 @@ impl CheckKind {
     fn validate(&self) -> Result<(), String> {
         match self {
             CheckKind::File(c) => c.validate(),
+            CheckKind::Dockerfile(c) => c.validate(),
             CheckKind::Tcp(_) => Ok(()),
             CheckKind::Http(c) => c.validate(),
             CheckKind::Tls(c) => c.validate(),
@@ -171,6 +176,7 @@ struct RawCheck {
     #[serde(default, with = "duration::serde_opt")]
     interval: Option<Duration>,
     file: Option<FileCheck>,
+    dockerfile: Option<DockerfileCheck>,
     tcp: Option<TcpCheck>,
     http: Option<HttpCheck>,
     tls: Option<TlsCheck>,
@@ -185,6 +191,9 @@ impl RawCheck {
         let mut kinds = Vec::new();
         if let Some(c) = self.file {
             kinds.push(CheckKind::File(c));
+        }
+        if let Some(c) = self.dockerfile {
+            kinds.push(CheckKind::Dockerfile(Box::new(c)));
         }
         if let Some(c) = self.tcp {
             kinds.push(CheckKind::Tcp(c));
@@ -441,7 +450,7 @@ expect = { status = 200, body_regex = "<title>[^<]{1,80}</title>", json_equals =
         );
         check(
             &TCP.replace("points = 2", "points = 2\ncolour = \"red\""),
-            expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `tcp`, `http`, `tls`, `container`, `persistence`, `compose`, `counters`"],
+            expect!["error: rubric.toml is malformed: line 6: unknown field `colour`, expected one of `id`, `title`, `points`, `hint`, `visibility`, `requires`, `timeout`, `interval`, `file`, `dockerfile`, `tcp`, `http`, `tls`, `container`, `persistence`, `compose`, `counters`"],
         );
         check("", expect![[r#"error: rubric.toml is invalid: the rubric has no checks: add at least one [[check]]"#]]);
         check(

@@ -7,6 +7,7 @@
 //! every refusal is recorded for the report. Upgraded connections (attach, exec) and streams
 //! (logs, events, build output, a build's context) pass through both ways without buffering.
 
+mod context;
 mod judge;
 mod route;
 
@@ -181,7 +182,10 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
             forward_to(shared, request, path, &query).await
         }
         Route::Build => match judge::build(shared, &mut query) {
-            Ok(()) => forward(shared, request, Some(&query), None).await,
+            Ok(()) if shared.stand_ins.lock().expect("stand-ins lock").is_empty() => {
+                forward(shared, request, Some(&query), None).await
+            }
+            Ok(()) => build_with_stand_ins(shared, request, &query).await,
             Err(refused) => refuse(shared, refused),
         },
         Route::NetworkCreate => {
@@ -255,6 +259,38 @@ where
         Err(Verdict::Refused(refused)) => refuse(shared, refused),
         Err(Verdict::Failed(why)) => error(StatusCode::INTERNAL_SERVER_ERROR, &why),
     }
+}
+
+/// A build whose Dockerfile may name official images that only have stand-ins here: the context is
+/// read whole, its `FROM` lines pointed at the stand-ins (see [`context`]), and sent on.
+async fn build_with_stand_ins(
+    shared: &Shared,
+    request: Request<Incoming>,
+    query: &[(String, String)],
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let bytes = match http_body_util::Limited::new(body, context::MAX_CONTEXT).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "the build context is unreadable or over 512 MiB: leave what the image does not need out of it (.dockerignore)",
+            )
+        }
+    };
+    let body = match context::with_stand_ins(shared, &bytes, &context::dockerfile_name(query)).await {
+        Ok(Some((rewritten, _replaced))) => Bytes::from(rewritten),
+        Ok(None) => bytes,
+        Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+    };
+    let mut parts = parts;
+    match with_query(parts.uri.path(), query).parse() {
+        Ok(uri) => parts.uri = uri,
+        Err(_) => return error(StatusCode::BAD_REQUEST, "cannot rewrite the request's address"),
+    }
+    parts.headers.remove(header::TRANSFER_ENCODING);
+    parts.headers.insert(header::CONTENT_LENGTH, body.len().into());
+    send(shared, Request::from_parts(parts, full(body)), None).await
 }
 
 /// Forwards `request` with a new query (if given) and a new body (if given).

@@ -188,9 +188,14 @@ fn recreated_projects(selection: &Selection) -> Vec<String> {
         .iter()
         .flat_map(|s| &s.rubric.checks)
         .filter_map(|c| match &c.kind {
-            grading::rubric::CheckKind::Persistence(p) => {
-                p.recreate.as_ref().map(|r| selection.vars.expand(&r.project))
-            }
+            grading::rubric::CheckKind::Persistence(p) => p.recreate.as_ref().map(|r| {
+                let named: Vec<String> =
+                    r.steps.iter().filter_map(|s| s.container.as_ref()).map(|c| selection.vars.expand(c)).collect();
+                match r.project.is_empty() {
+                    false => format!("the containers of Compose project {}", selection.vars.expand(&r.project)),
+                    true => format!("containers {}", named.join(", ")),
+                }
+            }),
             _ => None,
         })
         .collect();
@@ -215,10 +220,7 @@ fn allowed_on_a_terminal(selection: &Selection) -> anyhow::Result<bool> {
     }
     let mut what = Vec::new();
     if !projects.is_empty() {
-        what.push(format!(
-            "recreate the containers of Compose project {} (their volumes and data are kept)",
-            projects.join(", ")
-        ));
+        what.push(format!("recreate {} (their volumes and data are kept)", projects.join(", ")));
     }
     if !restarted.is_empty() {
         what.push(format!("restart {}", hand.describe(&restarted)));

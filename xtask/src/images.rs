@@ -36,6 +36,8 @@ pub struct ScratchImage {
     /// Defaults, as environment variables (flags given to `docker run` still override them).
     pub env: Vec<(String, String)>,
     pub expose: Vec<u16>,
+    /// `HEALTHCHECK CMD` of the image, as its JSON list (the binary's own check: no shell here).
+    pub healthcheck: Option<&'static str>,
 }
 
 /// The project's images, as `cargo xtask images` builds them: the course's ready images, so the
@@ -50,6 +52,7 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
             writable_dirs: vec![],
             env: vec![("SITE_ROOT".into(), "/site".into()), ("PORT".into(), "8080".into())],
             expose: vec![8080],
+            healthcheck: None,
         },
         ScratchImage {
             tag: "containerlabs/app-port:0.1.0".into(),
@@ -59,6 +62,7 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
             writable_dirs: vec!["data".into()],
             env: vec![("PORT".into(), "3000".into()), ("DATA_FILE".into(), "/data/messages.jsonl".into())],
             expose: vec![3000],
+            healthcheck: None,
         },
         ScratchImage {
             tag: "containerlabs/portfolio:0.1.0".into(),
@@ -68,6 +72,7 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
             writable_dirs: vec![],
             env: vec![("PORT".into(), "5000".into())],
             expose: vec![5000],
+            healthcheck: Some(r#"["/app", "--healthcheck"]"#),
         },
     ]
 }
@@ -161,6 +166,8 @@ pub const STAND_INS: &[StandIn] = &[
     StandIn { official: "wordpress:6.1-apache", tag: "containerlabs/wordpress:6.1-standin", dir: "wordpress" },
     StandIn { official: "nextcloud:28-apache", tag: "containerlabs/nextcloud:28-standin", dir: "nextcloud" },
     StandIn { official: "nginx:1.27", tag: "containerlabs/nginx:1.27-standin", dir: "nginx" },
+    // A base for students' Dockerfiles: any `FROM debian:<tag>` builds on the debootstrap base.
+    StandIn { official: "debian:bookworm-slim", tag: DEBIAN_BASE, dir: "" },
 ];
 
 /// Where images that are not the project's own come from.
@@ -231,6 +238,9 @@ pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
 
 /// Builds a stand-in from `images/<dir>/` on the Debian base (rebuilt when its files or the base change).
 pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> anyhow::Result<Built> {
+    if tag == DEBIAN_BASE {
+        return debian_base(engine).await;
+    }
     debian_base(engine).await?;
     let base_id = engine.docker.inspect_image(DEBIAN_BASE).await?.id.unwrap_or_default();
     let source = root.join("images").join(dir);
@@ -366,6 +376,9 @@ fn dockerfile(image: &ScratchImage) -> String {
     }
     for (name, value) in &image.env {
         lines.push(format!("ENV {name}={value}"));
+    }
+    if let Some(check) = image.healthcheck {
+        lines.push(format!("HEALTHCHECK --interval=5s --timeout=3s --start-period=120s CMD {check}"));
     }
     lines.push(format!("USER {RUN_AS}"));
     lines.push("ENTRYPOINT [\"/app\"]".to_string());

@@ -79,6 +79,12 @@ enum Task {
     Engine,
     /// Build the project's images (static binaries in FROM scratch; unchanged inputs are reused).
     Images,
+    /// Put the course's build of the portfolio app where lab 2's Dockerfile copies it from.
+    PortfolioBinary {
+        /// The file to write.
+        #[arg(long, default_value = "labs/web-db/app/portfolio")]
+        out: std::path::PathBuf,
+    },
     /// Remove every container, network and volume the project created (found by its label).
     Clean {
         /// Remove the project's images too.
@@ -193,6 +199,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(command) => println!("compose: {}", command.join(" ")),
                 None => println!("compose: missing (apt-get install docker-compose, or Docker's compose plugin)"),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::PortfolioBinary { out } => {
+            let binary = xtask::images::static_binary(&course, "web-db", "portfolio")?;
+            if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
+            }
+            std::fs::copy(&binary, &out).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            println!("{} (the course's portfolio app, a static binary)", out.display());
             Ok(ExitCode::SUCCESS)
         }
         Task::Images => {

@@ -70,20 +70,49 @@ fn exists(kind: &str, name: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // --up: the whole lab, and what it must never do
 
+/// Variables that give a whole lab 2 run its own names and ports.
+fn lab2_vars(project: &str) -> (Vec<String>, [u16; 4], Vec<String>) {
+    let (single_port, web_port, http_port, https_port) = (free_port(), free_port(), free_port(), free_port());
+    let single = format!("{project}-single");
+    let proxy = format!("{project}-proxy");
+    let vars = vec![
+        format!("project={project}"),
+        format!("single_name={single}"),
+        format!("single_port={single_port}"),
+        format!("web_port={web_port}"),
+        format!("http_port={http_port}"),
+        format!("https_port={https_port}"),
+        format!("proxy_container={proxy}"),
+    ];
+    let containers = vec![
+        single,
+        format!("{proxy}-nginx"),
+        format!("{proxy}-app"),
+        proxy,
+        format!("{project}-web"),
+        format!("{project}-db"),
+    ];
+    (vars, [single_port, web_port, http_port, https_port], containers)
+}
+
+fn assert_nothing_left(project: &str, containers: &[String], ports: &[u16]) {
+    for name in containers {
+        assert!(!exists("container", name), "--up removes container {name}");
+    }
+    assert!(!exists("volume", &format!("{project}-db-data")), "--up removes its volume");
+    assert!(!exists("network", &format!("{project}-net")), "--up removes its network");
+    for port in ports {
+        assert!(!port_is_open(*port), "nothing listens on {port} afterwards");
+    }
+}
+
 #[test]
 fn the_reference_scores_full_marks_with_up_and_leaves_nothing_behind() {
     if !integration("the_reference_scores_full_marks_with_up_and_leaves_nothing_behind") {
         return;
     }
     let project = run_id("up");
-    let single = format!("{project}-single");
-    let (single_port, web_port) = (free_port(), free_port());
-    let vars = [
-        format!("project={project}"),
-        format!("single_name={single}"),
-        format!("single_port={single_port}"),
-        format!("web_port={web_port}"),
-    ];
+    let (vars, ports, containers) = lab2_vars(&project);
     let mut args = vec!["--up", "--solutions"];
     for var in &vars {
         args.extend(["--var", var.as_str()]);
@@ -91,15 +120,48 @@ fn the_reference_scores_full_marks_with_up_and_leaves_nothing_behind() {
     let (code, report, stderr) = grade(&args);
     assert_eq!(code, 0, "stderr: {stderr}\nreport: {report}");
     assert_eq!(report["score"], report["max_score"]);
-    assert_eq!(ids_with_status(&report, "passed").len(), 25, "{report}");
-    for name in [&single, &format!("{project}-web"), &format!("{project}-db")] {
-        assert!(!exists("container", name), "--up removes container {name}");
+    assert_eq!(ids_with_status(&report, "passed").len(), 33, "{report}");
+    assert_nothing_left(&project, &containers, &ports);
+}
+
+/// A fresh clone's lab 2, run by --up as it is: every step falls short, and every failed check's
+/// hint names the TODO it is about. The Dockerfile and script rules fail on the starters' own
+/// faults, and so does persistence (the database's data in the container).
+#[test]
+fn the_untouched_lab2_starters_fall_short_in_every_step() {
+    if !integration("the_untouched_lab2_starters_fall_short_in_every_step") {
+        return;
     }
-    assert!(!exists("volume", &format!("{project}-db-data")), "--up removes its volume");
-    assert!(!exists("network", &format!("{project}-net")), "--up removes its network");
-    for port in [8000, 8443, 8080, 3000, single_port, web_port] {
-        assert!(!port_is_open(port), "nothing listens on {port} afterwards");
+    let project = run_id("starter");
+    let (vars, ports, containers) = lab2_vars(&project);
+    let mut args = vec!["--up"];
+    for var in &vars {
+        args.extend(["--var", var.as_str()]);
     }
+    let (code, report, stderr) = grade(&args);
+    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    for step in report["steps"].as_array().unwrap() {
+        let checks = step["checks"].as_array().unwrap();
+        assert!(checks.iter().any(|c| c["status"] == "failed"), "step {} has a failed check: {step:#}", step["id"]);
+        for check in checks.iter().filter(|c| c["status"] == "failed") {
+            assert!(check["hint"].as_str().unwrap().contains("TODO("), "{check}");
+        }
+    }
+    let expected = set(&[
+        "proxy-https-answers",
+        "single-published",
+        "single-restarts",
+        "webdb-dockerfile-base",
+        "webdb-dockerfile-user",
+        "webdb-dockerfile-secrets",
+        "webdb-dockerfile-expose",
+        "webdb-dockerfile-healthcheck",
+        "webdb-script-secrets",
+        "webdb-db-healthy",
+        "webdb-persistence",
+    ]);
+    assert_eq!(failed(&report), expected, "{stderr}\n{report:#}");
+    assert_nothing_left(&project, &containers, &ports);
 }
 
 #[test]
@@ -491,27 +553,6 @@ fn single_image_known_bad_variants() {
     assert_covers_rubric("labs/single-image/rubric.toml", &covered);
 }
 
-/// The student's script as a fresh clone has it, run by `--up` in the sandbox: the container
-/// runs, and the checks its TODOs are about fail with hints that name them.
-#[test]
-fn the_untouched_single_image_script_falls_short_with_hints_naming_its_todos() {
-    if !integration("the_untouched_single_image_script_falls_short_with_hints_naming_its_todos") {
-        return;
-    }
-    let name = format!("{}-starter", run_id("single"));
-    let vars = [format!("single_name={name}"), format!("single_port={}", free_port())];
-    let (code, report, stderr) =
-        grade(&["--step", "single-image", "--up", "--var", vars[0].as_str(), "--var", vars[1].as_str()]);
-    assert_eq!(code, 1, "{stderr}\n{report:#}");
-    assert_eq!(failed(&report), set(&["single-published", "single-restarts"]), "{stderr}\n{report:#}");
-    for check in report["steps"].as_array().unwrap().iter().flat_map(|s| s["checks"].as_array().unwrap()) {
-        if check["status"] == "failed" {
-            assert!(check["hint"].as_str().unwrap().contains("TODO "), "{check}");
-        }
-    }
-    assert!(!exists("container", &name), "--up removes what the script made");
-}
-
 // ---------------------------------------------------------------------------------------------
 // web-db: stacks made by hand with `docker run`, one mistake each
 
@@ -530,6 +571,8 @@ struct HandStack {
     db_image: String,
     web_image: String,
     web_publish: bool,
+    /// The web container with its image's healthcheck (`--no-healthcheck` otherwise).
+    web_health: bool,
 }
 
 #[derive(Clone)]
@@ -553,6 +596,7 @@ impl HandStack {
             db_image: DB_IMAGE.into(),
             web_image: WEB_IMAGE.into(),
             web_publish: true,
+            web_health: true,
         }
     }
 
@@ -601,6 +645,9 @@ impl HandStack {
         }
         if self.web_publish {
             cmd += &format!(" -p 127.0.0.1:{}:5000", self.web_port);
+        }
+        if !self.web_health {
+            cmd += " --no-healthcheck";
         }
         format!("{cmd} {}", self.web_image)
     }
@@ -677,8 +724,10 @@ impl HandStack {
     }
 }
 
+/// Grades the web-db step of the course's answer (its Dockerfile and script pass their rules)
+/// against the stack `vars` name.
 fn grade_web_db(vars: &[String]) -> (serde_json::Value, String) {
-    let mut args = vec!["--step", "web-db"];
+    let mut args = vec!["--step", "web-db", "--solutions"];
     for var in vars {
         args.extend(["--var", var.as_str()]);
     }
@@ -704,7 +753,8 @@ fn web_db_known_bad_variants() {
         change(&mut stack);
         stack
     };
-    // Persistence is skipped without --up (the grader recreates only what it started); it has its own test below.
+    // Persistence is skipped without --up or --allow-restarts (the grader recreates only what it
+    // started, or what it may); it has its own test below.
     let table: Vec<(HandStack, &[&str])> = vec![
         (variant("good", &|_| {}), &[]),
         (variant("nohealth", &|s| s.db_health = false), &["webdb-db-healthy"]),
@@ -713,6 +763,7 @@ fn web_db_known_bad_variants() {
         (variant("dblatest", &|s| s.db_image = latest_db.clone()), &["webdb-db-tag"]),
         (variant("weblatest", &|s| s.web_image = latest_web.clone()), &["webdb-web-tag"]),
         (variant("webunpub", &|s| s.web_publish = false), &["webdb-web-published"]),
+        (variant("webnohealth", &|s| s.web_health = false), &["webdb-web-healthy"]),
         (variant("bridge", &|s| s.user_network = false), &["webdb-network"]),
     ];
     std::thread::scope(|scope| {
@@ -749,11 +800,17 @@ fn web_db_known_bad_variants() {
         covered.insert(expected.to_string());
     }
     covered.insert("webdb-persistence".into()); // persistence_needs_the_database_on_a_volume
+                                                // The Dockerfile's rules and the script's: grading/tests (dockerfile.rs, file.rs), and the
+                                                // untouched starters (the_untouched_lab2_starters_fall_short_in_every_step).
+    for id in ["base", "user", "secrets", "expose", "healthcheck"] {
+        covered.insert(format!("webdb-dockerfile-{id}"));
+    }
+    covered.insert("webdb-script-secrets".into());
     assert_covers_rubric("labs/web-db/rubric.toml", &covered);
 }
 
-/// Grades the web-db step with `stack` started as a command service in a run's sandbox, so
-/// persistence runs too; the run is reaped afterwards.
+/// Grades the web-db step with `stack` started as a command service in a run's sandbox, the
+/// grader allowed to recreate its containers, so persistence runs too; the run is reaped afterwards.
 async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
     let state = tempfile::tempdir().unwrap();
     let engine = xtask::engine::ensure(xtask::engine::Provision::Never).await.unwrap();
@@ -770,14 +827,15 @@ async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
         .unwrap(),
     );
     let selection = xtask::course::select(&workspace(), "lab2", Some("web-db"), &stack.vars(), None).unwrap();
+    let answer = xtask::course::solutions(&workspace(), "lab2").unwrap();
     let config = grading::GradeConfig {
         vars: selection.vars.clone(),
-        submission: workspace(),
+        submission: answer.path().to_path_buf(),
         services: Some(services.clone() as Arc<dyn grading::ServiceControl>),
         docker: Some(engine.docker.clone()),
         start_failures: Default::default(),
         deadline: None,
-        may_recreate: false,
+        may_recreate: true,
     };
     let report = grading::runner::grade("lab2", "Lab 2", &selection.steps, &config).await;
     services.stop_all().await;
@@ -809,7 +867,7 @@ async fn persistence_needs_the_database_on_a_volume() {
         grading::report::tty::render(&report, false)
     );
     let rendered = grading::report::tty::render(&report, false);
-    assert!(rendered.contains("after restarting web, db"), "{rendered}");
+    assert!(rendered.contains(&format!("after recreating {0}-web, then recreating {0}-db", bad.project)), "{rendered}");
     for project in [&good.project, &bad.project] {
         assert!(!exists("container", &format!("{project}-db")), "stop removed the stack");
     }

@@ -329,8 +329,17 @@ async fn judge(
     }
     if expect.healthy == Some(true) {
         let health = state.health.and_then(|h| h.status).map(|s| s.to_string());
-        match (config.healthcheck.as_ref().and_then(|h| h.test.as_ref()), health.as_deref()) {
-            (None, _) | (_, None | Some("none") | Some("")) => {
+        let test = config
+            .healthcheck
+            .as_ref()
+            .and_then(|h| h.test.as_ref())
+            .filter(|t| t.first().is_some_and(|c| c != "NONE"));
+        match (test, health.as_deref()) {
+            // Made without one: no wait brings one.
+            (None, _) => {
+                mismatches.push(Mismatch::settled(format!("{name} healthy"), format!("{name} has no healthcheck")))
+            }
+            (_, None | Some("none") | Some("")) => {
                 mismatches.push(Mismatch::new(format!("{name} healthy"), format!("{name} has no healthcheck")))
             }
             (_, Some("healthy")) => {}

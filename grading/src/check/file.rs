@@ -20,6 +20,8 @@ pub struct FileCheck {
     pub contains: Vec<String>,
     /// A regular expression the file must match somewhere.
     pub matches: Option<String>,
+    /// A regular expression no line of the file may match (the lines that do are shown).
+    pub not_matches: Option<String>,
     /// `path` is a folder (a web root, say) and no symbolic link in it leads outside it: a
     /// server that follows links (nginx does, unless `disable_symlinks`) would serve what it
     /// points at - `/etc/passwd`, the whole disk.
@@ -39,6 +41,7 @@ impl FileCheck {
         let mut all = vec![self.path.as_str()];
         all.extend(self.contains.iter().map(String::as_str));
         all.extend(self.matches.as_deref());
+        all.extend(self.not_matches.as_deref());
         all
     }
 
@@ -47,16 +50,19 @@ impl FileCheck {
         if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
             return Err(format!("file path '{}' must be relative to the submission and stay inside it", self.path));
         }
-        if let Some(re) = &self.matches {
-            // Placeholders are filled in before matching: compile it with stand-in values.
-            regex::Regex::new(&crate::vars::with_stand_ins(re))
-                .map_err(|e| format!("matches '{re}' does not compile: {}", super::http::regex_error(&e)))?;
+        for (key, re) in [("matches", &self.matches), ("not_matches", &self.not_matches)] {
+            if let Some(re) = re {
+                // Placeholders are filled in before matching: compile it with stand-in values.
+                regex::Regex::new(&crate::vars::with_stand_ins(re))
+                    .map_err(|e| format!("{key} '{re}' does not compile: {}", super::http::regex_error(&e)))?;
+            }
         }
-        if !self.exists && (!self.contains.is_empty() || self.matches.is_some() || self.no_links_out) {
-            return Err("a file that must not exist cannot have contains, matches or no_links_out".into());
+        let about_text = !self.contains.is_empty() || self.matches.is_some() || self.not_matches.is_some();
+        if !self.exists && (about_text || self.no_links_out) {
+            return Err("a file that must not exist cannot have contains, matches, not_matches or no_links_out".into());
         }
-        if self.no_links_out && (!self.contains.is_empty() || self.matches.is_some()) {
-            return Err("no_links_out is about a folder: it cannot have contains or matches".into());
+        if self.no_links_out && about_text {
+            return Err("no_links_out is about a folder: it cannot have contains, matches or not_matches".into());
         }
         Ok(())
     }
@@ -94,7 +100,7 @@ impl FileCheck {
                 format!("{relative} is a link to a file outside the submission"),
             ));
         }
-        if self.contains.is_empty() && self.matches.is_none() {
+        if self.contains.is_empty() && self.matches.is_none() && self.not_matches.is_none() {
             return Attempt::Pass;
         }
         let text = match read_prefix(&path) {
@@ -119,6 +125,26 @@ impl FileCheck {
                 Ok(re) if re.is_match(&text) => {}
                 Ok(_) => mismatches
                     .push(Mismatch::new(format!("{relative} matches /{pattern}/"), "no line matches".to_string())),
+                Err(e) => mismatches.push(Mismatch::new(format!("a valid pattern /{pattern}/"), e.to_string())),
+            }
+        }
+        if let Some(pattern) = &self.not_matches {
+            let pattern = ctx.vars.expand(pattern);
+            match regex::Regex::new(&pattern) {
+                Ok(re) => {
+                    let lines: Vec<String> = text
+                        .lines()
+                        .enumerate()
+                        .filter(|(_, line)| re.is_match(line))
+                        .map(|(i, line)| format!("line {}: {}", i + 1, super::excerpt(line.trim(), 100)))
+                        .collect();
+                    if !lines.is_empty() {
+                        mismatches.push(Mismatch::new(
+                            format!("no line of {relative} matching /{pattern}/"),
+                            lines.into_iter().take(3).collect::<Vec<_>>().join("; "),
+                        ));
+                    }
+                }
                 Err(e) => mismatches.push(Mismatch::new(format!("a valid pattern /{pattern}/"), e.to_string())),
             }
         }

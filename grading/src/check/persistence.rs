@@ -24,16 +24,20 @@ pub struct PersistenceCheck {
     pub read: HttpCheck,
 }
 
-/// A Compose project's containers to recreate: each entry the containers of a role, or - with
-/// `all = true` - every container, as a `down` and `up`.
+/// Containers to recreate: each entry the containers of a Compose project's role, or - with
+/// `all = true` - every container of the project, as a `down` and `up`; or one container by name
+/// (containers made with `docker run`, which belong to no project).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recreate {
+    /// The Compose project (needed by role and `all` steps).
+    #[serde(default)]
     pub project: String,
     pub steps: Vec<RecreateStep>,
 }
 
-/// One step: the containers of a role (`role` and `images`, as a [`Select`]), or `all = true`.
+/// One step: the containers of a role (`role` and `images`, as a [`Select`]), `all = true`, or
+/// `container = "name"`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecreateStep {
@@ -42,6 +46,8 @@ pub struct RecreateStep {
     /// Every container of the project: a down and up.
     #[serde(default)]
     pub all: bool,
+    /// One container, by name.
+    pub container: Option<String>,
 }
 
 impl RecreateStep {
@@ -52,9 +58,10 @@ impl RecreateStep {
         }
     }
 
-    fn describe(&self) -> String {
-        match &self.role {
-            Some(role) if !self.all => format!("recreating the {role}"),
+    fn describe(&self, vars: &crate::vars::Vars) -> String {
+        match (&self.role, &self.container) {
+            (_, Some(container)) => format!("recreating {}", vars.expand(container)),
+            (Some(role), _) if !self.all => format!("recreating the {role}"),
             _ => "taking the stack down and up".to_string(),
         }
     }
@@ -67,7 +74,12 @@ impl PersistenceCheck {
         all.extend(self.restart.iter().map(String::as_str));
         if let Some(recreate) = &self.recreate {
             all.push(recreate.project.as_str());
-            all.extend(recreate.steps.iter().flat_map(|s| s.role.iter().chain(&s.images).map(String::as_str)));
+            all.extend(
+                recreate
+                    .steps
+                    .iter()
+                    .flat_map(|s| s.role.iter().chain(&s.images).chain(&s.container).map(String::as_str)),
+            );
         }
         all
     }
@@ -78,8 +90,14 @@ impl PersistenceCheck {
             Some(_) if !self.restart.is_empty() => return Err("give restart or recreate, not both".into()),
             Some(recreate) if recreate.steps.is_empty() => return Err("recreate has no steps".into()),
             Some(recreate) => {
-                if let Some(step) = recreate.steps.iter().find(|s| s.select().is_some() == s.all) {
-                    return Err(format!("each recreate step is a role or all = true, not both or neither: {step:?}"));
+                let kinds = |s: &RecreateStep| [s.select().is_some(), s.all, s.container.is_some()];
+                if let Some(step) = recreate.steps.iter().find(|s| kinds(s).iter().filter(|k| **k).count() != 1) {
+                    return Err(format!(
+                        "each recreate step is one of a role, all = true or a container, not several or none: {step:?}"
+                    ));
+                }
+                if recreate.project.is_empty() && recreate.steps.iter().any(|s| s.container.is_none()) {
+                    return Err("recreate steps by role or all = true need the Compose project".into());
                 }
             }
             None => {}
@@ -152,18 +170,23 @@ impl PersistenceCheck {
         let mut done = Vec::new();
         for step in &recreate.steps {
             let select = if step.all { None } else { step.select() };
-            let work = super::recreate::recreate(docker, &project, select.as_ref(), &ctx.vars);
+            let work = async {
+                match &step.container {
+                    Some(name) => super::recreate::recreate_container(docker, &ctx.vars.expand(name)).await,
+                    None => super::recreate::recreate(docker, &project, select.as_ref(), &ctx.vars).await,
+                }
+            };
             match tokio::time::timeout(phase.max(Duration::from_secs(60)) * 2, work).await {
-                Ok(Ok(())) => done.push(step.describe()),
+                Ok(Ok(())) => done.push(step.describe(&ctx.vars)),
                 Ok(Err(message)) => {
                     return Attempt::Fail(Mismatch::new(
-                        format!("the stack to come back after {}", step.describe()),
+                        format!("the stack to come back after {}", step.describe(&ctx.vars)),
                         message,
                     ))
                 }
                 Err(_) => {
                     return Attempt::Fail(Mismatch::new(
-                        format!("the stack to come back after {}", step.describe()),
+                        format!("the stack to come back after {}", step.describe(&ctx.vars)),
                         "it was not ready in time",
                     ))
                 }

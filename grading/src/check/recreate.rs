@@ -56,6 +56,17 @@ pub async fn recreate(docker: &Docker, project: &str, select: Option<&Select>, v
     Ok(())
 }
 
+/// Recreates one container, found by name, from its own inspected configuration, as `docker rm
+/// -f` and the same `docker run` again do: named volumes and bind mounts carry over, anonymous
+/// volumes (an image's `VOLUME` nothing mounts) start empty.
+pub async fn recreate_container(docker: &Docker, name: &str) -> Result<(), String> {
+    let found = docker.inspect_container(name, None).await.map_err(|e| {
+        format!("no container {name} to recreate: {}", e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+    })?;
+    stop(docker, &found).await?;
+    replace(docker, &found, true).await
+}
+
 async fn stop(docker: &Docker, found: &ContainerInspectResponse) -> Result<(), String> {
     let id = found.id.clone().unwrap_or_default();
     let options = StopContainerOptionsBuilder::default().t(10).build();

@@ -1,0 +1,352 @@
+//! `dockerfile`: static rules on a Dockerfile of the submission, read with the `dockerfile-parser`
+//! crate (instructions, stages, `ARG` substitution in `FROM`), never by running it.
+//!
+//! Each rule is about the image the Dockerfile ends in - its last stage, and the stages it is
+//! built `FROM` inside the file (a multi-stage build's `USER` or `HEALTHCHECK` carries over from
+//! the stage it builds on). A rubric gives one rule per check, so each fault fails its own check.
+
+use super::{Attempt, Context, Mismatch};
+use dockerfile_parser::{Dockerfile, Instruction, StageParent};
+use serde::Deserialize;
+use std::path::{Component, Path};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerfileCheck {
+    /// Path relative to the submission root.
+    pub path: String,
+    #[serde(default)]
+    pub expect: DockerfileExpect,
+}
+
+/// The rules; every one given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerfileExpect {
+    /// Every `FROM` of an image names a version: a tag other than `latest`, or a digest.
+    #[serde(default)]
+    pub pinned_base: bool,
+    /// The image runs as someone other than root: its last `USER` is not `root` or `0`.
+    #[serde(default)]
+    pub non_root: bool,
+    /// No `ENV` or `ARG` whose name says it is a secret (password, secret, token, API key,
+    /// private key, credentials): both end up in the image's history for anyone who pulls it.
+    /// Names ending in `_FILE` or `_PATH` point at a secret and are fine.
+    #[serde(default)]
+    pub no_secrets: bool,
+    /// Ports the image must `EXPOSE`.
+    #[serde(default)]
+    pub exposes: Vec<u16>,
+    /// The image has a `HEALTHCHECK` (not `HEALTHCHECK NONE`).
+    #[serde(default)]
+    pub healthcheck: bool,
+}
+
+/// Most of a Dockerfile read.
+const MAX_READ: u64 = 256 << 10;
+
+impl DockerfileCheck {
+    pub(crate) fn strings(&self) -> Vec<&str> {
+        vec![self.path.as_str()]
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        let path = Path::new(&self.path);
+        if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(format!(
+                "dockerfile path '{}' must be relative to the submission and stay inside it",
+                self.path
+            ));
+        }
+        let e = &self.expect;
+        if !(e.pinned_base || e.non_root || e.no_secrets || e.healthcheck || !e.exposes.is_empty()) {
+            return Err("expect gives no rule (pinned_base, non_root, no_secrets, exposes, healthcheck)".into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn attempt(&self, ctx: &Context) -> Attempt {
+        let relative = ctx.vars.expand(&self.path);
+        let path = ctx.submission.join(&relative);
+        let inside = match (path.canonicalize(), ctx.submission.canonicalize()) {
+            (Ok(file), Ok(root)) => file.starts_with(root),
+            _ => false,
+        };
+        if !path.is_file() || !inside {
+            let actual = if !path.exists() {
+                format!("{relative} does not exist")
+            } else if !inside {
+                format!("{relative} is a link to a file outside the submission")
+            } else {
+                format!("{relative} is not a regular file")
+            };
+            return Attempt::Fail(Mismatch::new(format!("a Dockerfile {relative}"), actual));
+        }
+        let text = match read_prefix(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                return Attempt::Fail(Mismatch::new(format!("{relative} readable"), format!("cannot read it: {e}")))
+            }
+        };
+        match judge(&text, &self.expect) {
+            Ok(()) => Attempt::Pass,
+            Err(mismatches) => Attempt::Fail(Mismatch::join(
+                mismatches.into_iter().map(|(expected, actual)| Mismatch::new(expected, actual)).collect(),
+            )),
+        }
+    }
+}
+
+fn read_prefix(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?.take(MAX_READ).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The line of a character offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.char_indices().take_while(|(i, _)| *i < offset).filter(|(_, c)| *c == '\n').count() + 1
+}
+
+/// The instructions of the image the Dockerfile ends in: the last stage's, after those of the
+/// stages it is built from inside the file (oldest first).
+fn final_image(dockerfile: &Dockerfile) -> Vec<&Instruction> {
+    let stages: Vec<_> = dockerfile.iter_stages().collect();
+    let mut chain = Vec::new();
+    let mut current = stages.len().checked_sub(1);
+    while let Some(index) = current {
+        let stage = &stages[index];
+        chain.push(index);
+        current = match stage.parent {
+            StageParent::Stage(parent) if parent < index && !chain.contains(&parent) => Some(parent),
+            _ => None,
+        };
+    }
+    chain.iter().rev().flat_map(|i| stages[*i].instructions.iter().copied()).collect()
+}
+
+/// `(instruction name in capitals, its arguments)` for the instructions the parser leaves generic.
+fn misc(instruction: &Instruction) -> Option<(String, String)> {
+    match instruction {
+        Instruction::Misc(m) => Some((m.instruction.content.to_ascii_uppercase(), m.arguments.to_string())),
+        _ => None,
+    }
+}
+
+fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let parts: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    if matches!(parts.last(), Some(&"FILE") | Some(&"PATH")) {
+        return false;
+    }
+    let whole = |p: &str| matches!(p, "PASS" | "PWD" | "PASSWD" | "CREDENTIAL" | "CREDENTIALS" | "APIKEY");
+    let inside = |p: &str| p.contains("PASSWORD") || p.contains("SECRET") || p.contains("TOKEN");
+    let key_of = parts.windows(2).any(|w| matches!(w, ["API" | "PRIVATE" | "ACCESS", "KEY"]));
+    parts.iter().any(|p| whole(p) || inside(p)) || key_of
+}
+
+/// Judges `text` by `expect`; the mismatches as (expected, actual).
+pub fn judge(text: &str, expect: &DockerfileExpect) -> Result<(), Vec<(String, String)>> {
+    let dockerfile = match Dockerfile::parse(text) {
+        Ok(dockerfile) => dockerfile,
+        Err(e) => {
+            let message = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+            return Err(vec![("a Dockerfile docker can read".into(), format!("it does not parse: {message}"))]);
+        }
+    };
+    if dockerfile.iter_stages().next().is_none() {
+        return Err(vec![("a Dockerfile with a FROM".into(), "it has no FROM instruction".into())]);
+    }
+    let mut mismatches = Vec::new();
+    let image = final_image(&dockerfile);
+    if expect.pinned_base {
+        let mut unpinned = Vec::new();
+        for stage in dockerfile.iter_stages() {
+            let StageParent::Image(image) = stage.parent else { continue };
+            let from = dockerfile.instructions.iter().filter_map(Instruction::as_from).nth(stage.index);
+            let line = from.map_or(0, |f| line_of(text, f.span.start));
+            let written = from.map_or_else(|| image.to_string(), |f| f.image.content.clone());
+            match image.resolve_vars(&dockerfile) {
+                None => unpinned.push(format!("line {line}: FROM {written} uses a variable with no default")),
+                Some(resolved) if resolved.hash.is_some() => {}
+                Some(resolved) => match resolved.tag.as_deref() {
+                    None => unpinned.push(format!("line {line}: FROM {written} names no tag, which means :latest")),
+                    Some("latest") => unpinned.push(format!("line {line}: FROM {written} is whatever is newest")),
+                    Some(_) => {}
+                },
+            }
+        }
+        if !unpinned.is_empty() {
+            mismatches.push(("every FROM pinned to a version (a tag other than latest)".into(), unpinned.join("; ")));
+        }
+    }
+    if expect.non_root {
+        let last_user = image.iter().filter_map(|i| misc(i)).rfind(|(name, _)| name == "USER");
+        match last_user {
+            None => mismatches.push((
+                "a USER other than root".into(),
+                "no USER instruction: the app runs as root in the container".into(),
+            )),
+            Some((_, user)) => {
+                let who = user.trim().split(':').next().unwrap_or_default().trim().to_string();
+                if who.is_empty() || who == "root" || who == "0" {
+                    mismatches.push(("a USER other than root".into(), format!("USER {}", user.trim())));
+                }
+            }
+        }
+    }
+    if expect.no_secrets {
+        let mut found = Vec::new();
+        for instruction in &dockerfile.instructions {
+            match instruction {
+                Instruction::Env(env) => {
+                    for var in env.vars.iter().filter(|v| is_secret_name(&v.key.content)) {
+                        found.push(format!("line {}: ENV {}", line_of(text, var.span.start), var.key.content));
+                    }
+                }
+                Instruction::Arg(arg) if is_secret_name(&arg.name.content) => {
+                    found.push(format!("line {}: ARG {}", line_of(text, arg.span.start), arg.name.content));
+                }
+                _ => {}
+            }
+        }
+        if !found.is_empty() {
+            mismatches.push((
+                "no secret in ENV or ARG (they stay in the image for anyone who pulls it)".into(),
+                found.join("; "),
+            ));
+        }
+    }
+    if !expect.exposes.is_empty() {
+        let exposed: Vec<u16> = image
+            .iter()
+            .filter_map(|i| misc(i))
+            .filter(|(name, _)| name == "EXPOSE")
+            .flat_map(|(_, args)| {
+                args.split_whitespace()
+                    .filter_map(|p| p.split('/').next().and_then(|n| n.parse::<u16>().ok()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let missing: Vec<String> = expect.exposes.iter().filter(|p| !exposed.contains(p)).map(u16::to_string).collect();
+        if !missing.is_empty() {
+            let actual = if exposed.is_empty() {
+                "no EXPOSE instruction".to_string()
+            } else {
+                format!("EXPOSE {}", exposed.iter().map(u16::to_string).collect::<Vec<_>>().join(" "))
+            };
+            mismatches.push((format!("EXPOSE {}", missing.join(" ")), actual));
+        }
+    }
+    if expect.healthcheck {
+        let last = image.iter().filter_map(|i| misc(i)).rfind(|(name, _)| name == "HEALTHCHECK");
+        match last {
+            None => mismatches.push((
+                "a HEALTHCHECK".into(),
+                "no HEALTHCHECK instruction: docker cannot tell a hung app from a working one".into(),
+            )),
+            Some((_, args)) if args.trim().eq_ignore_ascii_case("none") => {
+                mismatches.push(("a HEALTHCHECK".into(), "HEALTHCHECK NONE".into()))
+            }
+            Some(_) => {}
+        }
+    }
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(mismatches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> DockerfileExpect {
+        DockerfileExpect { pinned_base: true, non_root: true, no_secrets: true, exposes: vec![5000], healthcheck: true }
+    }
+
+    fn faults(text: &str) -> Vec<String> {
+        match judge(text, &rules()) {
+            Ok(()) => Vec::new(),
+            Err(m) => m.into_iter().map(|(e, a)| format!("{e} | {a}")).collect(),
+        }
+    }
+
+    const GOOD: &str = "FROM debian:bookworm-slim\nRUN useradd --system app\nCOPY app/portfolio /usr/local/bin/portfolio\nUSER app\nENV PORT=5000 MYSQL_HOST=db\nEXPOSE 5000/tcp\nHEALTHCHECK --interval=5s CMD [\"portfolio\", \"--healthcheck\"]\nCMD [\"portfolio\"]\n";
+
+    #[test]
+    fn good_dockerfiles_pass_in_their_many_forms() {
+        assert_eq!(faults(GOOD), Vec::<String>::new());
+        // A multi-stage build: USER and HEALTHCHECK come from the stage it builds on; a digest pins;
+        // ARG defaults fill FROM; lower-case instructions and continuation lines.
+        let staged = "ARG BASE=debian:12-slim\nFROM ${BASE} AS base\nuser 10001:10001\nhealthcheck CMD \\\n  [\"/app\", \"--healthcheck\"]\nFROM base\nCOPY portfolio /app\nEXPOSE 5000 9000\nENV MARIADB_PASSWORD_FILE=/run/secrets/db\n";
+        assert_eq!(faults(staged), Vec::<String>::new());
+        let digest = GOOD.replace(
+            "debian:bookworm-slim",
+            "debian@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        );
+        assert_eq!(faults(&digest), Vec::<String>::new());
+        let scratch = "FROM scratch\nCOPY portfolio /portfolio\nUSER 65534\nEXPOSE 5000\nHEALTHCHECK CMD [\"/portfolio\", \"--healthcheck\"]\n";
+        assert_eq!(faults(scratch), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_fault_fails_its_rule_and_says_where() {
+        assert_eq!(
+            faults(&GOOD.replace("debian:bookworm-slim", "debian")),
+            ["every FROM pinned to a version (a tag other than latest) | line 1: FROM debian names no tag, which means :latest"]
+        );
+        assert_eq!(
+            faults(&GOOD.replace("debian:bookworm-slim", "debian:latest")),
+            ["every FROM pinned to a version (a tag other than latest) | line 1: FROM debian:latest is whatever is newest"]
+        );
+        assert_eq!(
+            faults(&GOOD.replace("USER app\n", "")),
+            ["a USER other than root | no USER instruction: the app runs as root in the container"]
+        );
+        assert_eq!(faults(&GOOD.replace("USER app", "USER root:root")), ["a USER other than root | USER root:root"]);
+        assert_eq!(faults(&format!("{GOOD}USER 0\n")), ["a USER other than root | USER 0"]);
+        assert_eq!(
+            faults(&GOOD.replace("MYSQL_HOST=db", "MYSQL_PASSWORD=hunter2")),
+            ["no secret in ENV or ARG (they stay in the image for anyone who pulls it) | line 5: ENV MYSQL_PASSWORD"]
+        );
+        assert_eq!(
+            faults(&format!("ARG DB_ROOT_PASSWORD\n{GOOD}ARG API_TOKEN=x\n")),
+            ["no secret in ENV or ARG (they stay in the image for anyone who pulls it) | line 1: ARG DB_ROOT_PASSWORD; line 10: ARG API_TOKEN"]
+        );
+        assert_eq!(faults(&GOOD.replace("EXPOSE 5000/tcp", "EXPOSE 8080")), ["EXPOSE 5000 | EXPOSE 8080"]);
+        assert_eq!(faults(&GOOD.replace("EXPOSE 5000/tcp\n", "")), ["EXPOSE 5000 | no EXPOSE instruction"]);
+        let no_health = GOOD.lines().filter(|l| !l.starts_with("HEALTHCHECK")).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            faults(&no_health),
+            ["a HEALTHCHECK | no HEALTHCHECK instruction: docker cannot tell a hung app from a working one"]
+        );
+        assert_eq!(faults(&format!("{GOOD}HEALTHCHECK NONE\n")), ["a HEALTHCHECK | HEALTHCHECK NONE"]);
+        // The last stage is what runs: a USER in a build stage it does not build on does not count.
+        let builder = "FROM debian:12 AS build\nUSER app\nHEALTHCHECK CMD true\nFROM debian:12-slim\nEXPOSE 5000\n";
+        assert_eq!(faults(builder).len(), 2, "{:?}", faults(builder));
+        assert_eq!(faults("RUN echo no from\n").len(), 1);
+    }
+
+    #[test]
+    fn secret_names() {
+        for name in [
+            "MYSQL_PASSWORD",
+            "MARIADB_ROOT_PASSWORD",
+            "DB_PASS",
+            "SECRET_KEY",
+            "GITHUB_TOKEN",
+            "API_KEY",
+            "AWS_SECRET_ACCESS_KEY",
+            "db_password",
+        ] {
+            assert!(is_secret_name(name), "{name}");
+        }
+        for name in ["MARIADB_PASSWORD_FILE", "PORT", "MYSQL_HOST", "PASSWORD_PATH", "PATH", "COMPASS", "BYPASS_CACHE"]
+        {
+            assert!(!is_secret_name(name), "{name}");
+        }
+    }
+}
