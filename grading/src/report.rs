@@ -41,6 +41,25 @@ pub struct Report {
     /// Why the lab could not be graded (exit code 2): the grader's or the machine's fault, never
     /// the submission's. Every check is then skipped as not run.
     pub error: Option<String>,
+    /// Whose work this is and what graded it (set by the caller that knows).
+    pub provenance: Option<Provenance>,
+}
+
+/// Whose report it is and what graded it: enough to tell two reports of one submission apart,
+/// and to know whether a submission must be graded again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    pub student: String,
+    /// The submission's folder, as given.
+    pub submission: String,
+    /// The submission's git commit (HEAD), when it is a git checkout.
+    pub commit: Option<String>,
+    /// A hash of the course files that decide the grade: the lab's rubrics and `labs/labs.toml`.
+    pub rubric_hash: String,
+    pub grader_version: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub finished_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -163,6 +182,7 @@ impl Report {
                 .collect(),
             duration: Duration::ZERO,
             error: Some(error),
+            provenance: None,
         }
     }
 }
@@ -193,6 +213,15 @@ pub fn sample() -> Report {
     hidden.expected = Some("status one of 400, 403, 404".into());
     hidden.actual = Some("GET http://127.0.0.1:8080/../../etc/passwd answered 200".into());
     Report {
+        provenance: Some(Provenance {
+            student: "ada".into(),
+            submission: "submissions/ada".into(),
+            commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+            rubric_hash: "fnv1a64:00112233aabbccdd".into(),
+            grader_version: "0.1.0".into(),
+            started_at: "2026-11-30T10:00:00Z".into(),
+            finished_at: "2026-11-30T10:00:01Z".into(),
+        }),
         lab: "lab1".into(),
         title: "Serve a site, and an app beside it".into(),
         duration: Duration::from_millis(1234),

@@ -186,7 +186,14 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
             checks: checks.into_iter().map(|r| r.expect("every check has a result")).collect(),
         })
         .collect();
-    Report { lab: lab_id.to_string(), title: lab_title.to_string(), steps, duration: started.elapsed(), error: None }
+    Report {
+        lab: lab_id.to_string(),
+        title: lab_title.to_string(),
+        steps,
+        duration: started.elapsed(),
+        error: None,
+        provenance: None,
+    }
 }
 
 /// The verdict on a check that cannot run: the services it needs did not start, or the run's wall

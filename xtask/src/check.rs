@@ -51,6 +51,10 @@ pub struct CheckOptions {
     pub solutions: bool,
     pub format: Format,
     pub out: Option<PathBuf>,
+    /// Whose work it is, for the report (default: the submission folder's name).
+    pub student: Option<String>,
+    /// Also write the human report here (with `--format json`, say: a gradebook keeps both).
+    pub text_out: Option<PathBuf>,
 }
 
 pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
@@ -62,15 +66,34 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
         (false, _) => None,
     };
     let submission = solved.as_ref().map(|d| d.path().to_path_buf()).or_else(|| options.submission.clone());
+    let started_at = crate::provenance::now();
     let mut selection =
         course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, submission.as_deref());
     let graded = match &mut selection {
         Ok(selection) => grade_selection(&options, selection).await,
         Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
+    let provenance = |lab: Option<&grading::Lab>| grading::Provenance {
+        student: options.student.clone().unwrap_or_else(|| student_of(&options, submission.as_deref())),
+        submission: match (&options.submission, options.solutions) {
+            (_, true) => "the course's solutions".to_string(),
+            (Some(dir), _) => dir.display().to_string(),
+            (None, _) => options.course.display().to_string(),
+        },
+        commit: crate::provenance::git_commit(options.submission.as_deref().unwrap_or(&options.course)),
+        rubric_hash: lab.map(|l| crate::provenance::rubric_hash(&options.course, l)).unwrap_or_default(),
+        grader_version: crate::provenance::grader_version(),
+        started_at: started_at.clone(),
+        finished_at: crate::provenance::now(),
+    };
+    let lab = grading::Curriculum::load(&options.course).ok().and_then(|c| c.lab(&options.lab).ok().cloned());
     match graded {
-        Ok(report) => {
+        Ok(mut report) => {
+            report.provenance = Some(provenance(lab.as_ref()));
             write_report(&report, options.format, options.out.as_deref())?;
+            if let Some(text) = &options.text_out {
+                write_report(&report, Format::Tty, Some(text))?;
+            }
             Ok(if report.full_marks() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Err(error) => {
@@ -87,14 +110,30 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
                     }
                 };
                 let (title, steps) = listed.unwrap_or_default();
-                let report = Report::not_graded(&options.lab, &title, &steps, format!("{error:#}"));
+                let mut report = Report::not_graded(&options.lab, &title, &steps, format!("{error:#}"));
+                report.provenance = Some(provenance(lab.as_ref()));
                 if let Err(e) = write_report(&report, options.format, Some(out)) {
                     eprintln!("warning: {e:#}");
+                }
+                if let Some(text) = &options.text_out {
+                    if let Err(e) = write_report(&report, Format::Tty, Some(text)) {
+                        eprintln!("warning: {e:#}");
+                    }
                 }
             }
             Err(error)
         }
     }
+}
+
+/// The student a report is about when none is named: the submission folder's name.
+fn student_of(options: &CheckOptions, submission: Option<&Path>) -> String {
+    if options.solutions {
+        return "solutions".to_string();
+    }
+    let dir = submission.unwrap_or(&options.course);
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "submission".to_string())
 }
 
 async fn grade_selection(options: &CheckOptions, selection: &mut Selection) -> anyhow::Result<Report> {

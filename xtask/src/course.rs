@@ -62,7 +62,20 @@ pub fn select(
             if !dir.is_dir() {
                 bail!("submission '{}' is not a directory; pass --submission DIR", dir.display());
             }
-            dir.canonicalize().with_context(|| format!("cannot resolve '{}'", dir.display()))?
+            let dir = dir.canonicalize().with_context(|| format!("cannot resolve '{}'", dir.display()))?;
+            // Nothing there (hidden files such as .git aside): an empty clone, the wrong folder -
+            // no grade could be fair to it.
+            let empty = std::fs::read_dir(&dir)
+                .with_context(|| format!("cannot read '{}'", dir.display()))?
+                .filter_map(Result::ok)
+                .all(|e| e.file_name().to_string_lossy().starts_with('.'));
+            if empty {
+                bail!(
+                    "submission '{}' is empty: nothing to grade (pass --submission DIR with a checkout of the course)",
+                    dir.display()
+                );
+            }
+            dir
         }
         None => course.to_path_buf(),
     };

@@ -5,6 +5,7 @@
 //! lab), [`doctor`] (what this machine has), [`bench`] (our servers against nginx) and [`tasks`]
 //! (`test`, `lint`, `ci`).
 
+pub mod batch;
 pub mod bench;
 pub mod check;
 pub mod course;
@@ -12,6 +13,7 @@ pub mod doctor;
 pub mod engine;
 pub mod hand;
 pub mod images;
+pub mod provenance;
 pub mod services;
 pub mod tasks;
 pub mod updown;

@@ -56,6 +56,45 @@ enum Task {
         /// Write the report to a file instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Whose work it is, named in the report (default: the submission folder's name).
+        #[arg(long, value_name = "NAME")]
+        student: Option<String>,
+        /// Also write the human report to this file (a gradebook keeps it beside the JSON).
+        #[arg(long, value_name = "FILE")]
+        text_out: Option<PathBuf>,
+    },
+    /// Grade a whole class: every submission (--jobs at once, apart) into OUT/gradebook.csv, a
+    /// report per student, and a summary of each check's pass rate.
+    Grade {
+        /// The lab to grade (lab1, ...).
+        lab: String,
+        /// A folder with one submission folder per student (the folder's name is the student's).
+        #[arg(long, value_name = "DIR", required_unless_present = "roster", conflicts_with = "roster")]
+        submissions: Option<PathBuf>,
+        /// A CSV roster with `student` and `path` columns (paths relative to the roster).
+        #[arg(long, value_name = "FILE")]
+        roster: Option<PathBuf>,
+        /// Where the gradebook, reports, summary and logs go.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Grade one step only.
+        #[arg(long)]
+        step: Option<String>,
+        /// Submissions graded at once (each with its own ports, names and sandbox run).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Each submission's wall clock, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = xtask::check::DEFAULT_TIMEOUT.as_secs())]
+        timeout: u64,
+        /// Grade the files only, without starting anything (--up is the default).
+        #[arg(long)]
+        no_up: bool,
+        /// Where images that are not the project's own come from.
+        #[arg(long, value_enum, env = "CLABS_IMAGES", default_value = "auto")]
+        images: ImageSource,
+        /// Override a lab variable for every submission (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
     },
     /// Start a lab's services in the background to explore them.
     Up {
@@ -153,7 +192,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match task {
-        Task::Check { lab, step, submission, up, vars, images, timeout, allow_restarts, solutions, format, out } => {
+        Task::Check {
+            lab,
+            step,
+            submission,
+            up,
+            vars,
+            images,
+            timeout,
+            allow_restarts,
+            solutions,
+            format,
+            out,
+            student,
+            text_out,
+        } => {
             let timeout = std::time::Duration::from_secs(timeout);
             let options = CheckOptions {
                 course,
@@ -168,8 +221,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 solutions,
                 format,
                 out,
+                student,
+                text_out,
             };
             runtime.block_on(xtask::check::run(options))
+        }
+        Task::Grade { lab, submissions, roster, out, step, jobs, timeout, no_up, images, vars } => {
+            let options = xtask::batch::BatchOptions {
+                course,
+                lab,
+                step,
+                submissions,
+                roster,
+                out,
+                jobs,
+                timeout: std::time::Duration::from_secs(timeout),
+                up: !no_up,
+                images,
+                vars,
+            };
+            runtime.block_on(xtask::batch::run(options))
         }
         Task::Up { lab, submission, solutions, vars, images } => {
             let solved = if solutions { Some(xtask::course::solutions(&course, &lab)?) } else { None };

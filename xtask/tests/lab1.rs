@@ -10,10 +10,10 @@ use std::path::PathBuf;
 
 /// Grades lab 1 against whatever listens on the two ports; returns (exit code, JSON report, stderr).
 /// The submission is the course's solutions unless `extra` names one (`--submission`, or
-/// `--workspace` for the starter files as they are). It is graded as a copy whose board
-/// configuration names the test's app port where it named the lab's (`PORT=3000`), as a student
-/// grading on another port would write it; the site's container, if `--up` makes one, has a name
-/// of this test's own.
+/// `--workspace` for the starter files as they are), graded as a copy. The board's configuration
+/// names the lab's port (`PORT=3000`); with `--up` the grader runs it on the test's app port, as it
+/// does when it grades side by side. The site's container, if `--up` makes one, has a name of this
+/// test's own.
 fn grade(site: u16, app: u16, extra: &[&str]) -> (i32, serde_json::Value, String) {
     let out = tempfile::NamedTempFile::new().unwrap();
     let mut extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
@@ -28,10 +28,6 @@ fn grade(site: u16, app: u16, extra: &[&str]) -> (i32, serde_json::Value, String
         let from = given.unwrap_or_else(|| solutions.as_ref().unwrap().path().to_path_buf());
         let copied = std::process::Command::new("cp").arg("-a").arg(from.join(".")).arg(copy.path()).status().unwrap();
         assert!(copied.success());
-        let board = copy.path().join("labs/app-port/board.env");
-        if let Ok(text) = std::fs::read_to_string(&board) {
-            std::fs::write(&board, text.replace("PORT=3000", &format!("PORT={app}"))).unwrap();
-        }
         extra.extend(["--submission".to_string(), copy.path().display().to_string()]);
     }
     let container = format!("site_container=clabs-lab1-site-{}-{site}", std::process::id());
@@ -244,7 +240,9 @@ fn lab1_done_by_hand_gets_full_marks_without_up() {
     let _board = Process(started);
     wait_for_port(app);
     let path = submission.path().display().to_string();
-    let (code, report, stderr) = grade(port, app, &["--allow-restarts", "--submission", &path]);
+    // A board configured for another port than the lab's: the grader is told which.
+    let board_port = format!("board_port={app}");
+    let (code, report, stderr) = grade(port, app, &["--allow-restarts", "--submission", &path, "--var", &board_port]);
     // The board the grader started again is this test's to stop.
     let restarted = xtask::hand::listener(app);
     if let Some(pid) = restarted {
@@ -361,10 +359,9 @@ fn up_then_down_starts_and_stops_the_services() {
         }
     }
     let _down = Down(course.path());
-    // The course's answers, the board configured for this test's port.
+    // The course's answers, the board configured for the lab's port (run on this test's).
     let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
-    std::fs::write(submission.path().join("labs/app-port/board.env"), format!("PORT={app}\nDATA_FILE=m.jsonl\n"))
-        .unwrap();
+    std::fs::write(submission.path().join("labs/app-port/board.env"), "PORT=3000\nDATA_FILE=m.jsonl\n").unwrap();
     let output = xtask()
         .args(["up", "lab1", "--submission"])
         .arg(submission.path())

@@ -188,6 +188,11 @@ impl ContainerCheck {
         let work = async {
             let all = match find_all(docker, self.name.as_deref(), self.compose.as_ref(), ctx).await {
                 Ok(all) => all,
+                // A container named in the rubric that is not there when its checks begin (the
+                // lab's services, if any, have started) does not appear by waiting.
+                Err(actual) if self.name.is_some() && actual.starts_with("no container named") => {
+                    return Attempt::Fail(Mismatch::settled(format!("{what} to exist"), actual))
+                }
                 Err(actual) => return Attempt::Fail(Mismatch::new(format!("{what} to exist"), actual)),
             };
             // Every container of a role must meet the expectations (two databases: both).

@@ -46,6 +46,15 @@ pub fn to_json(report: &Report) -> Value {
         },
         "duration_ms": report.duration.as_millis() as u64,
         "error": report.error,
+        "provenance": report.provenance.as_ref().map(|p| json!({
+            "student": p.student,
+            "submission": p.submission,
+            "commit": p.commit,
+            "rubric_hash": p.rubric_hash,
+            "grader_version": p.grader_version,
+            "started_at": p.started_at,
+            "finished_at": p.finished_at,
+        })),
         "steps": steps,
     })
 }

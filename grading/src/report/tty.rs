@@ -39,6 +39,17 @@ pub fn render(report: &Report, color: bool) -> String {
     let p = Paint { on: color };
     let mut out = String::new();
     let _ = writeln!(out, "{}", p.bold(&format!("{} - {}", report.lab, report.title)));
+    if let Some(who) = &report.provenance {
+        let commit = who.commit.as_deref().map(|c| format!(" at {}", &c[..c.len().min(12)])).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{}",
+            p.dim(&format!(
+                "{}: {}{commit}; graded by {} (rubric {}) from {} to {}",
+                who.student, who.submission, who.grader_version, who.rubric_hash, who.started_at, who.finished_at
+            ))
+        );
+    }
     let id_width = report.checks().map(|(_, c)| c.id.len()).max().unwrap_or(0);
     for step in &report.steps {
         let _ = writeln!(out);
