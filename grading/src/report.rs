@@ -4,9 +4,11 @@
 //! (our own format, versioned), [`junit`] for CI dashboards and [`gradescope`] for Gradescope's
 //! autograder. Scores are derived from check statuses, never stored twice.
 
+pub mod classroom;
 pub mod gradescope;
 pub mod json;
 pub mod junit;
+pub mod prairielearn;
 pub mod tty;
 
 use crate::check::Mismatch;

@@ -31,6 +31,10 @@ pub enum Format {
     Junit,
     /// Gradescope results.json.
     Gradescope,
+    /// PrairieLearn's external grader results.json.
+    Prairielearn,
+    /// GitHub Classroom's autograding runner result (JSON; the workflow base64-encodes it).
+    Classroom,
 }
 
 #[derive(Debug, Clone)]
@@ -547,6 +551,8 @@ fn write_report(report: &Report, format: Format, out: Option<&Path>) -> anyhow::
         Format::Json => serde_json::to_string_pretty(&json::to_json(report))? + "\n",
         Format::Junit => junit::render(report),
         Format::Gradescope => serde_json::to_string_pretty(&gradescope::to_json(report))? + "\n",
+        Format::Prairielearn => serde_json::to_string_pretty(&grading::report::prairielearn::to_json(report))? + "\n",
+        Format::Classroom => serde_json::to_string(&grading::report::classroom::to_json(report))? + "\n",
     };
     match out {
         Some(path) => {
