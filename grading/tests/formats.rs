@@ -15,8 +15,11 @@ fn number(v: &Value) -> bool {
     v.is_number()
 }
 
+/// A field's name and what its value must be.
+type Field<'a> = (&'a str, fn(&Value) -> bool);
+
 /// Fails with the path of the first field that breaks `shape`.
-fn fields(value: &Value, shape: &[(&str, fn(&Value) -> bool)], at: &str) {
+fn fields(value: &Value, shape: &[Field], at: &str) {
     let object = value.as_object().unwrap_or_else(|| panic!("{at} is not an object: {value}"));
     for (name, ok) in shape {
         let field = object.get(*name).unwrap_or_else(|| panic!("{at}.{name} is missing: {value}"));
