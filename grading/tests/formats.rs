@@ -19,7 +19,7 @@ fn number(v: &Value) -> bool {
 type Field<'a> = (&'a str, fn(&Value) -> bool);
 
 /// Fails with the path of the first field that breaks `shape`.
-fn fields(value: &Value, shape: &[Field], at: &str) {
+fn fields(value: &Value, shape: &[Field<'_>], at: &str) {
     let object = value.as_object().unwrap_or_else(|| panic!("{at} is not an object: {value}"));
     for (name, ok) in shape {
         let field = object.get(*name).unwrap_or_else(|| panic!("{at}.{name} is missing: {value}"));
