@@ -2,7 +2,7 @@
 //!
 //! Each submission is graded by `cargo xtask check` in a process of its own (its own sandbox run
 //! and run label, its own wall clock, killed by PID when it overruns), `--jobs` at once. Jobs never
-//! see each other: each gets its own ports (every `*_port` variable, from the free ports of this
+//! see each other: each gets its own ports (every `*_port` variable but the lab's `inner_ports`, from the free ports of this
 //! machine) and its own names (`project`, `*_name`, `*_container` with the job's slot appended).
 //! A broken, hostile or timed-out submission gets its row and its report; it never stops the batch.
 //!
@@ -145,19 +145,20 @@ pub fn read_roster(roster: &Path) -> anyhow::Result<Vec<Entry>> {
 }
 
 /// The variables that keep job `slot`'s run apart from the others': a free port for every
-/// `*_port` variable (none of `taken`, which grows), and the job's own names. `given` are the
+/// `*_port` variable but the lab's `inner_ports` (none of `taken`, which grows), and the job's
+/// own names. `given` are the
 /// `--var` values the instructor set, which the names build on.
 pub fn isolation(
-    lab_vars: &BTreeMap<String, String>,
+    lab: &grading::Lab,
     given: &[String],
     slot: usize,
     taken: &mut BTreeSet<u16>,
 ) -> anyhow::Result<Vec<String>> {
     let given: BTreeMap<&str, &str> = given.iter().filter_map(|v| v.split_once('=')).collect();
     let mut vars = Vec::new();
-    for (name, default) in lab_vars {
+    for (name, default) in &lab.vars {
         let value = given.get(name.as_str()).copied().unwrap_or(default);
-        if name.ends_with("_port") {
+        if name.ends_with("_port") && !lab.inner_ports.contains(name) {
             vars.push(format!("{name}={}", free_port(taken)?));
         } else if name == "project" || name.ends_with("_name") || name.ends_with("_container") {
             vars.push(format!("{name}={value}-j{slot}"));
@@ -255,8 +256,8 @@ pub async fn run(options: BatchOptions) -> anyhow::Result<ExitCode> {
     let mut tasks = tokio::task::JoinSet::new();
     for entry in list.clone() {
         let (options, exe, rubric_hash) = (options.clone(), exe.clone(), rubric_hash.clone());
-        let (slots, taken, running, semaphore, lab_vars) =
-            (slots.clone(), taken.clone(), running.clone(), semaphore.clone(), lab.vars.clone());
+        let (slots, taken, running, semaphore, lab) =
+            (slots.clone(), taken.clone(), running.clone(), semaphore.clone(), lab.clone());
         let progress = progress.clone();
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.expect("semaphore open");
@@ -272,7 +273,7 @@ pub async fn run(options: BatchOptions) -> anyhow::Result<ExitCode> {
             let slot = slots.lock().expect("slots").pop().expect("a slot per permit");
             let vars = {
                 let mut taken = taken.lock().expect("ports");
-                isolation(&lab_vars, &options.vars, slot, &mut taken)
+                isolation(&lab, &options.vars, slot, &mut taken)
             };
             let began = Instant::now();
             let outcome = match vars {
@@ -709,28 +710,22 @@ mod tests {
 
     #[test]
     fn each_job_gets_its_own_ports_and_names() {
-        let vars: BTreeMap<String, String> = [
-            ("host", "127.0.0.1"),
-            ("project", "webdb"),
-            ("web_port", "5000"),
-            ("single_name", "site"),
-            ("proxy_container", "p"),
-            ("mariadb_image", "mariadb:10.11"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let curriculum = grading::Curriculum::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")).unwrap();
+        let lab = curriculum.lab("lab2").unwrap();
         let mut taken = BTreeSet::new();
-        let one = isolation(&vars, &["project=lab".to_string()], 1, &mut taken).unwrap();
-        let two = isolation(&vars, &[], 2, &mut taken).unwrap();
+        let one = isolation(lab, &["project=lab".to_string()], 1, &mut taken).unwrap();
+        let two = isolation(lab, &[], 2, &mut taken).unwrap();
         assert!(
             one.contains(&"project=lab-j1".to_string()) && two.contains(&"project=webdb-j2".to_string()),
             "{one:?} {two:?}"
         );
-        assert!(one.contains(&"single_name=site-j1".to_string()) && one.contains(&"proxy_container=p-j1".to_string()));
+        assert!(one.contains(&"single_name=portfolio-site-j1".to_string()), "{one:?}");
+        assert!(one.contains(&"proxy_container=clabs-lab2-proxy-j1".to_string()), "{one:?}");
         let port = |list: &[String]| list.iter().find_map(|v| v.strip_prefix("web_port=").map(str::to_string)).unwrap();
         assert_ne!(port(&one), port(&two));
         assert!(!one.iter().any(|v| v.starts_with("host=") || v.starts_with("mariadb_image=")));
+        // The ports a student's nginx configuration names inside its namespace stay.
+        assert!(!one.iter().any(|v| v.starts_with("site_port=") || v.starts_with("app_port=")), "{one:?}");
     }
 
     fn entry(name: &str) -> Entry {
