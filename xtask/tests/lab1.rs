@@ -263,6 +263,10 @@ fn grading_twice_gives_the_same_result() {
     let (_server, site, app) = start_fixture("soft-404");
     let strip = |mut report: serde_json::Value| {
         report["duration_ms"] = 0.into();
+        // When, and the copy of the submission each grading makes: the rest of whose and what stays.
+        for key in ["started_at", "finished_at", "student", "submission"] {
+            report["provenance"][key] = serde_json::Value::Null;
+        }
         for step in report["steps"].as_array_mut().unwrap() {
             for check in step["checks"].as_array_mut().unwrap() {
                 check["duration_ms"] = 0.into();
