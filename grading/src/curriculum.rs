@@ -33,9 +33,10 @@ pub struct Lab {
     /// Default values of the variables its rubrics and services use (`--var` overrides them).
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
-    /// Port variables that stay as they are when submissions are graded side by side: ports
-    /// inside the lab's own network namespace (what a student's configuration names), not
-    /// published on this machine. Every other `*_port` variable gets a port of its own per job.
+    /// Port variables that stay as they are when submissions are graded side by side: ports a
+    /// student's configuration names and that are not published on this machine as they are
+    /// (inside the lab's own network namespace, or moved by the grader). Every other `*_port`
+    /// variable gets a port of its own per job.
     #[serde(default)]
     pub inner_ports: Vec<String>,
     #[serde(rename = "step")]

@@ -446,6 +446,11 @@ fn alive(pid: u32) -> bool {
         .is_some_and(|state| state != Some('Z'))
 }
 
+/// A check's gradebook column: its id, title and points.
+pub type CheckColumn = (String, String, u32);
+/// A step's id and its checks' columns, in the rubric's order.
+pub type StepColumns = (String, Vec<CheckColumn>);
+
 /// One gradebook row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -516,7 +521,7 @@ fn write_gradebook(
     list: &[Entry],
     outcomes: &BTreeMap<String, Outcome>,
 ) -> anyhow::Result<usize> {
-    let steps: Vec<(String, Vec<(String, String, u32)>)> = selection
+    let steps: Vec<StepColumns> = selection
         .steps
         .iter()
         .map(|s| (s.id.clone(), s.rubric.checks.iter().map(|c| (c.id.clone(), c.title.clone(), c.points)).collect()))
@@ -537,7 +542,7 @@ fn write_gradebook(
 }
 
 /// The gradebook: student, submission, status, score, max, percent, each step, each check, note.
-pub fn gradebook_csv(steps: &[(String, Vec<(String, String, u32)>)], rows: &[Row]) -> anyhow::Result<String> {
+pub fn gradebook_csv(steps: &[StepColumns], rows: &[Row]) -> anyhow::Result<String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> =
         ["student", "submission", "status", "score", "max_score", "percent"].iter().map(|s| s.to_string()).collect();
@@ -573,7 +578,7 @@ pub fn gradebook_csv(steps: &[(String, Vec<(String, String, u32)>)], rows: &[Row
 }
 
 /// Each check's pass rate over the graded submissions, hardest first: what the class got wrong.
-pub fn summary(steps: &[(String, Vec<(String, String, u32)>)], rows: &[Row]) -> (String, Value) {
+pub fn summary(steps: &[StepColumns], rows: &[Row]) -> (String, Value) {
     let graded: Vec<&Row> = rows.iter().filter(|r| r.score.is_some()).collect();
     let mut checks: Vec<(String, String, String, usize)> = steps
         .iter()
@@ -724,6 +729,9 @@ mod tests {
         let port = |list: &[String]| list.iter().find_map(|v| v.strip_prefix("web_port=").map(str::to_string)).unwrap();
         assert_ne!(port(&one), port(&two));
         assert!(!one.iter().any(|v| v.starts_with("host=") || v.starts_with("mariadb_image=")));
+        // What lab 1's board.env must say stays; where the board runs moves.
+        let lab1 = isolation(curriculum.lab("lab1").unwrap(), &[], 3, &mut taken).unwrap();
+        assert!(lab1.iter().any(|v| v.starts_with("app_port=")) && !lab1.iter().any(|v| v.starts_with("board_port=")));
         // The ports a student's nginx configuration names inside its namespace stay.
         assert!(!one.iter().any(|v| v.starts_with("site_port=") || v.starts_with("app_port=")), "{one:?}");
     }
@@ -735,7 +743,7 @@ mod tests {
     #[test]
     fn gradebook_rows_and_the_class_summary() {
         let report = grading::report::json::to_json(&grading::report::sample());
-        let steps: Vec<(String, Vec<(String, String, u32)>)> = report["steps"]
+        let steps: Vec<StepColumns> = report["steps"]
             .as_array()
             .unwrap()
             .iter()

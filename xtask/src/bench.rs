@@ -162,8 +162,28 @@ fn wrk(url: &str, seconds: u32) -> anyhow::Result<WrkResult> {
 }
 
 pub async fn run(root: &Path, target: &str, seconds: u32, rounds: u32) -> anyhow::Result<()> {
-    if !matches!(target, "static-site" | "reverse-proxy" | "cache" | "lab3-up") {
-        bail!("unknown bench '{target}' (benches: static-site, reverse-proxy, cache, lab3-up)");
+    run_with(root, target, seconds, rounds, &BatchBench::default()).await
+}
+
+/// What `bench batch` grades: a lab, and how many copies of the course's answer.
+#[derive(Debug, Clone)]
+pub struct BatchBench {
+    pub lab: String,
+    pub submissions: usize,
+}
+
+impl Default for BatchBench {
+    fn default() -> BatchBench {
+        BatchBench { lab: "lab1".into(), submissions: 4 }
+    }
+}
+
+pub async fn run_with(root: &Path, target: &str, seconds: u32, rounds: u32, batch: &BatchBench) -> anyhow::Result<()> {
+    if !matches!(target, "static-site" | "reverse-proxy" | "cache" | "lab3-up" | "batch") {
+        bail!("unknown bench '{target}' (benches: static-site, reverse-proxy, cache, lab3-up, batch)");
+    }
+    if target == "batch" {
+        return bench_batch(root, batch, rounds).await;
     }
     if target == "lab3-up" {
         return bench_lab3_up(root, rounds).await;
@@ -310,6 +330,72 @@ async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<(
 /// cache` on that stack (timed), `stack down --volumes` (timed); B is `check lab3 --up --step
 /// cache` - the run, its proxy and toolbox, up through the proxy, the same checks, the reaper -
 /// timed whole. Same file (the reference solution), same stand-in images, own project names and ports.
+/// `grade` of K copies of the course's answer at `--jobs 1` and `--jobs 2`, alternating which goes
+/// first each round; submissions per hour, medians, and their ratio. Every row must get full
+/// marks, or the figures would time failures.
+async fn bench_batch(root: &Path, bench: &BatchBench, rounds: u32) -> anyhow::Result<()> {
+    if bench.submissions == 0 {
+        bail!("--submissions must be at least 1");
+    }
+    let answer = crate::course::solutions(root, &bench.lab)?;
+    let class = tempfile::tempdir()?;
+    for i in 0..bench.submissions {
+        let copied =
+            Command::new("cp").arg("-a").arg(answer.path()).arg(class.path().join(format!("s{i:02}"))).status()?;
+        if !copied.success() {
+            bail!("cannot copy the course's answer");
+        }
+    }
+    println!(
+        "{}: grade --up of {} copies of the course's answer, --jobs 1 against --jobs 2, {rounds} rounds alternating",
+        bench.lab, bench.submissions
+    );
+    let mut rates: std::collections::BTreeMap<usize, Vec<f64>> = Default::default();
+    for round in 0..rounds {
+        let order = if round % 2 == 0 { [1, 2] } else { [2, 1] };
+        for jobs in order {
+            let out = tempfile::tempdir()?;
+            let options = crate::batch::BatchOptions {
+                course: root.to_path_buf(),
+                lab: bench.lab.clone(),
+                step: None,
+                submissions: Some(class.path().to_path_buf()),
+                roster: None,
+                out: out.path().to_path_buf(),
+                jobs,
+                timeout: crate::check::DEFAULT_TIMEOUT,
+                up: true,
+                images: crate::images::ImageSource::Auto,
+                vars: Vec::new(),
+            };
+            let start = std::time::Instant::now();
+            crate::batch::run(options).await?;
+            let secs = start.elapsed().as_secs_f64();
+            let gradebook = std::fs::read_to_string(out.path().join("gradebook.csv"))?;
+            let mut reader = csv::Reader::from_reader(gradebook.as_bytes());
+            for record in reader.records() {
+                let record = record?;
+                if record.get(2) != Some("graded") || record.get(3) != record.get(4) {
+                    bail!(
+                        "a copy of the answer did not get full marks, so the figures would time a failure: {record:?}"
+                    );
+                }
+            }
+            let per_hour = bench.submissions as f64 * 3600.0 / secs;
+            println!("  round {}: --jobs {jobs}: {secs:.1} s, {per_hour:.0} submissions/hour", round + 1);
+            rates.entry(jobs).or_default().push(per_hour);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let one = median(rates.get_mut(&1).expect("jobs 1 ran"));
+    let two = median(rates.get_mut(&2).expect("jobs 2 ran"));
+    println!("median: --jobs 1 {one:.0}/hour, --jobs 2 {two:.0}/hour: {:.2}x", two / one);
+    Ok(())
+}
+
 async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
     let engine = crate::engine::ensure(crate::engine::Provision::IfMissing).await?;
     if crate::engine::compose_command().is_none() {

@@ -132,7 +132,7 @@ enum Task {
     },
     /// Benchmark a lab server against its peer (nginx) on loopback.
     Bench {
-        /// What to benchmark: static-site, reverse-proxy, cache or lab3-up.
+        /// What to benchmark: static-site, reverse-proxy, cache, lab3-up or batch.
         target: String,
         /// Seconds per wrk run.
         #[arg(long, default_value_t = 5)]
@@ -140,6 +140,12 @@ enum Task {
         /// A/B rounds per file size.
         #[arg(long, default_value_t = 3)]
         rounds: u32,
+        /// batch: the lab whose answer is graded.
+        #[arg(long, default_value = "lab1")]
+        lab: String,
+        /// batch: how many copies of the answer make the class.
+        #[arg(long, default_value_t = 4)]
+        submissions: usize,
     },
     /// The whole test suite, integration tests included (the README's test command).
     Test {
@@ -259,8 +265,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", xtask::doctor::render(&findings));
             Ok(ExitCode::SUCCESS)
         }
-        Task::Bench { target, seconds, rounds } => {
-            runtime.block_on(xtask::bench::run(&course, &target, seconds, rounds))?;
+        Task::Bench { target, seconds, rounds, lab, submissions } => {
+            let batch = xtask::bench::BatchBench { lab, submissions };
+            runtime.block_on(xtask::bench::run_with(&course, &target, seconds, rounds, &batch))?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Engine => {
