@@ -178,7 +178,7 @@ fn the_reference_scores_full_marks_with_up_and_leaves_nothing_running() {
         if check["status"] == "failed"
             && (site_failed.contains(&id) || id.starts_with("app-config") || id == "app-answers")
         {
-            assert!(check["hint"].as_str().unwrap().contains("TODO "), "{check}");
+            assert!(check["hint"].as_str().unwrap().contains("TODO("), "{check}");
         }
         if id == "app-answers" {
             assert!(check["actual"].as_str().unwrap().contains("sets PORT=80"), "{check}");
