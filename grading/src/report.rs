@@ -157,6 +157,19 @@ impl Report {
         self.checks().filter(|(_, c)| c.status == status).count()
     }
 
+    /// One line for platforms' summaries: `lab1: 28/34 points (17 passed, 1 failed, 2 skipped)`.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "{}: {}/{} points ({} passed, {} failed, {} skipped)",
+            self.lab,
+            self.score(),
+            self.max_score(),
+            self.count(Status::Passed),
+            self.count(Status::Failed),
+            self.count(Status::Skipped)
+        )
+    }
+
     /// Full marks: the exit code is 0 only then.
     pub fn full_marks(&self) -> bool {
         self.error.is_none() && self.checks().all(|(_, c)| c.status == Status::Passed)

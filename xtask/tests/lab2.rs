@@ -665,16 +665,6 @@ impl HandStack {
         format!("set -e; {}", steps.join(" >/dev/null; "))
     }
 
-    fn script_recreate(&self, role: &str) -> String {
-        let p = &self.project;
-        match role {
-            "db" => {
-                format!("set -e; docker rm -fv {p}-db >/dev/null; {} >/dev/null; {}", self.db_run(), self.db_wait())
-            }
-            _ => format!("set -e; docker rm -f {p}-web >/dev/null; {} >/dev/null", self.web_run()),
-        }
-    }
-
     fn script_down(&self) -> String {
         let p = &self.project;
         format!("docker rm -fv {p}-web {p}-db; docker network rm {p}-net; docker volume rm {p}-db-data; true")
@@ -685,8 +675,8 @@ impl HandStack {
         assert!(output.status.success(), "{}: {}", self.project, String::from_utf8_lossy(&output.stderr));
     }
 
-    /// The stack as a command service (its script runs in a sandbox, through the run's proxy), so
-    /// a persistence check can recreate its containers.
+    /// The stack as a command service (its script runs in a sandbox, through the run's proxy);
+    /// the persistence check recreates its containers by name.
     fn as_service(&self, log: &Path) -> xtask::services::ServiceSpec {
         let sh = |script: String| vec!["-c".to_string(), script];
         xtask::services::ServiceSpec {
@@ -698,12 +688,7 @@ impl HandStack {
                 program: "sh".into(),
                 start: sh(self.script_up()),
                 stop: sh(self.script_down()),
-                restart: [
-                    ("web".to_string(), sh(self.script_recreate("web"))),
-                    ("db".to_string(), sh(self.script_recreate("db"))),
-                ]
-                .into_iter()
-                .collect(),
+                restart: Default::default(),
                 creates: grading::curriculum::Creates {
                     containers: vec![format!("{}-web", self.project), format!("{}-db", self.project)],
                     networks: vec![format!("{}-net", self.project)],

@@ -40,15 +40,7 @@ pub fn to_json(report: &Report) -> Value {
         "execution_time": report.duration.as_secs_f64().ceil() as u64,
         "output": match &report.error {
             Some(error) => format!("{}: could not be graded: {error}", report.lab),
-            None => format!(
-                "{}: {}/{} points ({} passed, {} failed, {} skipped)",
-                report.lab,
-                report.score(),
-                report.max_score(),
-                report.count(Status::Passed),
-                report.count(Status::Failed),
-                report.count(Status::Skipped)
-            ),
+            None => report.summary_line(),
         },
         "output_format": "text",
         "visibility": "visible",

@@ -51,15 +51,7 @@ pub fn to_json(report: &Report) -> Value {
     let score = if max == 0 { 0.0 } else { f64::from(report.score()) / f64::from(max) };
     let message = match &report.error {
         Some(error) => format!("{} could not be graded: {error}", report.lab),
-        None => format!(
-            "{}: {}/{} points ({} passed, {} failed, {} skipped)",
-            report.lab,
-            report.score(),
-            max,
-            report.count(Status::Passed),
-            report.count(Status::Failed),
-            report.count(Status::Skipped)
-        ),
+        None => report.summary_line(),
     };
     json!({
         "gradable": report.error.is_none(),

@@ -169,6 +169,15 @@ pub async fn preflight(docker: &Docker, options: &RunOptions) -> anyhow::Result<
     Ok(())
 }
 
+/// `PORT` alone means every address, as `docker run -p` reads it; `IP:PORT` stays.
+pub fn on_all_interfaces(publish: &str) -> String {
+    if publish.contains(':') {
+        publish.to_string()
+    } else {
+        format!("0.0.0.0:{publish}")
+    }
+}
+
 /// Creates and starts the container; returns its id.
 pub async fn run(docker: &Docker, options: &RunOptions) -> anyhow::Result<String> {
     ensure_image(docker, &options.image, options.pull).await?;

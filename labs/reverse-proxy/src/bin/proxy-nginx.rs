@@ -119,7 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 match ports.first() {
                     Some(port) => {
                         publish.push(
-                            format!("{}:{port}", with_ip(given))
+                            format!("{}:{port}", single_image::on_all_interfaces(given))
                                 .parse::<Publish>()
                                 .map_err(|e| anyhow::anyhow!("{e}"))?,
                         );
@@ -251,13 +251,4 @@ fn find_file(folder: &Path, wanted: &Path) -> anyhow::Result<PathBuf> {
             folder.display()
         )
     })
-}
-
-/// `PORT` alone publishes on every address, as `docker run -p` does.
-fn with_ip(publish: &str) -> String {
-    if publish.contains(':') {
-        publish.to_string()
-    } else {
-        format!("0.0.0.0:{publish}")
-    }
 }

@@ -72,7 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if !site.is_dir() {
                 bail!("the site folder {} does not exist", site.display());
             }
-            let publish: Publish = format!("{}:{}", with_ip(&publish), block.port)
+            let publish: Publish = format!("{}:{}", single_image::on_all_interfaces(&publish), block.port)
                 .parse()
                 .map_err(|e: String| anyhow::anyhow!("--publish: {e}"))?;
             let options = RunOptions {
@@ -145,14 +145,5 @@ fn server_block(conf: PathBuf) -> anyhow::Result<PathBuf> {
             many.len(),
             many.iter().filter_map(|p| p.file_name()).map(|n| n.to_string_lossy()).collect::<Vec<_>>().join(", ")
         ),
-    }
-}
-
-/// `PORT` alone publishes on every address, as `docker run -p` does.
-fn with_ip(publish: &str) -> String {
-    if publish.contains(':') {
-        publish.to_string()
-    } else {
-        format!("0.0.0.0:{publish}")
     }
 }
