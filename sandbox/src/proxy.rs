@@ -118,28 +118,33 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
         // A read of something the labs do not need (the CLI's `inspect` also asks for plugins):
         // not there, as far as the submission can tell. A write is refused, and recorded.
         Route::Refuse(what) if request.method() == http::Method::GET || request.method() == http::Method::HEAD => {
-            error(StatusCode::NOT_FOUND, &format!("{what} is not available in the grader's sandbox"))
+            answer_after_body(
+                request,
+                error(StatusCode::NOT_FOUND, &format!("{what} is not available in the grader's sandbox")),
+            )
+            .await
         }
-        Route::Refuse(what) => refuse(
-            shared,
-            Refused { subject: "the submission".into(), violations: vec![Violation::new(Rule::Endpoint, what)] },
-        ),
+        Route::Refuse(what) => {
+            let refused =
+                Refused { subject: "the submission".into(), violations: vec![Violation::new(Rule::Endpoint, what)] };
+            answer_after_body(request, refuse(shared, refused)).await
+        }
         Route::List => {
             add_run_filter(&mut query, &shared.run);
             forward(shared, request, Some(&query), None).await
         }
         Route::Container { id, write } => match shared.container(&id).await {
             Ownership::Ours | Ownership::Missing => forward(shared, request, None, None).await,
-            Ownership::Theirs => not_theirs(shared, write, "container", &id),
+            Ownership::Theirs => answer_after_body(request, not_theirs(shared, write, "container", &id)).await,
         },
         Route::Exec { id } => match shared.exec_container(&id).await {
             Some(container) if shared.container(&container).await == Ownership::Theirs => {
-                not_theirs(shared, true, "container", &container)
+                answer_after_body(request, not_theirs(shared, true, "container", &container)).await
             }
             _ => forward(shared, request, None, None).await,
         },
         Route::ExecCreate { container } => match shared.container(&container).await {
-            Ownership::Theirs => not_theirs(shared, true, "container", &container),
+            Ownership::Theirs => answer_after_body(request, not_theirs(shared, true, "container", &container)).await,
             _ => {
                 judged(shared, request, |body| async move {
                     judge::exec_create(&container, &body).map(|()| body).map_err(Verdict::Refused)
@@ -148,7 +153,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
             }
         },
         Route::ContainerUpdate { id } => match shared.container(&id).await {
-            Ownership::Theirs => not_theirs(shared, true, "container", &id),
+            Ownership::Theirs => answer_after_body(request, not_theirs(shared, true, "container", &id)).await,
             _ => {
                 judged(shared, request, |mut body| async move {
                     judge::container_update(shared, &mut body);
@@ -171,7 +176,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
                 None => name,
             };
             if delete && shared.image(&name).await == Ownership::Theirs {
-                return not_theirs(shared, true, "image", &name);
+                return answer_after_body(request, not_theirs(shared, true, "image", &name)).await;
             }
             let path = format!(
                 "{}/images/{}{}",
@@ -186,7 +191,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
                 forward(shared, request, Some(&query), None).await
             }
             Ok(()) => build_with_stand_ins(shared, request, &query).await,
-            Err(refused) => refuse(shared, refused),
+            Err(refused) => answer_after_body(request, refuse(shared, refused)).await,
         },
         Route::NetworkCreate => {
             judged(shared, request, |mut body| async move {
@@ -197,13 +202,15 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
         Route::Network { id, write } => {
             let predefined = matches!(id.as_str(), "bridge" | "host" | "none");
             match shared.network(&id).await {
-                Ownership::Theirs if !predefined || write => not_theirs(shared, write, "network", &id),
+                Ownership::Theirs if !predefined || write => {
+                    answer_after_body(request, not_theirs(shared, write, "network", &id)).await
+                }
                 _ => forward(shared, request, None, None).await,
             }
         }
         Route::NetworkConnect { id } => {
             if shared.network(&id).await == Ownership::Theirs {
-                return not_theirs(shared, true, "network", &id);
+                return answer_after_body(request, not_theirs(shared, true, "network", &id)).await;
             }
             judged(shared, request, |body| async move {
                 let container = body.get("Container").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -227,7 +234,7 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
             .await
         }
         Route::Volume { name, write } => match shared.volume(&name).await {
-            Ownership::Theirs => not_theirs(shared, write, "volume", &name),
+            Ownership::Theirs => answer_after_body(request, not_theirs(shared, write, "volume", &name)).await,
             _ => forward(shared, request, None, None).await,
         },
     }
@@ -387,6 +394,15 @@ async fn send(shared: &Shared, request: Request<Body>, upgrade: Option<hyper::up
         return Response::from_parts(parts, empty());
     }
     response.map(BodyExt::boxed)
+}
+
+/// Answers without forwarding, once the request's body is read: a client still writing a body
+/// the proxy will not forward would otherwise meet a closed connection (a broken pipe) instead of
+/// the answer. Reading stops at the largest body the proxy would have read to judge it.
+async fn answer_after_body(request: Request<Incoming>, response: Response<Body>) -> Response<Body> {
+    let limit = if request.uri().path().ends_with("/build") { context::MAX_CONTEXT } else { MAX_JUDGED_BODY };
+    let _ = http_body_util::Limited::new(request.into_body(), limit).collect().await;
+    response
 }
 
 /// Records a refusal and answers as the engine answers errors, so clients print the reason.

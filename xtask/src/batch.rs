@@ -38,6 +38,27 @@ pub struct BatchOptions {
     pub up: bool,
     pub images: crate::images::ImageSource,
     pub vars: Vec<String>,
+    /// The engines to grade on (`DOCKER_HOST` values, each on this machine), `jobs` at once on
+    /// each; none: the one the environment names.
+    pub engines: Vec<String>,
+    /// Grade only shard K of N (1-based): every N-th submission in the sorted list, from the K-th.
+    pub shard: Option<(usize, usize)>,
+    /// Instead of grading: merge these `--out` folders (one per shard) into `out`.
+    pub merge: Vec<PathBuf>,
+}
+
+/// `K/N` (1 <= K <= N): one shard of a batch split N ways.
+pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
+    let parsed = text.split_once('/').and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((k, n)) if k >= 1 && k <= n => Ok((k, n)),
+        _ => Err(format!("`{text}` is not a shard: give K/N with 1 <= K <= N, e.g. 2/4")),
+    }
+}
+
+/// The submissions of shard `k` of `n`: every n-th of the sorted list, from the k-th.
+pub fn shard_of(list: Vec<Entry>, (k, n): (usize, usize)) -> Vec<Entry> {
+    list.into_iter().enumerate().filter(|(i, _)| i % n == k - 1).map(|(_, e)| e).collect()
 }
 
 /// One student's submission.
@@ -236,9 +257,15 @@ fn fingerprint(dir: &Path) -> u64 {
 /// (whatever the submissions' grades); 2 when it could not start or was interrupted.
 pub async fn run(options: BatchOptions) -> anyhow::Result<ExitCode> {
     let selection = crate::course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, None)?;
+    if !options.merge.is_empty() {
+        return merge(&options, &selection);
+    }
     let lab = selection.lab().clone();
     let rubric_hash = crate::provenance::rubric_hash(&options.course, &lab);
-    let list = entries(&options)?;
+    let mut list = entries(&options)?;
+    if let Some(shard) = options.shard {
+        list = shard_of(list, shard);
+    }
     if options.jobs == 0 {
         bail!("--jobs must be at least 1");
     }
@@ -246,16 +273,30 @@ pub async fn run(options: BatchOptions) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(options.out.join(dir))
             .with_context(|| format!("cannot create {}", options.out.join(dir).display()))?;
     }
+    // The engines, and on each the images the lab starts (made once, copied to the others).
+    // Without --up nothing runs; one engine named by the environment is the child's to find.
+    let engines: Vec<Option<String>> = if options.up && !options.engines.is_empty() {
+        let engines = crate::pool::connect(&options.engines).await?;
+        if engines.len() > 1 {
+            crate::pool::share_images(&engines, &crate::workspace_root(), &selection, options.images).await?;
+        }
+        engines.into_iter().map(|e| Some(e.endpoint)).collect()
+    } else {
+        vec![None]
+    };
     let exe = std::env::current_exe().context("cannot find the grader's own program")?;
     let started = Instant::now();
     let progress = Progress::new(list.len());
-    let slots = Arc::new(Mutex::new((0..options.jobs).rev().collect::<Vec<usize>>()));
+    // Slot s runs on engine s % engines: the first jobs spread over the engines.
+    let slot_count = options.jobs * engines.len();
+    let slots = Arc::new(Mutex::new((0..slot_count).rev().collect::<Vec<usize>>()));
     let taken = Arc::new(Mutex::new(BTreeSet::new()));
     let running: Arc<Mutex<BTreeSet<u32>>> = Arc::new(Mutex::new(BTreeSet::new()));
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(options.jobs));
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(slot_count));
+    let engines = Arc::new(engines);
     let mut tasks = tokio::task::JoinSet::new();
     for entry in list.clone() {
-        let (options, exe, rubric_hash) = (options.clone(), exe.clone(), rubric_hash.clone());
+        let (options, exe, rubric_hash, engines) = (options.clone(), exe.clone(), rubric_hash.clone(), engines.clone());
         let (slots, taken, running, semaphore, lab) =
             (slots.clone(), taken.clone(), running.clone(), semaphore.clone(), lab.clone());
         let progress = progress.clone();
@@ -277,7 +318,10 @@ pub async fn run(options: BatchOptions) -> anyhow::Result<ExitCode> {
             };
             let began = Instant::now();
             let outcome = match vars {
-                Ok(vars) => grade_one(&exe, &options, &entry, &vars, &running).await,
+                Ok(vars) => {
+                    let engine = engines[slot % engines.len()].as_deref();
+                    grade_one(&exe, &options, &entry, &vars, engine, &running).await
+                }
                 Err(e) => Outcome::Error(format!("{e:#}")),
             };
             slots.lock().expect("slots").push(slot);
@@ -335,14 +379,20 @@ async fn grade_one(
     options: &BatchOptions,
     entry: &Entry,
     vars: &[String],
+    engine: Option<&str>,
     running: &Mutex<BTreeSet<u32>>,
 ) -> Outcome {
     let reports = options.out.join("reports");
     let log_path = options.out.join("logs").join(format!("{}.log", entry.stem));
-    let Ok(log) = std::fs::File::create(&log_path) else {
+    let Ok(mut log) = std::fs::File::create(&log_path) else {
         return Outcome::Error(format!("cannot write {}", log_path.display()));
     };
     let mut command = tokio::process::Command::new(exe);
+    if let Some(engine) = engine {
+        use std::io::Write;
+        let _ = writeln!(log, "grading on engine {engine}");
+        command.env("DOCKER_HOST", engine);
+    }
     command
         .arg("--course")
         .arg(&options.course)
@@ -521,11 +571,6 @@ fn write_gradebook(
     list: &[Entry],
     outcomes: &BTreeMap<String, Outcome>,
 ) -> anyhow::Result<usize> {
-    let steps: Vec<StepColumns> = selection
-        .steps
-        .iter()
-        .map(|s| (s.id.clone(), s.rubric.checks.iter().map(|c| (c.id.clone(), c.title.clone(), c.points)).collect()))
-        .collect();
     let mut rows = Vec::new();
     for entry in list {
         let Some(outcome) = outcomes.get(&entry.student) else { continue };
@@ -533,12 +578,110 @@ fn write_gradebook(
         let report = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
         rows.push(row(entry, report.as_ref(), outcome));
     }
-    let path = options.out.join("gradebook.csv");
-    std::fs::write(&path, gradebook_csv(&steps, &rows)?).with_context(|| format!("cannot write {}", path.display()))?;
-    let (text, json) = summary(&steps, &rows);
-    std::fs::write(options.out.join("summary.txt"), text)?;
-    std::fs::write(options.out.join("summary.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    write_outputs(&options.out, &columns(selection), &rows)?;
     Ok(rows.len())
+}
+
+/// The gradebook's step and check columns for `selection`, in the rubric's order.
+fn columns(selection: &crate::course::Selection) -> Vec<StepColumns> {
+    selection
+        .steps
+        .iter()
+        .map(|s| (s.id.clone(), s.rubric.checks.iter().map(|c| (c.id.clone(), c.title.clone(), c.points)).collect()))
+        .collect()
+}
+
+fn write_outputs(out: &Path, steps: &[StepColumns], rows: &[Row]) -> anyhow::Result<()> {
+    let path = out.join("gradebook.csv");
+    std::fs::write(&path, gradebook_csv(steps, rows)?).with_context(|| format!("cannot write {}", path.display()))?;
+    let (text, json) = summary(steps, rows);
+    std::fs::write(out.join("summary.txt"), text)?;
+    std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&json)? + "\n")?;
+    Ok(())
+}
+
+/// `--merge A --merge B ...`: the shards' `--out` folders (the same lab, step and rubric) into one
+/// gradebook, its reports and logs, and the class summary over every row - what one batch of
+/// the whole class would have written.
+fn merge(options: &BatchOptions, selection: &crate::course::Selection) -> anyhow::Result<ExitCode> {
+    let steps = columns(selection);
+    let header = gradebook_csv(&steps, &[])?;
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for dir in &options.merge {
+        let path = dir.join("gradebook.csv");
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("cannot read {} (is {} a `grade --out` folder?)", path.display(), dir.display())
+        })?;
+        if text.lines().next() != header.lines().next() {
+            bail!(
+                "{} has other columns than {} {}'s rubric here: it was graded with another step, rubric or grader",
+                path.display(),
+                selection.lab_id,
+                options.step.as_deref().unwrap_or("(every step)")
+            );
+        }
+        for row in parse_gradebook(&text, &steps).with_context(|| format!("{} is not a gradebook", path.display()))? {
+            if let Some(first) = rows.get(&row.student) {
+                bail!("student '{}' is in two shards ({} and {})", row.student, first.submission, path.display());
+            }
+            rows.insert(row.student.clone(), row);
+        }
+    }
+    for sub in ["reports", "logs"] {
+        std::fs::create_dir_all(options.out.join(sub))
+            .with_context(|| format!("cannot create {}", options.out.join(sub).display()))?;
+        for dir in &options.merge {
+            let Ok(read) = std::fs::read_dir(dir.join(sub)) else { continue };
+            for file in read.filter_map(Result::ok).filter(|f| f.path().is_file()) {
+                let to = options.out.join(sub).join(file.file_name());
+                std::fs::copy(file.path(), &to).with_context(|| format!("cannot write {}", to.display()))?;
+            }
+        }
+    }
+    let rows: Vec<Row> = rows.into_values().collect();
+    write_outputs(&options.out, &steps, &rows)?;
+    eprintln!(
+        "{} shards merged: {} submissions; gradebook: {}",
+        options.merge.len(),
+        rows.len(),
+        options.out.join("gradebook.csv").display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The rows of a gradebook written by [`gradebook_csv`] with `steps`' columns.
+pub fn parse_gradebook(text: &str, steps: &[StepColumns]) -> anyhow::Result<Vec<Row>> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers()?.clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record?;
+        let field = |name: &str| column(name).and_then(|i| record.get(i)).unwrap_or_default().to_string();
+        let number = |name: &str| field(name).parse::<u32>().ok();
+        let score = number("score");
+        let graded = score.is_some();
+        rows.push(Row {
+            student: field("student"),
+            submission: field("submission"),
+            status: field("status"),
+            score,
+            max_score: number("max_score"),
+            steps: steps
+                .iter()
+                .filter(|_| graded)
+                .filter_map(|(id, _)| Some((id.clone(), number(&format!("step:{id}"))?)))
+                .collect(),
+            checks: steps
+                .iter()
+                .flat_map(|(_, checks)| checks.iter())
+                .filter(|_| graded)
+                .filter_map(|(id, _, _)| Some((id.clone(), number(id)?)))
+                .collect(),
+            note: field("note"),
+        });
+    }
+    Ok(rows)
 }
 
 /// The gradebook: student, submission, status, score, max, percent, each step, each check, note.
@@ -785,5 +928,29 @@ mod tests {
         let first = &json["checks"][0];
         assert_eq!(first["passed"], 0, "the hardest check comes first: {json:#}");
         assert!(text.contains("0/2"), "{text}");
+        // A gradebook read back is the rows it was written from (what --merge builds on).
+        let read = parse_gradebook(&csv, &steps).unwrap();
+        assert_eq!(read.len(), rows.len());
+        for (read, row) in read.iter().zip(&rows) {
+            assert_eq!(
+                (&read.student, &read.status, read.score, read.max_score),
+                (&row.student, &row.status, row.score, row.max_score)
+            );
+            assert_eq!((&read.steps, &read.note), (&row.steps, &row.note));
+        }
+        assert_eq!(summary(&steps, &read), (text, json), "the summary of the rows read back is the same");
+    }
+
+    #[test]
+    fn shards_split_the_sorted_class_and_cover_it_once() {
+        assert_eq!(parse_shard("2/4"), Ok((2, 4)));
+        for bad in ["0/4", "5/4", "2", "a/b", "1/0"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+        let class: Vec<Entry> = ["ada", "bob", "cy", "di", "eve"].iter().map(|s| entry(s)).collect();
+        let shards: Vec<Vec<String>> =
+            (1..=2).map(|k| shard_of(class.clone(), (k, 2)).into_iter().map(|e| e.student).collect()).collect();
+        assert_eq!(shards, [vec!["ada", "cy", "eve"], vec!["bob", "di"]]);
+        assert!(shard_of(class[..1].to_vec(), (2, 2)).is_empty(), "a shard may be empty");
     }
 }

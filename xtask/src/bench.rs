@@ -367,6 +367,9 @@ async fn bench_batch(root: &Path, bench: &BatchBench, rounds: u32) -> anyhow::Re
                 up: true,
                 images: crate::images::ImageSource::Auto,
                 vars: Vec::new(),
+                engines: Vec::new(),
+                shard: None,
+                merge: Vec::new(),
             };
             let start = std::time::Instant::now();
             crate::batch::run(options).await?;

@@ -49,7 +49,8 @@ pub fn endpoints() -> Vec<String> {
     endpoints
 }
 
-async fn connect_to(endpoint: &str) -> Result<Engine, String> {
+/// Connects to the engine at `endpoint` (`unix://` or `tcp://`), or says why not.
+pub async fn connect_to(endpoint: &str) -> Result<Engine, String> {
     let docker = if let Some(path) = endpoint.strip_prefix("unix://") {
         if !std::path::Path::new(path).exists() {
             return Err(format!("{endpoint}: no such socket"));

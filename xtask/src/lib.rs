@@ -3,7 +3,7 @@
 //! `main.rs` parses arguments; each task lives in its own module: [`check`] (grade a lab),
 //! [`services`] (start, restart and stop what `--up` runs), [`updown`] (`up` / `down` to explore a
 //! lab), [`doctor`] (what this machine has), [`bench`] (our servers against nginx) and [`tasks`]
-//! (`test`, `lint`, `ci`).
+//! (`test`, `lint`, `ci`); [`batch`] grades a class on the engines of [`pool`].
 
 pub mod batch;
 pub mod bench;
@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod engine;
 pub mod hand;
 pub mod images;
+pub mod pool;
 pub mod provenance;
 pub mod services;
 pub mod tasks;

@@ -69,7 +69,7 @@ enum Task {
         /// The lab to grade (lab1, ...).
         lab: String,
         /// A folder with one submission folder per student (the folder's name is the student's).
-        #[arg(long, value_name = "DIR", required_unless_present = "roster", conflicts_with = "roster")]
+        #[arg(long, value_name = "DIR", required_unless_present_any = ["roster", "merge"], conflicts_with = "roster")]
         submissions: Option<PathBuf>,
         /// A CSV roster with `student` and `path` columns (paths relative to the roster).
         #[arg(long, value_name = "FILE")]
@@ -95,6 +95,17 @@ enum Task {
         /// Override a lab variable for every submission (repeatable).
         #[arg(long = "var", value_name = "NAME=VALUE")]
         vars: Vec<String>,
+        /// Grade on this engine too (a DOCKER_HOST on this machine; repeatable): one queue, --jobs
+        /// at once on each engine. The lab's images are made on the first and copied to the rest.
+        #[arg(long = "engine", value_name = "DOCKER_HOST")]
+        engines: Vec<String>,
+        /// Grade one shard of the class (K/N: every N-th submission, from the K-th), e.g. one
+        /// machine of N; --merge puts the shards' gradebooks together.
+        #[arg(long, value_name = "K/N", value_parser = xtask::batch::parse_shard, conflicts_with = "merge")]
+        shard: Option<(usize, usize)>,
+        /// Grade nothing: merge these --out folders of the shards into --out (repeatable).
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["submissions", "roster"])]
+        merge: Vec<PathBuf>,
     },
     /// Start a lab's services in the background to explore them.
     Up {
@@ -162,14 +173,15 @@ enum Task {
 
 const TASKS: &str = "\
 Container Labs tasks (cargo xtask <task> --help for details):
-  check <lab>   grade a lab: --step S, --submission DIR or --solutions, --up, --allow-restarts, --timeout S, --var k=v, --format tty|json|junit|gradescope, --out F
+  check <lab>   grade a lab: --step S, --submission DIR or --solutions, --up, --allow-restarts, --timeout S, --var k=v, --format tty|json|junit|gradescope|prairielearn|classroom, --out F
+  grade <lab>   grade a class into a gradebook: --submissions DIR or --roster CSV, --out DIR, --jobs N, --engine HOST..., --shard K/N, --merge DIR...
   up <lab>      start a lab's services in the background to explore them (--solutions: the course's answers)
   down <lab>    stop what `up` started
   doctor        what this machine has and lacks for the labs
   engine        make sure a Docker engine answers (Debian, root: install and start one)
   images        build the project's images (FROM scratch, cached by their inputs)
   clean         remove what the project created in the engine (by label; --images too)
-  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up)
+  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up, batch)
   test          the whole test suite, integration tests included (each test binary under a deadline)
   lint          cargo fmt --check and clippy -D warnings
   ci            exactly what CI runs: lint, then test
@@ -232,7 +244,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             runtime.block_on(xtask::check::run(options))
         }
-        Task::Grade { lab, submissions, roster, out, step, jobs, timeout, no_up, images, vars } => {
+        Task::Grade {
+            lab,
+            submissions,
+            roster,
+            out,
+            step,
+            jobs,
+            timeout,
+            no_up,
+            images,
+            vars,
+            engines,
+            shard,
+            merge,
+        } => {
             let options = xtask::batch::BatchOptions {
                 course,
                 lab,
@@ -245,6 +271,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 up: !no_up,
                 images,
                 vars,
+                engines,
+                shard,
+                merge,
             };
             runtime.block_on(xtask::batch::run(options))
         }

@@ -116,3 +116,198 @@ fn bad_batch_input_is_one_line_and_exit_2() {
         .unwrap();
     testkit::assert_one_line_exit_2(&output, "the header must name a `student` and a `path` column");
 }
+
+/// A second Docker engine on this machine, as an instructor would add one: its own socket, data
+/// root, exec root and bridge, no iptables rules (the first engine's stay as they are). Dropped:
+/// dockerd is stopped by its PID, and its bridge and folders are removed.
+struct SecondEngine {
+    dir: tempfile::TempDir,
+    bridge: String,
+    dockerd: std::process::Child,
+}
+
+impl SecondEngine {
+    fn start() -> SecondEngine {
+        if !Path::new("/usr/sbin/ip").exists() && !Path::new("/sbin/ip").exists() {
+            xtask::engine::install_tool("ip", "iproute2", "a second engine's bridge").unwrap();
+        }
+        // Short: a unix socket's path has room for about 100 bytes.
+        let dir = tempfile::Builder::new().prefix("clabs-e2-").tempdir_in("/tmp").unwrap();
+        let bridge = format!("clabs-e2-{}", std::process::id() % 100_000);
+        let ip = |args: &[&str]| {
+            let status = std::process::Command::new("ip").args(args).status().unwrap();
+            assert!(status.success(), "ip {args:?}");
+        };
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", "10.213.255.1/24", "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
+        let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        let dockerd = std::process::Command::new("dockerd")
+            .args(["--host", &format!("unix://{}", path("docker.sock"))])
+            .args(["--data-root", &path("root"), "--exec-root", &path("exec"), "--pidfile", &path("docker.pid")])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
+            .args(["--default-address-pool", "base=10.214.0.0/16,size=24"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let engine = SecondEngine { dir, bridge, dockerd };
+        for _ in 0..60 {
+            if engine.docker(&["info"]).status.success() {
+                return engine;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        panic!(
+            "the second dockerd did not answer: {}",
+            std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap()
+        );
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.dir.path().join("docker.sock").display())
+    }
+
+    fn docker(&self, args: &[&str]) -> std::process::Output {
+        testkit::docker_cli().args(args).env("DOCKER_HOST", self.host()).output().unwrap()
+    }
+
+    /// Containers, volumes and networks other than the three every engine has.
+    fn objects(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        for args in [
+            &["ps", "-a", "--format", "{{.Names}}"][..],
+            &["volume", "ls", "-q"],
+            &["network", "ls", "--format", "{{.Name}}"],
+        ] {
+            let out = self.docker(args);
+            all.extend(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .filter(|l| !matches!(*l, "bridge" | "host" | "none"))
+                    .map(|l| format!("{} {l}", args[0])),
+            );
+        }
+        all
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        xtask::services::signal(self.dockerd.id(), libc::SIGTERM);
+        for _ in 0..60 {
+            if self.dockerd.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        let _ = self.dockerd.kill();
+        let _ = self.dockerd.wait();
+        let _ = std::process::Command::new("ip").args(["link", "del", &self.bridge]).status();
+    }
+}
+
+/// One queue over two engines: the lab's images are made on the first and copied to the second,
+/// each engine grades a submission, and both are left as they were. Then the same class in two
+/// shards, merged: the gradebook and the summary are the unsharded batch's.
+#[test]
+fn a_class_graded_over_two_engines_and_in_two_shards_gets_one_gradebook() {
+    if !integration("a_class_graded_over_two_engines_and_in_two_shards_gets_one_gradebook") {
+        return;
+    }
+    let second = SecondEngine::start();
+    let first = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let class = tempfile::tempdir().unwrap();
+    let answer = xtask::course::solutions(&workspace(), "lab2").unwrap();
+    copy_tree(answer.path(), &class.path().join("ada"));
+    std::fs::create_dir(class.path().join("bob")).unwrap();
+    copy_tree(&workspace().join("labs"), &class.path().join("bob/labs"));
+    let before = engine_objects();
+    let grade = |out: &Path, extra: &[&str]| {
+        let output = cargo_bin_cmd!("xtask")
+            .args(["grade", "lab2", "--step", "single-image", "--submissions"])
+            .arg(class.path())
+            .arg("--out")
+            .arg(out)
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        stderr
+    };
+
+    let out = tempfile::tempdir().unwrap();
+    let stderr = grade(out.path(), &["--jobs", "1", "--engine", &first, "--engine", &second.host()]);
+    assert!(stderr.contains(&format!("to engine {}", second.host())), "the images are copied: {stderr}");
+    let gradebook = std::fs::read_to_string(out.path().join("gradebook.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = gradebook.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 2, "{gradebook}");
+    assert_eq!((rows[0][0], rows[0][2], rows[0][3], rows[0][4]), ("ada", "graded", "10", "10"), "{gradebook}");
+    assert_eq!((rows[1][0], rows[1][2]), ("bob", "graded"), "{gradebook}");
+    assert!(rows[1][3].parse::<u32>().unwrap() < 10, "{gradebook}");
+    let engines: BTreeSet<String> = ["ada", "bob"]
+        .iter()
+        .map(|s| {
+            std::fs::read_to_string(out.path().join(format!("logs/{s}.log")))
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let expected: BTreeSet<String> =
+        [first.clone(), second.host()].iter().map(|h| format!("grading on engine {h}")).collect();
+    assert_eq!(engines, expected, "one submission on each engine");
+    // And the second engine did run it (its own record of what it started).
+    let events = second.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        "0s",
+        "--filter",
+        "event=start",
+        "--format",
+        "{{.Actor.Attributes.image}}",
+    ]);
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert!(events.contains("containerlabs/static-site"), "the second engine ran the submission: {events:?}");
+    assert_eq!(engine_objects(), before, "the first engine is as it was");
+    assert_eq!(second.objects(), Vec::<String>::new(), "the second engine is as it was");
+
+    // Two shards on one engine, merged.
+    let shards = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    grade(shards[0].path(), &["--shard", "1/2"]);
+    grade(shards[1].path(), &["--shard", "2/2"]);
+    let merged = tempfile::tempdir().unwrap();
+    let output = cargo_bin_cmd!("xtask")
+        .args(["grade", "lab2", "--step", "single-image", "--out"])
+        .arg(merged.path())
+        .arg("--merge")
+        .arg(shards[0].path())
+        .arg("--merge")
+        .arg(shards[1].path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    for file in ["gradebook.csv", "summary.json", "summary.txt"] {
+        let read = |dir: &Path| std::fs::read_to_string(dir.join(file)).unwrap();
+        assert_eq!(read(merged.path()), read(out.path()), "{file}: the shards merged are the whole batch");
+    }
+    for file in ["ada.json", "ada.txt", "bob.json", "bob.txt"] {
+        assert!(merged.path().join("reports").join(file).is_file(), "{file} is merged");
+    }
+    // A shard of another step does not merge: one line, exit 2.
+    let output = cargo_bin_cmd!("xtask")
+        .args(["grade", "lab2", "--out"])
+        .arg(merged.path().join("again"))
+        .arg("--merge")
+        .arg(shards[0].path())
+        .output()
+        .unwrap();
+    testkit::assert_one_line_exit_2(&output, "has other columns");
+    assert_eq!(engine_objects(), before);
+}

@@ -139,7 +139,7 @@ fn the_untouched_lab2_starters_fall_short_in_every_step() {
         args.extend(["--var", var.as_str()]);
     }
     let (code, report, stderr) = grade(&args);
-    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    assert_eq!(code, 1, "{stderr}\n{report:#}\n{}", why(&report));
     for step in report["steps"].as_array().unwrap() {
         let checks = step["checks"].as_array().unwrap();
         assert!(checks.iter().any(|c| c["status"] == "failed"), "step {} has a failed check: {step:#}", step["id"]);
@@ -160,7 +160,7 @@ fn the_untouched_lab2_starters_fall_short_in_every_step() {
         "webdb-db-healthy",
         "webdb-persistence",
     ]);
-    assert_eq!(failed(&report), expected, "{stderr}\n{report:#}");
+    assert_eq!(failed(&report), expected, "{stderr}\n{report:#}\n{}", why(&report));
     assert_nothing_left(&project, &containers, &ports);
 }
 
@@ -435,8 +435,8 @@ server {
 ";
     let (http, https) = hand_front_door(&scope, &format!("{}-good", run_id("front")), conf, certs.path());
     let (code, report, stderr) = grade_front_door(http, https);
-    assert_eq!(code, 0, "{stderr}\n{report:#}");
-    assert_eq!(report["score"], report["max_score"], "{report:#}");
+    assert_eq!(code, 0, "{stderr}\n{report:#}\n{}", why(&report));
+    assert_eq!(report["score"], report["max_score"], "{report:#}\n{}", why(&report));
 }
 
 /// nginx's usual mistakes, one front door each judging several checks: a certificate for another
@@ -490,7 +490,7 @@ server {
 ";
     let (http, https) = hand_front_door(&scope, &format!("{}-pitfall", run_id("front")), pitfall, good_certs.path());
     let (_, report, stderr) = grade_front_door(http, https);
-    assert_eq!(failed(&report), set(&["proxy-forwarded"]), "{stderr}\n{report:#}");
+    assert_eq!(failed(&report), set(&["proxy-forwarded"]), "{stderr}\n{report:#}\n{}", why(&report));
 }
 
 /// Every check in `rubric` is among `covered` (has a known-bad variant in the test's table).

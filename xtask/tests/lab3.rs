@@ -301,7 +301,10 @@ fn compose_known_bad_variants() {
         let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
         // Exit 1 even for the reference: the runtime checks find no stack.
         if failed != expected || code != 1 {
-            wrong.push(format!("{name}: exit {code}, failed {failed:?}, expected {expected:?}\n{report:#}"));
+            wrong.push(format!(
+                "{name}: exit {code}, failed {failed:?}, expected {expected:?}\n{report:#}\n{}",
+                why(&report)
+            ));
         }
         // A file that does not load fails only compose-valid; the rest is skipped, not failed twice.
         let statics = checks(&report).into_iter().filter(|c| is_static(c["id"].as_str().unwrap_or_default())).count();
@@ -367,7 +370,7 @@ fn the_untouched_starter_fails_with_hints_that_point_at_its_todos() {
     }
     let (code, failed, _, report) = grade(&workspace());
     assert_eq!(code, 1);
-    assert!(!failed.is_empty(), "{report:#}");
+    assert!(!failed.is_empty(), "{report:#}\n{}", why(&report));
     for check in checks(&report).into_iter().filter(|c| c["status"] == "failed") {
         let hint = check["hint"].as_str().unwrap();
         let named: Vec<&str> =
@@ -480,12 +483,12 @@ fn the_solutions_get_full_marks_with_up_and_the_untouched_starter_falls_short_in
         return;
     }
     let (code, failed, report, stderr) = grade_up("solutions", &["--solutions"]);
-    assert_eq!(code, 0, "failed {failed:?}\n{stderr}\n{report:#}");
-    assert_eq!(report["score"], report["max_score"], "{report:#}");
-    assert_eq!(report["counts"]["skipped"], 0, "{report:#}");
+    assert_eq!(code, 0, "failed {failed:?}\n{stderr}\n{report:#}\n{}", why(&report));
+    assert_eq!(report["score"], report["max_score"], "{report:#}\n{}", why(&report));
+    assert_eq!(report["counts"]["skipped"], 0, "{report:#}\n{}", why(&report));
     // The starters as they are in a fresh clone: some check fails in each step.
     let (code, failed, report, stderr) = grade_up("starter", &["--submission", &workspace().display().to_string()]);
-    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    assert_eq!(code, 1, "{stderr}\n{report:#}\n{}", why(&report));
     for step in report["steps"].as_array().unwrap() {
         let id = step["id"].as_str().unwrap();
         let step_failed = step["checks"].as_array().unwrap().iter().any(|c| c["status"] == "failed");
@@ -534,7 +537,7 @@ fn a_correct_stack_of_other_names_and_choices_gets_full_marks() {
     )
     .unwrap();
     let (code, failed, report, stderr) = grade_up("alternative", &["--submission", &dir.path().display().to_string()]);
-    assert_eq!(code, 0, "failed {failed:?}\n{stderr}\n{report:#}");
+    assert_eq!(code, 0, "failed {failed:?}\n{stderr}\n{report:#}\n{}", why(&report));
 }
 
 /// The alternative stack (see the test above).
@@ -654,8 +657,14 @@ fn a_stack_brought_up_by_hand_reaches_full_marks_without_up() {
         .output()
         .unwrap();
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.path()).unwrap()).unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}\n{report:#}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(report["counts"]["skipped"], 0, "{report:#}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{report:#}\n{}",
+        why(&report),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(report["counts"]["skipped"], 0, "{report:#}\n{}", why(&report));
     // The student's named volumes are all still there (anonymous ones: none in this stack).
     let after = volume_names();
     assert!(
@@ -675,7 +684,7 @@ fn a_stack_brought_up_by_hand_reaches_full_marks_without_up() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&format!("grading Compose project '{project}', started in ")), "{stderr}");
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(ids_with_status(&report, "failed"), Vec::<String>::new(), "{report:#}");
+    assert_eq!(ids_with_status(&report, "failed"), Vec::<String>::new(), "{report:#}\n{}", why(&report));
     let survives = checks(&report).into_iter().find(|c| c["id"] == "wordpress-post-survives").unwrap().clone();
     assert_eq!(survives["status"], "skipped", "{survives}");
     assert!(survives["reason"].as_str().unwrap().contains("--allow-restarts"), "{survives}");
@@ -814,7 +823,10 @@ fn running_stack_known_bad_variants() {
         let (code, failed, report, stderr) = grade_up(name, &extra);
         let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
         if code != 1 || failed != expected {
-            wrong.push(format!("{name}: exit {code}, failed {failed:?}, expected {expected:?}\n{stderr}\n{report:#}"));
+            wrong.push(format!(
+                "{name}: exit {code}, failed {failed:?}, expected {expected:?}\n{stderr}\n{report:#}\n{}",
+                why(&report)
+            ));
         }
         covered.extend(expected);
     }
@@ -864,13 +876,13 @@ async fn up_refuses_a_privileged_service_or_the_engine_socket_and_grades_the_res
             tokio::task::block_in_place(|| grade_up_alone(&format!("refused{name}"), &["--submission", &path]));
         let _ = stop.send(());
         let (violations, _) = watcher.await.unwrap();
-        assert_eq!(code, 1, "{name}: {stderr}\n{report:#}");
+        assert_eq!(code, 1, "{name}: {stderr}\n{report:#}\n{}", why(&report));
         let sandbox = checks(&report)
             .into_iter()
             .filter(|c| c["id"].as_str().unwrap_or_default().starts_with("sandbox-"))
             .map(|c| c["actual"].as_str().unwrap_or_default().to_string())
             .collect::<Vec<_>>();
-        assert_eq!(sandbox, [refusal], "{name}: {report:#}");
+        assert_eq!(sandbox, [refusal], "{name}: {report:#}\n{}", why(&report));
         // The static rules still judge the file; the checks of the running stack are skipped, saying why.
         assert!(
             failed.contains(if name == "privileged" { "compose-no-privileged" } else { "compose-no-docker-socket" }),
@@ -927,14 +939,14 @@ fn up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded()
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("already in use"), "{stderr}");
     // With --out, exit 2 still writes a report: every check not run, and the error.
-    assert!(report["error"].as_str().unwrap_or_default().contains("already in use"), "{report:#}");
+    assert!(report["error"].as_str().unwrap_or_default().contains("already in use"), "{report:#}\n{}", why(&report));
     let all: usize = report["steps"].as_array().unwrap().iter().map(|s| s["checks"].as_array().unwrap().len()).sum();
     assert_eq!(report["counts"]["skipped"], all);
     // A compose file that is not YAML: the student's fault, graded. The static rules judge the file,
     // the checks of the running stack fail with Compose's complaint as their reason.
     let broken = Variant::new(&|files| files.compose.push_str("\n  - [unclosed\n"));
     let (code, failed, report, stderr) = grade_up("broken", &["--submission", &broken.path()]);
-    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    assert_eq!(code, 1, "{stderr}\n{report:#}\n{}", why(&report));
     assert!(failed.contains("compose-valid"), "{failed:?}");
     let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-databases-healthy").unwrap();
     let actual = stack_check["actual"].as_str().unwrap_or_default();
@@ -949,7 +961,7 @@ fn up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded()
         )
     });
     let (code, _, report, stderr) = grade_up("sick", &["--submission", &sick.path()]);
-    assert_eq!(code, 1, "{stderr}\n{report:#}");
+    assert_eq!(code, 1, "{stderr}\n{report:#}\n{}", why(&report));
     let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-healthy").unwrap();
     let actual = stack_check["actual"].as_str().unwrap_or_default();
     assert!(actual.contains("wordpress-db is unhealthy") && actual.contains("last log lines"), "{stack_check}");

@@ -118,3 +118,28 @@ pub fn engine_objects() -> std::collections::BTreeSet<String> {
     }
     all
 }
+
+/// The checks of `report` that did not pass, a line each with why: put last in a failing
+/// assertion's message, where a log cut short to its end still shows it.
+pub fn why(report: &serde_json::Value) -> String {
+    let mut lines = vec!["-- checks not passed:".to_string()];
+    for check in
+        report["steps"].as_array().into_iter().flatten().flat_map(|s| s["checks"].as_array().into_iter().flatten())
+    {
+        if check["status"] != "passed" {
+            let text = |key: &str| check[key].as_str().map(str::to_string).unwrap_or_else(|| check[key].to_string());
+            lines.push(format!(
+                "{} {}: {} | expected {} | actual {}",
+                text("status"),
+                text("id"),
+                text("reason"),
+                text("expected"),
+                text("actual")
+            ));
+        }
+    }
+    if let Some(error) = report["error"].as_str() {
+        lines.push(format!("error: {error}"));
+    }
+    lines.join("\n")
+}
