@@ -94,9 +94,15 @@ pub fn select(
 pub fn solutions(course: &Path, lab: &str) -> anyhow::Result<tempfile::TempDir> {
     let curriculum = Curriculum::load(course)?;
     curriculum.lab(lab).map_err(anyhow::Error::msg)?;
+    let steps = || curriculum.labs.iter().flat_map(|lab| &lab.steps);
+    if !steps().any(|step| course.join(&step.dir).join("solution").is_dir()) {
+        anyhow::bail!(
+            "this copy of the course has no solutions (a student repository): --solutions works in the instructor's course"
+        );
+    }
     let dir = tempfile::Builder::new().prefix("clabs-solutions-").tempdir().context("cannot create a directory")?;
     copy_tree(&course.join("labs"), &dir.path().join("labs"))?;
-    for step in curriculum.labs.iter().flat_map(|lab| &lab.steps) {
+    for step in steps() {
         let solution = course.join(&step.dir).join("solution");
         if solution.is_dir() {
             copy_tree(&solution, &dir.path().join(&step.dir))?;

@@ -40,15 +40,16 @@ pub struct ScratchImage {
     pub healthcheck: Option<&'static str>,
 }
 
-/// The project's images, as `cargo xtask images` builds them: the course's ready images, so the
-/// site's image holds the course's finished site (`labs/static-site/solution/site`).
+/// The project's images, as `cargo xtask images` builds them: the course's ready images. The
+/// site's image holds the course's own page (`images/static-site/site`), not a lab's answer: the
+/// student repository has no answers to build it from.
 pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
     vec![
         ScratchImage {
             tag: "containerlabs/static-site:0.1.0".into(),
             package: "static-site".into(),
             bin: "static-site".into(),
-            files: vec![(root.join("labs/static-site/solution/site"), "site".into())],
+            files: vec![(root.join("images/static-site/site"), "site".into())],
             writable_dirs: vec![],
             env: vec![("SITE_ROOT".into(), "/site".into()), ("PORT".into(), "8080".into())],
             expose: vec![8080],

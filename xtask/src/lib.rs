@@ -3,7 +3,8 @@
 //! `main.rs` parses arguments; each task lives in its own module: [`check`] (grade a lab),
 //! [`services`] (start, restart and stop what `--up` runs), [`updown`] (`up` / `down` to explore a
 //! lab), [`doctor`] (what this machine has), [`bench`] (our servers against nginx) and [`tasks`]
-//! (`test`, `lint`, `ci`); [`batch`] grades a class on the engines of [`pool`].
+//! (`test`, `lint`, `ci`); [`batch`] grades a class on the engines of [`pool`];
+//! [`export`] writes the student repository.
 
 pub mod batch;
 pub mod bench;
@@ -11,6 +12,7 @@ pub mod check;
 pub mod course;
 pub mod doctor;
 pub mod engine;
+pub mod export;
 pub mod hand;
 pub mod images;
 pub mod pool;

@@ -18,6 +18,13 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+enum CourseAction {
+    /// Write the student repository into OUT (a new folder): starters, handouts, rubrics, the
+    /// grader and the student's grading workflow; no solutions, no test suites.
+    Export { out: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
 enum Task {
     /// Grade a lab: per requirement pass/fail, points, expected vs actual, a hint.
     Check {
@@ -135,6 +142,11 @@ enum Task {
         #[arg(long, default_value = "labs/web-db/app/portfolio")]
         out: std::path::PathBuf,
     },
+    /// The course as its students get it.
+    Course {
+        #[command(subcommand)]
+        action: CourseAction,
+    },
     /// Remove every container, network and volume the project created (found by its label).
     Clean {
         /// Remove the project's images too.
@@ -180,6 +192,7 @@ Container Labs tasks (cargo xtask <task> --help for details):
   doctor        what this machine has and lacks for the labs
   engine        make sure a Docker engine answers (Debian, root: install and start one)
   images        build the project's images (FROM scratch, cached by their inputs)
+  course export OUT  write the student repository (starters, handouts, the grader; no solutions)
   clean         remove what the project created in the engine (by label; --images too)
   bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up, batch)
   test          the whole test suite, integration tests included (each test binary under a deadline)
@@ -321,6 +334,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Task::Images => {
             let engine = runtime.block_on(xtask::engine::ensure(xtask::engine::Provision::Never))?;
             runtime.block_on(build_images(&engine, &course))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Course { action: CourseAction::Export { out } } => {
+            let exported = xtask::export::export(&course, &out)?;
+            println!(
+                "the student repository: {} files ({} KiB) in {}; no solution, no test suite",
+                exported.files,
+                exported.bytes / 1024,
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Task::Clean { images } => {

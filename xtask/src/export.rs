@@ -1,0 +1,178 @@
+//! `cargo xtask course export OUT`: the student repository - the starters, the handouts and
+//! rubrics, the grader (so `cargo xtask check` runs there) and the student's grading workflow;
+//! never the course's answers.
+//!
+//! What stays behind: every step's `solution/`, every crate's `tests/` and `benches/` (the test
+//! suites hold complete answers as fixtures: other correct nginx configurations, compose files,
+//! Dockerfiles), this project's CI (`.ci/`, `ci.yml`) and the instructor's batch workflow. The
+//! course's README gives way to the student's (`templates/student-README.md`, with the labs
+//! table made from `labs.toml`).
+//!
+//! Before it returns, the export is searched for the answers: a file with the bytes of a
+//! solution file (one that differs from the starter at its place) fails the export, which is
+//! then removed - a leak is never written and left.
+
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Paths (relative to the course, `/`-separated) never exported.
+const LEFT_OUT: &[&str] =
+    &["target", ".git", ".ci", ".github/workflows/ci.yml", ".github/workflows/grade-class.yml", "README.md"];
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exported {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Writes the student repository of `course` into `out` (new, or an empty folder).
+pub fn export(course: &Path, out: &Path) -> anyhow::Result<Exported> {
+    let curriculum = grading::Curriculum::load(course)?;
+    if out.exists() && std::fs::read_dir(out).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        bail!("{} exists and is not an empty folder: give a new folder to export into", out.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let written = write(course, out, &curriculum).and_then(|exported| {
+        check_no_answers(course, out, &curriculum)?;
+        Ok(exported)
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(out);
+    }
+    written
+}
+
+fn write(course: &Path, out: &Path, curriculum: &grading::Curriculum) -> anyhow::Result<Exported> {
+    let mut exported = Exported { files: 0, bytes: 0 };
+    for relative in files(course)? {
+        let from = course.join(&relative);
+        let to = out.join(&relative);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        let meta = std::fs::symlink_metadata(&from)?;
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from)?, &to)
+                .with_context(|| format!("cannot write {}", to.display()))?;
+        } else {
+            // `copy` keeps the permissions: scripts stay executable.
+            exported.bytes += std::fs::copy(&from, &to).with_context(|| format!("cannot write {}", to.display()))?;
+        }
+        exported.files += 1;
+    }
+    let readme = student_readme(curriculum);
+    exported.bytes += readme.len() as u64;
+    exported.files += 1;
+    std::fs::write(out.join("README.md"), readme).context("cannot write the student README")?;
+    Ok(exported)
+}
+
+/// The course's files that go to students, relative to `course`, sorted.
+pub fn files(course: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        let dir = course.join(&relative);
+        let read = std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        for entry in read {
+            let entry = entry?;
+            let path = relative.join(entry.file_name());
+            if left_out(course, &path) {
+                continue;
+            }
+            if entry.file_type()?.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Whether `relative` (a path in `course`) stays behind: see the module's documentation.
+fn left_out(course: &Path, relative: &Path) -> bool {
+    let text = relative.to_string_lossy().replace('\\', "/");
+    if LEFT_OUT.contains(&text.as_str()) {
+        return true;
+    }
+    let name = relative.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let parent = relative.parent().unwrap_or(Path::new(""));
+    match name.as_str() {
+        "solution" => true,
+        // A crate's test suites and benchmarks (a folder beside its Cargo.toml).
+        "tests" | "benches" => course.join(parent).join("Cargo.toml").is_file(),
+        _ => false,
+    }
+}
+
+/// The student README: the template with the list of labs and their steps.
+fn student_readme(curriculum: &grading::Curriculum) -> String {
+    let mut labs = String::new();
+    for lab in &curriculum.labs {
+        labs.push_str(&format!("**{}: {}**\n\n", lab.id, lab.title));
+        for step in &lab.steps {
+            let dir = step.dir.display();
+            labs.push_str(&format!("- [{}]({dir}/README.md) (`--step {}`, in `{dir}/`)\n", step.title, step.id));
+        }
+        labs.push('\n');
+    }
+    include_str!("../templates/student-README.md").replace("{{labs}}", labs.trim_end())
+}
+
+/// Fails when a file of `out` has the bytes of one of the course's answers: a solution file
+/// that differs from the starter at its place (one equal to its starter gives nothing away).
+pub fn check_no_answers(course: &Path, out: &Path, curriculum: &grading::Curriculum) -> anyhow::Result<()> {
+    let mut answers: BTreeMap<Vec<u8>, PathBuf> = BTreeMap::new();
+    for lab in &curriculum.labs {
+        for step in &lab.steps {
+            let solution = course.join(&step.dir).join("solution");
+            let Ok(found) = walk_files(&solution) else { continue };
+            for file in found {
+                let relative = file.strip_prefix(&solution).expect("walked under it");
+                let bytes = std::fs::read(&file)?;
+                let starter = std::fs::read(course.join(&step.dir).join(relative)).ok();
+                if starter.as_deref() != Some(bytes.as_slice()) && !bytes.iter().all(u8::is_ascii_whitespace) {
+                    answers.insert(bytes, file.strip_prefix(course).unwrap_or(&file).to_path_buf());
+                }
+            }
+        }
+    }
+    for file in walk_files(out)? {
+        if std::fs::symlink_metadata(&file)?.file_type().is_symlink() {
+            continue;
+        }
+        if let Some(answer) = answers.get(&std::fs::read(&file)?) {
+            bail!(
+                "{} is the course's answer {}: the export would give it away (nothing was exported)",
+                file.strip_prefix(out).unwrap_or(&file).display(),
+                answer.display()
+            );
+        }
+        let relative = file.strip_prefix(out).unwrap_or(&file);
+        if relative.components().any(|c| c.as_os_str() == "solution") {
+            bail!("{} is in a solution folder: the export would give it away", relative.display());
+        }
+    }
+    Ok(())
+}
+
+/// Every file under `dir` (links included, not followed).
+fn walk_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).with_context(|| format!("cannot read {}", folder.display()))? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                stack.push(entry.path());
+            } else {
+                found.push(entry.path());
+            }
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,168 @@
+//! `cargo xtask course export`: the student repository holds no answer, and in a fresh clone of
+//! it the commands its README gives run. A course with an answer in the wrong place is refused
+//! and leaves nothing. The fresh clone builds the grader (minutes): integration.
+
+mod common;
+
+use assert_cmd::cargo::cargo_bin_cmd;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn export(course: &Path, out: &Path) -> std::process::Output {
+    cargo_bin_cmd!("xtask").arg("--course").arg(course).args(["course", "export"]).arg(out).output().unwrap()
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// The course's answers: every solution file that differs from the starter at its place.
+fn answers(course: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut answers = Vec::new();
+    for step in std::fs::read_dir(course.join("labs")).unwrap().flatten() {
+        let solution = step.path().join("solution");
+        if !solution.is_dir() {
+            continue;
+        }
+        for file in files(&solution) {
+            let bytes = std::fs::read(&file).unwrap();
+            let starter = std::fs::read(step.path().join(file.strip_prefix(&solution).unwrap())).ok();
+            if starter.as_deref() != Some(bytes.as_slice()) {
+                answers.push((file, bytes));
+            }
+        }
+    }
+    answers
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .args(["-c", "user.name=Course", "-c", "user.email=course@example.test", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn the_student_repository_has_no_answer() {
+    let out = tempfile::tempdir().unwrap();
+    let repo = out.path().join("student");
+    let output = export(&workspace(), &repo);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let exported = files(&repo);
+    let answers = answers(&workspace());
+    assert!(answers.len() >= 10, "the course has its answers: {}", answers.len());
+    for file in &exported {
+        let relative = file.strip_prefix(&repo).unwrap();
+        assert!(!relative.components().any(|c| c.as_os_str() == "solution"), "{}", relative.display());
+        assert!(
+            !relative.starts_with("xtask/tests") && !relative.starts_with("labs/compose/tests"),
+            "{}",
+            relative.display()
+        );
+        let Ok(bytes) = std::fs::read(file) else { continue };
+        for (answer, content) in &answers {
+            assert!(&bytes != content, "{} is the answer {}", relative.display(), answer.display());
+        }
+    }
+    // What a student needs is there: every step's handout, rubric and starter files.
+    for path in [
+        "labs/labs.toml",
+        "labs/static-site/site/index.html",
+        "labs/single-image/run.sh",
+        "labs/web-db/Dockerfile",
+        "labs/compose/compose.yaml",
+        "labs/reverse-proxy/nginx/proxy.conf",
+        ".github/workflows/grade.yml",
+        "images/static-site/site/index.html",
+    ] {
+        assert!(repo.join(path).is_file(), "{path} is exported");
+    }
+    for path in [".ci/run", ".github/workflows/ci.yml", ".github/workflows/grade-class.yml"] {
+        assert!(!repo.join(path).exists(), "{path} stays with the course");
+    }
+    // A second export into the same folder is refused: one line, exit 2.
+    testkit::assert_one_line_exit_2(&export(&workspace(), &repo), "is not an empty folder");
+}
+
+/// A known-bad course: an answer copied beside the starter (not in `solution/`). The export
+/// refuses it, says which file, and writes nothing.
+#[test]
+fn an_answer_outside_solution_folders_is_refused_and_nothing_is_written() {
+    let course = tempfile::tempdir().unwrap();
+    for item in ["Cargo.toml", "labs"] {
+        let status = Command::new("cp").arg("-a").arg(workspace().join(item)).arg(course.path()).status().unwrap();
+        assert!(status.success());
+    }
+    std::fs::copy(
+        workspace().join("labs/single-image/solution/run.sh"),
+        course.path().join("labs/single-image/run.answer.sh"),
+    )
+    .unwrap();
+    let out = course.path().join("export");
+    let output = export(course.path(), &out);
+    testkit::assert_one_line_exit_2(&output, "labs/single-image/run.answer.sh is the course's answer");
+    assert!(!out.exists(), "nothing is left of a refused export");
+}
+
+/// In a fresh clone of the student repository, each command of the README's "Start here" block
+/// runs: the grader builds, and the untouched starters are graded (exit 1, hints naming TODOs),
+/// never refused as an error (exit 2).
+#[test]
+fn in_a_fresh_clone_the_readme_commands_run() {
+    if !integration("in_a_fresh_clone_the_readme_commands_run") {
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let repo = out.path().join("student");
+    let output = export(&workspace(), &repo);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "The course"]);
+    git(out.path(), &["clone", "-q", "student", "clone"]);
+    let clone = out.path().join("clone");
+
+    let readme = std::fs::read_to_string(clone.join("README.md")).unwrap();
+    let block = readme.split("```sh\n").nth(1).and_then(|rest| rest.split("```").next()).expect("a sh block");
+    let commands: Vec<&str> =
+        block.lines().map(|l| l.split('#').next().unwrap().trim()).filter(|l| !l.is_empty()).collect();
+    assert!(commands.len() >= 3 && commands.iter().all(|c| c.starts_with("cargo xtask ")), "{commands:?}");
+    // The clone's own build: its programs in a target folder of their own (never over this
+    // workspace's `xtask`), its intermediate artifacts beside this build's (cargo's build-dir), so
+    // the crates.io dependencies compiled for this build are not compiled again.
+    let build_dir = std::env::current_exe().unwrap().ancestors().nth(3).unwrap().to_path_buf();
+    let target = out.path().join("target");
+    for command in commands {
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&clone)
+            .args(&args)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_BUILD_BUILD_DIR", &build_dir)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        match args.get(1) {
+            Some(&"doctor") => assert_eq!(output.status.code(), Some(0), "{command}: {stdout}\n{stderr}"),
+            _ => {
+                assert_eq!(output.status.code(), Some(1), "{command}: the starter is graded: {stdout}\n{stderr}");
+                assert!(stdout.contains("TODO("), "{command}: hints name the TODOs: {stdout}");
+            }
+        }
+    }
+}
