@@ -100,6 +100,17 @@ pub struct Service {
     /// What a command service creates in the engine.
     #[serde(default)]
     pub creates: Creates,
+    /// Where no Docker engine runs (`check --no-engine`: a course platform's autograder), the
+    /// same service as a process of this machine (the package's `bin` with these arguments);
+    /// without it such a service is not started there, and its step's live checks are not run.
+    pub without_engine: Option<WithoutEngine>,
+}
+
+/// A service's stand-in as a process, for a machine without a Docker engine.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WithoutEngine {
+    pub args: Vec<String>,
 }
 
 /// Engine objects a command service creates, by name.
@@ -138,6 +149,31 @@ impl Service {
     /// Whether this is a command service (else a process).
     pub fn is_command(&self) -> bool {
         self.start.is_some()
+    }
+
+    /// Whether it runs in a Docker engine (a command service's sandbox, or an image).
+    pub fn needs_engine(&self) -> bool {
+        self.is_command() || !self.images.is_empty()
+    }
+
+    /// The service for a machine without a Docker engine: itself, its process stand-in
+    /// ([`WithoutEngine`]), or none.
+    pub fn without_engine(&self) -> Option<Service> {
+        if !self.needs_engine() {
+            return Some(self.clone());
+        }
+        let alternative = self.without_engine.as_ref()?;
+        Some(Service {
+            args: alternative.args.clone(),
+            start: None,
+            stop: Vec::new(),
+            restart: BTreeMap::new(),
+            images: Vec::new(),
+            creates: Creates::default(),
+            program: None,
+            without_engine: None,
+            ..self.clone()
+        })
     }
 
     /// The variables named `*_port` this service uses: ports that must be free before `--up`.

@@ -19,7 +19,7 @@ pub mod vars;
 
 pub use curriculum::{Curriculum, Lab, Step};
 pub use error::LoadError;
-pub use report::{CheckReport, Provenance, Report, Status, StepReport};
+pub use report::{CheckReport, NotRun, Provenance, Report, Status, StepReport};
 pub use rubric::{Check, Rubric, Visibility};
 pub use runner::{GradeConfig, ServiceControl, StartFailure};
 pub use vars::Vars;

@@ -45,6 +45,46 @@ pub struct Report {
     pub error: Option<String>,
     /// Whose work this is and what graded it (set by the caller that knows).
     pub provenance: Option<Provenance>,
+    /// Checks this machine cannot run (no Docker engine: `check --no-engine` on a course
+    /// platform). Not graded here and not failed: they are out of this report's total.
+    pub not_run: Vec<NotRun>,
+}
+
+fn plural(n: u32, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// A check set aside on this machine, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRun {
+    pub step: String,
+    pub id: String,
+    pub title: String,
+    pub points: u32,
+    pub why: String,
+}
+
+impl Report {
+    /// The checks set aside, in lines: `  step / id (N points): why`, after a heading - empty when none.
+    pub fn not_run_text(&self) -> String {
+        if self.not_run.is_empty() {
+            return String::new();
+        }
+        let points: u32 = self.not_run.iter().map(|n| n.points).sum();
+        let mut text = format!(
+            "Not run here: {} checks ({}) - not graded on this machine, not failed:\n",
+            self.not_run.len(),
+            plural(points, "point")
+        );
+        for n in &self.not_run {
+            text.push_str(&format!("  {} / {} ({}): {}\n", n.step, n.id, plural(n.points, "point"), n.why));
+        }
+        text
+    }
 }
 
 /// Whose report it is and what graded it: enough to tell two reports of one submission apart,
@@ -198,6 +238,7 @@ impl Report {
             duration: Duration::ZERO,
             error: Some(error),
             provenance: None,
+            not_run: Vec::new(),
         }
     }
 }
@@ -253,5 +294,6 @@ pub fn sample() -> Report {
             StepReport { id: "app-port".into(), title: "An app on port 3000".into(), checks: vec![skipped] },
         ],
         error: None,
+        not_run: Vec::new(),
     }
 }

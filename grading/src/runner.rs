@@ -193,6 +193,7 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         duration: started.elapsed(),
         error: None,
         provenance: None,
+        not_run: Vec::new(),
     }
 }
 

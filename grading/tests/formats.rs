@@ -8,7 +8,43 @@ use serde_json::Value;
 fn reports() -> Vec<grading::Report> {
     let mut not_graded = sample();
     not_graded.error = Some("the engine stopped answering".into());
-    vec![sample(), not_graded]
+    vec![sample(), not_graded, without_engine()]
+}
+
+/// A report from a machine with no Docker engine: two checks set aside.
+fn without_engine() -> grading::Report {
+    let mut report = sample();
+    for (id, points) in [("single-running", 2), ("single-http", 1)] {
+        report.not_run.push(grading::NotRun {
+            step: "single-image".into(),
+            id: id.into(),
+            title: format!("{id}'s title"),
+            points,
+            why: "it reads the containers' state from a Docker engine (this machine has none)".into(),
+        });
+    }
+    report
+}
+
+#[test]
+fn checks_not_run_here_are_said_and_out_of_the_total() {
+    let report = without_engine();
+    let gradescope = gradescope::to_json(&report);
+    let output = gradescope["output"].as_str().unwrap();
+    assert!(output.contains("Not run here: 2 checks (3 points)"), "{output}");
+    assert!(output.contains("single-image / single-running (2 points): it reads"), "{output}");
+    let tests = gradescope["tests"].as_array().unwrap();
+    assert!(tests.iter().all(|t| !t["name"].as_str().unwrap().contains("single-")), "not tests: {gradescope:#}");
+    let sum: f64 = tests.iter().map(|t| t["score"].as_f64().unwrap()).sum();
+    assert_eq!(gradescope["score"].as_f64(), Some(sum), "the total is what ran");
+    let ours = grading::report::json::to_json(&report);
+    assert_eq!(ours["not_run"][1]["id"], "single-http");
+    assert_eq!(ours["max_score"], grading::report::json::to_json(&sample())["max_score"]);
+    assert!(grading::report::json::to_json(&sample()).get("not_run").is_none(), "absent when nothing was set aside");
+    let text = grading::report::tty::render(&report, false);
+    assert!(text.contains("Not run here") && text.contains("single-http (1 point)"), "{text}");
+    let prairielearn = prairielearn::to_json(&report);
+    assert!(prairielearn["message"].as_str().unwrap().contains("Not run here"), "{prairielearn:#}");
 }
 
 fn number(v: &Value) -> bool {

@@ -59,6 +59,8 @@ pub struct CheckOptions {
     pub student: Option<String>,
     /// Also write the human report here (with `--format json`, say: a gradebook keeps both).
     pub text_out: Option<PathBuf>,
+    /// This machine has no Docker engine (a course platform's autograder): see [`without_engine`].
+    pub no_engine: bool,
 }
 
 pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
@@ -73,8 +75,18 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
     let started_at = crate::provenance::now();
     let mut selection =
         course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, submission.as_deref());
+    let mut not_run = Vec::new();
     let graded = match &mut selection {
-        Ok(selection) => grade_selection(&options, selection).await,
+        Ok(selection) => {
+            let set_aside = if options.no_engine { without_engine(selection, options.up) } else { Ok(Vec::new()) };
+            match set_aside {
+                Ok(set_aside) => {
+                    not_run = set_aside;
+                    grade_selection(&options, selection).await
+                }
+                Err(e) => Err(e),
+            }
+        }
         Err(e) => Err(anyhow::anyhow!("{e:#}")),
     };
     let provenance = |lab: Option<&grading::Lab>| grading::Provenance {
@@ -94,6 +106,7 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
     match graded {
         Ok(mut report) => {
             report.provenance = Some(provenance(lab.as_ref()));
+            report.not_run = not_run;
             write_report(&report, options.format, options.out.as_deref())?;
             if let Some(text) = &options.text_out {
                 write_report(&report, Format::Tty, Some(text))?;
@@ -140,9 +153,106 @@ fn student_of(options: &CheckOptions, submission: Option<&Path>) -> String {
     dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "submission".to_string())
 }
 
+/// `--no-engine`: this machine has no Docker engine (a course platform's autograder, which is an
+/// isolated machine of its own). The lab's services that run in one give way to their process
+/// stand-ins (`without_engine` in `labs.toml`: lab 1's site runs in this machine's nginx) or are
+/// not started. Set aside, and returned with why: the checks that ask an engine (containers,
+/// recreating them), with `--up` the live checks of a step whose services cannot start here,
+/// and every check that requires one set aside. What is left is graded as usual.
+pub fn without_engine(selection: &mut Selection, up: bool) -> anyhow::Result<Vec<grading::NotRun>> {
+    use grading::rubric::CheckKind;
+    let original = selection.lab().clone();
+    let on_this_machine: Vec<&str> = original
+        .services_for(&selection.step_ids())
+        .into_iter()
+        .filter(|s| s.needs_engine() && s.without_engine.is_some())
+        .map(|s| s.name.as_str())
+        .collect();
+    if up && !on_this_machine.is_empty() && std::env::var(ISOLATED_MACHINE).as_deref() != Ok("1") {
+        anyhow::bail!(
+            "--up --no-engine runs {} with the submission's files on this machine, outside any sandbox: \
+             only on a machine of its own (a course platform's autograder; set {ISOLATED_MACHINE}=1 there)",
+            on_this_machine.join(", ")
+        );
+    }
+    if let Some(lab) = selection.curriculum.labs.iter_mut().find(|l| l.id == selection.lab_id) {
+        lab.services = lab.services.iter().filter_map(|s| s.without_engine()).collect();
+    }
+    const NO_ENGINE: &str = "a Docker engine (this machine has none)";
+    let mut set_aside: BTreeMap<String, String> = BTreeMap::new();
+    for step in &selection.steps {
+        let cannot_start: Vec<&str> = original
+            .services_for(&[step.id.as_str()])
+            .into_iter()
+            .filter(|s| s.without_engine().is_none())
+            .map(|s| s.name.as_str())
+            .collect();
+        for check in &step.rubric.checks {
+            let why = match &check.kind {
+                CheckKind::Container(_) => Some(format!("it reads the containers' state from {NO_ENGINE}")),
+                CheckKind::Persistence(p) if p.recreate.is_some() => {
+                    Some(format!("it recreates containers through {NO_ENGINE}"))
+                }
+                CheckKind::Tcp(_)
+                | CheckKind::Http(_)
+                | CheckKind::Tls(_)
+                | CheckKind::Persistence(_)
+                | CheckKind::Counters(_)
+                    if up && !cannot_start.is_empty() =>
+                {
+                    Some(format!("it checks what --up starts ({}) in {NO_ENGINE}", cannot_start.join(", ")))
+                }
+                _ => None,
+            };
+            if let Some(why) = why {
+                set_aside.insert(check.id.clone(), why);
+            }
+        }
+    }
+    // What requires a check set aside cannot run either.
+    loop {
+        let more: Vec<(String, String)> = selection
+            .steps
+            .iter()
+            .flat_map(|s| &s.rubric.checks)
+            .filter(|c| !set_aside.contains_key(&c.id))
+            .filter_map(|c| {
+                let needed = c.requires.iter().find(|r| set_aside.contains_key(*r))?;
+                Some((c.id.clone(), format!("it requires {needed}, which is not run here")))
+            })
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        set_aside.extend(more);
+    }
+    let mut not_run = Vec::new();
+    for step in &mut selection.steps {
+        for check in &step.rubric.checks {
+            if let Some(why) = set_aside.get(&check.id) {
+                not_run.push(grading::NotRun {
+                    step: step.id.clone(),
+                    id: check.id.clone(),
+                    title: check.title.clone(),
+                    points: check.points,
+                    why: why.clone(),
+                });
+            }
+        }
+        step.rubric.checks.retain(|c| !set_aside.contains_key(&c.id));
+    }
+    Ok(not_run)
+}
+
+/// Set to `1` on a machine of its own (Gradescope's autograder): `--up --no-engine` may then run
+/// a service's process stand-in on the submission's files outside the sandbox.
+pub const ISOLATED_MACHINE: &str = "CLABS_ISOLATED_MACHINE";
+
 async fn grade_selection(options: &CheckOptions, selection: &mut Selection) -> anyhow::Result<Report> {
-    let engine = engine_if_needed(selection, options.up).await?;
-    if options.up {
+    // Without an engine, `--up` starts what can run here (nothing, for some labs).
+    let up = options.up && !(options.no_engine && selection.lab().services_for(&selection.step_ids()).is_empty());
+    let engine = if options.no_engine { None } else { engine_if_needed(selection, up).await? };
+    if up {
         grade_up(options, selection, engine).await
     } else {
         if let Some(engine) = &engine {

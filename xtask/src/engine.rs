@@ -146,8 +146,12 @@ pub fn install_tool(program: &str, package: &str, why: &str) -> anyhow::Result<(
         bail!("{why} needs {program}: install it (Debian: apt-get install {package})");
     }
     eprintln!("installing {package} from Debian's packages ({why}) ...");
+    // Debian's policy-rc.d (exit 101) keeps the package's service from starting as it installs
+    // (without systemd, its postinst would start it); the file is removed if this made it.
     let script = format!(
-        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq {package} >/dev/null"
+        "made=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1; fi; \
+         apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq {package} >/dev/null; \
+         status=$?; [ -n \"$made\" ] && rm -f /usr/sbin/policy-rc.d; exit $status"
     );
     let status = Command::new("sh").args(["-c", &script]).status().context("cannot run apt-get")?;
     if !status.success() {

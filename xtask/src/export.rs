@@ -176,3 +176,63 @@ fn walk_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     Ok(found)
 }
+
+/// `cargo xtask export gradescope <lab>`: Gradescope's autograder zip - `setup.sh` and
+/// `run_autograder` at its root (see `templates/gradescope/`), and the grader in `grader/`: the
+/// student repository (no solutions: a submission's code runs on that machine too, and could
+/// read them).
+pub fn gradescope(course: &Path, lab: &str, out: &Path) -> anyhow::Result<Exported> {
+    let curriculum = grading::Curriculum::load(course)?;
+    curriculum.lab(lab).map_err(anyhow::Error::msg)?;
+    if out.exists() {
+        bail!("{} exists: give another file name (or remove it)", out.display());
+    }
+    let staging = tempfile::Builder::new().prefix("clabs-gradescope-").tempdir().context("cannot make a folder")?;
+    let grader = staging.path().join("grader");
+    export(course, &grader)?;
+    let file = std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+    let written = write_zip(file, lab, &grader);
+    if written.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    written
+}
+
+fn write_zip(file: std::fs::File, lab: &str, grader: &Path) -> anyhow::Result<Exported> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use zip::write::SimpleFileOptions;
+    let mut zip = zip::ZipWriter::new(file);
+    let options = |mode: u32| {
+        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).unix_permissions(mode)
+    };
+    let mut exported = Exported { files: 0, bytes: 0 };
+    for (name, text) in [
+        ("setup.sh", include_str!("../templates/gradescope/setup.sh")),
+        ("run_autograder", include_str!("../templates/gradescope/run_autograder")),
+    ] {
+        let text = text.replace("{{lab}}", lab);
+        zip.start_file(name, options(0o755))?;
+        zip.write_all(text.as_bytes())?;
+        exported.files += 1;
+        exported.bytes += text.len() as u64;
+    }
+    let mut found = walk_files(grader)?;
+    found.sort();
+    for path in found {
+        let name = format!("grader/{}", path.strip_prefix(grader).expect("walked under it").display());
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.file_type().is_symlink() {
+            zip.add_symlink(name, std::fs::read_link(&path)?.display().to_string(), options(0o777))?;
+        } else {
+            let bytes = std::fs::read(&path)?;
+            let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
+            zip.start_file(name, options(mode))?;
+            zip.write_all(&bytes)?;
+            exported.bytes += bytes.len() as u64;
+        }
+        exported.files += 1;
+    }
+    zip.finish()?;
+    Ok(exported)
+}

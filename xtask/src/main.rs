@@ -18,6 +18,18 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+enum ExportTarget {
+    /// Gradescope's autograder zip for a lab: setup.sh, run_autograder and the grader (no
+    /// solutions). Gradescope has no Docker engine: what needs one is reported as not run.
+    Gradescope {
+        lab: String,
+        /// The zip to write (default: gradescope-<lab>.zip).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum CourseAction {
     /// Write the student repository into OUT (a new folder): starters, handouts, rubrics, the
     /// grader and the student's grading workflow; no solutions, no test suites.
@@ -69,6 +81,12 @@ enum Task {
         /// Also write the human report to this file (a gradebook keeps it beside the JSON).
         #[arg(long, value_name = "FILE")]
         text_out: Option<PathBuf>,
+        /// This machine has no Docker engine (a course platform's autograder): what needs one is
+        /// listed as not run, and --up runs what can run here - lab 1's site in this machine's
+        /// nginx, outside any sandbox, so only where CLABS_ISOLATED_MACHINE=1 says the machine is
+        /// the submission's alone.
+        #[arg(long, env = "CLABS_NO_ENGINE")]
+        no_engine: bool,
     },
     /// Grade a whole class: every submission (--jobs at once, apart) into OUT/gradebook.csv, a
     /// report per student, and a summary of each check's pass rate.
@@ -142,6 +160,11 @@ enum Task {
         #[arg(long, default_value = "labs/web-db/app/portfolio")]
         out: std::path::PathBuf,
     },
+    /// The course for a course platform.
+    Export {
+        #[command(subcommand)]
+        target: ExportTarget,
+    },
     /// The course as its students get it.
     Course {
         #[command(subcommand)]
@@ -193,6 +216,7 @@ Container Labs tasks (cargo xtask <task> --help for details):
   engine        make sure a Docker engine answers (Debian, root: install and start one)
   images        build the project's images (FROM scratch, cached by their inputs)
   course export OUT  write the student repository (starters, handouts, the grader; no solutions)
+  export gradescope <lab>  Gradescope's autograder zip (setup.sh, run_autograder, the grader; no engine there)
   clean         remove what the project created in the engine (by label; --images too)
   bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up, batch)
   test          the whole test suite, integration tests included (each test binary under a deadline)
@@ -237,6 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             student,
             text_out,
+            no_engine,
         } => {
             let timeout = std::time::Duration::from_secs(timeout);
             let options = CheckOptions {
@@ -254,6 +279,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out,
                 student,
                 text_out,
+                no_engine,
             };
             runtime.block_on(xtask::check::run(options))
         }
@@ -336,6 +362,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(build_images(&engine, &course))?;
             Ok(ExitCode::SUCCESS)
         }
+        Task::Export { target: ExportTarget::Gradescope { lab, out } } => {
+            let out = out.unwrap_or_else(|| PathBuf::from(format!("gradescope-{lab}.zip")));
+            let exported = xtask::export::gradescope(&course, &lab, &out)?;
+            println!(
+                "Gradescope's autograder for {lab}: {} ({} files, {} KiB; upload it as the assignment's autograder)",
+                out.display(),
+                exported.files,
+                exported.bytes / 1024
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Task::Course { action: CourseAction::Export { out } } => {
             let exported = xtask::export::export(&course, &out)?;
             println!(
@@ -395,5 +432,6 @@ async fn prepare_docker(course: &std::path::Path) -> anyhow::Result<()> {
     eprintln!("docker engine {} at {}", engine.version, engine.endpoint);
     // A real registry on loopback, for the test that pulls (this machine reaches no public one).
     xtask::engine::install_tool("docker-registry", "docker-registry", "the image pull test")?;
+    xtask::engine::install_tool("nginx", "nginx-light", "the Gradescope autograder test (lab 1 without an engine)")?;
     build_images(&engine, course).await
 }

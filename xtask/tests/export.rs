@@ -166,3 +166,87 @@ fn in_a_fresh_clone_the_readme_commands_run() {
         }
     }
 }
+
+/// Extracts `zip` into `to` as Gradescope does (file modes kept: the scripts stay executable).
+fn unzip(zip: &Path, to: &Path) -> Vec<String> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    archive.extract(to).unwrap();
+    names
+}
+
+/// Gradescope's machine, as far as the autograder can tell: `source/` (the zip), `submission/`,
+/// `results/`. Runs `run_autograder` on `submission` and returns results.json.
+fn autograde(zip: &Path, submission: &Path) -> serde_json::Value {
+    let root = tempfile::tempdir().unwrap();
+    let names = unzip(zip, &root.path().join("source"));
+    assert!(names.iter().any(|n| n == "setup.sh") && names.iter().any(|n| n == "run_autograder"), "{names:?}");
+    assert!(!names.iter().any(|n| n.contains("/solution/") || n.starts_with("grader/xtask/tests")), "{names:?}");
+    let status = Command::new("cp").arg("-a").arg(submission).arg(root.path().join("submission")).status().unwrap();
+    assert!(status.success());
+    let output = Command::new(root.path().join("source/run_autograder"))
+        .env("AUTOGRADER_ROOT", root.path())
+        // The grader built here stands in for the one setup.sh builds on Gradescope.
+        .env("CLABS_XTASK", env!("CARGO_BIN_EXE_xtask"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let results = std::fs::read_to_string(root.path().join("results/results.json")).unwrap_or_default();
+    serde_json::from_str(&results).unwrap_or_else(|e| panic!("results.json: {e}: {results}\n{stderr}"))
+}
+
+fn total(results: &serde_json::Value) -> (f64, f64) {
+    let tests = results["tests"].as_array().unwrap();
+    (
+        tests.iter().map(|t| t["score"].as_f64().unwrap()).sum(),
+        tests.iter().map(|t| t["max_score"].as_f64().unwrap()).sum(),
+    )
+}
+
+/// The Gradescope autograder for lab 1 grades it whole without an engine (the student's server
+/// block in this machine's nginx); lab 2's grades the files, and lists what needs an engine as
+/// not run, with its points.
+#[test]
+fn the_gradescope_autograder_grades_what_runs_without_an_engine() {
+    if !integration("the_gradescope_autograder_grades_what_runs_without_an_engine") {
+        return;
+    }
+    xtask::engine::install_tool("nginx", "nginx-light", "lab 1 without an engine").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zip = |lab: &str| {
+        let zip = dir.path().join(format!("{lab}.zip"));
+        let output = cargo_bin_cmd!("xtask").args(["export", "gradescope", lab, "--out"]).arg(&zip).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        zip
+    };
+
+    let lab1 = zip("lab1");
+    let answer = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let results = autograde(&lab1, answer.path());
+    let (score, max) = total(&results);
+    assert_eq!((results["score"].as_f64(), score, max), (Some(34.0), 34.0, 34.0), "{results:#}");
+    assert!(!results["output"].as_str().unwrap().contains("Not run here"), "lab 1 runs whole: {results:#}");
+    let starter = tempfile::tempdir().unwrap();
+    let status = Command::new("cp").arg("-a").arg(workspace().join("labs")).arg(starter.path()).status().unwrap();
+    assert!(status.success());
+    let results = autograde(&lab1, starter.path());
+    let (score, max) = total(&results);
+    assert!(score < max && results["score"].as_f64() == Some(score), "{results:#}");
+    let outputs: Vec<&str> = results["tests"].as_array().unwrap().iter().filter_map(|t| t["output"].as_str()).collect();
+    assert!(outputs.iter().any(|o| o.contains("TODO(")), "hints name the TODOs: {outputs:?}");
+
+    let lab2 = zip("lab2");
+    let answer = xtask::course::solutions(&workspace(), "lab2").unwrap();
+    let results = autograde(&lab2, answer.path());
+    let output = results["output"].as_str().unwrap();
+    assert!(
+        output.contains("Not run here:") && output.contains("single-image / single-running (2 points)"),
+        "{output}"
+    );
+    let names: Vec<&str> = results["tests"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert!(names.iter().any(|n| n.contains("webdb-dockerfile-user")), "the Dockerfile's rules run: {names:?}");
+    assert!(!names.iter().any(|n| n.contains("single-running")), "{names:?}");
+    let (score, max) = total(&results);
+    assert_eq!((score, results["score"].as_f64()), (max, Some(max)), "the answer passes what runs: {results:#}");
+}

@@ -3,6 +3,8 @@
 //! One test per check, named `step / id: title`, numbered `step.check`; tags are the step id.
 //! Hidden checks keep Gradescope's own visibility values so students see them only when the
 //! instructor allows; the top-level `score` is always the sum, so totals are never hidden.
+//! Checks the machine could not run (no Docker engine: Gradescope's autograder) are not tests:
+//! the top-level output lists them, each with its points and why.
 
 use super::{Report, Status};
 use crate::rubric::Visibility;
@@ -40,7 +42,7 @@ pub fn to_json(report: &Report) -> Value {
         "execution_time": report.duration.as_secs_f64().ceil() as u64,
         "output": match &report.error {
             Some(error) => format!("{}: could not be graded: {error}", report.lab),
-            None => report.summary_line(),
+            None => format!("{}\n{}", report.summary_line(), report.not_run_text()).trim_end().to_string(),
         },
         "output_format": "text",
         "visibility": "visible",

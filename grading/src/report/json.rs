@@ -32,7 +32,7 @@ pub fn to_json(report: &Report) -> Value {
             json!({ "id": step.id, "title": step.title, "score": step.score(), "max_score": step.max_score(), "checks": checks })
         })
         .collect();
-    json!({
+    let mut value = json!({
         "format_version": FORMAT_VERSION,
         "lab": report.lab,
         "title": report.title,
@@ -56,7 +56,16 @@ pub fn to_json(report: &Report) -> Value {
             "finished_at": p.finished_at,
         })),
         "steps": steps,
-    })
+    });
+    // Only where a machine set checks aside (`--no-engine`): reports elsewhere keep their shape.
+    if !report.not_run.is_empty() {
+        value["not_run"] = report
+            .not_run
+            .iter()
+            .map(|n| json!({ "step": n.step, "id": n.id, "title": n.title, "points": n.points, "why": n.why }))
+            .collect();
+    }
+    value
 }
 
 #[cfg(test)]

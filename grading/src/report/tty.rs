@@ -64,6 +64,10 @@ pub fn render(report: &Report, color: bool) -> String {
         }
     }
     let _ = writeln!(out);
+    if !report.not_run.is_empty() {
+        let _ = write!(out, "{}", p.yellow(&report.not_run_text()));
+        let _ = writeln!(out);
+    }
     if let Some(error) = &report.error {
         let _ = writeln!(out, "{} {error}", p.red("could not grade:"));
     }

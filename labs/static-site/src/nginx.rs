@@ -3,30 +3,61 @@
 //! site's folder is mounted, read-only). nginx's own grammar: directives end in `;`, blocks are
 //! `{ ... }`, `#` starts a comment, arguments may be quoted.
 
+use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
-/// One directive: `name args... ;` or `name args... { block }`, with the line it starts on.
+/// One directive: `name args... ;` or `name args... { block }`, with the line it starts on and
+/// where it and its arguments are in the text (byte ranges), so a tool can rewrite one argument
+/// and leave every other byte - comments, regular expressions, line numbers - as the student wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directive {
     pub name: String,
     pub args: Vec<String>,
     pub block: Option<Vec<Directive>>,
     pub line: usize,
+    /// From its name to its `;` (or its block's `}`), inclusive.
+    pub span: Range<usize>,
+    /// Each argument as written (quotes included).
+    pub arg_spans: Vec<Range<usize>>,
+    /// Just after its block's `{`.
+    pub body: Option<usize>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
 enum Token {
-    Word(String, usize),
-    Semicolon(usize),
-    Open(usize),
-    Close(usize),
+    Word(String, usize, Range<usize>),
+    Semicolon(usize, usize),
+    Open(usize, usize),
+    Close(usize, usize),
+}
+
+/// The text's characters with their byte offsets.
+struct Cursor<'a> {
+    chars: std::iter::Peekable<std::str::CharIndices<'a>>,
+    end: usize,
+}
+
+impl Cursor<'_> {
+    fn peek(&mut self) -> Option<char> {
+        self.chars.peek().map(|&(_, c)| c)
+    }
+
+    fn next(&mut self) -> Option<char> {
+        self.chars.next().map(|(_, c)| c)
+    }
+
+    /// The offset of the next character (the text's length at its end).
+    fn offset(&mut self) -> usize {
+        self.chars.peek().map_or(self.end, |&(i, _)| i)
+    }
 }
 
 fn tokens(text: &str) -> Result<Vec<Token>, String> {
     let mut out = Vec::new();
-    let mut chars = text.chars().peekable();
+    let mut chars = Cursor { chars: text.char_indices().peekable(), end: text.len() };
     let mut line = 1;
-    while let Some(&c) = chars.peek() {
+    while let Some(c) = chars.peek() {
+        let at = chars.offset();
         match c {
             '\n' => {
                 line += 1;
@@ -36,20 +67,20 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
                 chars.next();
             }
             '#' => {
-                while chars.peek().is_some_and(|&c| c != '\n') {
+                while chars.peek().is_some_and(|c| c != '\n') {
                     chars.next();
                 }
             }
             ';' => {
-                out.push(Token::Semicolon(line));
+                out.push(Token::Semicolon(line, at));
                 chars.next();
             }
             '{' => {
-                out.push(Token::Open(line));
+                out.push(Token::Open(line, at));
                 chars.next();
             }
             '}' => {
-                out.push(Token::Close(line));
+                out.push(Token::Close(line, at));
                 chars.next();
             }
             '"' | '\'' => {
@@ -69,11 +100,11 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
                         }
                     }
                 }
-                out.push(Token::Word(word, start));
+                out.push(Token::Word(word, start, at..chars.offset()));
             }
             _ => {
                 let mut word = String::new();
-                while let Some(&c) = chars.peek() {
+                while let Some(c) = chars.peek() {
                     if c.is_whitespace() || matches!(c, ';' | '{' | '}') {
                         break;
                     }
@@ -81,8 +112,8 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
                     if c == '$' {
                         word.push(c);
                         chars.next();
-                        if chars.peek() == Some(&'{') {
-                            for c in chars.by_ref() {
+                        if chars.peek() == Some('{') {
+                            while let Some(c) = chars.next() {
                                 word.push(c);
                                 if c == '}' {
                                     break;
@@ -99,7 +130,7 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
                     word.push(c);
                     chars.next();
                 }
-                out.push(Token::Word(word, line));
+                out.push(Token::Word(word, line, at..chars.offset()));
             }
         }
     }
@@ -117,46 +148,61 @@ pub fn parse(text: &str) -> Result<Vec<Directive>, String> {
 fn block(tokens: &[Token], position: &mut usize, opened: Option<usize>) -> Result<Vec<Directive>, String> {
     let mut directives = Vec::new();
     loop {
-        let (name, line) = match tokens.get(*position) {
+        let (name, line, start) = match tokens.get(*position) {
             None => {
                 return match opened {
                     Some(line) => Err(format!("the block opened on line {line} is never closed (a missing `}}`)")),
                     None => Ok(directives),
                 }
             }
-            Some(Token::Close(line)) => {
+            Some(Token::Close(line, _)) => {
                 *position += 1;
                 return match opened {
                     Some(_) => Ok(directives),
                     None => Err(format!("line {line}: a `}}` that closes nothing")),
                 };
             }
-            Some(Token::Word(name, line)) => (name.clone(), *line),
-            Some(Token::Semicolon(line)) | Some(Token::Open(line)) => {
+            Some(Token::Word(name, line, span)) => (name.clone(), *line, span.start),
+            Some(Token::Semicolon(line, _)) | Some(Token::Open(line, _)) => {
                 return Err(format!("line {line}: a directive must start with its name"))
             }
         };
         *position += 1;
-        let mut args = Vec::new();
+        let (mut args, mut arg_spans) = (Vec::new(), Vec::new());
         loop {
             match tokens.get(*position) {
-                Some(Token::Word(word, _)) => {
+                Some(Token::Word(word, _, span)) => {
                     args.push(word.clone());
+                    arg_spans.push(span.clone());
                     *position += 1;
                 }
-                Some(Token::Semicolon(_)) => {
+                Some(Token::Semicolon(_, at)) => {
                     *position += 1;
-                    directives.push(Directive { name, args, block: None, line });
+                    let span = start..at + 1;
+                    directives.push(Directive { name, args, block: None, line, span, arg_spans, body: None });
                     break;
                 }
-                Some(Token::Open(open)) => {
-                    let open = *open;
+                Some(Token::Open(open, at)) => {
+                    let (open, body) = (*open, at + 1);
                     *position += 1;
                     let inner = block(tokens, position, Some(open))?;
-                    directives.push(Directive { name, args, block: Some(inner), line });
+                    // The `}` that closed it is the token before the position now.
+                    let end = match tokens.get(*position - 1) {
+                        Some(Token::Close(_, at)) => at + 1,
+                        _ => body,
+                    };
+                    directives.push(Directive {
+                        name,
+                        args,
+                        block: Some(inner),
+                        line,
+                        span: start..end,
+                        arg_spans,
+                        body: Some(body),
+                    });
                     break;
                 }
-                Some(Token::Close(_)) | None => {
+                Some(Token::Close(..)) | None => {
                     return Err(format!("line {line}: `{name}` does not end with `;` (or open a block with `{{`)"))
                 }
             }
@@ -226,6 +272,70 @@ pub fn site(text: &str) -> Result<Site, String> {
         ));
     }
     Ok(Site { port, root })
+}
+
+/// The block as the machine's own nginx runs it, with no container (`site-nginx host`, for a
+/// course platform without a Docker engine): what the container does by publishing a port and
+/// mounting the site is done by rewriting two things. The first `listen` names `listen` (the
+/// others go: a container publishes one port), and each `root` of the site (the server's and
+/// `location /`'s; one under the site's root keeps its place in it) names `site`; a block with
+/// neither gets them after its `{`. Every other byte is the student's, and every directive stays
+/// on its line, so nginx's messages name the student's lines.
+pub fn for_host(text: &str, site: &Path, listen: &str) -> Result<String, String> {
+    let found = self::site(text)?;
+    let directives = parse(text)?;
+    let mut servers: Vec<&Directive> = directives.iter().filter(|d| d.name == "server").collect();
+    for http in directives.iter().filter(|d| d.name == "http") {
+        servers.extend(http.block.iter().flatten().filter(|d| d.name == "server"));
+    }
+    let server = servers.first().ok_or("no `server { ... }` block")?;
+    let inner = server.block.as_deref().unwrap_or_default();
+    let body = server.body.ok_or("the server has no block")?;
+    let quote = |path: &Path| format!("\"{}\"", path.display().to_string().replace('\\', "\\\\").replace('"', "\\\""));
+    let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+    let mut inserted = String::new();
+    let listens: Vec<&Directive> = inner.iter().filter(|d| d.name == "listen").collect();
+    match listens.split_first() {
+        Some((first, others)) => {
+            edits.push((first.arg_spans[0].clone(), listen.to_string()));
+            for other in others {
+                let blank: String = text[other.span.clone()].chars().map(|c| if c == '\n' { c } else { ' ' }).collect();
+                edits.push((other.span.clone(), blank));
+            }
+        }
+        None => inserted.push_str(&format!(" listen {listen};")),
+    }
+    let mut rooted = false;
+    let mut roots = |list: &[Directive], edits: &mut Vec<(Range<usize>, String)>, site_root: bool| {
+        for root in list.iter().filter(|d| d.name == "root") {
+            let path = normalize(&Path::new(PREFIX).join(&root.args[0]));
+            let target = match path.strip_prefix(&found.root) {
+                Ok(rest) if rest.as_os_str().is_empty() => site.to_path_buf(),
+                Ok(rest) => site.join(rest),
+                Err(_) if site_root => site.to_path_buf(),
+                Err(_) => continue,
+            };
+            edits.push((root.arg_spans[0].clone(), quote(&target)));
+            rooted |= site_root;
+        }
+    };
+    roots(inner, &mut edits, true);
+    for location in inner.iter().filter(|d| d.name == "location") {
+        let site_root = location.args == ["/"];
+        roots(location.block.as_deref().unwrap_or_default(), &mut edits, site_root);
+    }
+    if !rooted {
+        inserted.push_str(&format!(" root {};", quote(site)));
+    }
+    if !inserted.is_empty() {
+        edits.push((body..body, inserted));
+    }
+    edits.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    let mut out = text.to_string();
+    for (range, with) in edits {
+        out.replace_range(range, &with);
+    }
+    Ok(out)
 }
 
 /// Where nginx looks for a relative path in a TLS directive: its configuration prefix.
@@ -447,5 +557,26 @@ mod tests {
         assert_eq!(front(&["events {}"]).unwrap_err(), "no `server { ... }` block listens on a port");
         assert!(front(&["server { listen 443 ssl; ssl_certificate $cert; }"]).unwrap_err().contains("plain paths"));
         assert!(front(&["server { listen 443 ssl; ssl_certificate a b; }"]).unwrap_err().contains("takes one path"));
+    }
+
+    #[test]
+    fn a_block_for_the_hosts_own_nginx() {
+        let site = Path::new("/tmp/run/site");
+        let text = "# my site\nserver {\n    listen 80 default_server;\n    listen [::]:80;\n    root /var/www/portfolio; # here\n    location /img/ { root /var/www/portfolio/media; }\n    location ~ \\.html$ { add_header X-Kind page; }\n}\n";
+        let host = super::for_host(text, site, "127.0.0.1:18080").unwrap();
+        assert_eq!(
+            host,
+            "# my site\nserver {\n    listen 127.0.0.1:18080 default_server;\n                   \n    root \"/tmp/run/site\"; # here\n    location /img/ { root \"/tmp/run/site/media\"; }\n    location ~ \\.html$ { add_header X-Kind page; }\n}\n"
+        );
+        assert_eq!(host.lines().count(), text.lines().count(), "every directive keeps its line");
+        // No listen and no root: nginx's defaults (80, the prefix's html), made explicit.
+        let bare = super::for_host("server {\n  index index.html;\n}\n", site, "127.0.0.1:9").unwrap();
+        assert_eq!(bare, "server { listen 127.0.0.1:9; root \"/tmp/run/site\";\n  index index.html;\n}\n");
+        // `location /`'s root is the site's too; what the container refuses, this refuses.
+        let located = super::for_host("server { listen 8080; location / { root html; } }", site, "h:1").unwrap();
+        assert_eq!(located, "server { listen h:1; location / { root \"/tmp/run/site\"; } }");
+        assert!(super::for_host("server { listen 127.0.0.1:8080; }", site, "h:1")
+            .unwrap_err()
+            .contains("every address"));
     }
 }
