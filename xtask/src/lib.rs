@@ -14,6 +14,7 @@ pub mod doctor;
 pub mod engine;
 pub mod export;
 pub mod hand;
+pub mod hint;
 pub mod images;
 pub mod pool;
 pub mod provenance;

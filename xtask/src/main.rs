@@ -150,6 +150,8 @@ enum Task {
     Down { lab: String },
     /// What this machine has and lacks for the labs.
     Doctor,
+    /// A check's hint, and what its step's handout says about it (the id a report names).
+    Hint { check: String },
     /// Make sure a Docker engine answers (on Debian as root: install and start one).
     Engine,
     /// Build the project's images (static binaries in FROM scratch; unchanged inputs are reused).
@@ -212,6 +214,7 @@ Container Labs tasks (cargo xtask <task> --help for details):
   grade <lab>   grade a class into a gradebook: --submissions DIR or --roster CSV, --out DIR, --jobs N, --engine HOST..., --shard K/N, --merge DIR...
   up <lab>      start a lab's services in the background to explore them (--solutions: the course's answers)
   down <lab>    stop what `up` started
+  hint <check>  a check's hint and what its handout says about it
   doctor        what this machine has and lacks for the labs
   engine        make sure a Docker engine answers (Debian, root: install and start one)
   images        build the project's images (FROM scratch, cached by their inputs)
@@ -326,6 +329,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Task::Down { lab } => {
             grading::Curriculum::load(&course)?.lab(&lab).map_err(anyhow::Error::msg)?;
             runtime.block_on(xtask::updown::down(&course, &lab))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Hint { check } => {
+            print!("{}", xtask::hint::hint(&course, &check)?);
             Ok(ExitCode::SUCCESS)
         }
         Task::Doctor => {
