@@ -153,6 +153,26 @@ fn student_of(options: &CheckOptions, submission: Option<&Path>) -> String {
     dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "submission".to_string())
 }
 
+/// One grading as `check` without `--up` does it, asking nothing and restarting nothing (the
+/// persistence checks that would restart the student's services say so), each check of the
+/// running system waiting at most `patience` for it: for `watch`, where the system is up already
+/// and the student waits for the answer.
+pub async fn grade_quietly(
+    course: &Path,
+    lab: &str,
+    step: Option<&str>,
+    vars: &[String],
+    submission: &Path,
+    patience: Duration,
+) -> anyhow::Result<Report> {
+    let mut selection = course::select(course, lab, step, vars, Some(submission))?;
+    for check in selection.steps.iter_mut().flat_map(|s| s.rubric.checks.iter_mut()) {
+        check.timeout = check.timeout.min(patience);
+    }
+    let engine = engine_if_needed(&selection, false).await?;
+    Ok(grade_with(&selection, None, engine.map(|e| e.docker), BTreeMap::new(), None, false).await)
+}
+
 /// `--no-engine`: this machine has no Docker engine (a course platform's autograder, which is an
 /// isolated machine of its own). The lab's services that run in one give way to their process
 /// stand-ins (`without_engine` in `labs.toml`: lab 1's site runs in this machine's nginx) or are

@@ -21,6 +21,7 @@ pub mod provenance;
 pub mod services;
 pub mod tasks;
 pub mod updown;
+pub mod watch;
 
 use std::path::PathBuf;
 

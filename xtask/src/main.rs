@@ -152,6 +152,20 @@ enum Task {
     Doctor,
     /// A check's hint, and what its step's handout says about it (the id a report names).
     Hint { check: String },
+    /// Grade, then grade again whenever a file of the step changes: what changed, and the next check to fix.
+    Watch {
+        lab: String,
+        #[arg(long)]
+        step: Option<String>,
+        /// The checkout to watch (default: this workspace).
+        #[arg(long, value_name = "DIR")]
+        submission: Option<PathBuf>,
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        /// Also grade again every SECONDS (a running system changes without a file changing).
+        #[arg(long, value_name = "SECONDS")]
+        interval: Option<u64>,
+    },
     /// Make sure a Docker engine answers (on Debian as root: install and start one).
     Engine,
     /// Build the project's images (static binaries in FROM scratch; unchanged inputs are reused).
@@ -214,6 +228,7 @@ Container Labs tasks (cargo xtask <task> --help for details):
   grade <lab>   grade a class into a gradebook: --submissions DIR or --roster CSV, --out DIR, --jobs N, --engine HOST..., --shard K/N, --merge DIR...
   up <lab>      start a lab's services in the background to explore them (--solutions: the course's answers)
   down <lab>    stop what `up` started
+  watch <lab>   grade again whenever a file of the step changes (--step S, --interval SECONDS)
   hint <check>  a check's hint and what its handout says about it
   doctor        what this machine has and lacks for the labs
   engine        make sure a Docker engine answers (Debian, root: install and start one)
@@ -331,6 +346,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime.block_on(xtask::updown::down(&course, &lab))?;
             Ok(ExitCode::SUCCESS)
         }
+        Task::Watch { lab, step, submission, vars, interval } => {
+            let options = xtask::watch::WatchOptions {
+                submission: submission.unwrap_or_else(|| course.clone()),
+                course,
+                lab,
+                step,
+                vars,
+                interval: interval.map(std::time::Duration::from_secs),
+            };
+            runtime.block_on(xtask::watch::watch(options))
+        }
         Task::Hint { check } => {
             print!("{}", xtask::hint::hint(&course, &check)?);
             Ok(ExitCode::SUCCESS)
@@ -440,5 +466,6 @@ async fn prepare_docker(course: &std::path::Path) -> anyhow::Result<()> {
     // A real registry on loopback, for the test that pulls (this machine reaches no public one).
     xtask::engine::install_tool("docker-registry", "docker-registry", "the image pull test")?;
     xtask::engine::install_tool("nginx", "nginx-light", "the Gradescope autograder test (lab 1 without an engine)")?;
+    xtask::engine::install_tool("tmux", "tmux", "the watch test")?;
     build_images(&engine, course).await
 }
