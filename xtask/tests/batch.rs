@@ -25,6 +25,10 @@ fn copy_tree(from: &Path, to: &Path) {
     assert!(status.success());
 }
 
+/// The tests that compare the engine before and after hold this: each would see the other's
+/// containers come and go.
+static ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn grade(class: &Path, out: &Path) -> std::process::Output {
     cargo_bin_cmd!("xtask")
         .args(["grade", "lab2", "--step", "single-image", "--jobs", "2", "--submissions"])
@@ -40,6 +44,7 @@ fn a_class_is_graded_two_at_a_time_into_one_gradebook_and_again_only_what_change
     if !integration("a_class_is_graded_two_at_a_time_into_one_gradebook_and_again_only_what_changed") {
         return;
     }
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let class = tempfile::tempdir().unwrap();
     let answer = xtask::course::solutions(&workspace(), "lab2").unwrap();
     copy_tree(answer.path(), &class.path().join("ada"));
@@ -216,6 +221,7 @@ fn a_class_graded_over_two_engines_and_in_two_shards_gets_one_gradebook() {
     if !integration("a_class_graded_over_two_engines_and_in_two_shards_gets_one_gradebook") {
         return;
     }
+    let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let second = SecondEngine::start();
     let first = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let class = tempfile::tempdir().unwrap();

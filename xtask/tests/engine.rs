@@ -62,7 +62,7 @@ async fn a_scratch_image_is_built_once_runs_unprivileged_and_is_removed_by_label
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(page.contains("<title>Sam Rivera - Portfolio</title>"), "{page}");
+    assert!(page.contains("<title>Container Labs - the course's ready image</title>"), "{page}");
 
     drop(scope);
     assert!(engine.docker.inspect_container(&created.id, None).await.is_err(), "the reaper removed the container");

@@ -24,7 +24,10 @@ async fn run_logs_and_rm_like_docker_run_and_refuse_the_usual_mistakes() {
 
     let output = single_image(&["run", IMAGE, "--name", &name, "-p", &publish, "-e", "GREETING=hi", "--pull", "never"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert!(get(port).contains("<title>Sam Rivera - Portfolio</title>"), "the published port serves the site");
+    assert!(
+        get(port).contains("<title>Container Labs - the course's ready image</title>"),
+        "the published port serves the site"
+    );
     let logs = single_image(&["logs", &name]);
     assert!(String::from_utf8_lossy(&logs.stdout).contains("static-site: serving /site"));
 
