@@ -4,7 +4,8 @@
 //!
 //! What stays behind: every step's `solution/`, every crate's `tests/` and `benches/` (the test
 //! suites hold complete answers as fixtures: other correct nginx configurations, compose files,
-//! Dockerfiles), this project's CI (`.ci/`, `ci.yml`) and the instructor's batch workflow. The
+//! Dockerfiles - only `tests/snapshots/`, the report samples unit tests compare with, goes along),
+//! this project's CI (`.ci/`, `ci.yml`) and the instructor's batch workflow. The
 //! course's README gives way to the student's (`templates/student-README.md`, with the labs
 //! table made from `labs.toml`).
 //!
@@ -87,6 +88,11 @@ pub fn files(course: &Path) -> anyhow::Result<Vec<PathBuf>> {
             } else {
                 found.push(path);
             }
+        }
+        // A crate's test suites stay behind, but not the report snapshots its unit tests read.
+        let snapshots = relative.join("tests").join("snapshots");
+        if left_out(course, &relative.join("tests")) && course.join(&snapshots).is_dir() {
+            stack.push(snapshots);
         }
     }
     found.sort();

@@ -92,7 +92,10 @@ fn the_student_repository_has_no_answer() {
     ] {
         assert!(repo.join(path).is_file(), "{path} is exported");
     }
-    for path in [".ci/run", ".github/workflows/ci.yml", ".github/workflows/grade-class.yml"] {
+    assert!(repo.join("grading/tests/snapshots/report.json").is_file(), "the unit tests' snapshots go along");
+    for path in
+        [".ci/run", ".github/workflows/ci.yml", ".github/workflows/grade-class.yml", "grading/tests/webdb_files.rs"]
+    {
         assert!(!repo.join(path).exists(), "{path} stays with the course");
     }
     // A second export into the same folder is refused: one line, exit 2.
