@@ -424,7 +424,7 @@ async fn engine_if_needed(selection: &Selection, up: bool) -> anyhow::Result<Opt
 
 /// Whether `--up` needs a run (a sandbox, labels, a reaper): some service makes containers.
 fn needs_run(selection: &Selection) -> bool {
-    selection.lab().services_for(&selection.step_ids()).iter().any(|s| s.is_command() || !s.images.is_empty())
+    selection.lab().services_for(&selection.step_ids()).iter().any(|s| s.needs_engine())
 }
 
 async fn grade(

@@ -49,7 +49,7 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
     }
     let state_dir = root.join("target").join("clabs").join(&lab.id);
     std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
-    let needs_run = lab.services_for(&selection.step_ids()).iter().any(|s| s.is_command() || !s.images.is_empty());
+    let needs_run = lab.services_for(&selection.step_ids()).iter().any(|s| s.needs_engine());
     let engine = if needs_run { Some(crate::engine::ensure(crate::engine::Provision::Never).await?) } else { None };
     // A detached run: its lab outlives this command, until `down` (or `clean`) reaps it.
     let run = match &engine {
