@@ -15,6 +15,7 @@ pub mod error;
 pub mod report;
 pub mod rubric;
 pub mod runner;
+pub mod topology;
 pub mod vars;
 
 pub use curriculum::{Curriculum, Lab, Step};

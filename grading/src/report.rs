@@ -6,6 +6,7 @@
 
 pub mod classroom;
 pub mod gradescope;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod prairielearn;
@@ -48,6 +49,9 @@ pub struct Report {
     /// Checks this machine cannot run (no Docker engine: `check --no-engine` on a course
     /// platform). Not graded here and not failed: they are out of this report's total.
     pub not_run: Vec<NotRun>,
+    /// What was running while it was graded (containers, networks, volumes, ports), when an
+    /// engine was there to ask: the HTML report draws it.
+    pub topology: Option<crate::topology::Topology>,
 }
 
 fn plural(n: u32, what: &str) -> String {
@@ -239,6 +243,7 @@ impl Report {
             error: Some(error),
             provenance: None,
             not_run: Vec::new(),
+            topology: None,
         }
     }
 }
@@ -295,5 +300,6 @@ pub fn sample() -> Report {
         ],
         error: None,
         not_run: Vec::new(),
+        topology: None,
     }
 }

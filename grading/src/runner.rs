@@ -194,8 +194,12 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         error: None,
         provenance: None,
         not_run: Vec::new(),
+        topology: None,
     }
 }
+
+/// What a check that could not run because the services did not start expected.
+pub const NOT_STARTED: &str = "the submission's services running";
 
 /// The verdict on a check that cannot run: the services it needs did not start, or the run's wall
 /// clock has run out. Checks that read files only always run.
@@ -213,7 +217,7 @@ fn not_run(check: &Check, step: &str, config: &GradeConfig) -> Option<CheckRepor
         } else {
             CheckReport::failed(
                 check,
-                Mismatch::new("the submission's services running", format!("they did not start: {}", failure.reason)),
+                Mismatch::new(NOT_STARTED, format!("they did not start: {}", failure.reason)),
                 Default::default(),
             )
         });

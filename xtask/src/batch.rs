@@ -7,7 +7,7 @@
 //! A broken, hostile or timed-out submission gets its row and its report; it never stops the batch.
 //!
 //! `OUT/` holds `gradebook.csv` (one row per student: status, total, each step, each check),
-//! `reports/STUDENT.json` and `.txt` (with provenance: who, which commit, which rubric, what graded
+//! `reports/STUDENT.json`, `.txt` and `.html` (with provenance: who, which commit, which rubric, what graded
 //! it, when), `summary.txt` and `summary.json` (each check's pass rate, hardest first), and
 //! `logs/STUDENT.log` (the grader's messages). A second run grades only what changed: a
 //! submission whose commit (or, without git, its files), rubric and grader are as last time keeps
@@ -400,6 +400,8 @@ async fn grade_one(
         .arg(reports.join(format!("{}.json", entry.stem)))
         .arg("--text-out")
         .arg(reports.join(format!("{}.txt", entry.stem)))
+        .arg("--html-out")
+        .arg(reports.join(format!("{}.html", entry.stem)))
         .args(["--student", &entry.student, "--submission"])
         .arg(&entry.path)
         .args(["--timeout", &options.timeout.as_secs().to_string()]);

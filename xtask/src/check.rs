@@ -35,6 +35,8 @@ pub enum Format {
     Prairielearn,
     /// GitHub Classroom's autograding runner result (JSON; the workflow base64-encodes it).
     Classroom,
+    /// One self-contained HTML page: every check, and a picture of the running system.
+    Html,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +61,8 @@ pub struct CheckOptions {
     pub student: Option<String>,
     /// Also write the human report here (with `--format json`, say: a gradebook keeps both).
     pub text_out: Option<PathBuf>,
+    /// Also write the HTML report here.
+    pub html_out: Option<PathBuf>,
     /// This machine has no Docker engine (a course platform's autograder): see [`without_engine`].
     pub no_engine: bool,
 }
@@ -111,6 +115,9 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
             if let Some(text) = &options.text_out {
                 write_report(&report, Format::Tty, Some(text))?;
             }
+            if let Some(html) = &options.html_out {
+                write_report(&report, Format::Html, Some(html))?;
+            }
             Ok(if report.full_marks() { ExitCode::SUCCESS } else { ExitCode::from(1) })
         }
         Err(error) => {
@@ -132,9 +139,11 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
                 if let Err(e) = write_report(&report, options.format, Some(out)) {
                     eprintln!("warning: {e:#}");
                 }
-                if let Some(text) = &options.text_out {
-                    if let Err(e) = write_report(&report, Format::Tty, Some(text)) {
-                        eprintln!("warning: {e:#}");
+                for (also, format) in [(&options.text_out, Format::Tty), (&options.html_out, Format::Html)] {
+                    if let Some(path) = also {
+                        if let Err(e) = write_report(&report, format, Some(path)) {
+                            eprintln!("warning: {e:#}");
+                        }
                     }
                 }
             }
@@ -457,7 +466,28 @@ async fn grade_with(
         may_recreate,
     };
     let lab = selection.lab();
-    grading::runner::grade(&lab.id, &lab.title, &selection.steps, &config).await
+    let mut report = grading::runner::grade(&lab.id, &lab.title, &selection.steps, &config).await;
+    // The picture of the running system, taken before anything is stopped.
+    if let Some(docker) = &config.docker {
+        report.topology = topology(selection, docker, &report).await;
+    }
+    report
+}
+
+/// What the selected steps' services made (and their container checks look at), as it stands now.
+async fn topology(
+    selection: &Selection,
+    docker: &bollard::Docker,
+    report: &Report,
+) -> Option<grading::topology::Topology> {
+    use grading::topology::{capture, mark, Scope};
+    let services = selection.lab().services_for(&selection.step_ids());
+    let names: Vec<String> = services.iter().flat_map(|s| s.creates.containers.clone()).collect();
+    let projects: Vec<String> = services.iter().filter_map(|s| s.creates.compose_project.clone()).collect();
+    let scope = Scope::of(&selection.steps, &selection.vars, &names, &projects);
+    let mut topology = capture(docker, &scope, &selection.vars).await?;
+    mark(&mut topology, report, &selection.steps, &selection.vars);
+    Some(topology)
 }
 
 /// Starts the lab's services (command services in a sandbox run), grades, stops them and reaps
@@ -683,6 +713,7 @@ fn write_report(report: &Report, format: Format, out: Option<&Path>) -> anyhow::
         Format::Gradescope => serde_json::to_string_pretty(&gradescope::to_json(report))? + "\n",
         Format::Prairielearn => serde_json::to_string_pretty(&grading::report::prairielearn::to_json(report))? + "\n",
         Format::Classroom => serde_json::to_string(&grading::report::classroom::to_json(report))? + "\n",
+        Format::Html => grading::report::html::render(report),
     };
     match out {
         Some(path) => {

@@ -1,4 +1,5 @@
-//! `cargo xtask hint <check-id>`: a check's hint, and what the step's handout says about it,
+//! `cargo xtask hint <check-id>`: a check's hint, and what the step's chapter of the course book
+//! (its handout) says about it,
 //! without grading anything (what a student reaches for when a report names a failing check).
 
 use anyhow::bail;
@@ -35,15 +36,19 @@ pub fn hint(course: &Path, id: &str) -> anyhow::Result<String> {
                 if !check.requires.is_empty() {
                     text.push_str(&format!("runs once these pass: {}\n", check.requires.join(", ")));
                 }
-                let lines: Vec<String> = std::fs::read_to_string(course.join(&handout))
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|line| line.contains(&format!("`{id}`")))
-                    .map(|line| format!("  {}", line.trim()))
-                    .collect();
-                if !lines.is_empty() {
-                    text.push_str(&format!("\nthe handout ({}):\n{}\n", handout.display(), lines.join("\n")));
+                let chapter = std::fs::read_to_string(course.join(&handout)).unwrap_or_default();
+                let parts = about(&chapter, id);
+                if !parts.is_empty() {
+                    text.push_str(&format!("\nthe course book, {} / {} ({}):\n", lab.id, step.id, handout.display()));
+                    for part in parts {
+                        text.push_str(&format!("  {}\n", part.replace('\n', "\n    ")));
+                    }
                 }
+                let page = format!("{}/{}.html#{id}", lab.id, step.id);
+                text.push_str(&format!(
+                    "\nin the book: {} (`cargo xtask book --serve`, then http://127.0.0.1:4000/{page})\n",
+                    crate::book::default_out(course).join(&page).display()
+                ));
                 text.push_str(&format!(
                     "\ncheck it: cargo xtask check {} --step {} (hints name the TODO(tag) in your starter files)\n",
                     lab.id, step.id
@@ -73,6 +78,41 @@ pub fn hint(course: &Path, id: &str) -> anyhow::Result<String> {
     )
 }
 
+/// What a chapter says about check `id` beside its entry in the checks list (which the hint
+/// repeats): each paragraph or list item that names it, in order.
+fn about(chapter: &str, id: &str) -> Vec<String> {
+    let outside = match (chapter.find(crate::book::BEGIN), chapter.find(crate::book::END)) {
+        (Some(begin), Some(end)) if begin < end => {
+            format!("{}{}", &chapter[..begin], &chapter[end + crate::book::END.len()..])
+        }
+        _ => chapter.to_string(),
+    };
+    let named = format!("`{id}`");
+    let mut parts = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    let flush = |current: &mut Vec<&str>, parts: &mut Vec<String>| {
+        let part = current.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+        if part.contains(&named) {
+            parts.push(part);
+        }
+        current.clear();
+    };
+    for line in outside.lines() {
+        let trimmed = line.trim_start();
+        let starts_item = trimmed.starts_with("- ")
+            || trimmed.starts_with("| ")
+            || trimmed.split_once(". ").is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if trimmed.is_empty() || trimmed.starts_with('#') || starts_item {
+            flush(&mut current, &mut parts);
+        }
+        if !trimmed.is_empty() && !trimmed.starts_with('#') {
+            current.push(line);
+        }
+    }
+    flush(&mut current, &mut parts);
+    parts
+}
+
 /// Levenshtein distance (characters inserted, removed or changed).
 fn distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
@@ -98,7 +138,11 @@ mod tests {
         assert!(text.starts_with("site-own-404: "), "{text}");
         assert!(text.contains("lab1 / static-site"), "{text}");
         assert!(text.contains("hint: TODO(404)"), "{text}");
-        assert!(text.contains("the handout (labs/static-site/README.md):"), "{text}");
+        assert!(text.contains("the course book, lab1 / static-site (labs/static-site/README.md):"), "{text}");
+        // The chapter's own words on it (its troubleshooting), not the checks list again.
+        assert!(text.contains("`site-own-404` fails: nginx's built-in page is served"), "{text}");
+        assert_eq!(text.matches("TODO(404)").count(), 1, "the hint once: {text}");
+        assert!(text.contains("lab1/static-site.html#site-own-404"), "{text}");
         assert!(text.contains("cargo xtask check lab1 --step static-site"), "{text}");
         let unknown = super::hint(&root, "site-own-40").unwrap_err().to_string();
         assert!(unknown.contains("did you mean 'site-own-404'?"), "{unknown}");

@@ -4,10 +4,11 @@
 //! [`services`] (start, restart and stop what `--up` runs), [`updown`] (`up` / `down` to explore a
 //! lab), [`doctor`] (what this machine has), [`bench`] (our servers against nginx) and [`tasks`]
 //! (`test`, `lint`, `ci`); [`batch`] grades a class on the engines of [`pool`];
-//! [`export`] writes the student repository.
+//! [`export`] writes the student repository; [`book`] builds the course book from the handouts.
 
 pub mod batch;
 pub mod bench;
+pub mod book;
 pub mod check;
 pub mod course;
 pub mod doctor;

@@ -81,6 +81,9 @@ enum Task {
         /// Also write the human report to this file (a gradebook keeps it beside the JSON).
         #[arg(long, value_name = "FILE")]
         text_out: Option<PathBuf>,
+        /// Also write the HTML report (every check, and a picture of the running system) to this file.
+        #[arg(long, value_name = "FILE")]
+        html_out: Option<PathBuf>,
         /// This machine has no Docker engine (a course platform's autograder): what needs one is
         /// listed as not run, and --up runs what can run here - lab 1's site in this machine's
         /// nginx, outside any sandbox, so only where CLABS_ISOLATED_MACHINE=1 says the machine is
@@ -150,8 +153,22 @@ enum Task {
     Down { lab: String },
     /// What this machine has and lacks for the labs.
     Doctor,
-    /// A check's hint, and what its step's handout says about it (the id a report names).
+    /// A check's hint, and what its step's chapter of the course book says about it (the id a report names).
     Hint { check: String },
+    /// Build the course book (mdBook: each step's handout is its chapter) into target/book, check
+    /// its links, and serve it.
+    Book {
+        /// Only check: the handouts' shape and checks lists, the build and the links (what CI
+        /// runs); write nothing into the handouts, serve nothing.
+        #[arg(long)]
+        check: bool,
+        /// Build, then serve the book on ADDRESS until Ctrl-C.
+        #[arg(long, value_name = "ADDRESS", num_args = 0..=1, default_missing_value = "127.0.0.1:4000")]
+        serve: Option<std::net::SocketAddr>,
+        /// Where the book is built (default: target/book).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Grade, then grade again whenever a file of the step changes: what changed, and the next check to fix.
     Watch {
         lab: String,
@@ -279,6 +296,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             student,
             text_out,
+            html_out,
             no_engine,
         } => {
             let timeout = std::time::Duration::from_secs(timeout);
@@ -297,6 +315,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out,
                 student,
                 text_out,
+                html_out,
                 no_engine,
             };
             runtime.block_on(xtask::check::run(options))
@@ -359,6 +378,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Task::Hint { check } => {
             print!("{}", xtask::hint::hint(&course, &check)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Task::Book { check, serve, out } => {
+            let out = out.unwrap_or_else(|| xtask::book::default_out(&course));
+            let pages = xtask::book::build(&course, &out, check)?;
+            println!("the course book: {pages} pages, no broken link, in {}", out.display());
+            if let Some(address) = serve {
+                runtime.block_on(xtask::book::serve(&out, address))?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Task::Doctor => {

@@ -960,9 +960,47 @@ fn up_with_a_taken_port_exits_2_and_a_broken_file_or_a_sick_database_is_graded()
             "      test: [\"CMD\", \"false\"]\n      interval: 1s\n      timeout: 5s\n      retries: 2\n",
         )
     });
-    let (code, _, report, stderr) = grade_up("sick", &["--submission", &sick.path()]);
+    let pages = tempfile::tempdir().unwrap();
+    let html = pages.path().join("sick.html");
+    let (code, _, report, stderr) =
+        grade_up("sick", &["--submission", &sick.path(), "--html-out", &html.display().to_string()]);
     assert_eq!(code, 1, "{stderr}\n{report:#}\n{}", why(&report));
     let stack_check = checks(&report).into_iter().find(|c| c["id"] == "stack-wordpress-healthy").unwrap();
     let actual = stack_check["actual"].as_str().unwrap_or_default();
     assert!(actual.contains("wordpress-db is unhealthy") && actual.contains("last log lines"), "{stack_check}");
+    the_html_report_marks_the_sick_database(&html);
+}
+
+/// The HTML report of the sick stack: its picture has the database that never got healthy marked
+/// at fault (and not its healthy neighbours), and a real browser draws that mark. The same
+/// page with the marks taken out draws none of the fault colour: the mark is what shows.
+fn the_html_report_marks_the_sick_database(html: &Path) {
+    let page = std::fs::read_to_string(html).unwrap();
+    let containers: Vec<&str> =
+        page.split("<g class=\"container").skip(1).map(|g| g.split('>').next().unwrap()).collect();
+    let db = containers
+        .iter()
+        .find(|g| g.contains("wordpress-db"))
+        .unwrap_or_else(|| panic!("no database drawn: {containers:?}"));
+    assert!(db.starts_with(" fault\"") && db.contains("data-state=\"fault\""), "{db}");
+    assert!(page.contains("unhealthy"), "the picture says why");
+    // Its healthy neighbours (the other database, the cache) are not marked: only what is at fault.
+    assert!(containers.iter().any(|g| g.contains("data-state=\"ok\"")), "{containers:?}");
+    let fault = rgb(grading::report::html::FAULT);
+    let shots = workspace().join("target/test-artifacts");
+    let pixels = screenshot(html, 1400, 1000, &shots.join("lab3-sick-report.png"));
+    let marked = pixels.iter().filter(|p| **p == fault).count();
+    assert!(marked > 500, "the browser drew {marked} pixels of the fault colour (see {})", shots.display());
+    let unmarked = pages_without_marks(&page, html);
+    let pixels = screenshot(&unmarked, 1400, 1000, &shots.join("lab3-sick-report-unmarked.png"));
+    assert_eq!(pixels.iter().filter(|p| **p == fault).count(), 0, "only the marks use the fault colour");
+}
+
+fn pages_without_marks(page: &str, html: &Path) -> std::path::PathBuf {
+    let plain = page
+        .replace("class=\"container fault\"", "class=\"container\"")
+        .replace("<tr class=\"fault\">", "<tr class=\"ok\">");
+    let path = html.with_file_name("unmarked.html");
+    std::fs::write(&path, plain).unwrap();
+    path
 }

@@ -99,6 +99,18 @@ impl Stack {
     /// networks are taken down again (as `down` does, the volumes and their data stay: `down
     /// --volumes` removes them).
     pub async fn up(&self, docker: &Docker, timeout: Duration, services: &[&str]) -> anyhow::Result<()> {
+        self.up_keeping(docker, timeout, services, false).await
+    }
+
+    /// [`Stack::up`], but with `keep` what started stays when it fails: to be looked at (the
+    /// grader draws it in its report) and then taken down with `down`.
+    pub async fn up_keeping(
+        &self,
+        docker: &Docker,
+        timeout: Duration,
+        services: &[&str],
+        keep: bool,
+    ) -> anyhow::Result<()> {
         let mut args = vec!["up", "--detach"];
         args.extend(services);
         let result = match self.run(&args) {
@@ -106,7 +118,7 @@ impl Stack {
             // Compose gives up on a dependency that turned unhealthy, naming only its container id.
             Err(e) => Err(unhealthy(docker, &self.project).await.map_or(e, anyhow::Error::msg)),
         };
-        if result.is_err() && services.is_empty() {
+        if result.is_err() && services.is_empty() && !keep {
             let _ = self.run(&["down"]);
         }
         result

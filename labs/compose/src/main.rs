@@ -30,7 +30,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create and start everything, wait until healthy, print the URLs.
-    Up,
+    Up {
+        /// When it does not get healthy, leave what started (to look at; `down` removes it)
+        /// instead of taking it down.
+        #[arg(long)]
+        keep: bool,
+    },
     /// Stop and remove the containers and networks (the volumes stay unless --volumes).
     Down {
         #[arg(long)]
@@ -69,8 +74,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot reach a Docker engine ({e}); start dockerd or set DOCKER_HOST"))
     };
     match cli.command {
-        Command::Up => {
-            stack.up(&docker()?, timeout, &[]).await?;
+        Command::Up { keep } => {
+            stack.up_keeping(&docker()?, timeout, &[], keep).await?;
             print_status(&docker()?, &stack.project).await
         }
         Command::Down { volumes: true } => compose::destroy(&docker()?, &stack.project).await,

@@ -143,3 +143,34 @@ pub fn why(report: &serde_json::Value) -> String {
     }
     lines.join("\n")
 }
+
+/// Renders `page` in headless Chromium (Debian's `chromium`; `cargo xtask test` installs it) at
+/// `width`x`height` CSS pixels and returns the screenshot's RGB pixels, row by row; the PNG is
+/// kept at `keep`.
+pub fn screenshot(page: &std::path::Path, width: u32, height: u32, keep: &std::path::Path) -> Vec<[u8; 3]> {
+    let profile = tempfile::tempdir().unwrap();
+    if let Some(dir) = keep.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let output = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--force-device-scale-factor=1"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--window-size={width},{height}"))
+        .arg(format!("--screenshot={}", keep.display()))
+        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
+        .output()
+        .expect("chromium (Debian's package) runs the browser tests: apt-get install chromium");
+    assert!(output.status.success() && keep.is_file(), "chromium: {}", String::from_utf8_lossy(&output.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(keep).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    let channels = info.color_type.samples();
+    buffer[..info.buffer_size()].chunks(channels).map(|p| [p[0], p[1], p[2]]).collect()
+}
+
+/// `#rrggbb` as bytes.
+pub fn rgb(hex: &str) -> [u8; 3] {
+    let byte = |i: usize| u8::from_str_radix(&hex[1 + 2 * i..3 + 2 * i], 16).unwrap();
+    [byte(0), byte(1), byte(2)]
+}

@@ -1,0 +1,432 @@
+//! What was running while a lab was graded, for the report's picture: the containers the lab's
+//! services make (by name, or every container of its Compose project), their networks, volumes
+//! and published ports, and which of them are at fault.
+//!
+//! Read from the Docker Engine API right after the checks ran and before anything is stopped. It
+//! only reads: nothing is started, changed or removed. A container is *at fault* when it is not
+//! running, restarts, reports unhealthy, or a failed container check names it.
+
+use crate::check::ContainerCheck;
+use crate::report::{Report, Status};
+use crate::rubric::CheckKind;
+use crate::runner::StepRubric;
+use crate::vars::Vars;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The running system, as the report draws it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Topology {
+    /// In drawing order: front door first, then apps, then what keeps data.
+    pub containers: Vec<Container>,
+}
+
+/// Where a container stands on a request's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    /// Terminates the client's connection and forwards it (nginx, Caddy, Traefik, ...).
+    FrontDoor,
+    /// Answers the request (WordPress, Nextcloud, a board, a site server, ...).
+    App,
+    /// Keeps data for the apps (a database, a cache).
+    Data,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::FrontDoor => "front door",
+            Tier::App => "app",
+            Tier::Data => "data",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    /// Its role in the lab's words ("database", "cache", "nextcloud"), from the image's family.
+    pub role: String,
+    pub tier: Tier,
+    /// `running`, `exited (1)`, `restarting`, `created`, ...
+    pub state: String,
+    /// `healthy`, `unhealthy` or `starting`: only when the image or the service has a healthcheck.
+    pub health: Option<String>,
+    pub networks: Vec<String>,
+    /// `127.0.0.1:9443 -> 443/tcp`.
+    pub published: Vec<Published>,
+    pub mounts: Vec<Mount>,
+    /// Why it is marked at fault (empty: it is not).
+    pub faults: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub host_ip: String,
+    pub host_port: String,
+    /// `443/tcp`.
+    pub container_port: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// `volume`, `bind` or `tmpfs`.
+    pub kind: String,
+    /// The volume's name (anonymous ones: their first 12 digits), or the host path.
+    pub source: String,
+    pub target: String,
+}
+
+impl Container {
+    pub fn at_fault(&self) -> bool {
+        !self.faults.is_empty()
+    }
+}
+
+impl Topology {
+    /// The named volumes, each once, in order of first use.
+    pub fn volumes(&self) -> Vec<&str> {
+        let mut seen = BTreeSet::new();
+        self.containers
+            .iter()
+            .flat_map(|c| &c.mounts)
+            .filter(|m| m.kind == "volume")
+            .map(|m| m.source.as_str())
+            .filter(|v| seen.insert(*v))
+            .collect()
+    }
+
+    /// The networks, each once, in order of first use.
+    pub fn networks(&self) -> Vec<&str> {
+        let mut seen = BTreeSet::new();
+        self.containers.iter().flat_map(|c| &c.networks).map(String::as_str).filter(|n| seen.insert(*n)).collect()
+    }
+
+    /// The request's path: (from, to) for each hop from a container to one of the next tier it
+    /// shares a network with (the front door to the apps, an app to its data). Containers that
+    /// share a network namespace (`--network container:`) reach each other on loopback: they
+    /// count as sharing one.
+    pub fn hops(&self) -> Vec<(usize, usize)> {
+        let mut hops = Vec::new();
+        for (i, from) in self.containers.iter().enumerate() {
+            for (j, to) in self.containers.iter().enumerate() {
+                let next = matches!(
+                    (from.tier, to.tier),
+                    (Tier::FrontDoor, Tier::App) | (Tier::App, Tier::Data) | (Tier::FrontDoor, Tier::Data)
+                );
+                if i == j || !next {
+                    continue;
+                }
+                // A front door that reaches an app goes no further itself.
+                if from.tier == Tier::FrontDoor
+                    && to.tier == Tier::Data
+                    && self.containers.iter().any(|c| c.tier == Tier::App)
+                {
+                    continue;
+                }
+                if from.networks.iter().any(|n| to.networks.contains(n)) {
+                    hops.push((i, j));
+                }
+            }
+        }
+        hops
+    }
+}
+
+/// What to draw: containers by name, and every container of these Compose projects.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    pub names: Vec<String>,
+    pub compose_projects: Vec<String>,
+}
+
+impl Scope {
+    /// The containers the selected steps' container checks look at (names and projects), beside
+    /// what the lab's services create (`names`, `projects`), variables expanded.
+    pub fn of(steps: &[StepRubric], vars: &Vars, names: &[String], projects: &[String]) -> Scope {
+        let mut scope = Scope {
+            names: names.iter().map(|n| vars.expand(n)).collect(),
+            compose_projects: projects.iter().map(|p| vars.expand(p)).collect(),
+        };
+        for check in steps.iter().flat_map(|s| &s.rubric.checks) {
+            if let CheckKind::Container(c) = &check.kind {
+                scope.names.extend(c.name.as_ref().map(|n| vars.expand(n)));
+                scope.compose_projects.extend(c.compose.as_ref().map(|c| vars.expand(&c.project)));
+            }
+        }
+        for list in [&mut scope.names, &mut scope.compose_projects] {
+            list.sort();
+            list.dedup();
+        }
+        scope
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.compose_projects.is_empty()
+    }
+}
+
+/// Reads the containers in `scope` (none found: `None`). `vars` gives the roles: each variable
+/// `X_images` names the image families of role X (`database_images = "mariadb mysql"`); the
+/// families every lab uses have their roles already.
+pub async fn capture(docker: &bollard::Docker, scope: &Scope, vars: &Vars) -> Option<Topology> {
+    if scope.is_empty() {
+        return None;
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for project in &scope.compose_projects {
+        if let Ok(found) = crate::check::project_containers(docker, project).await {
+            ids.extend(found.into_iter().filter_map(|c| c.id));
+        }
+    }
+    for name in &scope.names {
+        let filters: HashMap<&str, Vec<String>> = [("name", vec![format!("^/{}$", regex::escape(name))])].into();
+        let options =
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        if let Ok(found) = docker.list_containers(Some(options)).await {
+            ids.extend(found.into_iter().filter_map(|c| c.id));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
+    let roles = roles(vars);
+    let mut containers = Vec::new();
+    for id in ids {
+        let Ok(found) = docker.inspect_container(&id, None).await else { continue };
+        containers.push(container_of(&found, &roles));
+    }
+    if containers.is_empty() {
+        return None;
+    }
+    containers.sort_by(|a, b| (a.tier, &a.name).cmp(&(b.tier, &b.name)));
+    Some(Topology { containers })
+}
+
+/// The image families of each role: the lab's `X_images` variables, over the usual ones.
+fn roles(vars: &Vars) -> BTreeMap<String, String> {
+    let mut roles: BTreeMap<String, String> = BTreeMap::new();
+    for (role, families) in [
+        ("front door", "nginx httpd caddy traefik haproxy"),
+        ("database", "mariadb mysql postgres"),
+        ("cache", "redis valkey memcached"),
+    ] {
+        for family in families.split(' ') {
+            roles.insert(family.to_string(), role.to_string());
+        }
+    }
+    for (name, value) in vars.iter() {
+        let Some(role) = name.strip_suffix("_images") else { continue };
+        let role = if role == "proxy" { "front door" } else { role };
+        for family in value.split([' ', ',']).map(str::trim).filter(|f| !f.is_empty()) {
+            roles.insert(family.to_ascii_lowercase(), role.replace('_', " "));
+        }
+    }
+    roles
+}
+
+fn tier_of(role: &str) -> Tier {
+    match role {
+        "front door" => Tier::FrontDoor,
+        "database" | "cache" => Tier::Data,
+        _ => Tier::App,
+    }
+}
+
+fn container_of(found: &bollard::models::ContainerInspectResponse, roles: &BTreeMap<String, String>) -> Container {
+    let name = found.name.as_deref().unwrap_or("?").trim_start_matches('/').to_string();
+    let config = found.config.clone().unwrap_or_default();
+    let image = config.image.clone().unwrap_or_default();
+    let family = crate::check::family(&image);
+    let role = roles.get(&family).cloned().unwrap_or_else(|| "app".to_string());
+    let state = found.state.clone().unwrap_or_default();
+    let status = state.status.map(|s| s.to_string()).unwrap_or_else(|| "unknown".into());
+    let state_text = match (status.as_str(), state.exit_code) {
+        ("exited", Some(code)) => format!("exited ({code})"),
+        _ => status.clone(),
+    };
+    let health = state.health.and_then(|h| h.status).map(|s| s.to_string()).filter(|s| s != "none" && !s.is_empty());
+    let settings = found.network_settings.clone().unwrap_or_default();
+    let mut networks: Vec<String> = settings.networks.clone().unwrap_or_default().into_keys().collect();
+    networks.sort();
+    // `--network container:X` shares X's namespace: drawn as X's networks (filled in below).
+    let mode = found.host_config.as_ref().and_then(|h| h.network_mode.clone()).unwrap_or_default();
+    if let Some(other) = mode.strip_prefix("container:") {
+        networks = vec![format!("namespace of {}", short(other))];
+    }
+    let mut published: Vec<Published> = settings
+        .ports
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(port, bindings)| {
+            bindings.unwrap_or_default().into_iter().map(move |b| Published {
+                host_ip: b.host_ip.unwrap_or_default(),
+                host_port: b.host_port.unwrap_or_default(),
+                container_port: port.clone(),
+            })
+        })
+        .filter(|p| !p.host_port.is_empty())
+        .collect();
+    published.sort_by(|a, b| (&a.host_port, &a.host_ip).cmp(&(&b.host_port, &b.host_ip)));
+    published.dedup_by(|a, b| a.host_port == b.host_port && a.container_port == b.container_port);
+    let mut mounts: Vec<Mount> = found
+        .mounts
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let kind = m.typ.map(|t| t.to_string()).unwrap_or_default();
+            let source = match kind.as_str() {
+                "volume" => m.name.clone().map(|n| if is_anonymous(&n) { n[..12].to_string() } else { n }),
+                _ => m.source.clone(),
+            };
+            Mount { kind, source: source.unwrap_or_default(), target: m.destination.unwrap_or_default() }
+        })
+        .collect();
+    mounts.sort_by(|a, b| a.target.cmp(&b.target));
+    let mut faults = Vec::new();
+    if status != "running" {
+        faults.push(format!("not running: {state_text}"));
+    }
+    if state.restarting == Some(true) && status == "running" {
+        faults.push("restarting".to_string());
+    }
+    if health.as_deref() == Some("unhealthy") {
+        faults.push("unhealthy".to_string());
+    }
+    Container {
+        tier: tier_of(&role),
+        name,
+        image,
+        role,
+        state: state_text,
+        health,
+        networks,
+        published,
+        mounts,
+        faults,
+    }
+}
+
+fn is_anonymous(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A container id or name, short enough to read.
+fn short(id: &str) -> &str {
+    if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        &id[..12]
+    } else {
+        id
+    }
+}
+
+/// Marks the containers failed container checks are about (by name, Compose service, or role),
+/// and fills in the namespace a container shares with its owner's networks.
+pub fn mark(topology: &mut Topology, report: &Report, steps: &[StepRubric], vars: &Vars) {
+    // Checks that ran and failed: not those failed unrun because the services did not start.
+    let failed: BTreeSet<&str> = report
+        .checks()
+        .filter(|(_, c)| c.status == Status::Failed && c.expected.as_deref() != Some(crate::runner::NOT_STARTED))
+        .map(|(_, c)| c.id.as_str())
+        .collect();
+    for check in steps.iter().flat_map(|s| &s.rubric.checks) {
+        let CheckKind::Container(kind) = &check.kind else { continue };
+        if !failed.contains(check.id.as_str()) {
+            continue;
+        }
+        for container in &mut topology.containers {
+            if is_about(kind, container, vars) {
+                container.faults.push(format!("failed {}", check.id));
+            }
+        }
+    }
+    // Containers in another's namespace share its networks (and reach it on loopback).
+    let owners: BTreeMap<String, Vec<String>> =
+        topology.containers.iter().map(|c| (c.name.clone(), c.networks.clone())).collect();
+    for container in &mut topology.containers {
+        if let Some(owner) = container.networks.first().and_then(|n| n.strip_prefix("namespace of ")) {
+            let owner = owner.to_string();
+            let shared = owners.iter().find(|(name, _)| **name == owner || name.starts_with(&owner));
+            if let Some((name, networks)) = shared {
+                let mut mine = networks.clone();
+                mine.push(format!("namespace of {name}"));
+                container.networks = mine;
+            }
+        }
+    }
+    // Whoever's namespace is shared counts as on it too.
+    let shared: Vec<String> = topology
+        .containers
+        .iter()
+        .flat_map(|c| c.networks.iter().filter(|n| n.starts_with("namespace of ")).cloned())
+        .collect();
+    for container in &mut topology.containers {
+        let own = format!("namespace of {}", container.name);
+        if shared.contains(&own) && !container.networks.contains(&own) {
+            container.networks.push(own);
+        }
+    }
+}
+
+/// Whether a container check is about this one container: by its name or its Compose service. A
+/// check of every container of a role (`select`) is not: one sick database fails it for all, and
+/// the sick one is marked by its own state.
+fn is_about(check: &ContainerCheck, container: &Container, vars: &Vars) -> bool {
+    if let Some(name) = &check.name {
+        return vars.expand(name) == container.name;
+    }
+    let Some(compose) = &check.compose else { return false };
+    // By service: Compose names its containers project-service-N (v2) or project_service_N (v1).
+    let (project, service) = (vars.expand(&compose.project), compose.service.as_deref().map(|s| vars.expand(s)));
+    service.is_some_and(|service| {
+        [format!("{project}-{service}-"), format!("{project}_{service}_")].iter().any(|p| container.name.starts_with(p))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(name: &str, role: &str, networks: &[&str]) -> Container {
+        Container {
+            name: name.into(),
+            image: format!("{role}:1"),
+            role: role.into(),
+            tier: tier_of(role),
+            state: "running".into(),
+            health: None,
+            networks: networks.iter().map(|n| n.to_string()).collect(),
+            published: Vec::new(),
+            mounts: Vec::new(),
+            faults: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_request_goes_from_the_front_door_to_the_apps_and_on_to_their_data_over_shared_networks() {
+        let topology = Topology {
+            containers: vec![
+                container("proxy", "front door", &["front"]),
+                container("wp", "wordpress", &["front", "back"]),
+                container("nc", "nextcloud", &["front", "back"]),
+                container("db", "database", &["back"]),
+                container("lonely", "cache", &["elsewhere"]),
+            ],
+        };
+        assert_eq!(topology.hops(), vec![(0, 1), (0, 2), (1, 3), (2, 3)]);
+        assert_eq!(topology.networks(), vec!["front", "back", "elsewhere"]);
+    }
+
+    #[test]
+    fn roles_come_from_the_labs_image_families() {
+        let mut vars = Vars::new();
+        vars.set("wordpress_images", "wordpress");
+        vars.set("proxy_images", "nginx caddy");
+        let roles = roles(&vars);
+        assert_eq!(roles["wordpress"], "wordpress");
+        assert_eq!(roles["caddy"], "front door");
+        assert_eq!(roles["mariadb"], "database");
+        assert_eq!(tier_of(&roles["redis"]), Tier::Data);
+    }
+}
