@@ -499,8 +499,10 @@ async fn grade_up(
 ) -> anyhow::Result<Report> {
     use tokio::signal::unix::{signal, SignalKind};
     // Listen for Ctrl-C and SIGTERM from here on, so an interrupted build also ends cleanly.
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut signals = Signals {
+        interrupt: signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?,
+        terminate: signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?,
+    };
     let run = match (&engine, needs_run(selection)) {
         (Some(engine), true) => {
             let config = RunConfig {
@@ -529,10 +531,16 @@ async fn grade_up(
             temporary.insert(dir).path().to_path_buf()
         }
     };
-    let graded = up_and_grade(options, selection, engine, run.clone(), &state, &mut interrupt, &mut terminate).await;
+    let phases = crate::progress::Phases::new(if run.is_some() { 6 } else { 5 });
+    let graded = up_and_grade(options, selection, engine, run.clone(), &state, &phases, &mut signals).await;
     drop(temporary);
-    let Some(run) = run else { return graded };
+    let Some(run) = run else {
+        phases.finish();
+        return graded;
+    };
+    phases.phase("removing what the run made");
     let reaped = run.finish().await;
+    phases.finish();
     let incidents = run.incidents();
     let mut report = graded?;
     reaped.context("grading finished, but what the run made could not all be removed")?;
@@ -542,15 +550,22 @@ async fn grade_up(
     Ok(report)
 }
 
+/// Ctrl-C and SIGTERM, watched from the start of `--up`.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
 async fn up_and_grade(
     options: &CheckOptions,
     selection: &Selection,
     engine: Option<crate::engine::Engine>,
     run: Option<Arc<Run>>,
     state: &Path,
-    interrupt: &mut tokio::signal::unix::Signal,
-    terminate: &mut tokio::signal::unix::Signal,
+    phases: &crate::progress::Phases,
+    signals: &mut Signals,
 ) -> anyhow::Result<Report> {
+    let Signals { interrupt, terminate } = signals;
     let interrupted = |interrupt: &mut tokio::signal::unix::Signal| {
         // A pending Ctrl-C that arrived while a blocking build ran.
         futures_util::FutureExt::now_or_never(interrupt.recv()).is_some()
@@ -559,12 +574,14 @@ async fn up_and_grade(
     let submission = run.as_ref().and_then(|r| r.submission()).unwrap_or(&selection.submission).to_path_buf();
     // The programs are the grader's own (this workspace's), whichever course's data is graded.
     let grader = crate::workspace_root();
+    phases.phase("building the course's programs");
     let prepared = services::prepare(&grader, selection.lab(), &steps, &submission, &selection.vars, state);
     if interrupted(interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
     let mut specs = prepared?;
     services::ensure_ports_free(&specs)?;
+    phases.phase("making sure of the images");
     if let Some(engine) = &engine {
         services::preflight(&engine.docker, &specs).await?;
         ensure_images(engine, &grader, &mut specs, options.images, run.as_deref()).await?;
@@ -575,6 +592,7 @@ async fn up_and_grade(
     let deadline = tokio::time::Instant::now() + options.timeout;
     let docker = engine.map(|e| e.docker);
     let work = async {
+        phases.phase("starting the services");
         let started = tokio::time::timeout_at(
             deadline,
             Services::start(specs, Lifetime::TiedToGrader, run.clone(), crate::images::TOOLBOX),
@@ -623,7 +641,9 @@ async fn up_and_grade(
             })
             .collect();
         // What --up started is the grader's: its persistence checks may recreate it.
+        phases.phase("checking");
         let report = grade(selection, services.clone(), docker, failures, Some(deadline), true).await;
+        phases.phase("stopping the services");
         if let Some(services) = services {
             services.stop_all().await;
         }

@@ -81,7 +81,7 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
 /// Builds `package`'s binary `bin` statically; returns its path.
 pub fn static_binary(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     let target_dir = root.join("target/static");
-    eprintln!("building {bin} ({package}) as a static binary ...");
+    crate::progress::say(format!("building {bin} ({package}) as a static binary ..."));
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
@@ -122,7 +122,7 @@ pub async fn build_from_context(
             return Ok(Built::Cached);
         }
     }
-    eprintln!("building image {tag} ...");
+    crate::progress::say(format!("building image {tag} ..."));
     let mut labels: HashMap<&str, &str> = [(LABEL, "true"), (INPUT_LABEL, hash.as_str())].into_iter().collect();
     labels.extend(extra_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let options = BuildImageOptionsBuilder::default()
@@ -139,7 +139,7 @@ pub async fn build_from_context(
             bail!("building {tag} failed: {}", detail.message.unwrap_or_default());
         }
         if let Some(line) = info.stream.as_deref().map(str::trim).filter(|l| l.starts_with("Step ")) {
-            eprintln!("  {line}");
+            crate::progress::say(format!("  {line}"));
         }
     }
     Ok(Built::Fresh)
@@ -191,7 +191,7 @@ pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
     let have_debootstrap =
         Command::new("sh").args(["-c", "command -v debootstrap"]).output().is_ok_and(|o| o.status.success());
     if !have_debootstrap {
-        eprintln!("installing debootstrap from Debian's packages ...");
+        crate::progress::say("installing debootstrap from Debian's packages ...");
         let status = Command::new("sh")
             .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq debootstrap >/dev/null"])
             .status()?;
@@ -201,7 +201,7 @@ pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
     }
     let dir = tempfile::Builder::new().prefix("clabs-debootstrap-").tempdir_in("/var/tmp")?;
     let rootfs = dir.path().join("rootfs");
-    eprintln!("making the Debian base with debootstrap (about half a minute) ...");
+    crate::progress::say("making the Debian base with debootstrap (about half a minute) ...");
     let status = Command::new("debootstrap")
         .args(["--variant=minbase", "bookworm"])
         .arg(&rootfs)
@@ -299,7 +299,7 @@ pub async fn ensure_tags(
                 None => {
                     let Err(why) = pull(engine, tag).await else { continue };
                     let why = why.to_string();
-                    eprintln!("cannot pull {tag}: {why}");
+                    crate::progress::say(format!("cannot pull {tag}: {why}"));
                     let offline =
                         ["dial tcp", "no such host", "connection refused", "i/o timeout", "handshake timeout"];
                     if offline.iter().any(|o| why.contains(o)) {
@@ -310,10 +310,10 @@ pub async fn ensure_tags(
             };
             match stand_in_for {
                 Some(s) if source == ImageSource::Auto => {
-                    eprintln!(
+                    crate::progress::say(format!(
                         "{tag}: no registry answered; using the stand-in {} (built from Debian's packages)",
                         s.tag
-                    );
+                    ));
                     stand_in(engine, root, s.tag, s.dir).await?;
                     replaced.push((tag.clone(), s.tag.to_string()));
                 }
@@ -339,14 +339,14 @@ pub async fn pull(engine: &Engine, tag: &str) -> anyhow::Result<()> {
             bail!("{}", one_line(&detail.message.unwrap_or_default()));
         }
         if !announced {
-            eprintln!("pulling {tag} ...");
+            crate::progress::say(format!("pulling {tag} ..."));
             announced = true;
         }
         if let (Some(id), Some(status)) = (info.id, info.status) {
             layers.insert(id.clone());
             if status == "Pull complete" || status == "Already exists" {
                 done.insert(id);
-                eprintln!("  {tag}: {} of {} layers", done.len(), layers.len());
+                crate::progress::say(format!("  {tag}: {} of {} layers", done.len(), layers.len()));
             }
         }
     }

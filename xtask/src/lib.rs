@@ -18,6 +18,7 @@ pub mod hand;
 pub mod hint;
 pub mod images;
 pub mod pool;
+pub mod progress;
 pub mod provenance;
 pub mod services;
 pub mod tasks;

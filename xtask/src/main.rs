@@ -495,5 +495,6 @@ async fn prepare_docker(course: &std::path::Path) -> anyhow::Result<()> {
     xtask::engine::install_tool("docker-registry", "docker-registry", "the image pull test")?;
     xtask::engine::install_tool("nginx", "nginx-light", "the Gradescope autograder test (lab 1 without an engine)")?;
     xtask::engine::install_tool("tmux", "tmux", "the watch test")?;
+    xtask::engine::install_tool("chromium", "chromium", "the HTML report's browser test")?;
     build_images(&engine, course).await
 }

@@ -129,7 +129,7 @@ pub fn prepare(
             build.args(["--package", &service.package, "--bin", service.bin()]);
         }
         let names: Vec<&str> = processes.iter().map(|s| s.package.as_str()).collect();
-        eprintln!("building {} (the course's own) ...", names.join(", "));
+        crate::progress::say(format!("building {} (the course's own) ...", names.join(", ")));
         let status = build.status().context("cannot run cargo to build the lab's services")?;
         if !status.success() {
             bail!("building {} failed (cargo's messages are above)", names.join(", "));
@@ -446,7 +446,7 @@ impl Services {
         let spec = self.specs.iter().find(|s| s.name == name);
         if let (true, Some(spec), Some(command)) = (started, spec, spec.and_then(|s| s.command.as_ref())) {
             if let Err(StartError::Grader(e)) = self.run_command(spec, &command.stop, "stop").await {
-                eprintln!("warning: {e:#}");
+                crate::progress::say(format!("warning: {e:#}"));
             }
         }
     }

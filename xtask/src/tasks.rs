@@ -353,7 +353,12 @@ pub fn lint(root: &Path) -> anyhow::Result<()> {
     run(fmt, "cargo fmt --all --check")?;
     let mut clippy = cargo();
     clippy.current_dir(root).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
-    run(clippy, "cargo clippy --workspace --all-targets -- -D warnings")
+    run(clippy, "cargo clippy --workspace --all-targets -- -D warnings")?;
+    // The course book: the handouts' shape and checks lists, the build, and every link.
+    let out = tempfile::tempdir().context("cannot make a folder for the book")?;
+    let pages = crate::book::build(root, &out.path().join("book"), true)?;
+    eprintln!("the course book builds: {pages} pages, no broken link");
+    Ok(())
 }
 
 #[cfg(test)]

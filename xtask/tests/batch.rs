@@ -84,6 +84,8 @@ fn a_class_is_graded_two_at_a_time_into_one_gradebook_and_again_only_what_change
     assert!(provenance["started_at"].as_str().unwrap().ends_with('Z'), "{provenance}");
     for student in ["ada", "bob", "eve", "zed"] {
         assert!(out.path().join(format!("reports/{student}.txt")).is_file(), "{student}'s human report");
+        let page = std::fs::read_to_string(out.path().join(format!("reports/{student}.html"))).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>") && page.contains(student), "{student}'s HTML report");
     }
     let summary = std::fs::read_to_string(out.path().join("summary.txt")).unwrap();
     assert!(summary.contains("single-restarts"), "{summary}");
