@@ -322,7 +322,7 @@ impl Curriculum {
     }
 
     /// Everything a course author can get wrong: each step's crate, handout and rubric are there,
-    /// rubrics load, handouts end with "Further reading". Returns every problem, not just the first.
+    /// rubrics load, handouts end with "Going further" (what else a chapter must have, `cargo xtask book` checks). Returns every problem, not just the first.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for lab in &self.labs {
@@ -334,8 +334,8 @@ impl Curriculum {
                     }
                 }
                 if let Ok(handout) = std::fs::read_to_string(dir.join("README.md")) {
-                    if !handout.contains("## Further reading") {
-                        problems.push(format!("step '{}': the handout has no \"## Further reading\" section", step.id));
+                    if !handout.contains("## Going further") {
+                        problems.push(format!("step '{}': the handout has no \"## Going further\" section", step.id));
                     }
                 }
                 if dir.join("rubric.toml").is_file() {
