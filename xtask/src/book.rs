@@ -173,6 +173,25 @@ pub fn refresh_handouts(course: &Path, check_only: bool) -> anyhow::Result<Vec<P
             }
         }
     }
+    // The book's other pages are for students too.
+    let pages = course.join("docs/book");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&pages)
+        .with_context(|| format!("cannot read {}", pages.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    names.sort();
+    for page in names {
+        let text = std::fs::read_to_string(&page).with_context(|| format!("cannot read {}", page.display()))?;
+        for (number, line) in text.lines().enumerate() {
+            for (pattern, what) in FORBIDDEN {
+                if regex_is_match(pattern, line) {
+                    let shown = page.strip_prefix(course).unwrap_or(&page).display().to_string();
+                    wrong.push(format!("{shown}: line {} mentions {what}: {}", number + 1, line.trim()));
+                }
+            }
+        }
+    }
     if !wrong.is_empty() {
         bail!("the handouts are not ready for the book:\n  {}", wrong.join("\n  "));
     }
@@ -391,6 +410,35 @@ mod tests {
         let hint = std::fs::read_to_string(built.join("lab1/static-site.html")).unwrap();
         assert!(hint.contains("id=\"site-own-404\""), "a check is a heading a link can name");
         assert!(built.join("instructors.html").is_file());
+    }
+
+    #[tokio::test]
+    async fn the_built_book_is_served() {
+        let root = crate::workspace_root();
+        let out = tempfile::tempdir().unwrap();
+        let built = out.path().join("book");
+        build(&root, &built, true).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        let server = tokio::spawn({
+            let built = built.clone();
+            async move { serve(&built, address).await }
+        });
+        let mut page = String::new();
+        for _ in 0..50 {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            if let Ok(mut stream) = tokio::net::TcpStream::connect(address).await {
+                let request = "GET /lab1/static-site.html HTTP/1.1\r\nHost: book\r\nConnection: close\r\n\r\n";
+                stream.write_all(request.as_bytes()).await.unwrap();
+                stream.read_to_string(&mut page).await.unwrap();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        server.abort();
+        assert!(page.starts_with("HTTP/1.1 200"), "{}", &page[..page.len().min(300)]);
+        assert!(page.contains("Troubleshooting"));
     }
 
     #[test]
