@@ -43,6 +43,8 @@ impl Tier {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
+    /// The engine's id for it.
+    pub id: String,
     pub name: String,
     pub image: String,
     /// Its role in the lab's words ("database", "cache", "nextcloud"), from the image's family.
@@ -103,7 +105,7 @@ impl Topology {
     }
 
     /// The request's path: (from, to) for each hop from a container to one of the next tier it
-    /// shares a network with (the front door to the apps, an app to its data). Containers that
+    /// shares a network with (a user-defined one, or a namespace) (the front door to the apps, an app to its data). Containers that
     /// share a network namespace (`--network container:`) reach each other on loopback: they
     /// count as sharing one.
     pub fn hops(&self) -> Vec<(usize, usize)> {
@@ -124,7 +126,10 @@ impl Topology {
                 {
                     continue;
                 }
-                if from.networks.iter().any(|n| to.networks.contains(n)) {
+                // Docker's default bridge joins unrelated containers, and gives no names to reach
+                // each other by: it is no path.
+                let path = |n: &&String| !matches!(n.as_str(), "bridge" | "host" | "none");
+                if from.networks.iter().filter(path).any(|n| to.networks.contains(n)) {
                     hops.push((i, j));
                 }
             }
@@ -296,6 +301,7 @@ fn container_of(found: &bollard::models::ContainerInspectResponse, roles: &BTree
     }
     Container {
         tier: tier_of(&role),
+        id: found.id.clone().unwrap_or_default(),
         name,
         image,
         role,
@@ -341,14 +347,16 @@ pub fn mark(topology: &mut Topology, report: &Report, steps: &[StepRubric], vars
             }
         }
     }
-    // Containers in another's namespace share its networks (and reach it on loopback).
-    let owners: BTreeMap<String, Vec<String>> =
-        topology.containers.iter().map(|c| (c.name.clone(), c.networks.clone())).collect();
+    // Containers in another's namespace share its networks (and reach it on loopback). The
+    // engine names the owner by id (or by name, as it was given).
+    let owners: Vec<(String, String, Vec<String>)> =
+        topology.containers.iter().map(|c| (c.id.clone(), c.name.clone(), c.networks.clone())).collect();
     for container in &mut topology.containers {
         if let Some(owner) = container.networks.first().and_then(|n| n.strip_prefix("namespace of ")) {
             let owner = owner.to_string();
-            let shared = owners.iter().find(|(name, _)| **name == owner || name.starts_with(&owner));
-            if let Some((name, networks)) = shared {
+            let shared =
+                owners.iter().find(|(id, name, _)| *name == owner || (!owner.is_empty() && id.starts_with(&owner)));
+            if let Some((_, name, networks)) = shared {
                 let mut mine = networks.clone();
                 mine.push(format!("namespace of {name}"));
                 container.networks = mine;
@@ -390,6 +398,7 @@ mod tests {
 
     fn container(name: &str, role: &str, networks: &[&str]) -> Container {
         Container {
+            id: format!("{name}-id"),
             name: name.into(),
             image: format!("{role}:1"),
             role: role.into(),
@@ -408,14 +417,28 @@ mod tests {
         let topology = Topology {
             containers: vec![
                 container("proxy", "front door", &["front"]),
-                container("wp", "wordpress", &["front", "back"]),
+                container("wp", "wordpress", &["front", "back", "bridge"]),
                 container("nc", "nextcloud", &["front", "back"]),
                 container("db", "database", &["back"]),
                 container("lonely", "cache", &["elsewhere"]),
+                container("stranger", "database", &["bridge"]),
             ],
         };
         assert_eq!(topology.hops(), vec![(0, 1), (0, 2), (1, 3), (2, 3)]);
-        assert_eq!(topology.networks(), vec!["front", "back", "elsewhere"]);
+        assert_eq!(topology.networks(), vec!["front", "back", "bridge", "elsewhere"]);
+    }
+
+    #[test]
+    fn a_container_in_anothers_namespace_shares_its_networks_and_reaches_it() {
+        let mut owner = container("lab2-proxy", "static-site", &["bridge"]);
+        owner.id = "8f1bf60fa85b0123".into();
+        let mut topology = Topology {
+            containers: vec![container("lab2-proxy-nginx", "front door", &["namespace of 8f1bf60fa85b"]), owner],
+        };
+        mark(&mut topology, &crate::report::sample(), &[], &Vars::new());
+        assert_eq!(topology.containers[0].networks, ["bridge", "namespace of lab2-proxy"]);
+        assert_eq!(topology.containers[1].networks, ["bridge", "namespace of lab2-proxy"]);
+        assert_eq!(topology.hops(), vec![(0, 1)]);
     }
 
     #[test]

@@ -245,10 +245,17 @@ pub fn picture(topology: &Topology) -> String {
             }
         }
     }
-    // This machine's ports, each to the container that publishes it.
+    // This machine's ports, each to the container that publishes it - or, when that container's
+    // network namespace is shared with a front door, to the front door, which is what listens.
     let mut port_row = 0;
     for (c, container) in topology.containers.iter().enumerate() {
-        let (x, y) = place[c];
+        let namespace = format!("namespace of {}", container.name);
+        let listener = topology
+            .containers
+            .iter()
+            .position(|o| o.tier == Tier::FrontDoor && o.name != container.name && o.networks.contains(&namespace))
+            .unwrap_or(c);
+        let (x, y) = place[listener];
         for published in &container.published {
             let py = (TOP + port_row * 40).max(y);
             port_row = (py - TOP) / 40 + 1;
@@ -298,7 +305,7 @@ pub fn picture(topology: &Topology) -> String {
             esc(&format!(
                 "{} ({}): {}{}",
                 container.name,
-                container.image,
+                image_name(&container.image),
                 state,
                 if fault { format!(" - {why}") } else { String::new() }
             )),
@@ -307,7 +314,7 @@ pub fn picture(topology: &Topology) -> String {
             esc(&ellipsis(&container.name, 26)),
             y + 42,
             esc(&container.role),
-            esc(&ellipsis(&container.image, 22)),
+            esc(&ellipsis(&image_name(&container.image), 22)),
             y + 60,
             esc(&ellipsis(&if fault { why } else { state }, 34)),
             y + 78,
@@ -344,7 +351,7 @@ fn container_table(topology: &Topology) -> String {
             if c.at_fault() { "fault" } else { "ok" },
             esc(&c.name),
             esc(&c.role),
-            esc(&c.image),
+            esc(&image_name(&c.image)),
             esc(&state),
             esc(&c.networks.join(", ")),
             published.join("<br>"),
@@ -353,6 +360,15 @@ fn container_table(topology: &Topology) -> String {
     }
     out.push_str("</tbody></table>\n");
     out
+}
+
+/// An image as the student named it: a build of the sandbox run is tagged in the run's own
+/// namespace (`clabs-run-<id>/portfolio:0.1.0`), which says nothing to them.
+fn image_name(image: &str) -> String {
+    match image.strip_prefix("clabs-run-").and_then(|rest| rest.split_once('/')) {
+        Some((_, name)) => format!("{name} (built)"),
+        None => image.to_string(),
+    }
 }
 
 fn ellipsis(text: &str, max: usize) -> String {
@@ -407,6 +423,7 @@ mod tests {
 
     fn sample_topology() -> Topology {
         let container = |name: &str, role: &str, tier, networks: &[&str]| Container {
+            id: String::new(),
             name: name.into(),
             image: format!("{role}:1"),
             role: role.into(),
