@@ -31,16 +31,6 @@ pub enum Tier {
     Data,
 }
 
-impl Tier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Tier::FrontDoor => "front door",
-            Tier::App => "app",
-            Tier::Data => "data",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Container {
     /// The engine's id for it.
@@ -96,12 +86,6 @@ impl Topology {
             .map(|m| m.source.as_str())
             .filter(|v| seen.insert(*v))
             .collect()
-    }
-
-    /// The networks, each once, in order of first use.
-    pub fn networks(&self) -> Vec<&str> {
-        let mut seen = BTreeSet::new();
-        self.containers.iter().flat_map(|c| &c.networks).map(String::as_str).filter(|n| seen.insert(*n)).collect()
     }
 
     /// The request's path: (from, to) for each hop from a container to one of the next tier it
@@ -425,7 +409,6 @@ mod tests {
             ],
         };
         assert_eq!(topology.hops(), vec![(0, 1), (0, 2), (1, 3), (2, 3)]);
-        assert_eq!(topology.networks(), vec!["front", "back", "bridge", "elsewhere"]);
     }
 
     #[test]

@@ -38,9 +38,6 @@ pub const FORBIDDEN: [(&str, &str); 4] = [
 /// One step's chapter.
 #[derive(Debug, Clone)]
 pub struct Chapter {
-    pub lab: String,
-    pub step: String,
-    pub title: String,
     /// The handout, relative to the course.
     pub handout: PathBuf,
     /// The chapter's page in the book, relative to its source folder: `lab1/static-site.md`.
@@ -52,13 +49,9 @@ pub fn chapters(curriculum: &Curriculum) -> Vec<Chapter> {
         .labs
         .iter()
         .flat_map(|lab| {
-            lab.steps.iter().map(|step| Chapter {
-                lab: lab.id.clone(),
-                step: step.id.clone(),
-                title: step.title.clone(),
-                handout: step.dir.join("README.md"),
-                page: format!("{}/{}.md", lab.id, step.id),
-            })
+            lab.steps
+                .iter()
+                .map(|step| Chapter { handout: step.dir.join("README.md"), page: format!("{}/{}.md", lab.id, step.id) })
         })
         .collect()
 }
@@ -126,24 +119,25 @@ pub fn problems(handout: &str, expected_checks: &str) -> Vec<String> {
         }
         _ => problems.push(format!("has no checks list (a line `{BEGIN}` and a line `{END}` under `## Checks`)")),
     }
-    for (number, line) in handout.lines().enumerate() {
-        for (pattern, what) in FORBIDDEN {
-            if regex_is_match(pattern, line) {
-                problems.push(format!("line {} mentions {what}: {}", number + 1, line.trim()));
-            }
-        }
-    }
+    problems.extend(forbidden_words(handout));
     problems
 }
 
-fn regex_is_match(pattern: &str, text: &str) -> bool {
-    use std::sync::OnceLock;
-    static CACHE: OnceLock<std::sync::Mutex<BTreeMap<String, regex::Regex>>> = OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().expect("regex cache");
-    cache
-        .entry(pattern.to_string())
-        .or_insert_with(|| regex::Regex::new(pattern).expect("a valid pattern"))
-        .is_match(text)
+/// `line N mentions WHAT: LINE` for each line of `text` that says what [`FORBIDDEN`] forbids.
+fn forbidden_words(text: &str) -> Vec<String> {
+    static PATTERNS: std::sync::OnceLock<Vec<(regex::Regex, &str)>> = std::sync::OnceLock::new();
+    let patterns = PATTERNS.get_or_init(|| {
+        FORBIDDEN.iter().map(|(pattern, what)| (regex::Regex::new(pattern).expect("a valid pattern"), *what)).collect()
+    });
+    let mut found = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        for (pattern, what) in patterns {
+            if pattern.is_match(line) {
+                found.push(format!("line {} mentions {what}: {}", number + 1, line.trim()));
+            }
+        }
+    }
+    found
 }
 
 /// Writes each handout's checks list from its rubric (or, with `check_only`, lists the handouts
@@ -183,14 +177,8 @@ pub fn refresh_handouts(course: &Path, check_only: bool) -> anyhow::Result<Vec<P
     names.sort();
     for page in names {
         let text = std::fs::read_to_string(&page).with_context(|| format!("cannot read {}", page.display()))?;
-        for (number, line) in text.lines().enumerate() {
-            for (pattern, what) in FORBIDDEN {
-                if regex_is_match(pattern, line) {
-                    let shown = page.strip_prefix(course).unwrap_or(&page).display().to_string();
-                    wrong.push(format!("{shown}: line {} mentions {what}: {}", number + 1, line.trim()));
-                }
-            }
-        }
+        let shown = page.strip_prefix(course).unwrap_or(&page).display().to_string();
+        wrong.extend(forbidden_words(&text).into_iter().map(|problem| format!("{shown}: {problem}")));
     }
     if !wrong.is_empty() {
         bail!("the handouts are not ready for the book:\n  {}", wrong.join("\n  "));
@@ -472,13 +460,7 @@ mod tests {
 
     #[test]
     fn links_between_handouts_become_links_between_chapters() {
-        let chapter = Chapter {
-            lab: "lab3".into(),
-            step: "cache".into(),
-            title: "c".into(),
-            handout: "labs/cache/README.md".into(),
-            page: "lab3/cache.md".into(),
-        };
+        let chapter = Chapter { handout: "labs/cache/README.md".into(), page: "lab3/cache.md".into() };
         let by_dir: BTreeMap<PathBuf, &Chapter> = [(PathBuf::from("labs/cache"), &chapter)].into();
         let text = relink("see the [cache step](../cache/README.md#see-it-work).", Path::new("labs/compose"), &by_dir);
         assert_eq!(text, "see the [cache step](../lab3/cache.md#see-it-work).");
