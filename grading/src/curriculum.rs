@@ -33,17 +33,30 @@ pub struct Lab {
     /// Default values of the variables its rubrics and services use (`--var` overrides them).
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
-    /// Port variables that stay as they are when submissions are graded side by side: ports a
-    /// student's configuration names and that are not published on this machine as they are
-    /// (inside the lab's own network namespace, or moved by the grader). Every other `*_port`
-    /// variable gets a port of its own per job.
+    /// The variables that differ between submissions graded side by side (`grade --jobs`).
+    /// Declared, never inferred from a name: every variable not listed stays as it is for every
+    /// job (a port a student's configuration names inside its own namespace, the name a
+    /// certificate must carry).
     #[serde(default)]
-    pub inner_ports: Vec<String>,
+    pub per_job: PerJob,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
     /// What `--up` starts, in order.
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
+}
+
+/// What each job of a batch gets of its own.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerJob {
+    /// Port variables published on this machine: each job gets a free port of its own.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// Name variables of what a run creates in the engine (containers, a Compose project): each
+    /// job's value has the job's slot appended.
+    #[serde(default)]
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -302,6 +315,7 @@ impl Curriculum {
                     }
                 }
             }
+            lab.check_per_job()?;
         }
         Ok(())
     }
@@ -366,6 +380,41 @@ impl Lab {
     pub fn known_vars(&self) -> BTreeSet<&str> {
         self.vars.keys().map(String::as_str).collect()
     }
+
+    /// `per_job` names variables of the lab, and covers what two jobs would otherwise share:
+    /// every port a service waits on and every name it creates in the engine.
+    fn check_per_job(&self) -> Result<(), String> {
+        let id = &self.id;
+        for name in self.per_job.ports.iter().chain(&self.per_job.names) {
+            if !self.vars.contains_key(name) {
+                return Err(format!("lab '{id}': per_job names {name}, which is not one of its vars"));
+            }
+        }
+        if let Some(name) = self.per_job.ports.iter().find(|p| self.per_job.names.contains(p)) {
+            return Err(format!("lab '{id}': per_job lists {name} as a port and as a name: give one"));
+        }
+        for service in &self.services {
+            let waits_on = service.ready.rsplit_once(':').map(|(_, port)| port).unwrap_or_default();
+            for var in crate::vars::placeholders(waits_on) {
+                if !self.per_job.ports.iter().any(|p| p == var) {
+                    return Err(format!(
+                        "lab '{id}': service '{}' waits on {{{var}}}, which per_job.ports does not list (two jobs would share the port)",
+                        service.name
+                    ));
+                }
+            }
+            for created in service.creates.strings() {
+                let vars = crate::vars::placeholders(created);
+                if !vars.iter().any(|v| self.per_job.names.iter().chain(&self.per_job.ports).any(|n| n == v)) {
+                    return Err(format!(
+                        "lab '{id}': service '{}' creates {created}, which no per_job variable makes its own (two jobs would share it)",
+                        service.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -386,7 +435,8 @@ format_version = 1
 id = "lab1"
 title = "T"
 summary = "S"
-vars = { port = "1" }
+vars = { port = "1", fixed = "2" }
+per_job = { ports = ["port"] }
 [[lab.step]]
 id = "a"
 title = "A"
@@ -446,6 +496,26 @@ ready = "127.0.0.1:{port}"
         check(
             &GOOD.replace("args = [", "stop = [\"down\"]\nargs = ["),
             "labs.toml is invalid: service 'a' has stop/restart/creates but no start: only command services have them",
+        );
+        // What varies per job is declared, and covers every port waited on and every name created.
+        check(
+            &GOOD.replace("per_job = { ports = [\"port\"] }", ""),
+            "labs.toml is invalid: lab 'lab1': service 'a' waits on {port}, which per_job.ports does not list (two jobs would share the port)",
+        );
+        check(
+            &GOOD.replace("ports = [\"port\"]", "ports = [\"port\", \"nope\"]"),
+            "labs.toml is invalid: lab 'lab1': per_job names nope, which is not one of its vars",
+        );
+        check(
+            &GOOD.replace("ports = [\"port\"]", "ports = [\"port\"], names = [\"port\"]"),
+            "labs.toml is invalid: lab 'lab1': per_job lists port as a port and as a name: give one",
+        );
+        check(
+            &GOOD.replace(
+                "args = [\"--port\", \"{port}\", \"--data\", \"{state_dir}/x\"]",
+                "start = [\"up\"]\nstop = [\"down\"]\ncreates = { containers = [\"web-{fixed}\"] }",
+            ),
+            "labs.toml is invalid: lab 'lab1': service 'a' creates web-{fixed}, which no per_job variable makes its own (two jobs would share it)",
         );
         check(
             &format!("{GOOD}\n[[lab.step]]\nid = \"a\"\ntitle = \"B\"\ndir = \"b\"\n"),

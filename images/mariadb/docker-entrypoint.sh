@@ -5,6 +5,7 @@
 # - MARIADB_DATABASE, MARIADB_USER, MARIADB_PASSWORD (user gets all rights on the database).
 # - /docker-entrypoint-initdb.d/*.{sh,sql,sql.gz,sql.xz,sql.zst} run once, in order, against the database.
 # - All of it is skipped once /var/lib/mysql/mysql exists (an initialised volume).
+# - A command that starts with `-` is options for mariadbd (the temporary server gets them too).
 set -euo pipefail
 
 log() { echo "$(date -u +%FT%TZ) [Entrypoint]: $*"; }
@@ -26,6 +27,12 @@ file_env() {
 
 sql_escape() { sed -e "s/\\\\/\\\\\\\\/g" -e "s/'/\\\\'/g" <<< "$1"; }
 
+# As the official entrypoint: a command that starts with an option is options for the server
+# (`command: --transaction-isolation=READ-COMMITTED --binlog-format=ROW`).
+if [ "${1:0:1}" = '-' ]; then
+	set -- mariadbd "$@"
+fi
+
 if [ "${1:-}" = "mariadbd" ] || [ "${1:-}" = "mysqld" ]; then
 	DATADIR=/var/lib/mysql
 	SOCKET=/run/mysqld/mysqld.sock
@@ -46,7 +53,7 @@ if [ "${1:-}" = "mariadbd" ] || [ "${1:-}" = "mysqld" ]; then
 		log "Initializing database files"
 		mariadb-install-db --user=mysql --datadir="$DATADIR" --auth-root-authentication-method=normal --skip-test-db >/dev/null
 		log "Starting a temporary server"
-		mariadbd --user=mysql --datadir="$DATADIR" --skip-networking --socket="$SOCKET" &
+		mariadbd "${@:2}" --user=mysql --datadir="$DATADIR" --skip-networking --socket="$SOCKET" &
 		pid=$!
 		for _ in $(seq 1 60); do
 			mariadb --protocol=socket --socket="$SOCKET" -uroot -e 'SELECT 1' >/dev/null 2>&1 && break

@@ -78,8 +78,9 @@ pub(crate) fn sandbox_user() -> (u32, u32) {
     }
 }
 
-/// Compose v2 as a Docker CLI plugin on the host, if there is one: mounted into the toolbox so a
-/// machine with v2 runs v2 there too (the toolbox's own Compose is Debian's v1).
+/// Compose v2 as a Docker CLI plugin on the host, if there is one: mounted into the toolbox as
+/// well (the toolbox image has its own v2, which Docker's CLI finds first; an older toolbox
+/// image had only v1).
 fn compose_plugin() -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let mut candidates = vec![

@@ -2,8 +2,8 @@
 //!
 //! Each submission is graded by `cargo xtask check` in a process of its own (its own sandbox run
 //! and run label, its own wall clock, killed by PID when it overruns), `--jobs` at once. Jobs never
-//! see each other: each gets its own ports (every `*_port` variable but the lab's `inner_ports`, from the free ports of this
-//! machine) and its own names (`project`, `*_name`, `*_container` with the job's slot appended).
+//! see each other: each gets its own ports (the lab's `per_job.ports`, from the free ports of this
+//! machine) and its own names (the lab's `per_job.names`, with the job's slot appended).
 //! A broken, hostile or timed-out submission gets its row and its report; it never stops the batch.
 //!
 //! `OUT/` holds `gradebook.csv` (one row per student: status, total, each step, each check),
@@ -165,10 +165,10 @@ pub fn read_roster(roster: &Path) -> anyhow::Result<Vec<Entry>> {
     Ok(list)
 }
 
-/// The variables that keep job `slot`'s run apart from the others': a free port for every
-/// `*_port` variable but the lab's `inner_ports` (none of `taken`, which grows), and the job's
-/// own names. `given` are the
-/// `--var` values the instructor set, which the names build on.
+/// The variables that keep job `slot`'s run apart from the others', as the lab's `per_job`
+/// declares them: a free port for each of its ports (none of `taken`, which grows), and the
+/// job's slot appended to each of its names. `given` are the `--var` values the instructor set,
+/// which the names build on.
 pub fn isolation(
     lab: &grading::Lab,
     given: &[String],
@@ -179,9 +179,9 @@ pub fn isolation(
     let mut vars = Vec::new();
     for (name, default) in &lab.vars {
         let value = given.get(name.as_str()).copied().unwrap_or(default);
-        if name.ends_with("_port") && !lab.inner_ports.contains(name) {
+        if lab.per_job.ports.contains(name) {
             vars.push(format!("{name}={}", free_port(taken)?));
-        } else if name == "project" || name.ends_with("_name") || name.ends_with("_container") {
+        } else if lab.per_job.names.contains(name) {
             vars.push(format!("{name}={value}-j{slot}"));
         }
     }
@@ -877,8 +877,13 @@ mod tests {
         // What lab 1's board.env must say stays; where the board runs moves.
         let lab1 = isolation(curriculum.lab("lab1").unwrap(), &[], 3, &mut taken).unwrap();
         assert!(lab1.iter().any(|v| v.starts_with("app_port=")) && !lab1.iter().any(|v| v.starts_with("board_port=")));
-        // The ports a student's nginx configuration names inside its namespace stay.
+        // The ports a student's nginx configuration names inside its namespace stay, and so does the
+        // name the certificate is made for.
         assert!(!one.iter().any(|v| v.starts_with("site_port=") || v.starts_with("app_port=")), "{one:?}");
+        assert!(!one.iter().any(|v| v.starts_with("proxy_name=")), "{one:?}");
+        let lab3 = isolation(curriculum.lab("lab3").unwrap(), &[], 4, &mut taken).unwrap();
+        assert!(lab3.contains(&"project=lab3-j4".to_string()), "{lab3:?}");
+        assert_eq!(lab3.len(), 3, "{lab3:?}");
     }
 
     fn entry(name: &str) -> Entry {

@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context};
 use bollard::Docker;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -98,7 +98,12 @@ pub enum Provision {
 /// An engine that answers, provisioning one when allowed.
 pub async fn ensure(provision: Provision) -> anyhow::Result<Engine> {
     let why = match connect().await {
-        Ok(engine) => return Ok(engine),
+        Ok(engine) => {
+            if provision == Provision::IfMissing {
+                compose_v2_if_missing();
+            }
+            return Ok(engine);
+        }
         Err(why) => why,
     };
     if provision == Provision::Never || !can_provision() {
@@ -187,6 +192,7 @@ fn provision_debian() -> anyhow::Result<()> {
             bail!("apt-get could not install {}", missing.join(" and "));
         }
     }
+    compose_v2_if_missing();
     if std::path::Path::new("/run/systemd/system").exists() {
         eprintln!("starting the docker service ...");
         if Command::new("systemctl").args(["start", "docker"]).status().is_ok_and(|s| s.success()) {
@@ -288,6 +294,117 @@ async fn gone_within(pid: i32, patience: Duration) -> bool {
     true
 }
 
+/// Where Compose v2 goes as a Docker CLI plugin: `docker compose` finds it there, and the
+/// sandbox's toolbox mounts it; Debian's v1 (`docker-compose`) stays beside it.
+const COMPOSE_PLUGIN: &str = "/usr/local/lib/docker/cli-plugins/docker-compose";
+
+/// Compose v2 - what students use - when this machine lacks it and may install it (root on
+/// Debian): bookworm has only v1, so the plugin is taken from the next release's
+/// `docker-compose` package (2.26, one Go binary that needs only libc), fetched with apt from the
+/// machine's own Debian mirror into a private apt state (the machine's sources and packages are
+/// untouched). A failure is said in one line, and v1 goes on serving.
+fn compose_v2_if_missing() {
+    if compose_v2_available() || !can_provision() {
+        return;
+    }
+    eprintln!("installing Compose v2 (the docker compose plugin, from Debian trixie's docker-compose) ...");
+    if let Err(why) = install_compose_v2() {
+        eprintln!("Compose v2 was not installed ({why:#}); Compose v1 (docker-compose) is used instead");
+    }
+}
+
+fn install_compose_v2() -> anyhow::Result<()> {
+    let mirror = debian_mirror().context("no Debian mirror in apt's sources")?;
+    let state = PathBuf::from("/var/cache/containerlabs/apt-trixie");
+    for dir in ["lists/partial", "cache/archives/partial", "sources", "deb"] {
+        std::fs::create_dir_all(state.join(dir)).with_context(|| format!("cannot create {}", state.display()))?;
+    }
+    std::fs::write(
+        state.join("sources/trixie.sources"),
+        format!("Types: deb\nURIs: {mirror}\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"),
+    )?;
+    let options = [
+        "-o=Dir::Etc::sourcelist=/dev/null".to_string(),
+        format!("-o=Dir::Etc::sourceparts={}", state.join("sources").display()),
+        format!("-o=Dir::State::lists={}", state.join("lists").display()),
+        format!("-o=Dir::Cache={}", state.join("cache").display()),
+        "-o=APT::Sandbox::User=root".to_string(),
+        "-qq".to_string(),
+    ];
+    let run = |program: &str, args: &[&str], dir: &Path| -> anyhow::Result<()> {
+        let output = Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .with_context(|| format!("cannot run {program}"))?;
+        if !output.status.success() {
+            bail!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
+        }
+        Ok(())
+    };
+    let apt: Vec<&str> = options.iter().map(String::as_str).collect();
+    run("apt-get", &[&apt[..], &["update"]].concat(), &state)?;
+    let debs = state.join("deb");
+    for old in std::fs::read_dir(&debs)?.flatten() {
+        let _ = std::fs::remove_file(old.path());
+    }
+    run("apt-get", &[&apt[..], &["download", "docker-compose/trixie"]].concat(), &debs)?;
+    let deb = std::fs::read_dir(&debs)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .context("apt-get downloaded no package")?;
+    let unpacked = tempfile::tempdir()?;
+    run("dpkg-deb", &["-x", &deb.to_string_lossy(), &unpacked.path().to_string_lossy()], &state)?;
+    let plugin = unpacked.path().join("usr/libexec/docker/cli-plugins/docker-compose");
+    std::fs::create_dir_all(Path::new(COMPOSE_PLUGIN).parent().expect("a folder"))?;
+    std::fs::copy(&plugin, COMPOSE_PLUGIN).with_context(|| format!("the package has no {}", plugin.display()))?;
+    if !compose_v2_available() {
+        bail!("docker compose version fails with the plugin in place");
+    }
+    Ok(())
+}
+
+/// The Debian archive this machine's apt uses (the first source of the main suite), read from
+/// its deb822 `.sources` files or `sources.list`.
+fn debian_mirror() -> Option<String> {
+    let mut texts = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut files: Vec<PathBuf> =
+            dir.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "sources")).collect();
+        files.sort();
+        texts.extend(files.iter().filter_map(|f| std::fs::read_to_string(f).ok()));
+    }
+    texts.extend(std::fs::read_to_string("/etc/apt/sources.list").ok());
+    texts.iter().find_map(|text| mirror_in(text))
+}
+
+/// The archive of a sources text whose suites include a Debian release itself (not `-security`
+/// or `-updates`): `URIs:` of a deb822 stanza, or a one-line `deb URI SUITE main`.
+fn mirror_in(text: &str) -> Option<String> {
+    let release = |suite: &str| matches!(suite, "bookworm" | "trixie" | "stable" | "testing");
+    for stanza in text.split("\n\n") {
+        let field = |name: &str| stanza.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
+        if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) {
+            if suites.split_whitespace().any(release) && field("Types:").is_none_or(|t| t.contains("deb")) {
+                return uris.split_whitespace().next().map(str::to_string);
+            }
+        }
+    }
+    text.lines().find_map(|line| {
+        // `deb [signed-by=...] URI SUITE ...`: the options in brackets are not words.
+        let line = match (line.find('['), line.find(']')) {
+            (Some(open), Some(close)) if open < close => format!("{}{}", &line[..open], &line[close + 1..]),
+            _ => line.to_string(),
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["deb", uri, suite, ..] if release(suite) => Some(uri.to_string()),
+            _ => None,
+        }
+    })
+}
+
 /// Whether `docker compose` (v2) works.
 pub fn compose_v2_available() -> bool {
     Command::new("docker")
@@ -306,5 +423,21 @@ pub fn compose_command() -> Option<Vec<String>> {
         Some(vec!["docker-compose".into()])
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mirror_in;
+
+    #[test]
+    fn the_debian_mirror_is_read_from_apts_sources() {
+        let deb822 = "Types: deb\n# a comment\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n";
+        assert_eq!(mirror_in(deb822).as_deref(), Some("http://mirror.example/debian"));
+        let security_only = "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n";
+        assert_eq!(mirror_in(security_only), None);
+        let one_line = "deb [signed-by=/k.gpg] http://m.example/debian bookworm main\n";
+        assert_eq!(mirror_in(one_line).as_deref(), Some("http://m.example/debian"));
+        assert_eq!(mirror_in("# deb http://m.example/debian bookworm main\n"), None);
     }
 }

@@ -80,7 +80,8 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
 
 /// Builds `package`'s binary `bin` statically; returns its path.
 pub fn static_binary(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
-    let target_dir = root.join("target/static");
+    // Beside the grader's other builds: under CARGO_TARGET_DIR when it is set.
+    let target_dir = crate::services::target_dir(root).join("static");
     crate::progress::say(format!("building {bin} ({package}) as a static binary ..."));
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)

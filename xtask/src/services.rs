@@ -184,10 +184,15 @@ pub fn prepare(
 }
 
 /// The grader's cargo target directory (honours `CARGO_TARGET_DIR`).
-fn target_dir(grader: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => grader.join(dir),
-        None => grader.join("target"),
+pub fn target_dir(grader: &Path) -> PathBuf {
+    target_dir_of(grader, std::env::var_os("CARGO_TARGET_DIR").as_deref())
+}
+
+/// `CARGO_TARGET_DIR` as cargo reads it: relative to where cargo runs (the grader), else `target`.
+fn target_dir_of(grader: &Path, cargo_target_dir: Option<&std::ffi::OsStr>) -> PathBuf {
+    match cargo_target_dir {
+        Some(dir) if !dir.is_empty() => grader.join(dir),
+        _ => grader.join("target"),
     }
 }
 
@@ -586,4 +591,18 @@ pub fn last_line(log: &Path) -> String {
 pub fn signal_group(pid: u32, sig: libc::c_int) -> bool {
     // SAFETY: as in `signal`; a negative pid names the group our child leads.
     unsafe { libc::kill(-(pid as libc::pid_t), sig) == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_go_where_cargo_target_dir_says() {
+        let grader = Path::new("/course");
+        assert_eq!(target_dir_of(grader, None), PathBuf::from("/course/target"));
+        assert_eq!(target_dir_of(grader, Some("".as_ref())), PathBuf::from("/course/target"));
+        assert_eq!(target_dir_of(grader, Some("/cache/t".as_ref())), PathBuf::from("/cache/t"));
+        assert_eq!(target_dir_of(grader, Some("out".as_ref())), PathBuf::from("/course/out"));
+    }
 }

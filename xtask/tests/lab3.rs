@@ -175,6 +175,15 @@ fn compose_known_bad_variants() {
             Box::new(move |files| swap(&mut files.compose, wp_db_health, "\n  nextcloud:")),
             &["compose-healthchecks"],
         ),
+        // A healthcheck that cannot fail is no healthcheck, and waiting for it waits for nothing.
+        (
+            "db-healthcheck-cannot-fail",
+            compose_edit(
+                "      test: [\"CMD\", \"healthcheck.sh\", \"--connect\", \"--innodb_initialized\"]",
+                "      test: [\"CMD\", \"true\"]",
+            ),
+            &["compose-healthchecks", "compose-depends-healthy"],
+        ),
         (
             "depends-started-only",
             compose_edit(
@@ -268,6 +277,29 @@ fn compose_known_bad_variants() {
             "host-pid",
             compose_edit("    image: ${REDIS_IMAGE:-redis:7.0}\n", "    image: ${REDIS_IMAGE:-redis:7.0}\n    pid: host\n"),
             &["compose-no-host-namespaces"],
+        ),
+        // The whole host holds the engine's socket: both rules it breaks report it.
+        (
+            "root-of-the-host",
+            compose_edit("      - redis:/data\n", "      - redis:/data\n      - /:/host:ro\n"),
+            &["compose-no-docker-socket", "compose-no-host-paths"],
+        ),
+        // Compose v2's top-level name: (the grader names the project itself; -p wins).
+        ("top-level-name", compose_edit("services:\n", "name: my-stack\n\nservices:\n"), &[]),
+        // Correct alternatives: the database renamed, its old name kept as a network alias (Docker's
+        // DNS answers for it); WordPress reaching its database through a link's alias.
+        (
+            "renamed-with-an-alias",
+            Box::new(|files| {
+                swap(&mut files.compose, "  wordpress-db:\n    image:", "  wp-database:\n    image:");
+                swap(
+                    &mut files.compose,
+                    "      - wordpress-db:/var/lib/mysql\n    networks: [backend]",
+                    "      - wordpress-db:/var/lib/mysql\n    networks:\n      backend:\n        aliases: [wordpress-db]",
+                );
+                swap(&mut files.compose, "      wordpress-db:\n        condition", "      wp-database:\n        condition");
+            }),
+            &[],
         ),
         ("host-path", compose_edit("      - redis:/data\n", "      - redis:/data\n      - /etc:/host-etc:ro\n"), &["compose-no-host-paths"]),
         (
@@ -371,6 +403,22 @@ fn the_untouched_starter_fails_with_hints_that_point_at_its_todos() {
     let (code, failed, _, report) = grade(&workspace());
     assert_eq!(code, 1);
     assert!(!failed.is_empty(), "{report:#}\n{}", why(&report));
+    // No free points: the starter as it is, and with only its TODO comments deleted, score at most
+    // a tenth of the step (rules about services it does not have yet are skipped, not passed).
+    let score = |report: &serde_json::Value| (report["score"].as_u64().unwrap(), report["max_score"].as_u64().unwrap());
+    let (got, max) = score(&report);
+    assert!(got * 10 <= max, "the untouched starter scores {got}/{max}\n{}", why(&report));
+    let stripped = tempfile::tempdir().unwrap();
+    let step = stripped.path().join("labs/compose");
+    std::fs::create_dir_all(&step).unwrap();
+    for file in ["compose.yaml", ".env.example"] {
+        let text = std::fs::read_to_string(starter.join(file)).unwrap();
+        let kept: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+        std::fs::write(step.join(file), kept.join("\n")).unwrap();
+    }
+    let (_, _, _, bare) = grade(stripped.path());
+    let (got, max) = score(&bare);
+    assert!(got * 10 <= max, "the starter without its comments scores {got}/{max}\n{}", why(&bare));
     for check in checks(&report).into_iter().filter(|c| c["status"] == "failed") {
         let hint = check["hint"].as_str().unwrap();
         let named: Vec<&str> =
@@ -630,7 +678,14 @@ fn a_stack_brought_up_by_hand_reaches_full_marks_without_up() {
     let (http, https) = (free_port().to_string(), free_port().to_string());
     // As a student without a registry would: the stand-ins named in the environment.
     let stand_in = |official: &str| xtask::images::STAND_INS.iter().find(|s| s.official == official).unwrap().tag;
-    let compose = xtask::engine::compose_command().expect("cargo xtask test installs Compose");
+    // Compose v1, where the machine has it (`cargo xtask test` installs both): the grader's --up
+    // runs v2, what students use, and a stack a student started with v1 is still graded in full.
+    let v1 = std::process::Command::new("docker-compose").arg("version").output().is_ok_and(|o| o.status.success());
+    let compose = if v1 {
+        vec!["docker-compose".to_string()]
+    } else {
+        xtask::engine::compose_command().expect("cargo xtask test installs Compose")
+    };
     let up = std::process::Command::new(&compose[0])
         .args(&compose[1..])
         .current_dir(&step)

@@ -1,5 +1,6 @@
 //! The MariaDB stand-in honours the official image's contract, checked through the grader's own
-//! `container` checks: first start (MYSQL_* spellings, *_FILE secrets, initdb scripts, healthcheck.sh),
+//! `container` checks: first start (MYSQL_* spellings, *_FILE secrets, initdb scripts, healthcheck.sh,
+//! a command of server options),
 //! a recreated container on the same named volume (data kept, new environment ignored), and the
 //! known-bad start without a root password option. The containers are testcontainers' and carry
 //! the test's scope labels (volumes too), so the project's reaper removes whatever is left.
@@ -26,6 +27,7 @@ async fn start_db(
     volume: &str,
     env: &[(&str, &str)],
     files: &[(&str, &str)],
+    command: &[&str],
     healthy: bool,
 ) -> ContainerAsync<GenericImage> {
     let mut image = GenericImage::new("containerlabs/mariadb", "10.11-standin");
@@ -48,6 +50,9 @@ async fn start_db(
     }
     for (path, text) in files {
         request = request.with_copy_to(format!("/{path}"), text.as_bytes().to_vec());
+    }
+    if !command.is_empty() {
+        request = request.with_cmd(command.iter().map(|c| c.to_string()));
     }
     request.start().await.unwrap()
 }
@@ -105,7 +110,13 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
             "CREATE TABLE seeded (v varchar(20)); INSERT INTO seeded VALUES ('from-initdb');",
         ),
     ];
-    let first_container = start_db(&scope, &first, &data, &env, &files, true).await;
+    // A command of options goes to the server, as in the official image (widely copied Nextcloud
+    // examples start MariaDB so).
+    let options = ["--transaction-isolation=READ-COMMITTED", "--binlog-format=ROW"];
+    let first_container = start_db(&scope, &first, &data, &env, &files, &options, true).await;
+    let isolation = format!("name = \"{first}\"\nexec = {{ command = [\"mariadb\", \"-uapp\", \"-papppw\", \"-h127.0.0.1\", \"-N\", \"-e\", \"SELECT @@tx_isolation\"], output_contains = \"READ-COMMITTED\" }}");
+    let (status, detail) = check(docker, "30s", &isolation).await;
+    assert_eq!(status, Status::Passed, "the server got the command's options: {detail}");
     let query = "exec = { command = [\"mariadb\", \"-uapp\", \"-papppw\", \"-h127.0.0.1\", \"appdb\", \"-N\", \"-e\", \"SELECT v FROM seeded\"], output_contains = \"from-initdb\" }";
     let everything = format!("name = \"{first}\"\n{query}\nexpect = {{ running = true, healthy = true, mounts = {{ \"/var/lib/mysql\" = \"named-volume\" }}, not_published = [\"3306/tcp\"] }}");
     let (status, detail) = check(docker, "60s", &everything).await;
@@ -119,7 +130,7 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
     // Recreate on the same volume with a different environment: the data stays, the environment is ignored.
     first_container.rm().await.unwrap();
     let second = format!("{run}-second");
-    let _second = start_db(&scope, &second, &data, &[("MARIADB_ROOT_PASSWORD", "changed")], &[], true).await;
+    let _second = start_db(&scope, &second, &data, &[("MARIADB_ROOT_PASSWORD", "changed")], &[], &[], true).await;
     let again = format!("name = \"{second}\"\n{query}\nexpect = {{ running = true, healthy = true }}");
     let (status, detail) = check(docker, "60s", &again).await;
     assert_eq!(status, Status::Passed, "after recreating: {detail}");
@@ -128,7 +139,7 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
     let bad = format!("{run}-noroot");
     let empty = format!("{run}-empty");
     volume(docker, &scope, &empty).await;
-    let _bad = start_db(&scope, &bad, &empty, &[("MARIADB_DATABASE", "appdb")], &[], false).await;
+    let _bad = start_db(&scope, &bad, &empty, &[("MARIADB_DATABASE", "appdb")], &[], &[], false).await;
     for _ in 0..100 {
         if !docker.inspect_container(&bad, None).await.unwrap().state.and_then(|s| s.running).unwrap_or(false) {
             break;

@@ -47,6 +47,11 @@ pub struct ComposeCheck {
     /// `isolated`: the roles the selected services must share no network with.
     #[serde(default)]
     pub from: Vec<Select>,
+    /// What the rule is about: it scores only once the file has it - a service of each role, and
+    /// each variable `on` naming a service of the file. Until then it is skipped, never a free
+    /// pass (a rule that no service breaks says nothing of services that do not exist yet).
+    #[serde(default)]
+    pub needs: Vec<DependsOf>,
 }
 
 /// The names Compose looks for in a folder, in its order.
@@ -79,6 +84,7 @@ pub struct DependsOf {
     pub role: String,
     pub images: String,
     /// Environment variables whose value is `host[:port]` of a service (or a `*_FILE` of it).
+    #[serde(default)]
     pub on: Vec<String>,
 }
 
@@ -143,8 +149,32 @@ impl ComposeCheck {
         let mut all = vec![self.file.as_str()];
         all.extend(self.select.iter().chain(&self.from).flat_map(Select::strings));
         all.extend(self.state.iter().flat_map(|s| [s.role.as_str(), s.images.as_str()]));
-        all.extend(self.depends.iter().flat_map(|d| [d.role.as_str(), d.images.as_str()]));
+        all.extend(self.depends.iter().chain(&self.needs).flat_map(|d| [d.role.as_str(), d.images.as_str()]));
         all
+    }
+
+    /// What of `needs` the file lacks, in words; `None` when it has everything.
+    pub fn unmet_needs(&self, project: &Project, vars: &crate::vars::Vars) -> Option<String> {
+        let mut lacking = Vec::new();
+        for need in &self.needs {
+            let services = Self::selected(project, &need.select(), vars);
+            if services.is_empty() {
+                lacking.push(format!("no service runs {}", need.select().describe(vars)));
+                continue;
+            }
+            for variable in &need.on {
+                let wired = services.iter().any(|s| {
+                    s.environment.get(variable).is_some_and(|value| {
+                        let host = value.rsplit("://").next().unwrap_or(value).split(':').next().unwrap_or_default();
+                        project.resolve(s, host).is_some()
+                    })
+                });
+                if !wired {
+                    lacking.push(format!("no {} service sets {variable} to a service of the file", need.role));
+                }
+            }
+        }
+        (!lacking.is_empty()).then(|| format!("scores once the file has what it is about: {}", lacking.join("; ")))
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
@@ -195,7 +225,10 @@ impl ComposeCheck {
             }
         }
         match self.judge(&project, &ctx.vars) {
-            Ok(()) => Attempt::Pass,
+            Ok(()) => match self.unmet_needs(&project, &ctx.vars) {
+                Some(reason) => Attempt::CannotRun(reason),
+                None => Attempt::Pass,
+            },
             Err(mismatch) => Attempt::Fail(mismatch),
         }
     }
@@ -294,6 +327,7 @@ impl ComposeCheck {
                 .filter_map(|s| match s.healthcheck {
                     Health::Defined => None,
                     Health::Disabled => Some(format!("{} disables its healthcheck", s.name)),
+                    Health::Vacuous => Some(format!("{}'s healthcheck cannot fail (its test always succeeds)", s.name)),
                     Health::Absent => Some(format!("{} has no healthcheck", s.name)),
                 })
                 .collect(),
@@ -426,15 +460,19 @@ impl ComposeCheck {
                     };
                     // `db`, `db:3306` or `tcp://db:3306` name the service `db`.
                     let host = value.rsplit("://").next().unwrap_or(value).split(':').next().unwrap_or_default();
-                    if !project.services.contains_key(host) {
-                        // Not a service of this file (an address outside, or a typo): Compose has nothing to wait for.
+                    let Some(target) = project.resolve(service, host) else {
+                        // Not a name of this file (an address outside, or a typo): Compose has nothing to wait for.
                         problems.push(format!("{name}'s {variable} names {host}, which is not a service of the file"));
                         continue;
-                    }
-                    match service.depends_on.get(host).map(String::as_str) {
+                    };
+                    let shown =
+                        if target.name == host { host.to_string() } else { format!("{host} ({})", target.name) };
+                    match service.depends_on.get(&target.name).map(String::as_str) {
+                        Some("service_healthy") if target.healthcheck == Health::Vacuous => problems
+                            .push(format!("{name} waits for {shown} to be healthy, but its healthcheck cannot fail")),
                         Some("service_healthy") => {}
-                        Some(condition) => problems.push(format!("{name} waits for {host} only until {condition}")),
-                        None => problems.push(format!("{name} does not depend on {host}")),
+                        Some(condition) => problems.push(format!("{name} waits for {shown} only until {condition}")),
+                        None => problems.push(format!("{name} does not depend on {shown}")),
                     }
                 }
             }
@@ -465,7 +503,9 @@ fn host_path_problems(project: &Project, service: &Service) -> Vec<String> {
     for mount in service.mounts.iter().filter(|m| m.kind == MountKind::Bind) {
         let source = mount.source.as_deref().unwrap_or_default();
         if source.starts_with('/') || source.starts_with('~') {
-            if !policy::engine_socket(source) {
+            // The socket itself is no-docker-socket's alone; a folder that holds it (`/`, `/var`)
+            // is a host path as well, and reported by both.
+            if !source.trim_end_matches('/').ends_with(".sock") {
                 problems
                     .push(format!("{}: volumes: {source} is a host path, not a file of the submission", service.name));
             }
@@ -573,6 +613,11 @@ pub struct Service {
     pub inline_secrets: Vec<String>,
     /// The environment (interpolated), from the map or the list form.
     pub environment: BTreeMap<String, String>,
+    /// The names Docker's DNS resolves to this service: its own, `container_name`, `hostname`
+    /// and its network aliases.
+    pub dns_names: BTreeSet<String>,
+    /// `links:` alias -> service, names this service alone resolves.
+    pub links: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -581,6 +626,35 @@ pub enum Health {
     Absent,
     Defined,
     Disabled,
+    /// A test that cannot fail (`true`, `exit 0`, `echo ...`): a healthcheck in name only.
+    Vacuous,
+}
+
+/// What a healthcheck's command (as a shell would read it) can tell.
+fn health_of(command: &str) -> Health {
+    if cannot_fail(command) {
+        Health::Vacuous
+    } else {
+        Health::Defined
+    }
+}
+
+/// Whether a healthcheck's command (as a shell would read it) always exits 0 - `true`, `:`,
+/// `exit 0`, `echo ...`, alone or joined by `;` and `&&`, or after a final `||` - and so checks
+/// nothing. Compose's and the Dockerfile's healthchecks are judged by it alike.
+pub(crate) fn cannot_fail(command: &str) -> bool {
+    let always_succeeds = |part: &str| {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        match words.as_slice() {
+            [] => true,
+            ["true" | "/bin/true" | "/usr/bin/true" | ":"] => true,
+            ["exit"] | ["exit", "0"] => true,
+            [first, ..] => matches!(*first, "echo" | "/bin/echo" | "printf" | "sleep"),
+        }
+    };
+    // `a || b` succeeds when b always does; `a; b` and `a && b` only when every part does.
+    command.split("||").last().is_some_and(|last| last.split([';', '&']).all(always_succeeds))
+        || command.split([';', '&']).all(always_succeeds)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -625,6 +699,7 @@ impl Project {
         let mut raw = read_yaml(text)?;
         let mut project = Project { file: file.to_path_buf(), env_file, ..Default::default() };
         let dir = file.parent().unwrap_or(Path::new("."));
+        resolve_includes(&mut raw, dir, &mut BTreeSet::from([file.to_path_buf()]), &mut project.problems);
         resolve_extends(&mut raw, dir, &mut project.problems);
         let mut interpolated = raw.clone();
         interpolate_all(&mut interpolated, env, &mut project.required_vars, &mut project.problems);
@@ -678,6 +753,15 @@ impl Project {
 }
 
 impl Project {
+    /// The service `host` reaches from `from`, as Docker's DNS resolves it: a link alias of
+    /// `from`, then any service's name, `container_name`, `hostname` or network alias.
+    pub fn resolve(&self, from: &Service, host: &str) -> Option<&Service> {
+        if let Some(target) = from.links.get(host) {
+            return self.services.get(target);
+        }
+        self.services.get(host).or_else(|| self.services.values().find(|s| s.dns_names.contains(host)))
+    }
+
     /// Top-level volumes whose driver or `driver_opts` make them a host path or a remote share.
     fn volume_problems(&self) -> Vec<String> {
         let dir = self.file.parent().unwrap_or(Path::new("."));
@@ -709,6 +793,112 @@ fn read_yaml(text: &str) -> Result<Value, String> {
     let mut yaml: yaml_serde::Value = yaml_serde::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
     yaml.apply_merge().map_err(|e| format!("not valid YAML: {e}"))?;
     serde_json::to_value(yaml).map_err(|e| format!("not a Compose file: {e}"))
+}
+
+/// Applies Compose v2's top-level `include:` (a path, a list of paths, or `{ path: ... }`
+/// entries, relative to `dir`): each included file's services, volumes, networks, secrets and
+/// configs join the project's, its relative paths resolved from its own folder, as Compose does.
+/// A name defined twice, a missing file and an include cycle are problems, as they are for Compose.
+fn resolve_includes(
+    project: &mut Value,
+    dir: &Path,
+    seen: &mut BTreeSet<std::path::PathBuf>,
+    problems: &mut Vec<String>,
+) {
+    let Some(include) = project.as_object_mut().and_then(|p| p.remove("include")) else {
+        return;
+    };
+    let entries: Vec<Value> = match include {
+        Value::Array(list) => list,
+        other => vec![other],
+    };
+    let mut paths = Vec::new();
+    for entry in entries {
+        match entry {
+            Value::String(path) => paths.push(path),
+            Value::Object(long) => match long.get("path") {
+                Some(Value::String(path)) => paths.push(path.clone()),
+                Some(Value::Array(list)) => paths.extend(list.iter().filter_map(text)),
+                _ => problems.push("include: an entry without a path".into()),
+            },
+            _ => problems.push("include: an entry that is neither a path nor { path: ... }".into()),
+        }
+    }
+    for path in paths {
+        let file = normalize(&dir.join(&path));
+        if !seen.insert(file.clone()) {
+            problems.push(format!("include: {path} is included twice, or includes itself"));
+            continue;
+        }
+        let included = std::fs::read_to_string(&file)
+            .map_err(|e| format!("include: cannot read {path}: {e}"))
+            .and_then(|text| read_yaml(&text).map_err(|e| format!("include: {path}: {e}")));
+        let mut included = match included {
+            Ok(value) => value,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
+        };
+        let folder = file.parent().unwrap_or(dir).to_path_buf();
+        resolve_includes(&mut included, &folder, seen, problems);
+        resolve_extends(&mut included, &folder, problems);
+        rebase_binds(&mut included, &folder, dir);
+        for section in ["services", "volumes", "networks", "secrets", "configs"] {
+            let Some(Value::Object(theirs)) = included.get(section).cloned() else {
+                continue;
+            };
+            let ours =
+                project.as_object_mut().map(|p| p.entry(section).or_insert_with(|| Value::Object(Default::default())));
+            let Some(Value::Object(ours)) = ours else {
+                continue;
+            };
+            for (name, body) in theirs {
+                if ours.contains_key(&name) {
+                    problems.push(format!("include: {path} defines {section} {name}, which the file defines already"));
+                } else {
+                    ours.insert(name, body);
+                }
+            }
+        }
+    }
+}
+
+/// An included file's relative bind mounts and build contexts are relative to its own folder:
+/// rewritten relative to the including file's (`dir`), so the rules judge where they lead.
+fn rebase_binds(included: &mut Value, folder: &Path, dir: &Path) {
+    let Ok(offset) = folder.strip_prefix(dir) else {
+        return;
+    };
+    if offset.as_os_str().is_empty() {
+        return;
+    }
+    let rebase = |path: &str| -> Option<String> {
+        (path.starts_with("./") || path.starts_with("../") || path == "." || path == "..")
+            .then(|| format!("./{}/{path}", offset.display()))
+    };
+    let Some(services) = included.get_mut("services").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for service in services.values_mut() {
+        for volume in service.get_mut("volumes").and_then(Value::as_array_mut).into_iter().flatten() {
+            match volume {
+                Value::String(short) => {
+                    if let Some((source, rest)) = short.split_once(':') {
+                        if let Some(new) = rebase(source) {
+                            *short = format!("{new}:{rest}");
+                        }
+                    }
+                }
+                Value::Object(long) => {
+                    if let Some(new) = long.get("source").and_then(Value::as_str).and_then(rebase) {
+                        long.insert("source".into(), Value::from(new));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Applies `extends` (from this file, or `file:` relative to `dir`) to every service, the way
@@ -841,12 +1031,37 @@ impl Service {
             Some(h) if h.get("disable").and_then(Value::as_bool) == Some(true) => Health::Disabled,
             Some(h) => match h.get("test") {
                 Some(Value::Array(test)) if test.first().and_then(Value::as_str) == Some("NONE") => Health::Disabled,
-                Some(Value::Array(test)) if !test.is_empty() => Health::Defined,
-                Some(Value::String(test)) if !test.trim().is_empty() => Health::Defined,
+                Some(Value::Array(test)) if !test.is_empty() => {
+                    let words: Vec<String> = test.iter().filter_map(text).collect();
+                    let command = match words.first().map(String::as_str) {
+                        Some("CMD") => words[1..].join(" "),
+                        Some("CMD-SHELL") => words[1..].join(" "),
+                        _ => words.join(" "),
+                    };
+                    health_of(&command)
+                }
+                Some(Value::String(test)) if !test.trim().is_empty() => health_of(test),
                 // A healthcheck without a test only tunes the image's own one.
                 _ => Health::Absent,
             },
         };
+        // Every name Docker's DNS answers for this service on its networks.
+        service.dns_names.insert(name.to_string());
+        for key in ["container_name", "hostname"] {
+            service.dns_names.extend(body.get(key).and_then(text));
+        }
+        if let Some(Value::Object(networks)) = body.get("networks") {
+            for network in networks.values() {
+                for alias in network.get("aliases").and_then(Value::as_array).into_iter().flatten() {
+                    service.dns_names.extend(text(alias));
+                }
+            }
+        }
+        // `links: ["db:database"]`: `database` names the service `db` from this one.
+        for link in body.get("links").and_then(Value::as_array).into_iter().flatten().filter_map(text) {
+            let (target, alias) = link.split_once(':').unwrap_or((&link, &link));
+            service.links.insert(alias.to_string(), target.to_string());
+        }
         match body.get("depends_on") {
             Some(Value::Array(list)) => {
                 for dependency in list.iter().filter_map(text) {
@@ -1277,6 +1492,88 @@ mod tests {
         for bad in ["/etc:/x", "~/secrets:/x", "../../..:/x", "./escape/passwd:/x"] {
             assert_eq!(problems(bad).len(), 1, "{bad}");
         }
+        // The whole host (which holds the engine's socket) is a host path too; the socket alone is
+        // no-docker-socket's.
+        assert_eq!(problems("/:/host:ro").len(), 1);
+        assert!(problems("/var/run/docker.sock:/var/run/docker.sock").is_empty());
+    }
+
+    fn parsed(text: &str) -> Project {
+        Project::parse(text, &BTreeMap::new(), Path::new("/s/compose.yaml"), None).unwrap()
+    }
+
+    #[test]
+    fn healthchecks_that_cannot_fail_are_told_from_real_ones() {
+        let health = |test: &str| {
+            let project =
+                parsed(&format!("services:\n  db:\n    image: mariadb:10.11\n    healthcheck:\n      test: {test}\n"));
+            project.services["db"].healthcheck
+        };
+        for vacuous in [
+            r#"["CMD", "true"]"#,
+            r#"["CMD-SHELL", "exit 0"]"#,
+            r#"["CMD-SHELL", "echo ok"]"#,
+            r#"["CMD-SHELL", "mysqladmin ping || true"]"#,
+            "/bin/true",
+            r#"["CMD", ":"]"#,
+        ] {
+            assert_eq!(health(vacuous), Health::Vacuous, "{vacuous}");
+        }
+        for real in [
+            r#"["CMD", "healthcheck.sh", "--connect", "--innodb_initialized"]"#,
+            r#"["CMD-SHELL", "mysqladmin ping -h localhost || exit 1"]"#,
+            r#"["CMD-SHELL", "curl -f http://localhost/ && echo ok"]"#,
+            "mysqladmin ping",
+        ] {
+            assert_eq!(health(real), Health::Defined, "{real}");
+        }
+        assert_eq!(health(r#"["NONE"]"#), Health::Disabled);
+    }
+
+    #[test]
+    fn what_compose_v2_reads_the_model_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("db")).unwrap();
+        std::fs::write(
+            dir.path().join("db/compose.yaml"),
+            "services:\n  db:\n    image: mariadb:10.11\n    volumes: [db:/var/lib/mysql, ./init:/docker-entrypoint-initdb.d:ro, ../../..:/up]\nvolumes:\n  db:\n",
+        )
+        .unwrap();
+        let file = dir.path().join("compose.yaml");
+        let top = "name: my-stack\ninclude:\n  - db/compose.yaml\nservices:\n  web:\n    image: wordpress:6.1\n    environment: { WORDPRESS_DB_HOST: db }\n    depends_on: [db]\n";
+        std::fs::write(&file, top).unwrap();
+        let project = Project::load(&file).unwrap();
+        assert!(project.problems.is_empty(), "{:?}", project.problems);
+        assert_eq!(project.services.keys().collect::<Vec<_>>(), ["db", "web"]);
+        let db = &project.services["db"];
+        // The included file's binds are judged from its own folder: ./init stays inside, ../../.. climbs out.
+        let binds: Vec<&str> =
+            db.mounts.iter().filter(|m| m.kind == MountKind::Bind).filter_map(|m| m.source.as_deref()).collect();
+        assert_eq!(binds, ["./db/./init", "./db/../../.."]);
+        let db = db.clone();
+        let project = Project { root: Some(dir.path().to_path_buf()), ..project };
+        assert_eq!(host_path_problems(&project, &db).len(), 1, "{:?}", host_path_problems(&project, &db));
+        // A service defined twice, and a file that is not there, are problems as they are for Compose.
+        std::fs::write(&file, format!("{top}  db:\n    image: mariadb:10.11\n")).unwrap();
+        assert!(Project::load(&file).unwrap().problems.iter().any(|p| p.contains("defines services db")));
+        std::fs::write(&file, top.replace("db/compose.yaml", "nope.yaml")).unwrap();
+        assert!(Project::load(&file).unwrap().problems.iter().any(|p| p.contains("cannot read nope.yaml")));
+    }
+
+    #[test]
+    fn hostnames_resolve_as_dockers_dns_does() {
+        let project = parsed(
+            "services:\n  app:\n    image: wordpress:6.1\n    links: [\"store:legacy\"]\n    networks: [back]\n  store:\n    image: mariadb:10.11\n    networks:\n      back:\n        aliases: [wordpress-db, db.internal]\n  named:\n    image: mariadb:10.11\n    container_name: the-db\n    hostname: db-host\nnetworks:\n  back:\n",
+        );
+        let app = &project.services["app"];
+        let resolved = |host: &str| project.resolve(app, host).map(|s| s.name.clone());
+        assert_eq!(resolved("store").as_deref(), Some("store"));
+        assert_eq!(resolved("wordpress-db").as_deref(), Some("store"), "a network alias");
+        assert_eq!(resolved("db.internal").as_deref(), Some("store"));
+        assert_eq!(resolved("legacy").as_deref(), Some("store"), "a link's alias");
+        assert_eq!(resolved("the-db").as_deref(), Some("named"), "container_name");
+        assert_eq!(resolved("db-host").as_deref(), Some("named"), "hostname");
+        assert_eq!(resolved("nowhere"), None);
     }
 
     #[test]

@@ -57,6 +57,9 @@ fn one() -> u64 {
     1
 }
 
+/// How soon traffic that found no way in (nothing listening, a TLS handshake that failed) is sent again.
+const UNREACHABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl CountersCheck {
     pub(crate) fn strings(&self) -> Vec<&str> {
         let mut all: Vec<&str> = self.command.iter().map(String::as_str).collect();
@@ -133,11 +136,27 @@ impl CountersCheck {
                 Err(m) => return Attempt::Fail(m),
             };
             for request in &self.traffic {
-                if let Attempt::Fail(m) = request.attempt(ctx, deadline).await {
-                    return Attempt::Fail(Mismatch {
-                        expected: format!("the traffic to go through: {}", m.expected),
-                        ..m
-                    });
+                loop {
+                    match request.attempt_or_unreachable(ctx, deadline).await {
+                        Ok(Attempt::Fail(m)) => {
+                            return Attempt::Fail(Mismatch {
+                                expected: format!("the traffic to go through: {}", m.expected),
+                                ..m
+                            })
+                        }
+                        Ok(_) => break,
+                        // The way in may still be starting: ask again until the deadline.
+                        Err(_) if Instant::now() + UNREACHABLE_RETRY < deadline => {
+                            tokio::time::sleep(UNREACHABLE_RETRY).await
+                        }
+                        // The way in is broken (no front door, no TLS): the checks of the way in
+                        // fail for it; this one cannot tell whether the cache is used.
+                        Err((_, why)) => {
+                            return Attempt::CannotRun(format!(
+                            "the traffic through the app could not be sent, so the cache's use cannot be judged: {why}"
+                        ))
+                        }
+                    }
                 }
             }
             let after = match read().await {

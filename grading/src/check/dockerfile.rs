@@ -249,6 +249,12 @@ pub fn judge(text: &str, expect: &DockerfileExpect) -> Result<(), Vec<(String, S
             Some((_, args)) if args.trim().eq_ignore_ascii_case("none") => {
                 mismatches.push(("a HEALTHCHECK".into(), "HEALTHCHECK NONE".into()))
             }
+            Some((_, args)) if healthcheck_command(&args).is_some_and(|c| super::compose::cannot_fail(&c)) => {
+                mismatches.push((
+                    "a HEALTHCHECK that can fail".into(),
+                    format!("HEALTHCHECK {}: its test always succeeds, so it checks nothing", args.trim()),
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -256,6 +262,19 @@ pub fn judge(text: &str, expect: &DockerfileExpect) -> Result<(), Vec<(String, S
         Ok(())
     } else {
         Err(mismatches)
+    }
+}
+
+/// The command of a `HEALTHCHECK [OPTIONS] CMD command` (exec form as words joined by spaces).
+fn healthcheck_command(args: &str) -> Option<String> {
+    let mut rest = args.trim();
+    while let Some(option) = rest.strip_prefix("--") {
+        rest = option.split_once(char::is_whitespace).map(|(_, r)| r.trim_start()).unwrap_or("");
+    }
+    let command = rest.get(..3).filter(|c| c.eq_ignore_ascii_case("cmd")).map(|_| rest[3..].trim())?;
+    match serde_json::from_str::<Vec<String>>(command) {
+        Ok(words) => Some(words.join(" ")),
+        Err(_) => Some(command.to_string()),
     }
 }
 
@@ -324,6 +343,23 @@ mod tests {
             ["a HEALTHCHECK | no HEALTHCHECK instruction: docker cannot tell a hung app from a working one"]
         );
         assert_eq!(faults(&format!("{GOOD}HEALTHCHECK NONE\n")), ["a HEALTHCHECK | HEALTHCHECK NONE"]);
+        // A healthcheck that cannot fail checks nothing; one that runs a probe, whatever its form, counts.
+        for vacuous in [
+            "HEALTHCHECK CMD true",
+            "HEALTHCHECK --interval=5s CMD [\"true\"]",
+            "HEALTHCHECK CMD exit 0",
+            "HEALTHCHECK --retries=3 CMD curl -f http://localhost:5000/ || exit 0",
+        ] {
+            let faults = faults(&format!("{GOOD}{vacuous}\n"));
+            assert_eq!(faults.len(), 1, "{vacuous}: {faults:?}");
+            assert!(faults[0].starts_with("a HEALTHCHECK that can fail | "), "{faults:?}");
+        }
+        for probe in [
+            "HEALTHCHECK CMD curl -f http://localhost:5000/ || exit 1",
+            "HEALTHCHECK --interval=5s --timeout=3s CMD [\"/portfolio\", \"--healthcheck\"]",
+        ] {
+            assert!(faults(&format!("{GOOD}{probe}\n")).is_empty(), "{probe}");
+        }
         // The last stage is what runs: a USER in a build stage it does not build on does not count.
         let builder = "FROM debian:12 AS build\nUSER app\nHEALTHCHECK CMD true\nFROM debian:12-slim\nEXPOSE 5000\n";
         assert_eq!(faults(builder).len(), 2, "{:?}", faults(builder));

@@ -173,15 +173,28 @@ impl HttpCheck {
     }
 
     pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant) -> Attempt {
+        self.attempt_or_unreachable(ctx, deadline)
+            .await
+            .unwrap_or_else(|(expected, actual)| Attempt::Fail(Mismatch::new(expected, actual)))
+    }
+
+    /// As [`HttpCheck::attempt`], but a request that never got an answer (no connection, a TLS
+    /// handshake that failed) is `Err((expected, why))`: for a caller whose check is about
+    /// something behind the address, that is another check's fault.
+    pub(crate) async fn attempt_or_unreachable(
+        &self,
+        ctx: &Context,
+        deadline: Instant,
+    ) -> Result<Attempt, (String, String)> {
         let request = self.request(ctx);
-        match tokio::time::timeout_at(deadline, send(&request, self.follow_redirects)).await {
+        Ok(match tokio::time::timeout_at(deadline, send(&request, self.follow_redirects)).await {
             Ok(Ok(response)) => self.judge(ctx, &request, &response),
-            Ok(Err(actual)) => Attempt::Fail(Mismatch::new(self.summary(ctx, &request), actual)),
+            Ok(Err(actual)) => return Err((self.summary(ctx, &request), actual)),
             Err(_) => Attempt::Fail(Mismatch::cut_off(
                 self.summary(ctx, &request),
                 format!("no complete answer to {} {} before the deadline", request.method, request.url),
             )),
-        }
+        })
     }
 
     /// The request with variables expanded.

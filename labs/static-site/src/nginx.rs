@@ -241,24 +241,25 @@ pub fn site(text: &str) -> Result<Site, String> {
         None => 80,
         Some(listen) => listen_port(listen)?,
     };
-    let location_root = inner
-        .iter()
-        .filter(|d| d.name == "location" && d.args == ["/"])
-        .flat_map(|d| d.block.iter().flatten())
-        .find(|d| d.name == "root");
-    let root = match inner.iter().find(|d| d.name == "root").or(location_root) {
+    let site_location =
+        || inner.iter().filter(|d| d.name == "location" && d.args == ["/"]).flat_map(|d| d.block.iter().flatten());
+    let location_root = site_location().find(|d| d.name == "root");
+    // `location / { alias /srv/site/; }` serves every path from the alias, whatever the server's root.
+    let location_alias = site_location().find(|d| d.name == "alias");
+    let root = match location_alias.or(inner.iter().find(|d| d.name == "root")).or(location_root) {
         None => PathBuf::from(PREFIX).join("html"),
         Some(root) => {
+            let what = &root.name;
             let [path] = root.args.as_slice() else {
                 return Err(format!(
-                    "line {}: `root {}`: root takes one path (a missing `;`?)",
+                    "line {}: `{what} {}`: {what} takes one path (a missing `;`?)",
                     root.line,
                     root.args.join(" ")
                 ));
             };
             if path.contains('$') {
                 return Err(format!(
-                    "line {}: `root {path}` uses a variable; --up mounts your site at a plain path",
+                    "line {}: `{what} {path}` uses a variable; --up mounts your site at a plain path",
                     root.line
                 ));
             }
@@ -307,7 +308,7 @@ pub fn for_host(text: &str, site: &Path, listen: &str) -> Result<String, String>
     }
     let mut rooted = false;
     let mut roots = |list: &[Directive], edits: &mut Vec<(Range<usize>, String)>, site_root: bool| {
-        for root in list.iter().filter(|d| d.name == "root") {
+        for root in list.iter().filter(|d| d.name == "root" || (site_root && d.name == "alias")) {
             let path = normalize(&Path::new(PREFIX).join(&root.args[0]));
             let target = match path.strip_prefix(&found.root) {
                 Ok(rest) if rest.as_os_str().is_empty() => site.to_path_buf(),
@@ -315,7 +316,10 @@ pub fn for_host(text: &str, site: &Path, listen: &str) -> Result<String, String>
                 Err(_) if site_root => site.to_path_buf(),
                 Err(_) => continue,
             };
-            edits.push((root.arg_spans[0].clone(), quote(&target)));
+            // An alias keeps its trailing slash: nginx appends the rest of the path to it as written.
+            let slash = if root.name == "alias" && root.args[0].ends_with('/') { "/" } else { "" };
+            let target = format!("{}{slash}", target.display());
+            edits.push((root.arg_spans[0].clone(), quote(Path::new(&target))));
             rooted |= site_root;
         }
     };
@@ -517,6 +521,13 @@ mod tests {
         // Comments, quotes, escapes and ${var} words do not confuse it.
         let tricky = "# a { comment\nserver { # listen 1;\n listen \"8081\"; add_header X-A \"a;b{c}\"; set $x ${y}; root /srv/a; }";
         assert_eq!(site_of(tricky), Ok((8081, "/srv/a".into())));
+        // `alias` in `location /` serves the site from there, whatever the server's own root says.
+        let aliased = "server { listen 8080; root /usr/share/nginx/html; location / { alias /srv/portfolio/; index index.html; } }";
+        assert_eq!(site_of(aliased), Ok((8080, "/srv/portfolio".into())));
+        assert_eq!(
+            site_of("server { location / { alias /srv/$host/; } }"),
+            Err("line 1: `alias /srv/$host/` uses a variable; --up mounts your site at a plain path".into())
+        );
     }
 
     #[test]
@@ -575,6 +586,8 @@ mod tests {
         // `location /`'s root is the site's too; what the container refuses, this refuses.
         let located = super::for_host("server { listen 8080; location / { root html; } }", site, "h:1").unwrap();
         assert_eq!(located, "server { listen h:1; location / { root \"/tmp/run/site\"; } }");
+        let aliased = super::for_host("server { listen 8080; location / { alias /srv/p/; } }", site, "h:1").unwrap();
+        assert_eq!(aliased, "server { listen h:1; location / { alias \"/tmp/run/site/\"; } }");
         assert!(super::for_host("server { listen 127.0.0.1:8080; }", site, "h:1")
             .unwrap_err()
             .contains("every address"));

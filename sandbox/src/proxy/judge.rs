@@ -318,11 +318,45 @@ pub(crate) async fn container_create(
         mounts.as_array_mut().expect("an array").extend(added);
     }
     shared.limits.apply(host);
+    publish_on_loopback(body);
     if let Some(volumes) = body.get_mut("Volumes").and_then(Value::as_object_mut) {
         volumes.clear();
     }
     label(body, "Labels", shared);
     Ok(())
+}
+
+/// Every port the container publishes is published on this machine's loopback only, whatever
+/// address it asked for (`0.0.0.0`, `::`, none, or another interface of the grading machine):
+/// a submission is reached by the grader, never by the network around it. `PublishAllPorts`
+/// becomes an explicit loopback binding of each exposed port (on a port the engine picks).
+pub(crate) fn publish_on_loopback(body: &mut Value) {
+    let exposed: Vec<String> =
+        body.get("ExposedPorts").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    let Some(host) = body.get_mut("HostConfig").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if host.get("PublishAllPorts").and_then(Value::as_bool) == Some(true) {
+        host.insert("PublishAllPorts".into(), Value::Bool(false));
+        let bindings = host.entry("PortBindings").or_insert_with(|| Value::Object(Map::new()));
+        if !bindings.is_object() {
+            *bindings = Value::Object(Map::new());
+        }
+        let bindings = bindings.as_object_mut().expect("an object");
+        for port in exposed {
+            bindings.entry(port).or_insert_with(|| serde_json::json!([{ "HostIp": "", "HostPort": "" }]));
+        }
+    }
+    for list in host.get_mut("PortBindings").and_then(Value::as_object_mut).into_iter().flat_map(|b| b.values_mut()) {
+        for binding in list.as_array_mut().into_iter().flatten() {
+            if let Some(binding) = binding.as_object_mut() {
+                let ip = binding.get("HostIp").and_then(Value::as_str).unwrap_or_default();
+                if ip != "127.0.0.1" && ip != "::1" {
+                    binding.insert("HostIp".into(), Value::from("127.0.0.1"));
+                }
+            }
+        }
+    }
 }
 
 /// A volume's driver and options, with a local bind's device judged as a host path.
@@ -554,6 +588,34 @@ mod tests {
         assert_eq!(real_path(&root.join("site/../site/index.html")), root.join("site/index.html"));
         assert_eq!(real_path(&root.join("escape/passwd")), PathBuf::from("/etc/passwd"));
         assert_eq!(real_path(&root.join("site/../../..")), root.parent().unwrap().parent().unwrap());
+    }
+
+    #[test]
+    fn every_published_port_is_bound_to_loopback() {
+        let mut body = serde_json::json!({
+            "ExposedPorts": { "80/tcp": {}, "443/tcp": {} },
+            "HostConfig": { "PortBindings": {
+                "80/tcp": [{ "HostIp": "", "HostPort": "8080" }, { "HostIp": "0.0.0.0", "HostPort": "8081" }],
+                "81/tcp": [{ "HostIp": "::", "HostPort": "" }, { "HostIp": "192.0.2.7", "HostPort": "9" }],
+                "82/tcp": [{ "HostIp": "127.0.0.1", "HostPort": "82" }, { "HostPort": "83" }],
+            } }
+        });
+        publish_on_loopback(&mut body);
+        let ips: Vec<&str> = body["HostConfig"]["PortBindings"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|l| l.as_array().unwrap())
+            .map(|b| b["HostIp"].as_str().unwrap())
+            .collect();
+        assert_eq!(ips, ["127.0.0.1"; 6]);
+        assert_eq!(body["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "8080", "the port stays");
+        // -P publishes every exposed port: on loopback, each on a port the engine picks.
+        let mut all =
+            serde_json::json!({ "ExposedPorts": { "80/tcp": {} }, "HostConfig": { "PublishAllPorts": true } });
+        publish_on_loopback(&mut all);
+        assert_eq!(all["HostConfig"]["PublishAllPorts"], false);
+        assert_eq!(all["HostConfig"]["PortBindings"]["80/tcp"][0]["HostIp"], "127.0.0.1");
     }
 
     #[test]
