@@ -1,5 +1,7 @@
 //! `file` checks on a real folder: `no_links_out` finds every symbolic link that leads out of a
-//! web root - absolute, relative, dangling, to a folder - and lets links inside it be.
+//! web root - absolute, relative, dangling, to a folder - and lets links inside it be;
+//! `no_names_matching` finds what a web root must not serve; `not_matches` on a folder reads
+//! each of its files.
 
 use grading::runner::{grade, StepRubric};
 use grading::{GradeConfig, Rubric, Vars};
@@ -18,10 +20,15 @@ file = { path = "site", no_links_out = true }
 
 /// Grades `RUBRIC` on `submission`: (status, actual).
 async fn judge(submission: &Path) -> (String, String) {
+    judge_with(RUBRIC, submission).await
+}
+
+/// Grades the one check of `rubric` on `submission`: (status, actual).
+async fn judge_with(rubric: &str, submission: &Path) -> (String, String) {
     let step = StepRubric {
         id: "s".into(),
         title: "S".into(),
-        rubric: Rubric::parse(Path::new("r.toml"), RUBRIC, &BTreeSet::new()).unwrap(),
+        rubric: Rubric::parse(Path::new("r.toml"), rubric, &BTreeSet::new()).unwrap(),
     };
     let config = GradeConfig {
         vars: Vars::new(),
@@ -87,4 +94,42 @@ fn no_links_out_is_about_a_folder() {
     let rubric = RUBRIC.replace("no_links_out = true", "no_links_out = true, contains = [\"x\"]");
     let error = Rubric::parse(Path::new("r.toml"), &rubric, &BTreeSet::new()).unwrap_err().to_string();
     assert!(error.contains("no_links_out is about a folder"), "{error}");
+}
+
+#[tokio::test]
+async fn hidden_and_backup_files_in_a_web_root_are_named() {
+    let rubric = RUBRIC.replace(
+        "file = { path = \"site\", no_links_out = true }",
+        "file = { path = \"site\", no_names_matching = '^\\.|~$|(?i)\\.(bak|swp)$' }",
+    );
+    let dir = site();
+    assert_eq!(judge_with(&rubric, dir.path()).await, ("passed".to_string(), String::new()));
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join(".git/objects")).unwrap();
+    std::fs::write(site.join("img/.env"), "X=1").unwrap();
+    std::fs::write(site.join("index.html~"), "").unwrap();
+    std::fs::write(site.join("index.HTML.BAK"), "").unwrap();
+    let (status, actual) = judge_with(&rubric, dir.path()).await;
+    assert_eq!(status, "failed");
+    // A hidden folder is named once, not everything in it.
+    assert_eq!(actual, "4 served from it: site/.git/, site/img/.env, site/index.HTML.BAK, site/index.html~");
+}
+
+#[tokio::test]
+async fn not_matches_on_a_folder_reads_each_file() {
+    let rubric = RUBRIC.replace(
+        "file = { path = \"site\", no_links_out = true }",
+        "file = { path = \"conf\", not_matches = '^\\s*autoindex\\s+on' }",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf");
+    std::fs::create_dir(&conf).unwrap();
+    std::fs::write(conf.join("a.conf"), "server {\n  listen 80;\n}\n").unwrap();
+    assert_eq!(judge_with(&rubric, dir.path()).await, ("passed".to_string(), String::new()));
+    std::fs::write(conf.join("b.conf"), "server {\n  autoindex off;\n  location /x/ {\n    autoindex on;\n  }\n}\n")
+        .unwrap();
+    assert_eq!(
+        judge_with(&rubric, dir.path()).await,
+        ("failed".to_string(), "conf/b.conf line 4: autoindex on;".to_string())
+    );
 }

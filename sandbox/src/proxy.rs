@@ -463,10 +463,17 @@ fn add_run_filter(query: &mut Vec<(String, String)>, run: &RunId) {
         .and_then(|(_, v)| serde_json::from_str(v).ok())
         .and_then(|v: Value| v.as_object().cloned())
         .unwrap_or_default();
+    let map_shaped = filters.values().any(Value::is_object);
     match filters.get_mut("label") {
         Some(Value::Array(values)) => values.push(Value::from(selector)),
         Some(Value::Object(values)) => {
             values.insert(selector, Value::Bool(true));
+        }
+        // A new key takes the shape of the others: the engine reads the whole of `filters` in one
+        // shape, and a list beside a map fails ("cannot unmarshal array into ... map[string]bool";
+        // Compose v2 filters by name in the map shape).
+        _ if map_shaped => {
+            filters.insert("label".into(), serde_json::json!({ selector: true }));
         }
         _ => {
             filters.insert("label".into(), serde_json::json!([selector]));
@@ -527,6 +534,15 @@ mod tests {
         add_run_filter(&mut map, &run);
         let filters: Value = serde_json::from_str(&map[1].1).unwrap();
         assert_eq!(filters["label"], serde_json::json!({"a=b": true, "org.containerlabs.run=0123456789ab": true}));
+        // No label yet: it takes the shape the other filters have.
+        let mut by_name = vec![("filters".to_string(), r#"{"name":{"^p-db-1$":true}}"#.to_string())];
+        add_run_filter(&mut by_name, &run);
+        let filters: Value = serde_json::from_str(&by_name[0].1).unwrap();
+        assert_eq!(filters["label"], serde_json::json!({"org.containerlabs.run=0123456789ab": true}));
+        let mut listed = vec![("filters".to_string(), r#"{"name":["p-db-1"]}"#.to_string())];
+        add_run_filter(&mut listed, &run);
+        let filters: Value = serde_json::from_str(&listed[0].1).unwrap();
+        assert_eq!(filters["label"], serde_json::json!(["org.containerlabs.run=0123456789ab"]));
         let mut none = vec![];
         add_run_filter(&mut none, &run);
         assert_eq!(none[0].1, r#"{"label":["org.containerlabs.run=0123456789ab"]}"#);

@@ -275,13 +275,16 @@ pub async fn run(options: BatchOptions) -> anyhow::Result<ExitCode> {
     }
     // The engines, and on each the images the lab starts (made once, copied to the others).
     // Without --up nothing runs; one engine named by the environment is the child's to find.
+    // The lab's images are made here, once, before any job starts: two jobs never build one image.
     let engines: Vec<Option<String>> = if options.up && !options.engines.is_empty() {
         let engines = crate::pool::connect(&options.engines).await?;
-        if engines.len() > 1 {
-            crate::pool::share_images(&engines, &crate::workspace_root(), &selection, options.images).await?;
-        }
+        crate::pool::share_images(&engines, &crate::workspace_root(), &selection, options.images).await?;
         engines.into_iter().map(|e| Some(e.endpoint)).collect()
     } else {
+        if options.up {
+            let engine = crate::engine::ensure(crate::engine::Provision::IfMissing).await?;
+            crate::pool::share_images(&[engine], &crate::workspace_root(), &selection, options.images).await?;
+        }
         vec![None]
     };
     let exe = std::env::current_exe().context("cannot find the grader's own program")?;

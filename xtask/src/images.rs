@@ -262,7 +262,41 @@ pub const TOOLBOX: &str = "containerlabs/toolbox:1";
 
 /// Builds (or reuses) the toolbox from `images/toolbox/`.
 pub async fn toolbox(engine: &Engine, root: &Path) -> anyhow::Result<Built> {
+    let _lock = BuildLock::acquire(root)?;
     stand_in(engine, root, TOOLBOX, "toolbox").await
+}
+
+/// Held while this process makes images: another grader process (a batch's other job, a second
+/// `check --up`) waits for it instead of building the same image at the same time (two builds of
+/// one tag leave a dangling image behind). An advisory `flock` on a file in the grader's target
+/// folder; the kernel lets it go when the process ends, however it ends.
+pub struct BuildLock(#[allow(dead_code)] std::fs::File);
+
+impl BuildLock {
+    pub fn acquire(root: &Path) -> anyhow::Result<BuildLock> {
+        use std::os::fd::AsRawFd;
+        let dir = crate::services::target_dir(root).join("clabs");
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("images.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        loop {
+            #[allow(unsafe_code)]
+            // SAFETY: flock(2) on a descriptor this function owns; it touches no memory.
+            let done = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
+            if done {
+                return Ok(BuildLock(file));
+            }
+            let error = std::io::Error::last_os_error();
+            if error.kind() != std::io::ErrorKind::Interrupted {
+                return Err(error).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+    }
 }
 
 /// Makes sure every image in `tags` exists. The project's own (see [`catalogue`]) are built
@@ -277,6 +311,7 @@ pub async fn ensure_tags(
     tags: &[String],
     source: ImageSource,
 ) -> anyhow::Result<Vec<(String, String)>> {
+    let _lock = BuildLock::acquire(root)?;
     let mut replaced = Vec::new();
     // Once a pull failed for want of a network, the registry counts as unreachable for this run.
     let mut unreachable: Option<String> = None;

@@ -128,6 +128,25 @@ fn a_site_with_links_out_of_it_fails_site_no_links_out() {
     check_fault("none", &["site-no-links-out"], &["--submission", submission.path().to_str().unwrap()]);
 }
 
+/// What a real site must not expose, two faults in one submission, each failing its own check:
+/// a dotfile and an editor's backup left in the web root, and a server block that lists folders.
+#[test]
+fn hidden_files_in_the_web_root_and_folder_listings_fail_their_checks() {
+    if !integration("hidden_files_in_the_web_root_and_folder_listings_fail_their_checks") {
+        return;
+    }
+    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let site = submission.path().join("labs/static-site/site");
+    std::fs::write(site.join(".env"), "DB_PASSWORD=hunter2\n").unwrap();
+    std::fs::write(site.join("about.html~"), "<html></html>\n").unwrap();
+    let conf = submission.path().join("labs/static-site/nginx/site.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace("    index index.html;\n", "    index index.html;\n    autoindex on;\n"))
+        .unwrap();
+    let path = submission.path().display().to_string();
+    check_fault("none", &["site-no-hidden-files", "site-no-listing"], &["--submission", &path]);
+}
+
 /// The board's configuration as packaged (port 80, no data file), graded by hand: its two file
 /// checks fail, whatever runs on the ports.
 #[test]

@@ -19,6 +19,9 @@ struct Files {
     compose: String,
     env: String,
     nginx: String,
+    /// The real `.env` and the submission's root `.gitignore`, when a case writes them.
+    dotenv: Option<String>,
+    gitignore: Option<String>,
 }
 
 /// A submission in `dir`: the solution's files (compose file, .env.example, nginx template,
@@ -26,8 +29,13 @@ struct Files {
 fn submission(dir: &Path, edit: &dyn Fn(&mut Files)) {
     let solution = workspace().join(SOLUTION);
     let read = |name: &str| std::fs::read_to_string(solution.join(name)).unwrap();
-    let mut files =
-        Files { compose: read("compose.yaml"), env: read(".env.example"), nginx: read("nginx/default.conf.template") };
+    let mut files = Files {
+        compose: read("compose.yaml"),
+        env: read(".env.example"),
+        nginx: read("nginx/default.conf.template"),
+        dotenv: None,
+        gitignore: None,
+    };
     edit(&mut files);
     let step = dir.join("labs/compose");
     std::fs::create_dir_all(step.join("nginx")).unwrap();
@@ -35,6 +43,12 @@ fn submission(dir: &Path, edit: &dyn Fn(&mut Files)) {
     std::fs::write(step.join("compose.yaml"), files.compose).unwrap();
     std::fs::write(step.join(".env.example"), files.env).unwrap();
     std::fs::write(step.join("nginx/default.conf.template"), files.nginx).unwrap();
+    if let Some(dotenv) = files.dotenv {
+        std::fs::write(step.join(".env"), dotenv).unwrap();
+    }
+    if let Some(gitignore) = files.gitignore {
+        std::fs::write(dir.join(".gitignore"), gitignore).unwrap();
+    }
     for cert in ["tls.crt", "tls.key"] {
         std::fs::copy(solution.join("certs").join(cert), step.join("certs").join(cert)).unwrap();
     }
@@ -114,6 +128,21 @@ fn compose_known_bad_variants() {
                 swap(&mut files.env, "NEXTCLOUD_ADMIN_USER=admin\n", "");
             }),
             &["compose-env-example"],
+        ),
+        // The real .env, with no .gitignore to keep it out of `git add -A`; then kept out, by the
+        // root's .gitignore as the course's repository has it.
+        (
+            "env-about-to-be-committed",
+            Box::new(|files| files.dotenv = Some(files.env.replace("change-me", "s3cret-real"))),
+            &["compose-env-not-committed"],
+        ),
+        (
+            "env-ignored",
+            Box::new(|files| {
+                files.dotenv = Some(files.env.clone());
+                files.gitignore = Some("/target\n.env\n".into());
+            }),
+            &[],
         ),
         (
             "inline-password",
@@ -250,7 +279,7 @@ fn compose_known_bad_variants() {
                 swap(
                     &mut files.compose,
                     "services:\n",
-                    "services:\n  base:\n    image: ${REDIS_IMAGE:-redis:7.0}\n    privileged: true\n    profiles: [never]\n    restart: unless-stopped\n    networks: [backend]\n\n",
+                    "services:\n  base:\n    image: ${REDIS_IMAGE:-redis:7.0}\n    privileged: true\n    restart: unless-stopped\n    networks: [backend]\n\n",
                 );
                 swap(
                     &mut files.compose,
@@ -675,6 +704,8 @@ fn a_stack_brought_up_by_hand_reaches_full_marks_without_up() {
     submission(dir.path(), &|_| {});
     let step = dir.path().join("labs/compose");
     std::fs::copy(step.join(".env.example"), step.join(".env")).unwrap();
+    // As in the course's repository: the real .env is kept out of git.
+    std::fs::write(dir.path().join(".gitignore"), ".env\n").unwrap();
     let (http, https) = (free_port().to_string(), free_port().to_string());
     // As a student without a registry would: the stand-ins named in the environment.
     let stand_in = |official: &str| xtask::images::STAND_INS.iter().find(|s| s.official == official).unwrap().tag;

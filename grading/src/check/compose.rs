@@ -142,6 +142,9 @@ pub enum Rule {
     /// Secret-looking environment values come from variables or `*_FILE` secrets, never written in
     /// the file (not even as a `${X:-default}`).
     NoInlineSecrets,
+    /// The real `.env` beside the file (its passwords) is ignored by git: a `.gitignore` of the
+    /// submission, from its root down to the file's folder, or `.git/info/exclude`, matches it.
+    EnvIgnored,
 }
 
 impl ComposeCheck {
@@ -354,6 +357,7 @@ impl ComposeCheck {
                 found.extend(project.volume_problems());
                 found
             }
+            Rule::EnvIgnored => env_ignore_problems(project),
             Rule::NoInlineSecrets => {
                 services.iter().flat_map(|s| s.inline_secrets.iter().map(|e| format!("{}: {e}", s.name))).collect()
             }
@@ -390,6 +394,7 @@ impl ComposeCheck {
             Rule::NoHostNamespaces => "the container's own network, PID, IPC, UTS and user namespaces".into(),
             Rule::NoHostPaths => "bind mounts of the submission's own files only (relative paths inside it)".into(),
             Rule::NoInlineSecrets => "secrets from .env variables or *_FILE secrets, none written in the file".into(),
+            Rule::EnvIgnored => ".env (the real passwords) ignored by git: listed in a .gitignore".into(),
         }
     }
 
@@ -492,6 +497,43 @@ const NO_PRIVILEGED: [policy::Rule; 8] = [
     policy::Rule::CgroupParent,
     policy::Rule::LogDriver,
 ];
+
+/// The `.env` beside the compose file, if there is one that no `.gitignore` of the submission
+/// (from its root down to the file's folder, as git reads them) nor `.git/info/exclude` ignores:
+/// `git add -A` would commit the stack's real passwords. No git runs: the files are read.
+fn env_ignore_problems(project: &Project) -> Vec<String> {
+    let dir = project.file.parent().unwrap_or(Path::new("."));
+    let env = dir.join(".env");
+    if !env.is_file() {
+        return Vec::new();
+    }
+    let root = project.root.clone().unwrap_or_else(|| dir.to_path_buf());
+    let mut builder = ignore::gitignore::GitignoreBuilder::new(&root);
+    let _ = builder.add(root.join(".git/info/exclude"));
+    let mut folder = root.clone();
+    let below: Vec<Component<'_>> = dir.strip_prefix(&root).map(|rest| rest.components().collect()).unwrap_or_default();
+    let _ = builder.add(folder.join(".gitignore"));
+    for part in below {
+        folder.push(part);
+        let file = folder.join(".gitignore");
+        if file.is_file() {
+            // A nested .gitignore's patterns are relative to its own folder.
+            let mut nested = ignore::gitignore::GitignoreBuilder::new(&folder);
+            let _ = nested.add(&file);
+            if nested.build().is_ok_and(|g| g.matched_path_or_any_parents(&env, false).is_ignore()) {
+                return Vec::new();
+            }
+        }
+    }
+    let ignored = builder.build().is_ok_and(|g| g.matched_path_or_any_parents(&env, false).is_ignore());
+    if ignored {
+        return Vec::new();
+    }
+    let shown = env.strip_prefix(&root).unwrap_or(&env).display().to_string();
+    vec![format!(
+        "{shown} (the real passwords) is in the submission and no .gitignore ignores it: `git add -A` commits it"
+    )]
+}
 
 /// Bind mounts of `service` that leave the submission: an absolute or `~` path, a relative path
 /// that climbs out of it, or one that leads through a symlink out of it.

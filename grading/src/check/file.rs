@@ -27,6 +27,10 @@ pub struct FileCheck {
     /// points at - `/etc/passwd`, the whole disk.
     #[serde(default)]
     pub no_links_out: bool,
+    /// `path` is a folder (a web root, say) and no file or folder in it has a name this regular
+    /// expression matches: what is in a web root is served (dotfiles such as `.git/` and `.env`,
+    /// an editor's `index.html~` or `.swp`, a `site.bak`).
+    pub no_names_matching: Option<String>,
 }
 
 /// Most entries [`FileCheck::no_links_out`] looks at; a bigger folder fails with that reason.
@@ -42,6 +46,7 @@ impl FileCheck {
         all.extend(self.contains.iter().map(String::as_str));
         all.extend(self.matches.as_deref());
         all.extend(self.not_matches.as_deref());
+        all.extend(self.no_names_matching.as_deref());
         all
     }
 
@@ -50,7 +55,11 @@ impl FileCheck {
         if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
             return Err(format!("file path '{}' must be relative to the submission and stay inside it", self.path));
         }
-        for (key, re) in [("matches", &self.matches), ("not_matches", &self.not_matches)] {
+        for (key, re) in [
+            ("matches", &self.matches),
+            ("not_matches", &self.not_matches),
+            ("no_names_matching", &self.no_names_matching),
+        ] {
             if let Some(re) = re {
                 // Placeholders are filled in before matching: compile it with stand-in values.
                 regex::Regex::new(&crate::vars::with_stand_ins(re))
@@ -63,6 +72,9 @@ impl FileCheck {
         }
         if self.no_links_out && about_text {
             return Err("no_links_out is about a folder: it cannot have contains, matches or not_matches".into());
+        }
+        if self.no_names_matching.is_some() && (about_text || self.no_links_out || !self.exists) {
+            return Err("no_names_matching is about a folder: it goes alone".into());
         }
         Ok(())
     }
@@ -77,6 +89,15 @@ impl FileCheck {
         };
         if self.no_links_out {
             return links_out(&path, &relative);
+        }
+        if let Some(pattern) = &self.no_names_matching {
+            return names_matching(&path, &relative, &ctx.vars.expand(pattern));
+        }
+        // A folder's files, each judged by not_matches (the one rule that reads sensibly over several files).
+        if path.is_dir() && self.exists && self.contains.is_empty() && self.matches.is_none() {
+            if let Some(pattern) = &self.not_matches {
+                return lines_matching_in_folder(&path, &relative, &ctx.vars.expand(pattern));
+            }
         }
         let present = path.is_file();
         if !self.exists {
@@ -215,6 +236,79 @@ fn links_out(folder: &Path, relative: &str) -> Attempt {
             if out.len() == 1 { "link leads" } else { "links lead" },
             out.join(", ")
         ),
+    ))
+}
+
+/// Every file or folder under `folder` whose name matches `pattern` (without following links):
+/// a failure naming them, or a pass.
+fn names_matching(folder: &Path, relative: &str, pattern: &str) -> Attempt {
+    let re = match regex::Regex::new(pattern) {
+        Ok(re) => re,
+        Err(e) => return Attempt::Fail(Mismatch::new(format!("a valid pattern /{pattern}/"), e.to_string())),
+    };
+    if !std::fs::symlink_metadata(folder).is_ok_and(|m| m.is_dir()) {
+        return Attempt::Fail(Mismatch::new(format!("a folder {relative}"), format!("{relative} is not a folder")));
+    }
+    let mut found = Vec::new();
+    let mut seen = 0;
+    let mut folders = vec![folder.to_path_buf()];
+    while let Some(dir) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for entry in entries {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return Attempt::Fail(Mismatch::new(
+                    format!("at most {MAX_ENTRIES} files and folders in {relative}"),
+                    "more than that".to_string(),
+                ));
+            }
+            let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let is_dir = std::fs::symlink_metadata(&entry).is_ok_and(|m| m.is_dir());
+            let shown = entry.strip_prefix(folder).unwrap_or(&entry).display().to_string();
+            if re.is_match(&name) {
+                found.push(if is_dir { format!("{relative}/{shown}/") } else { format!("{relative}/{shown}") });
+            } else if is_dir {
+                folders.push(entry);
+            }
+        }
+    }
+    if found.is_empty() {
+        return Attempt::Pass;
+    }
+    found.sort();
+    let count = found.len();
+    Attempt::Fail(Mismatch::new(
+        format!("nothing in {relative} named like /{pattern}/"),
+        format!("{count} served from it: {}", found.into_iter().take(5).collect::<Vec<_>>().join(", ")),
+    ))
+}
+
+/// The lines of the files directly in `folder` that match `pattern`, as a failure; else a pass.
+fn lines_matching_in_folder(folder: &Path, relative: &str, pattern: &str) -> Attempt {
+    let re = match regex::Regex::new(pattern) {
+        Ok(re) => re,
+        Err(e) => return Attempt::Fail(Mismatch::new(format!("a valid pattern /{pattern}/"), e.to_string())),
+    };
+    let mut files: Vec<_> = std::fs::read_dir(folder)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut lines = Vec::new();
+    for file in files {
+        let Ok(text) = read_prefix(&file) else { continue };
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for (i, line) in text.lines().enumerate().filter(|(_, line)| re.is_match(line)) {
+            lines.push(format!("{relative}/{name} line {}: {}", i + 1, super::excerpt(line.trim(), 100)));
+        }
+    }
+    if lines.is_empty() {
+        return Attempt::Pass;
+    }
+    Attempt::Fail(Mismatch::new(
+        format!("no line of the files in {relative} matching /{pattern}/"),
+        lines.into_iter().take(3).collect::<Vec<_>>().join("; "),
     ))
 }
 

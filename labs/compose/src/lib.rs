@@ -92,7 +92,9 @@ impl Stack {
         if output.status.success() {
             return Ok(());
         }
-        bail!("{}", explain(&String::from_utf8_lossy(&output.stderr), &self.tool.join(" "), args));
+        // v1 writes some errors (a build's) to stdout, v2 to stderr: read both.
+        let said = format!("{}\n{}", String::from_utf8_lossy(&output.stderr), String::from_utf8_lossy(&output.stdout));
+        bail!("{}", explain(&said, &self.tool.join(" "), args));
     }
 
     /// `up -d`, then waits until the project is healthy. When that fails, the containers and
@@ -115,8 +117,12 @@ impl Stack {
         args.extend(services);
         let result = match self.run(&args) {
             Ok(()) => wait_healthy(docker, &self.project, timeout).await,
-            // Compose gives up on a dependency that turned unhealthy, naming only its container id.
-            Err(e) => Err(unhealthy(docker, &self.project).await.map_or(e, anyhow::Error::msg)),
+            // Compose gives up on a dependency that turned unhealthy or exited, naming only its
+            // container id: say which service, and what it said last, beside Compose's own words.
+            Err(e) => Err(match unhealthy(docker, &self.project).await {
+                Some(sick) => anyhow::anyhow!("{sick} ({e})"),
+                None => e,
+            }),
         };
         if result.is_err() && services.is_empty() && !keep {
             let _ = self.run(&["down"]);
@@ -125,15 +131,24 @@ impl Stack {
     }
 }
 
-/// "service S is unhealthy: its last health check output", for the first unhealthy container.
+/// "service S is unhealthy: its last health check output; its last log lines: ...", for the
+/// first unhealthy container, else the first that exited, is restarting or never started.
 async fn unhealthy(docker: &Docker, project: &str) -> Option<String> {
     let members = members(docker, project).await.ok()?;
-    let sick = members.iter().find(|m| m.health == "unhealthy")?;
+    if let Some(sick) = members.iter().find(|m| m.health == "unhealthy") {
+        return Some(format!(
+            "service {} is unhealthy: {}; its last log lines: {}",
+            sick.service,
+            or_unknown(&sick.last_health_output),
+            last_log_lines(docker, &sick.name).await
+        ));
+    }
+    let stopped = members.iter().find(|m| matches!(m.state.as_str(), "exited" | "dead" | "restarting" | "created"))?;
     Some(format!(
-        "service {} is unhealthy: {}; its last log lines: {}",
-        sick.service,
-        or_unknown(&sick.last_health_output),
-        last_log_lines(docker, &sick.name).await
+        "service {} is {}; its last log lines: {}",
+        stopped.service,
+        if stopped.state == "created" { "created but never started" } else { stopped.state.as_str() },
+        last_log_lines(docker, &stopped.name).await
     ))
 }
 
@@ -182,12 +197,20 @@ pub fn explain(stderr: &str, tool: &str, args: &[&str]) -> String {
             excerpt(&text)
         );
     }
-    // Compose's progress lines ("Creating network ...") bury the error: keep the error lines.
-    let errors: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("ERROR") || l.to_lowercase().starts_with("error"))
-        .collect();
+    // Compose's progress lines ("Creating network ...", "Container x Started") bury the error:
+    // keep the lines that say what failed (v1's `ERROR:`, v2's `Error response from daemon`,
+    // `failed to solve`, a build step's non-zero code, a service that did not complete).
+    let failing = |line: &str| {
+        let lower = line.to_lowercase();
+        lower.starts_with("error")
+            || lower.contains(" error")
+            || lower.contains("failed")
+            || lower.contains("returned a non-zero code")
+            || lower.contains("didn't complete successfully")
+            || lower.contains("is unhealthy")
+            || lower.starts_with("e: ")
+    };
+    let errors: Vec<&str> = stderr.lines().map(str::trim).filter(|l| failing(l)).collect();
     let text = if errors.is_empty() { text } else { errors.join(" ").split_whitespace().collect::<Vec<_>>().join(" ") };
     format!("{tool} {} failed: {}", args.join(" "), excerpt(&text))
 }
@@ -364,6 +387,14 @@ mod tests {
             explain(buried, "docker-compose", &["up"]),
             "docker-compose up failed: ERROR: for web Cannot start service web: oops ERROR: Encountered errors while bringing up the project."
         );
+        // A build that fails in a step: its error, never only the progress lines before it.
+        let build = " Network p_default  Creating\n Volume \"p_data\"  Creating\nStep 2/4 : RUN apt-get install -y caddyx\nE: Unable to locate package caddyx\nThe command '/bin/sh -c apt-get install -y caddyx' returned a non-zero code: 100\n";
+        let line = explain(build, "docker compose", &["up"]);
+        assert!(line.contains("Unable to locate package caddyx") && line.contains("non-zero code: 100"), "{line}");
+        assert!(!line.contains("Creating"), "{line}");
+        let v2 = " Container p-db-1  Created\n Container p-web-1  Creating\nError response from daemon: failed to create task for container: exec: \"nope\": executable file not found in $PATH";
+        let line = explain(v2, "docker compose", &["up"]);
+        assert!(line.contains("executable file not found") && !line.contains("Created"), "{line}");
         let other = "something\n  else   went wrong";
         assert_eq!(
             explain(other, "docker-compose", &["down"]),
