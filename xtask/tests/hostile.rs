@@ -55,6 +55,9 @@ const CASES: &[Case] = &[
     Case { name: "memory-hog", rules: &["memory"], page: "passed" },
     Case { name: "disk-writer", rules: &["disk"], page: "passed" },
     Case { name: "output-flood", rules: &["output"], page: "passed" },
+    // Published on every interface (0.0.0.0, -P): bound to loopback instead, the page still served,
+    // nothing to fault (publishing is what the lab asks for); the watcher sees no other address.
+    Case { name: "publish-everywhere", rules: &[], page: "passed" },
     // Ended by the run's wall clock (--timeout 20): its checks fail, saying so.
     Case { name: "never-ends", rules: &[], page: "failed" },
 ];
@@ -174,7 +177,9 @@ async fn every_hostile_submission_is_refused_or_contained_and_leaves_nothing() {
         let rules = sandbox_rules(report);
         let expected: BTreeSet<String> = case.rules.iter().map(|r| r.to_string()).collect();
         let page = check(report, "serve-page").map(|c| c["status"].as_str().unwrap_or_default()).unwrap_or("missing");
-        if *code != 1 || rules != expected || page != case.page {
+        // Full marks only for a case the sandbox contained without a fault.
+        let want = if expected.is_empty() && case.page == "passed" { 0 } else { 1 };
+        if *code != want || rules != expected || page != case.page {
             wrong.push(format!(
                 "{}: exit {code}, sandbox rules {rules:?} (expected {expected:?}), serve-page {page} (expected {})\n{stderr}\n{report:#}",
                 case.name, case.page

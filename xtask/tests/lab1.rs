@@ -180,7 +180,7 @@ fn the_reference_scores_full_marks_with_up_and_leaves_nothing_running() {
     let (code, report, stderr) = grade(site, app, &["--up"]);
     assert_eq!(code, 0, "stderr: {stderr}\nreport: {report}");
     assert_eq!(report["score"], report["max_score"]);
-    assert_eq!(ids_with_status(&report, "passed").len(), 20);
+    assert_eq!(ids_with_status(&report, "passed").len(), 22);
     assert!(!port_is_open(site) && !port_is_open(app), "--up stops what it started");
     // The starter files as a fresh clone has them: the site's server block in nginx falls short
     // where its TODOs are; the board's configuration keeps port 80, so the board never starts and
@@ -327,7 +327,7 @@ fn ctrl_c_during_up_stops_everything_and_exits_2() {
     std::fs::write(
         course.path().join("labs/labs.toml"),
         format!(
-            "format_version = 1\n[[lab]]\nid = \"slow\"\ntitle = \"Slow\"\nsummary = \"s\"\nvars = {{ port = \"{site}\" }}\n\
+            "format_version = 1\n[[lab]]\nid = \"slow\"\ntitle = \"Slow\"\nsummary = \"s\"\nvars = {{ port = \"{site}\" }}\nper_job = {{ ports = [\"port\"] }}\n\
              [[lab.step]]\nid = \"wait\"\ntitle = \"Wait\"\ndir = \"labs/slow\"\n\
              [[lab.service]]\nname = \"site\"\npackage = \"static-site\"\nargs = [\"--bind\", \"127.0.0.1\", \"--port\", \"{{port}}\", \"--root\", \"{{submission}}/labs/static-site/site\"]\nready = \"127.0.0.1:{{port}}\"\n"
         ),

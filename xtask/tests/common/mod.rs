@@ -92,6 +92,15 @@ pub async fn watch_creates(stop: tokio::sync::oneshot::Receiver<()>) -> (Vec<Str
                     let name = found.name.clone().unwrap_or_default();
                     let toolbox = found.config.and_then(|c| c.labels).unwrap_or_default().get("org.containerlabs.role").is_some_and(|r| r == "toolbox");
                     let host = serde_json::to_value(found.host_config.unwrap_or_default()).unwrap();
+                    // Whatever a submission asked for, its ports are published on loopback only.
+                    for (port, bindings) in host["PortBindings"].as_object().into_iter().flatten() {
+                        for binding in bindings.as_array().into_iter().flatten() {
+                            let ip = binding["HostIp"].as_str().unwrap_or_default();
+                            if !toolbox && ip != "127.0.0.1" && ip != "::1" {
+                                violations.push(format!("{name}: {port} published on {ip:?}, not loopback"));
+                            }
+                        }
+                    }
                     let proxy_socket = |field: &str| {
                         let source = field.trim_start_matches("volumes: ").split(':').next().unwrap_or_default();
                         source.starts_with(&std::env::temp_dir().join("clabs-runs").display().to_string()) && source.ends_with("/docker.sock")
