@@ -270,6 +270,7 @@ pub async fn toolbox(engine: &Engine, root: &Path) -> anyhow::Result<Built> {
 /// `check --up`) waits for it instead of building the same image at the same time (two builds of
 /// one tag leave a dangling image behind). An advisory `flock` on a file in the grader's target
 /// folder; the kernel lets it go when the process ends, however it ends.
+#[derive(Debug)]
 pub struct BuildLock(#[allow(dead_code)] std::fs::File);
 
 impl BuildLock {

@@ -201,28 +201,15 @@ fn links_out(folder: &Path, relative: &str) -> Attempt {
         }
     };
     let mut out = Vec::new();
-    let mut seen = 0;
-    let mut folders = vec![root.clone()];
-    while let Some(dir) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-        entries.sort();
-        for entry in entries {
-            seen += 1;
-            if seen > MAX_ENTRIES {
-                return Attempt::Fail(Mismatch::new(
-                    format!("at most {MAX_ENTRIES} files and folders in {relative}"),
-                    "more than that".to_string(),
-                ));
-            }
-            let Ok(meta) = std::fs::symlink_metadata(&entry) else { continue };
-            if meta.is_dir() {
-                folders.push(entry);
-            } else if meta.file_type().is_symlink() && !leads_inside(&entry, &root) {
-                let shown = entry.strip_prefix(&root).unwrap_or(&entry).display().to_string();
-                out.push(format!("{relative}/{shown} -> {}", link_target(&entry)));
-            }
+    let walked = walk(&root, relative, |entry, meta| {
+        if meta.file_type().is_symlink() && !leads_inside(entry, &root) {
+            let shown = entry.strip_prefix(&root).unwrap_or(entry).display().to_string();
+            out.push(format!("{relative}/{shown} -> {}", link_target(entry)));
         }
+        meta.is_dir()
+    });
+    if let Err(too_many) = walked {
+        return too_many;
     }
     if out.is_empty() {
         return Attempt::Pass;
@@ -239,6 +226,36 @@ fn links_out(folder: &Path, relative: &str) -> Attempt {
     ))
 }
 
+/// Visits everything under `folder`, in name order, without following links; `visit` says
+/// whether to go into a folder. More than [`MAX_ENTRIES`] is a failure naming `relative`.
+fn walk(
+    folder: &Path,
+    relative: &str,
+    mut visit: impl FnMut(&Path, &std::fs::Metadata) -> bool,
+) -> Result<(), Attempt> {
+    let mut seen = 0;
+    let mut folders = vec![folder.to_path_buf()];
+    while let Some(dir) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+        entries.sort();
+        for entry in entries {
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                return Err(Attempt::Fail(Mismatch::new(
+                    format!("at most {MAX_ENTRIES} files and folders in {relative}"),
+                    "more than that".to_string(),
+                )));
+            }
+            let Ok(meta) = std::fs::symlink_metadata(&entry) else { continue };
+            if visit(&entry, &meta) && meta.is_dir() {
+                folders.push(entry);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every file or folder under `folder` whose name matches `pattern` (without following links):
 /// a failure naming them, or a pass.
 fn names_matching(folder: &Path, relative: &str, pattern: &str) -> Attempt {
@@ -250,29 +267,18 @@ fn names_matching(folder: &Path, relative: &str, pattern: &str) -> Attempt {
         return Attempt::Fail(Mismatch::new(format!("a folder {relative}"), format!("{relative} is not a folder")));
     }
     let mut found = Vec::new();
-    let mut seen = 0;
-    let mut folders = vec![folder.to_path_buf()];
-    while let Some(dir) = folders.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut entries: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
-        entries.sort();
-        for entry in entries {
-            seen += 1;
-            if seen > MAX_ENTRIES {
-                return Attempt::Fail(Mismatch::new(
-                    format!("at most {MAX_ENTRIES} files and folders in {relative}"),
-                    "more than that".to_string(),
-                ));
-            }
-            let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let is_dir = std::fs::symlink_metadata(&entry).is_ok_and(|m| m.is_dir());
-            let shown = entry.strip_prefix(folder).unwrap_or(&entry).display().to_string();
-            if re.is_match(&name) {
-                found.push(if is_dir { format!("{relative}/{shown}/") } else { format!("{relative}/{shown}") });
-            } else if is_dir {
-                folders.push(entry);
-            }
+    let walked = walk(folder, relative, |entry, meta| {
+        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let shown = entry.strip_prefix(folder).unwrap_or(entry).display().to_string();
+        if !re.is_match(&name) {
+            return meta.is_dir();
         }
+        // A matching folder is named once, not everything in it.
+        found.push(if meta.is_dir() { format!("{relative}/{shown}/") } else { format!("{relative}/{shown}") });
+        false
+    });
+    if let Err(too_many) = walked {
+        return too_many;
     }
     if found.is_empty() {
         return Attempt::Pass;
