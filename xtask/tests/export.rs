@@ -229,7 +229,7 @@ fn the_gradescope_autograder_grades_what_runs_without_an_engine() {
     let answer = xtask::course::solutions(&workspace(), "lab1").unwrap();
     let results = autograde(&lab1, answer.path());
     let (score, max) = total(&results);
-    assert_eq!((results["score"].as_f64(), score, max), (Some(34.0), 34.0, 34.0), "{results:#}");
+    assert_eq!((results["score"].as_f64(), score, max), (Some(36.0), 36.0, 36.0), "{results:#}");
     assert!(!results["output"].as_str().unwrap().contains("Not run here"), "lab 1 runs whole: {results:#}");
     let starter = tempfile::tempdir().unwrap();
     let status = Command::new("cp").arg("-a").arg(workspace().join("labs")).arg(starter.path()).status().unwrap();
