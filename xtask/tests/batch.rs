@@ -100,14 +100,19 @@ fn a_class_is_graded_two_at_a_time_into_one_gradebook_and_again_only_what_change
     assert_eq!(engine_objects(), before);
 }
 
-/// Grading side by side changes only what the lab declares per job: two copies of a lab's answer,
+/// Grading side by side changes only what the lab declares per job: two correct submissions,
 /// graded two at a time, each get full marks (none of the certificate's name, the ports a
-/// student's nginx names, or anything else the files say is moved), and the engine is left as it was.
+/// student's nginx names, or anything else the files say is moved), and the engine is left as it
+/// was. `ada` and `amy` are copies of the lab's answer; for lab 3, `amy` is another correct stack
+/// (one run judges both: the slow end-to-end case runs once).
 fn both_copies_of_the_answer_get_full_marks(lab: &str) {
     let class = tempfile::tempdir().unwrap();
     let answer = xtask::course::solutions(&workspace(), lab).unwrap();
     for student in ["ada", "amy"] {
         copy_tree(answer.path(), &class.path().join(student));
+    }
+    if lab == "lab3" {
+        another_correct_stack(&class.path().join("amy/labs/compose"));
     }
     let before = engine_objects();
     let out = tempfile::tempdir().unwrap();
@@ -135,6 +140,117 @@ fn both_copies_of_the_answer_get_full_marks(lab: &str) {
     assert_eq!(engine_objects(), before, "{lab}: the batch leaves nothing in the engine");
 }
 
+/// Lab 3 done in other correct ways than ours, written over the answer's folder `step`: other
+/// service names, the file named docker-compose.yml, one MariaDB holding both databases (made by
+/// an initdb script that logs in as root), passwords as compose secrets read through `*_FILE`, and
+/// Memcached as Nextcloud's cache.
+fn another_correct_stack(step: &Path) {
+    std::fs::remove_file(step.join("compose.yaml")).unwrap();
+    std::fs::write(step.join("docker-compose.yml"), ALTERNATIVE).unwrap();
+    std::fs::write(step.join(".env.example"), "DOMAIN=localhost\nHTTP_PORT=9080\nHTTPS_PORT=9443\nADMIN=admin\n")
+        .unwrap();
+    let template = step.join("nginx/default.conf.template");
+    let nginx = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(
+        &template,
+        nginx.replace("http://wordpress:80", "http://blog:80").replace("http://nextcloud:80", "http://files:80"),
+    )
+    .unwrap();
+    for folder in ["secrets", "initdb", "nextcloud"] {
+        std::fs::create_dir_all(step.join(folder)).unwrap();
+    }
+    for (name, value) in [
+        ("db_root", "root-secret"),
+        ("blog_db", "blog-secret"),
+        ("files_db", "files-secret"),
+        ("files_admin", "clabs-nc-admin-pass"),
+    ] {
+        std::fs::write(step.join("secrets").join(name), value).unwrap();
+    }
+    std::fs::write(
+        step.join("initdb/10-second-database.sh"),
+        "mariadb -uroot -p\"$MARIADB_ROOT_PASSWORD\" -e \"CREATE DATABASE files; CREATE USER 'files'@'%' IDENTIFIED BY '$(cat /run/secrets/files_db)'; GRANT ALL ON files.* TO 'files'@'%';\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        step.join("nextcloud/memcache.config.php"),
+        "<?php\n$CONFIG = ['memcache.distributed' => '\\OC\\Memcache\\Memcached', 'memcached_servers' => [['cache', 11211]]];\n",
+    )
+    .unwrap();
+}
+
+const ALTERNATIVE: &str = r#"
+services:
+  door:
+    image: nginx:1.27
+    restart: always
+    environment: { DOMAIN: "${DOMAIN}", HTTPS_PORT: "${HTTPS_PORT}" }
+    ports: ["127.0.0.1:${HTTP_PORT}:80", "127.0.0.1:${HTTPS_PORT}:443"]
+    volumes: ["./nginx:/etc/nginx/templates:ro", "./certs:/etc/nginx/certs:ro"]
+    networks: [edge]
+    depends_on: { blog: { condition: service_healthy }, files: { condition: service_healthy } }
+  blog:
+    image: wordpress:6.1-apache
+    restart: always
+    environment:
+      WORDPRESS_DB_HOST: db
+      WORDPRESS_DB_USER: blog
+      WORDPRESS_DB_PASSWORD_FILE: /run/secrets/blog_db
+      WORDPRESS_DB_NAME: blog
+    secrets: [blog_db]
+    volumes: ["blog-html:/var/www/html"]
+    networks: [edge, inside]
+    depends_on: { db: { condition: service_healthy } }
+    healthcheck: { test: ["CMD-SHELL", "curl -so /dev/null http://localhost/"], interval: 5s, retries: 30 }
+  files:
+    image: nextcloud:28-apache
+    restart: always
+    environment:
+      MYSQL_HOST: db
+      MYSQL_DATABASE: files
+      MYSQL_USER: files
+      MYSQL_PASSWORD_FILE: /run/secrets/files_db
+      NEXTCLOUD_ADMIN_USER: ${ADMIN}
+      NEXTCLOUD_ADMIN_PASSWORD_FILE: /run/secrets/files_admin
+      NEXTCLOUD_TRUSTED_DOMAINS: files.${DOMAIN} nextcloud.${DOMAIN} localhost
+      OVERWRITEPROTOCOL: https
+    secrets: [files_db, files_admin]
+    volumes: ["files-html:/var/www/html", "./nextcloud/memcache.config.php:/var/www/html/config/memcache.config.php:ro"]
+    networks: [edge, inside]
+    depends_on: { db: { condition: service_healthy }, cache: { condition: service_started } }
+    healthcheck: { test: ["CMD-SHELL", "curl -fso /dev/null http://localhost/status.php"], interval: 5s, retries: 60 }
+  db:
+    image: mariadb:10.11
+    restart: always
+    environment:
+      MARIADB_ROOT_PASSWORD_FILE: /run/secrets/db_root
+      MARIADB_DATABASE: blog
+      MARIADB_USER: blog
+      MARIADB_PASSWORD_FILE: /run/secrets/blog_db
+    secrets: [db_root, blog_db, files_db]
+    volumes: ["db-data:/var/lib/mysql", "./initdb:/docker-entrypoint-initdb.d:ro"]
+    networks: [inside]
+    healthcheck: { test: ["CMD", "healthcheck.sh", "--connect", "--innodb_initialized"], interval: 5s, retries: 30, start_period: 10s }
+  cache:
+    image: memcached:1.6
+    restart: always
+    command: ["memcached", "--memory-limit=64"]
+    networks: [inside]
+    healthcheck: { test: ["CMD-SHELL", "bash -c 'exec 3<>/dev/tcp/127.0.0.1/11211 && printf \"version\\r\\n\" >&3 && head -c7 <&3 | grep -q VERSION'"], interval: 5s, retries: 30 }
+secrets:
+  db_root: { file: ./secrets/db_root }
+  blog_db: { file: ./secrets/blog_db }
+  files_db: { file: ./secrets/files_db }
+  files_admin: { file: ./secrets/files_admin }
+volumes:
+  blog-html:
+  files-html:
+  db-data:
+networks:
+  edge:
+  inside: { internal: true }
+"#;
+
 #[test]
 fn every_labs_answer_graded_side_by_side_gets_full_marks_for_each_copy() {
     if !integration("every_labs_answer_graded_side_by_side_gets_full_marks_for_each_copy") {
@@ -142,7 +258,8 @@ fn every_labs_answer_graded_side_by_side_gets_full_marks_for_each_copy() {
     }
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     // Lab 3 too: two WordPress + Nextcloud stacks at once (about two minutes here). Its answer's
-    // full marks with --up are judged here alone; lab3.rs grades its starter and its variants.
+    // and another correct stack's full marks with --up are judged here alone; lab3.rs grades its
+    // starter and its variants.
     for lab in ["lab1", "lab2", "lab3"] {
         let started = std::time::Instant::now();
         both_copies_of_the_answer_get_full_marks(lab);
