@@ -167,10 +167,7 @@ impl ComposeCheck {
             }
             for variable in &need.on {
                 let wired = services.iter().any(|s| {
-                    s.environment.get(variable).is_some_and(|value| {
-                        let host = value.rsplit("://").next().unwrap_or(value).split(':').next().unwrap_or_default();
-                        project.resolve(s, host).is_some()
-                    })
+                    s.environment.get(variable).is_some_and(|value| project.resolve(s, host_in(value)).is_some())
                 });
                 if !wired {
                     lacking.push(format!("no {} service sets {variable} to a service of the file", need.role));
@@ -463,8 +460,7 @@ impl ComposeCheck {
                         problems.push(format!("{name} does not set {variable}"));
                         continue;
                     };
-                    // `db`, `db:3306` or `tcp://db:3306` name the service `db`.
-                    let host = value.rsplit("://").next().unwrap_or(value).split(':').next().unwrap_or_default();
+                    let host = host_in(value);
                     let Some(target) = project.resolve(service, host) else {
                         // Not a name of this file (an address outside, or a typo): Compose has nothing to wait for.
                         problems.push(format!("{name}'s {variable} names {host}, which is not a service of the file"));
@@ -497,6 +493,11 @@ const NO_PRIVILEGED: [policy::Rule; 8] = [
     policy::Rule::CgroupParent,
     policy::Rule::LogDriver,
 ];
+
+/// The service host a variable names: `db`, `db:3306` and `tcp://db:3306` all name `db`.
+fn host_in(value: &str) -> &str {
+    value.rsplit("://").next().unwrap_or(value).split(':').next().unwrap_or_default()
+}
 
 /// The `.env` beside the compose file, if there is one that no `.gitignore` of the submission
 /// (from its root down to the file's folder, as git reads them) nor `.git/info/exclude` ignores:
@@ -741,7 +742,8 @@ impl Project {
         let mut raw = read_yaml(text)?;
         let mut project = Project { file: file.to_path_buf(), env_file, ..Default::default() };
         let dir = file.parent().unwrap_or(Path::new("."));
-        resolve_includes(&mut raw, dir, &mut BTreeSet::from([file.to_path_buf()]), &mut project.problems);
+        let mut seen = BTreeSet::from([file.to_path_buf()]);
+        resolve_includes(&mut raw, dir, dir, &mut seen, &mut project.problems);
         resolve_extends(&mut raw, dir, &mut project.problems);
         let mut interpolated = raw.clone();
         interpolate_all(&mut interpolated, env, &mut project.required_vars, &mut project.problems);
@@ -841,9 +843,12 @@ fn read_yaml(text: &str) -> Result<Value, String> {
 /// entries, relative to `dir`): each included file's services, volumes, networks, secrets and
 /// configs join the project's, its relative paths resolved from its own folder, as Compose does.
 /// A name defined twice, a missing file and an include cycle are problems, as they are for Compose.
+/// A file outside `top` (the compose file's own folder: an absolute path, `..`, a symlink out) is
+/// a problem and is never read: the grader reads no file a submission points it at elsewhere.
 fn resolve_includes(
     project: &mut Value,
     dir: &Path,
+    top: &Path,
     seen: &mut BTreeSet<std::path::PathBuf>,
     problems: &mut Vec<String>,
 ) {
@@ -868,6 +873,11 @@ fn resolve_includes(
     }
     for path in paths {
         let file = normalize(&dir.join(&path));
+        let top_real = top.canonicalize().unwrap_or_else(|_| top.to_path_buf());
+        if !real_path(&file).starts_with(&top_real) {
+            problems.push(format!("include: {path} is outside the compose file's folder"));
+            continue;
+        }
         if !seen.insert(file.clone()) {
             problems.push(format!("include: {path} is included twice, or includes itself"));
             continue;
@@ -883,7 +893,7 @@ fn resolve_includes(
             }
         };
         let folder = file.parent().unwrap_or(dir).to_path_buf();
-        resolve_includes(&mut included, &folder, seen, problems);
+        resolve_includes(&mut included, &folder, top, seen, problems);
         resolve_extends(&mut included, &folder, problems);
         rebase_binds(&mut included, &folder, dir);
         for section in ["services", "volumes", "networks", "secrets", "configs"] {
@@ -906,8 +916,8 @@ fn resolve_includes(
     }
 }
 
-/// An included file's relative bind mounts and build contexts are relative to its own folder:
-/// rewritten relative to the including file's (`dir`), so the rules judge where they lead.
+/// An included file's relative bind mounts are relative to its own folder: rewritten relative to
+/// the including file's (`dir`), so the rules judge where they lead.
 fn rebase_binds(included: &mut Value, folder: &Path, dir: &Path) {
     let Ok(offset) = folder.strip_prefix(dir) else {
         return;
@@ -1600,6 +1610,16 @@ mod tests {
         assert!(Project::load(&file).unwrap().problems.iter().any(|p| p.contains("defines services db")));
         std::fs::write(&file, top.replace("db/compose.yaml", "nope.yaml")).unwrap();
         assert!(Project::load(&file).unwrap().problems.iter().any(|p| p.contains("cannot read nope.yaml")));
+        // A file outside the compose file's folder is never read, however it is named.
+        std::os::unix::fs::symlink("/etc", dir.path().join("escape")).unwrap();
+        for outside in ["/etc/hostname", "../outside.yaml", "escape/hostname"] {
+            std::fs::write(&file, top.replace("db/compose.yaml", outside)).unwrap();
+            let problems = Project::load(&file).unwrap().problems;
+            assert!(
+                problems.iter().any(|p| p.contains("is outside the compose file's folder")),
+                "{outside}: {problems:?}"
+            );
+        }
     }
 
     #[test]
