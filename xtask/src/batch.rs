@@ -9,7 +9,8 @@
 //! `OUT/` holds `gradebook.csv` (one row per student: status, total, each step, each check),
 //! `reports/STUDENT.json`, `.txt` and `.html` (with provenance: who, which commit, which rubric, what graded
 //! it, when), `summary.txt` and `summary.json` (each check's pass rate, hardest first), and
-//! `logs/STUDENT.log` (the grader's messages). A second run grades only what changed: a
+//! `logs/STUDENT.log` (the grader's messages); and what [`crate::class`] makes of the class:
+//! `class.html`, `similarity.csv`, `canvas.csv` and `moodle.csv`. A second run grades only what changed: a
 //! submission whose commit (or, without git, its files), rubric and grader are as last time keeps
 //! its report.
 
@@ -45,6 +46,8 @@ pub struct BatchOptions {
     pub shard: Option<(usize, usize)>,
     /// Instead of grading: merge these `--out` folders (one per shard) into `out`.
     pub merge: Vec<PathBuf>,
+    /// Pairs of students at or above this similarity (0-1) are listed in `similarity.csv`.
+    pub similarity: f64,
 }
 
 /// `K/N` (1 <= K <= N): one shard of a batch split N ways.
@@ -68,6 +71,25 @@ pub struct Entry {
     /// The student's name made safe as a file name (reports/STEM.json).
     pub stem: String,
     pub path: PathBuf,
+    /// What `collect` found (its roster's columns), when the roster came from it.
+    pub collected: Collected,
+}
+
+/// A roster row's `collect` columns: the commit graded, the commits after the deadline, and
+/// whether there is anything to grade (`status` other than `collected`: the reason says why).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Collected {
+    pub commit: String,
+    pub late: Option<usize>,
+    pub status: String,
+    pub reason: String,
+}
+
+impl Collected {
+    /// Nothing to grade: collect could not fetch it, or refused it.
+    pub fn not_gradable(&self) -> bool {
+        !self.status.is_empty() && self.status != "collected"
+    }
 }
 
 /// How one submission's grading ended.
@@ -81,6 +103,8 @@ pub enum Outcome {
     Error(String),
     /// It ran past its wall clock and was stopped.
     TimedOut,
+    /// `collect` found nothing to grade (its roster's status and reason say why).
+    NotCollected,
 }
 
 /// A file name for `student`: letters, digits, `.`, `-` and `_` kept, the rest `_`.
@@ -110,7 +134,12 @@ pub fn entries(options: &BatchOptions) -> anyhow::Result<Vec<Entry>> {
                 if name.starts_with('.') || !entry.path().is_dir() {
                     continue;
                 }
-                list.push(Entry { stem: stem(&name), student: name, path: entry.path() });
+                list.push(Entry {
+                    stem: stem(&name),
+                    student: name,
+                    path: entry.path(),
+                    collected: Collected::default(),
+                });
             }
             list
         }
@@ -134,7 +163,8 @@ pub fn entries(options: &BatchOptions) -> anyhow::Result<Vec<Entry>> {
     Ok(list)
 }
 
-/// A roster: CSV with a header naming `student` and `path` (in any order; other columns ignored).
+/// A roster: CSV with a header naming `student` and `path` (in any order). The columns `collect`
+/// adds (`commit`, `late`, `status`, `reason`) are read too; other columns are ignored.
 pub fn read_roster(roster: &Path) -> anyhow::Result<Vec<Entry>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -155,12 +185,19 @@ pub fn read_roster(roster: &Path) -> anyhow::Result<Vec<Entry>> {
         let record = record.with_context(|| format!("{}: row {} is not CSV", roster.display(), line + 2))?;
         let name = record.get(student).unwrap_or_default().to_string();
         let dir = record.get(path).unwrap_or_default();
-        if name.is_empty() || dir.is_empty() {
+        let field = |name: &str| column(name).and_then(|i| record.get(i)).unwrap_or_default().to_string();
+        let collected = Collected {
+            commit: field("commit"),
+            late: field("late").parse().ok(),
+            status: field("status"),
+            reason: field("reason"),
+        };
+        if name.is_empty() || (dir.is_empty() && !collected.not_gradable()) {
             bail!("{}: row {} needs a student and a path", roster.display(), line + 2);
         }
         let dir = Path::new(dir);
         let dir = if dir.is_absolute() { dir.to_path_buf() } else { base.join(dir) };
-        list.push(Entry { stem: stem(&name), student: name, path: dir });
+        list.push(Entry { stem: stem(&name), student: name, path: dir, collected });
     }
     Ok(list)
 }
@@ -304,6 +341,11 @@ pub async fn run(options: BatchOptions) -> anyhow::Result<ExitCode> {
             (slots.clone(), taken.clone(), running.clone(), semaphore.clone(), lab.clone());
         let progress = progress.clone();
         tasks.spawn(async move {
+            if entry.collected.not_gradable() {
+                let outcome = Outcome::NotCollected;
+                progress.finish(&entry.student, &outcome, Duration::ZERO);
+                return (entry, outcome);
+            }
             let _permit = semaphore.acquire_owned().await.expect("semaphore open");
             progress.start(&entry.student);
             let key = key(&entry, &options, &rubric_hash);
@@ -517,6 +559,9 @@ pub struct Row {
     pub max_score: Option<u32>,
     pub steps: BTreeMap<String, u32>,
     pub checks: BTreeMap<String, u32>,
+    /// The commit graded and the commits after the deadline (from `collect`).
+    pub commit: String,
+    pub late: Option<usize>,
     pub note: String,
 }
 
@@ -530,9 +575,15 @@ pub fn row(entry: &Entry, report: Option<&Value>, outcome: &Outcome) -> Row {
         max_score: None,
         steps: BTreeMap::new(),
         checks: BTreeMap::new(),
+        commit: entry.collected.commit.clone(),
+        late: entry.collected.late,
         note: String::new(),
     };
     match (outcome, report) {
+        (Outcome::NotCollected, _) => {
+            row.status = entry.collected.status.clone();
+            row.note = entry.collected.reason.clone();
+        }
         (Outcome::TimedOut, _) => {
             row.status = "timeout".into();
             row.note = "it ran past its wall clock and was stopped".into();
@@ -583,7 +634,9 @@ fn write_gradebook(
         let report = std::fs::read_to_string(&file).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
         rows.push(row(entry, report.as_ref(), outcome));
     }
-    write_outputs(&options.out, &columns(selection), &rows)?;
+    let steps = columns(selection);
+    write_outputs(&options.out, &steps, &rows)?;
+    crate::class::write(&options.out, selection, &steps, &rows, list, options.similarity)?;
     Ok(rows.len())
 }
 
@@ -645,6 +698,16 @@ fn merge(options: &BatchOptions, selection: &crate::course::Selection) -> anyhow
     }
     let rows: Vec<Row> = rows.into_values().collect();
     write_outputs(&options.out, &steps, &rows)?;
+    let list: Vec<Entry> = rows
+        .iter()
+        .map(|r| Entry {
+            student: r.student.clone(),
+            stem: stem(&r.student),
+            path: PathBuf::from(&r.submission),
+            collected: Collected::default(),
+        })
+        .collect();
+    crate::class::write(&options.out, selection, &steps, &rows, &list, options.similarity)?;
     eprintln!(
         "{} shards merged: {} submissions; gradebook: {}",
         options.merge.len(),
@@ -683,6 +746,8 @@ pub fn parse_gradebook(text: &str, steps: &[StepColumns]) -> anyhow::Result<Vec<
                 .filter(|_| graded)
                 .filter_map(|(id, _, _)| Some((id.clone(), number(id)?)))
                 .collect(),
+            commit: field("commit"),
+            late: number("late").map(|n| n as usize),
             note: field("note"),
         });
     }
@@ -696,7 +761,7 @@ pub fn gradebook_csv(steps: &[StepColumns], rows: &[Row]) -> anyhow::Result<Stri
         ["student", "submission", "status", "score", "max_score", "percent"].iter().map(|s| s.to_string()).collect();
     header.extend(steps.iter().map(|(id, _)| format!("step:{id}")));
     header.extend(steps.iter().flat_map(|(_, checks)| checks.iter().map(|(id, _, _)| id.clone())));
-    header.push("note".into());
+    header.extend(["commit".to_string(), "late".to_string(), "note".to_string()]);
     writer.write_record(&header)?;
     for row in rows {
         let number = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
@@ -719,6 +784,8 @@ pub fn gradebook_csv(steps: &[StepColumns], rows: &[Row]) -> anyhow::Result<Stri
         record.extend(steps.iter().flat_map(|(_, checks)| {
             checks.iter().map(|(id, _, _)| if graded { number(row.checks.get(id).copied()) } else { String::new() })
         }));
+        record.push(row.commit.clone());
+        record.push(row.late.map(|n| n.to_string()).unwrap_or_default());
         record.push(row.note.clone());
         writer.write_record(&record)?;
     }
@@ -816,6 +883,7 @@ impl Progress {
             Outcome::Unchanged => "unchanged since the last run".to_string(),
             Outcome::Error(why) => format!("could not be graded: {why}"),
             Outcome::TimedOut => "stopped at its wall clock".to_string(),
+            Outcome::NotCollected => "not graded: collect found nothing to grade".to_string(),
         };
         match &self.bar {
             Some(bar) => {
@@ -890,7 +958,12 @@ mod tests {
     }
 
     fn entry(name: &str) -> Entry {
-        Entry { student: name.into(), stem: stem(name), path: PathBuf::from(format!("subs/{name}")) }
+        Entry {
+            student: name.into(),
+            stem: stem(name),
+            path: PathBuf::from(format!("subs/{name}")),
+            collected: Collected::default(),
+        }
     }
 
     #[test]

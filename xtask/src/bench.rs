@@ -179,8 +179,11 @@ impl Default for BatchBench {
 }
 
 pub async fn run_with(root: &Path, target: &str, seconds: u32, rounds: u32, batch: &BatchBench) -> anyhow::Result<()> {
-    if !matches!(target, "static-site" | "reverse-proxy" | "cache" | "lab3-up" | "batch") {
-        bail!("unknown bench '{target}' (benches: static-site, reverse-proxy, cache, lab3-up, batch)");
+    if !matches!(target, "static-site" | "reverse-proxy" | "cache" | "lab3-up" | "batch" | "class") {
+        bail!("unknown bench '{target}' (benches: static-site, reverse-proxy, cache, lab3-up, batch, class)");
+    }
+    if target == "class" {
+        return bench_class(root, batch.submissions).await;
     }
     if target == "batch" {
         return bench_batch(root, batch, rounds).await;
@@ -370,6 +373,7 @@ async fn bench_batch(root: &Path, bench: &BatchBench, rounds: u32) -> anyhow::Re
                 engines: Vec::new(),
                 shard: None,
                 merge: Vec::new(),
+                similarity: crate::class::DEFAULT_THRESHOLD,
             };
             let start = std::time::Instant::now();
             crate::batch::run(options).await?;
@@ -396,6 +400,135 @@ async fn bench_batch(root: &Path, bench: &BatchBench, rounds: u32) -> anyhow::Re
     let one = median(rates.get_mut(&1).expect("jobs 1 ran"));
     let two = median(rates.get_mut(&2).expect("jobs 2 ran"));
     println!("median: --jobs 1 {one:.0}/hour, --jobs 2 {two:.0}/hour: {:.2}x", two / one);
+    Ok(())
+}
+
+/// `bench class`: the class round trip at size - `course export` as a template, N students'
+/// `file://` repositories (every other one with labs 1 and 2 done, the rest the starter), each
+/// committed and pushed, then `collect` and `grade` of labs 1 and 2 at `--jobs 2`. Prints each
+/// phase's time; every finished student must get full marks, or the figures would time a failure.
+async fn bench_class(root: &Path, students: usize) -> anyhow::Result<()> {
+    if students == 0 {
+        bail!("--submissions must be at least 1");
+    }
+    let dir = tempfile::Builder::new().prefix("clabs-bench-class-").tempdir()?;
+    let git = |cwd: &Path, args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("git")
+            .current_dir(cwd)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_COMMITTER_DATE", "2026-11-30T12:00:00Z")
+            .args(["-c", "user.name=Student", "-c", "user.email=s@example.test", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("git {args:?} failed in {}", cwd.display());
+        }
+        Ok(())
+    };
+    let started = std::time::Instant::now();
+    let template = dir.path().join("template");
+    crate::export::export(root, &template)?;
+    git(&template, &["init", "-q"])?;
+    git(&template, &["add", "-A"])?;
+    git(&template, &["commit", "-q", "-m", "starters"])?;
+    let curriculum = grading::Curriculum::load(root)?;
+    let done: Vec<&grading::Step> = ["lab1", "lab2"]
+        .iter()
+        .flat_map(|lab| curriculum.lab(lab).map(|l| l.steps.iter()).into_iter().flatten())
+        .collect();
+    let mut roster = String::from("student,repository\n");
+    for i in 0..students {
+        let name = format!("s{i:02}");
+        let remote = dir.path().join("remotes").join(format!("{name}.git"));
+        let clone = dir.path().join("laptops").join(&name);
+        std::fs::create_dir_all(remote.parent().expect("a folder"))?;
+        git(dir.path(), &["clone", "-q", "--bare", &template.display().to_string(), &remote.display().to_string()])?;
+        git(dir.path(), &["clone", "-q", &remote.display().to_string(), &clone.display().to_string()])?;
+        if i % 2 == 0 {
+            for step in &done {
+                let solution = root.join(&step.dir).join("solution");
+                if solution.is_dir() {
+                    let copied = Command::new("cp")
+                        .arg("-a")
+                        .arg(format!("{}/.", solution.display()))
+                        .arg(clone.join(&step.dir))
+                        .status()?;
+                    if !copied.success() {
+                        bail!("cannot copy {}", solution.display());
+                    }
+                }
+            }
+            git(&clone, &["add", "-A"])?;
+            git(&clone, &["commit", "-q", "-m", "my work"])?;
+            git(&clone, &["push", "-q", "origin", "HEAD"])?;
+        }
+        roster.push_str(&format!("{name},file://{}\n", remote.display()));
+    }
+    std::fs::write(dir.path().join("roster.csv"), roster)?;
+    println!(
+        "class of {students} (every other one finished labs 1 and 2): repositories made in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let class = dir.path().join("class");
+    let start = std::time::Instant::now();
+    crate::collect::run(&crate::collect::CollectOptions {
+        roster: dir.path().join("roster.csv"),
+        deadline: "2026-12-01T23:59:00Z".into(),
+        out: class.clone(),
+        jobs: 4,
+        org: None,
+        prefix: None,
+        token_env: None,
+        max_bytes: 500 << 20,
+        timeout: std::time::Duration::from_secs(300),
+    })?;
+    let collect_secs = start.elapsed().as_secs_f64();
+    println!("collect --jobs 4: {collect_secs:.1} s");
+    let mut total = collect_secs;
+    for lab in ["lab1", "lab2"] {
+        let out = dir.path().join(format!("grades-{lab}"));
+        let options = crate::batch::BatchOptions {
+            course: root.to_path_buf(),
+            lab: lab.into(),
+            step: None,
+            submissions: None,
+            roster: Some(class.join("roster.csv")),
+            out: out.clone(),
+            jobs: 2,
+            timeout: crate::check::DEFAULT_TIMEOUT,
+            up: true,
+            images: crate::images::ImageSource::Auto,
+            vars: Vec::new(),
+            engines: Vec::new(),
+            shard: None,
+            merge: Vec::new(),
+            similarity: crate::class::DEFAULT_THRESHOLD,
+        };
+        let start = std::time::Instant::now();
+        crate::batch::run(options).await?;
+        let secs = start.elapsed().as_secs_f64();
+        total += secs;
+        let mut reader = csv::Reader::from_path(out.join("gradebook.csv"))?;
+        let (mut full, mut rows) = (0, 0);
+        for record in reader.records() {
+            let record = record?;
+            rows += 1;
+            let student: usize = record[0].trim_start_matches('s').parse().unwrap_or(1);
+            let is_full = &record[2] == "graded" && record.get(3) == record.get(4);
+            if student % 2 == 0 && !is_full {
+                bail!(
+                    "{lab}: a finished student did not get full marks, so the figures would time a failure: {record:?}"
+                );
+            }
+            full += usize::from(is_full);
+        }
+        println!(
+            "grade {lab} --up --jobs 2: {secs:.1} s for {rows} students ({:.1} s each; {full} full marks)",
+            secs / rows.max(1) as f64
+        );
+    }
+    println!("collect + grade of labs 1 and 2: {total:.1} s ({:.1} min)", total / 60.0);
     Ok(())
 }
 

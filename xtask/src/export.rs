@@ -37,6 +37,7 @@ pub fn export(course: &Path, out: &Path) -> anyhow::Result<Exported> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let written = write(course, out, &curriculum).and_then(|exported| {
         check_no_answers(course, out, &curriculum)?;
+        check_nothing_needed_is_ignored(course, out, &curriculum)?;
         Ok(exported)
     });
     if written.is_err() {
@@ -164,6 +165,94 @@ pub fn check_no_answers(course: &Path, out: &Path, curriculum: &grading::Curricu
         }
     }
     Ok(())
+}
+
+/// Files a chapter tells the student to create and never to commit: their passwords.
+const KEPT_OUT_OF_GIT: &[&str] = &[".env"];
+
+/// The files finished work needs in the student's repository, `/`-separated from its root:
+/// every file a step's solution places, and every file of the lab folders a chapter names
+/// (`labs/reverse-proxy/certs/localhost.crt`) - the secrets files of [`KEPT_OUT_OF_GIT`] aside.
+pub fn needed_files(course: &Path, curriculum: &grading::Curriculum) -> anyhow::Result<Vec<String>> {
+    let mut needed = std::collections::BTreeSet::new();
+    let path_in_text = regex::Regex::new(r"labs/[A-Za-z0-9_./-]*[A-Za-z0-9_-]\.[A-Za-z0-9]+").expect("a valid pattern");
+    for lab in &curriculum.labs {
+        for step in &lab.steps {
+            let solution = course.join(&step.dir).join("solution");
+            for file in walk_files(&solution).unwrap_or_default() {
+                let relative = file.strip_prefix(&solution).expect("walked under it");
+                needed.insert(step.dir.join(relative).to_string_lossy().replace('\\', "/"));
+            }
+            let chapter = std::fs::read_to_string(course.join(&step.dir).join("README.md")).unwrap_or_default();
+            for found in path_in_text.find_iter(&chapter) {
+                if !found.as_str().split('/').any(|part| part == "solution") {
+                    needed.insert(found.as_str().to_string());
+                }
+            }
+        }
+    }
+    needed.retain(|path| !KEPT_OUT_OF_GIT.iter().any(|kept| path.rsplit('/').next() == Some(kept)));
+    Ok(needed.into_iter().collect())
+}
+
+/// Fails when the exported `.gitignore` would keep out of git a file finished work needs (see
+/// [`needed_files`]): a student who commits with `git add -A` would push work without it, and
+/// lose its points when graded from git. Git itself says what it ignores
+/// (`git check-ignore --no-index`, with no global excludes).
+pub fn check_nothing_needed_is_ignored(
+    course: &Path,
+    out: &Path,
+    curriculum: &grading::Curriculum,
+) -> anyhow::Result<()> {
+    let needed = needed_files(course, curriculum)?;
+    let ignored = ignored_by_git(out, &needed)?;
+    if let Some((pattern, path)) = ignored.first() {
+        bail!(
+            "the exported .gitignore ignores {path} ({pattern}), a file finished work needs: a student's `git add -A` \
+             would leave it out ({} such file(s)); take the line out of .gitignore (nothing was exported)",
+            ignored.len()
+        );
+    }
+    Ok(())
+}
+
+/// Which of `paths` (relative to `tree`) git would ignore there, with the pattern that does it.
+pub fn ignored_by_git(tree: &Path, paths: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    use std::io::Write;
+    let git_dir = tempfile::Builder::new().prefix("clabs-ignore-").tempdir().context("cannot make a folder")?;
+    let init = std::process::Command::new("git")
+        .args(["init", "-q", "--bare"])
+        .arg(git_dir.path())
+        .status()
+        .context("cannot run git (is it installed?)")?;
+    if !init.success() {
+        bail!("git init failed in {}", git_dir.path().display());
+    }
+    let mut child = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(git_dir.path())
+        .arg("--work-tree")
+        .arg(tree)
+        .args(["-c", "core.excludesFile=/dev/null", "check-ignore", "--no-index", "--stdin", "-v"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run git check-ignore")?;
+    child.stdin.take().expect("piped").write_all((paths.join("\n") + "\n").as_bytes())?;
+    let output = child.wait_with_output()?;
+    // 0: some are ignored; 1: none is; anything else: git could not tell.
+    if !matches!(output.status.code(), Some(0 | 1)) {
+        bail!("git check-ignore failed in {}", tree.display());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (source, path) = line.split_once('\t')?;
+            let pattern = source.splitn(3, ':').nth(2).unwrap_or(source);
+            // With -v, a path a negation (`!pattern`) matched last is shown too: it is kept.
+            (!pattern.starts_with('!')).then(|| (pattern.to_string(), path.to_string()))
+        })
+        .collect())
 }
 
 /// Every file under `dir` (links included, not followed).

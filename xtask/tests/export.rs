@@ -123,6 +123,32 @@ fn an_answer_outside_solution_folders_is_refused_and_nothing_is_written() {
     assert!(!out.exists(), "nothing is left of a refused export");
 }
 
+/// A known-bad course: its `.gitignore` ignores the folder lab 2's certificate goes in (what it
+/// did before). A student's `git add -A` would push lab 2 without it; the export refuses, names
+/// the file and the pattern, and writes nothing. Git's own negation is understood too.
+#[test]
+fn a_gitignore_that_ignores_finished_work_is_refused_and_nothing_is_written() {
+    let course = tempfile::tempdir().unwrap();
+    for item in ["Cargo.toml", "labs", ".gitignore"] {
+        let status = Command::new("cp").arg("-a").arg(workspace().join(item)).arg(course.path()).status().unwrap();
+        assert!(status.success());
+    }
+    let ignore = course.path().join(".gitignore");
+    let course_ignore = std::fs::read_to_string(&ignore).unwrap();
+    std::fs::write(&ignore, format!("{course_ignore}/labs/reverse-proxy/certs/\n")).unwrap();
+    let out = course.path().join("export");
+    let output = export(course.path(), &out);
+    testkit::assert_one_line_exit_2(
+        &output,
+        "ignores labs/reverse-proxy/certs/localhost.crt (/labs/reverse-proxy/certs/), a file finished work needs",
+    );
+    assert!(!out.exists(), "nothing is left of a refused export");
+    // Ignoring every *.key but not lab 2's (a negation) is fine: git decides, not a guess.
+    std::fs::write(&ignore, format!("{course_ignore}*.key\n*.crt\n!labs/**/certs/*\n")).unwrap();
+    let output = export(course.path(), &out);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 /// In a fresh clone of the student repository, each command of the README's "Start here" block
 /// runs: the grader builds, and the untouched starters are graded (exit 1, hints naming TODOs),
 /// never refused as an error (exit 2).

@@ -744,7 +744,7 @@ impl Project {
         let dir = file.parent().unwrap_or(Path::new("."));
         let mut seen = BTreeSet::from([file.to_path_buf()]);
         resolve_includes(&mut raw, dir, dir, &mut seen, &mut project.problems);
-        resolve_extends(&mut raw, dir, &mut project.problems);
+        resolve_extends(&mut raw, dir, dir, &mut project.problems);
         let mut interpolated = raw.clone();
         interpolate_all(&mut interpolated, env, &mut project.required_vars, &mut project.problems);
         let Some(services) = interpolated.get("services").and_then(Value::as_object) else {
@@ -894,7 +894,7 @@ fn resolve_includes(
         };
         let folder = file.parent().unwrap_or(dir).to_path_buf();
         resolve_includes(&mut included, &folder, top, seen, problems);
-        resolve_extends(&mut included, &folder, problems);
+        resolve_extends(&mut included, &folder, top, problems);
         rebase_binds(&mut included, &folder, dir);
         for section in ["services", "volumes", "networks", "secrets", "configs"] {
             let Some(Value::Object(theirs)) = included.get(section).cloned() else {
@@ -955,12 +955,13 @@ fn rebase_binds(included: &mut Value, folder: &Path, dir: &Path) {
 
 /// Applies `extends` (from this file, or `file:` relative to `dir`) to every service, the way
 /// Compose does: the base service's keys, overridden by the service's own (mappings merged, lists
-/// joined). Problems (a missing base, a cycle) go to `problems`.
-fn resolve_extends(project: &mut Value, dir: &Path, problems: &mut Vec<String>) {
+/// joined). Problems (a missing base, a cycle, a `file:` outside `top`, the compose file's folder,
+/// which is never read) go to `problems`.
+fn resolve_extends(project: &mut Value, dir: &Path, top: &Path, problems: &mut Vec<String>) {
     let names: Vec<String> = keys(project.get("services")).into_iter().collect();
     for name in names {
         let mut seen = BTreeSet::new();
-        match extended(project, dir, &name, &mut seen) {
+        match extended(project, dir, top, &name, &mut seen) {
             Ok(service) => project["services"][&name] = service,
             Err(problem) => problems.push(problem),
         }
@@ -968,7 +969,7 @@ fn resolve_extends(project: &mut Value, dir: &Path, problems: &mut Vec<String>) 
 }
 
 /// Service `name` of `project` with its `extends` chain applied.
-fn extended(project: &Value, dir: &Path, name: &str, seen: &mut BTreeSet<String>) -> Result<Value, String> {
+fn extended(project: &Value, dir: &Path, top: &Path, name: &str, seen: &mut BTreeSet<String>) -> Result<Value, String> {
     let key = format!("{}#{name}", dir.display());
     if !seen.insert(key) || seen.len() > 10 {
         return Err(format!("{name} extends itself (a cycle of extends)"));
@@ -985,13 +986,17 @@ fn extended(project: &Value, dir: &Path, name: &str, seen: &mut BTreeSet<String>
         ),
     };
     let base = match base_file {
-        None => extended(project, dir, &base_service, seen)?,
+        None => extended(project, dir, top, &base_service, seen)?,
         Some(file) => {
-            let path = dir.join(&file);
+            let path = normalize(&dir.join(&file));
+            let top_real = top.canonicalize().unwrap_or_else(|_| top.to_path_buf());
+            if !real_path(&path).starts_with(&top_real) {
+                return Err(format!("{name} extends a service of {file}, which is outside the compose file's folder"));
+            }
             let text = std::fs::read_to_string(&path)
                 .map_err(|_| format!("{name} extends a service of {file}, which cannot be read"))?;
             let other = read_yaml(&text)?;
-            extended(&other, path.parent().unwrap_or(dir), &base_service, seen)?
+            extended(&other, path.parent().unwrap_or(dir), top, &base_service, seen)?
         }
     };
     let mut own = service;
@@ -1610,16 +1615,47 @@ mod tests {
         assert!(Project::load(&file).unwrap().problems.iter().any(|p| p.contains("defines services db")));
         std::fs::write(&file, top.replace("db/compose.yaml", "nope.yaml")).unwrap();
         assert!(Project::load(&file).unwrap().problems.iter().any(|p| p.contains("cannot read nope.yaml")));
-        // A file outside the compose file's folder is never read, however it is named.
+        // A file outside the compose file's folder is never read, however it is named, included
+        // or extended from.
         std::os::unix::fs::symlink("/etc", dir.path().join("escape")).unwrap();
-        for outside in ["/etc/hostname", "../outside.yaml", "escape/hostname"] {
+        let outer = dir.path().parent().unwrap().join(format!("{}-outside.yaml", std::process::id()));
+        std::fs::write(&outer, "services:\n  base:\n    image: nginx:1.27\n    privileged: true\n").unwrap();
+        let outer_relative = format!("../{}", outer.file_name().unwrap().to_string_lossy());
+        for outside in ["/etc/hostname", "../outside.yaml", "escape/hostname", outer_relative.as_str()] {
             std::fs::write(&file, top.replace("db/compose.yaml", outside)).unwrap();
             let problems = Project::load(&file).unwrap().problems;
             assert!(
                 problems.iter().any(|p| p.contains("is outside the compose file's folder")),
-                "{outside}: {problems:?}"
+                "include {outside}: {problems:?}"
             );
+            let extending = format!(
+                "services:\n  web:\n    image: wordpress:6.1\n    extends: {{ file: \"{outside}\", service: base }}\n"
+            );
+            std::fs::write(&file, extending).unwrap();
+            let project = Project::load(&file).unwrap();
+            assert!(
+                project
+                    .problems
+                    .iter()
+                    .any(|p| p.contains("web extends a service of")
+                        && p.contains("is outside the compose file's folder")),
+                "extends {outside}: {:?}",
+                project.problems
+            );
+            assert!(project.services["web"].violations.is_empty(), "extends {outside}: the outside file was read");
         }
+        // Known-good: the same base inside the folder is read and its privilege seen.
+        std::fs::copy(&outer, dir.path().join("base.yaml")).unwrap();
+        std::fs::write(
+            &file,
+            "services:\n  web:\n    image: wordpress:6.1\n    extends: { file: base.yaml, service: base }\n",
+        )
+        .unwrap();
+        assert!(
+            !Project::load(&file).unwrap().services["web"].violations.is_empty(),
+            "a base inside the folder is read"
+        );
+        let _ = std::fs::remove_file(&outer);
     }
 
     #[test]
