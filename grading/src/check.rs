@@ -15,7 +15,7 @@ mod select;
 mod tcp;
 mod tls;
 
-pub use compose::{compose_file, ComposeCheck, Health, Project, Rule as ComposeRule, COMPOSE_FILE_NAMES};
+pub use compose::{compose_file, secret_value, ComposeCheck, Health, Project, Rule as ComposeRule, COMPOSE_FILE_NAMES};
 pub(crate) use container::project_containers;
 pub use container::{ContainerCheck, ContainerExpect, MountKind};
 pub use counters::CountersCheck;

@@ -39,6 +39,11 @@ pub struct Lab {
     /// certificate must carry).
     #[serde(default)]
     pub per_job: PerJob,
+    /// Variables a submission's compose file may give in a file of its own - a Compose secret
+    /// read through a `*_FILE` variable, e.g. Nextcloud's admin password - which the checks then
+    /// use: what the student set is what is graded. `--var` still wins.
+    #[serde(default)]
+    pub from_compose: BTreeMap<String, FromCompose>,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
     /// What `--up` starts, in order.
@@ -57,6 +62,18 @@ pub struct PerJob {
     /// job's value has the job's slot appended.
     #[serde(default)]
     pub names: Vec<String>,
+}
+
+/// Where one variable is read from a submission's compose file (see [`Lab::from_compose`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromCompose {
+    /// The compose file's folder in the submission (over the lab's variables: `{compose_dir}`).
+    pub dir: String,
+    /// The image families of the service that reads it, space-separated (`{nextcloud_images}`).
+    pub images: String,
+    /// The service's variable naming the file in its container (`NEXTCLOUD_ADMIN_PASSWORD_FILE`).
+    pub file_env: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -316,6 +333,9 @@ impl Curriculum {
                 }
             }
             lab.check_per_job()?;
+            if let Some(name) = lab.from_compose.keys().find(|n| !lab.vars.contains_key(*n)) {
+                return Err(format!("lab '{}': from_compose names {name}, which is not one of its vars", lab.id));
+            }
         }
         Ok(())
     }
@@ -505,6 +525,13 @@ ready = "127.0.0.1:{port}"
         check(
             &GOOD.replace("ports = [\"port\"]", "ports = [\"port\", \"nope\"]"),
             "labs.toml is invalid: lab 'lab1': per_job names nope, which is not one of its vars",
+        );
+        check(
+            &GOOD.replace(
+                "per_job = { ports = [\"port\"] }",
+                "per_job = { ports = [\"port\"] }\nfrom_compose = { nope = { dir = \".\", images = \"nextcloud\", file_env = \"X_FILE\" } }",
+            ),
+            "labs.toml is invalid: lab 'lab1': from_compose names nope, which is not one of its vars",
         );
         check(
             &GOOD.replace("ports = [\"port\"]", "ports = [\"port\"], names = [\"port\"]"),

@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     /// Where no registry answers: an official image's family -> the stand-in to run instead of
     /// any tag of it that is not here (`mariadb` -> `containerlabs/mariadb:10.11-standin`).
     pub stand_ins: Arc<Mutex<BTreeMap<String, String>>>,
+    /// The host ports published as asked; any other on a port the engine picks (see
+    /// [`crate::RunConfig::host_ports`]).
+    pub host_ports: Option<std::collections::BTreeSet<u16>>,
 }
 
 /// A running proxy; it stops (and drops every connection) when dropped.

@@ -28,12 +28,24 @@ pub struct RunConfig {
     /// A program to start as the run's sentinel (see [`crate::sentinel`]), e.g. the grader's own
     /// executable; `None` for none (a test's run: its own process reaps at drop, or the next run).
     pub sentinel: Option<PathBuf>,
+    /// The host ports the run's containers may publish on as asked (the lab's own ports, the
+    /// job's when graded side by side). Any other host port a submission names is published on a
+    /// port the engine picks: two submissions that publish the same fixed port (a database's
+    /// 3306, a fault the lab grades) never collide. `None`: every port as asked.
+    pub host_ports: Option<std::collections::BTreeSet<u16>>,
 }
 
 impl RunConfig {
     /// A run owned by this process, default limits, no submission, no sentinel.
     pub fn new(endpoint: Endpoint) -> RunConfig {
-        RunConfig { endpoint, submission: None, limits: Limits::default(), owner: Owner::current(), sentinel: None }
+        RunConfig {
+            endpoint,
+            submission: None,
+            limits: Limits::default(),
+            owner: Owner::current(),
+            sentinel: None,
+            host_ports: None,
+        }
     }
 }
 
@@ -145,6 +157,7 @@ impl Run {
             incidents: run.incidents.clone(),
             images: Mutex::new(BTreeMap::new()),
             stand_ins: run.stand_ins.clone(),
+            host_ports: config.host_ports.clone(),
         };
         let socket = run.dir.join("docker.sock");
         let proxy = Proxy::start(shared, &socket).map_err(io(format!("listen on {}", socket.display())))?;

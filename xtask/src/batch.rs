@@ -50,6 +50,30 @@ pub struct BatchOptions {
     pub similarity: f64,
 }
 
+impl BatchOptions {
+    /// `grade LAB --up --jobs JOBS --out OUT` with every other option at its default (no
+    /// submissions yet: set `submissions` or `roster`).
+    pub fn up(course: &Path, lab: &str, out: &Path, jobs: usize) -> BatchOptions {
+        BatchOptions {
+            course: course.to_path_buf(),
+            lab: lab.to_string(),
+            step: None,
+            submissions: None,
+            roster: None,
+            out: out.to_path_buf(),
+            jobs,
+            timeout: crate::check::DEFAULT_TIMEOUT,
+            up: true,
+            images: crate::images::ImageSource::Auto,
+            vars: Vec::new(),
+            engines: Vec::new(),
+            shard: None,
+            merge: Vec::new(),
+            similarity: crate::class::DEFAULT_THRESHOLD,
+        }
+    }
+}
+
 /// `K/N` (1 <= K <= N): one shard of a batch split N ways.
 pub fn parse_shard(text: &str) -> Result<(usize, usize), String> {
     let parsed = text.split_once('/').and_then(|(k, n)| Some((k.trim().parse().ok()?, n.trim().parse().ok()?)));

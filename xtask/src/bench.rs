@@ -359,21 +359,8 @@ async fn bench_batch(root: &Path, bench: &BatchBench, rounds: u32) -> anyhow::Re
         for jobs in order {
             let out = tempfile::tempdir()?;
             let options = crate::batch::BatchOptions {
-                course: root.to_path_buf(),
-                lab: bench.lab.clone(),
-                step: None,
                 submissions: Some(class.path().to_path_buf()),
-                roster: None,
-                out: out.path().to_path_buf(),
-                jobs,
-                timeout: crate::check::DEFAULT_TIMEOUT,
-                up: true,
-                images: crate::images::ImageSource::Auto,
-                vars: Vec::new(),
-                engines: Vec::new(),
-                shard: None,
-                merge: Vec::new(),
-                similarity: crate::class::DEFAULT_THRESHOLD,
+                ..crate::batch::BatchOptions::up(root, &bench.lab, out.path(), jobs)
             };
             let start = std::time::Instant::now();
             crate::batch::run(options).await?;
@@ -489,21 +476,8 @@ async fn bench_class(root: &Path, students: usize) -> anyhow::Result<()> {
     for lab in ["lab1", "lab2"] {
         let out = dir.path().join(format!("grades-{lab}"));
         let options = crate::batch::BatchOptions {
-            course: root.to_path_buf(),
-            lab: lab.into(),
-            step: None,
-            submissions: None,
             roster: Some(class.join("roster.csv")),
-            out: out.clone(),
-            jobs: 2,
-            timeout: crate::check::DEFAULT_TIMEOUT,
-            up: true,
-            images: crate::images::ImageSource::Auto,
-            vars: Vec::new(),
-            engines: Vec::new(),
-            shard: None,
-            merge: Vec::new(),
-            similarity: crate::class::DEFAULT_THRESHOLD,
+            ..crate::batch::BatchOptions::up(root, lab, &out, 2)
         };
         let start = std::time::Instant::now();
         crate::batch::run(options).await?;

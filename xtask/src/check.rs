@@ -505,9 +505,14 @@ async fn grade_up(
     };
     let run = match (&engine, needs_run(selection)) {
         (Some(engine), true) => {
+            // The lab's own published ports (the job's, side by side) are published as asked;
+            // any other fixed port a submission names is left to the engine to pick.
+            let lab = selection.lab();
+            let host_ports = lab.per_job.ports.iter().filter_map(|v| selection.vars.get(v)?.parse().ok()).collect();
             let config = RunConfig {
                 submission: Some(selection.submission.clone()),
                 sentinel: std::env::current_exe().ok(),
+                host_ports: Some(host_ports),
                 ..RunConfig::new(engine.sandbox_endpoint())
             };
             Some(Arc::new(Run::start(config).await?))

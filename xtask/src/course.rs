@@ -79,6 +79,20 @@ pub fn select(
         }
         None => course.to_path_buf(),
     };
+    // What the submission's compose file gives in a file of its own (a secret read through a
+    // `*_FILE` variable) is what the checks use, unless --var named it.
+    let given: Vec<&str> = var_args.iter().filter_map(|a| a.split_once('=').map(|(n, _)| n)).collect();
+    for (name, from) in &lab_def.from_compose {
+        if given.contains(&name.as_str()) {
+            continue;
+        }
+        let dir = submission.join(vars.expand(&from.dir));
+        let images = vars.expand(&from.images);
+        let families: Vec<&str> = images.split_whitespace().collect();
+        if let Some(value) = grading::check::secret_value(&dir, &submission, &families, &from.file_env) {
+            vars.set(name, value);
+        }
+    }
     let mut steps = Vec::new();
     for step in chosen {
         let rubric = curriculum.rubric(lab_def, step)?;

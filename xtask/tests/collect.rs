@@ -7,7 +7,6 @@
 mod common;
 
 use assert_cmd::cargo::cargo_bin_cmd;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -52,20 +51,6 @@ fn collect(roster: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
         .env("CLABS_TEST_TOKEN", "s3cret-t0ken")
         .output()
         .unwrap()
-}
-
-fn rows(out: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(out.join("roster.csv")).unwrap();
-    let headers = reader.headers().unwrap().clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            let row: BTreeMap<String, String> =
-                headers.iter().zip(r.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect();
-            (row["student"].clone(), row)
-        })
-        .collect()
 }
 
 #[test]
@@ -139,7 +124,7 @@ fn every_repository_gets_its_row_and_nothing_of_one_runs() {
         .unwrap();
     let said = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(0), "{said}");
-    let rows = rows(&out);
+    let rows = common::rows_by_student(&out.join("roster.csv"));
     let status = |s: &str| (rows[s]["status"].as_str(), rows[s]["reason"].as_str());
     assert_eq!(rows["ada"]["commit"], on_time, "{said}");
     assert_eq!((rows["ada"]["late"].as_str(), rows["ada"]["committed"].as_str()), ("2", "2026-11-30T10:00:00Z"));

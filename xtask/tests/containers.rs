@@ -280,7 +280,7 @@ async fn each_bad_container_fails_exactly_its_expectation() {
         (
             "name = \"{run}-good\"\nexpect = { not_published = [\"8080/tcp\"] }",
             "8080/tcp not published",
-            "publishes 8080/tcp on 127.0.0.1:",
+            "publishes 8080/tcp on the host (127.0.0.1)",
         ),
         (
             "name = \"{run}-bare\"\nexpect = { mounts = { \"/data\" = \"named-volume\" } }",

@@ -68,6 +68,32 @@ pub fn compose_file(path: &Path) -> std::path::PathBuf {
     path.to_path_buf()
 }
 
+/// What a service reads from a file named by its environment variable `env` (a `*_FILE` variable
+/// naming where a Compose secret is mounted): the secret's `file:`, read only when it is inside
+/// `root` (the submission), at most 4 KiB, its trailing newline dropped. The service is the first
+/// (by name) running an image of `families`. None when the compose file says nothing of the kind.
+pub fn secret_value(compose_dir: &Path, root: &Path, families: &[&str], env: &str) -> Option<String> {
+    let file = compose_file(compose_dir);
+    let project = Project::load(&file).ok()?;
+    let service = project
+        .services
+        .values()
+        .find(|s| s.image.as_deref().is_some_and(|image| families.iter().any(|f| crate::check::family(image) == *f)))?;
+    let name = service.secrets.get(service.environment.get(env)?)?;
+    let source = project.secret_files.get(name)?;
+    let dir = file.parent().unwrap_or(compose_dir);
+    let path = normalize(&dir.join(source));
+    let root = root.canonicalize().ok()?;
+    if !real_path(&path).starts_with(&root) {
+        return None;
+    }
+    let bytes = std::fs::read(&path).ok()?;
+    if bytes.len() > 4096 {
+        return None;
+    }
+    Some(String::from_utf8(bytes).ok()?.trim_end_matches(['\n', '\r']).to_string())
+}
+
 /// The paths that hold the state of a role's services.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -635,6 +661,8 @@ pub struct Project {
     pub network_violations: Vec<policy::Violation>,
     /// Top-level `volumes:` with their driver and `driver_opts`.
     pub volume_drivers: BTreeMap<String, (String, serde_json::Map<String, Value>)>,
+    /// Top-level `secrets:` read from a file: name -> the `file:` as written (interpolated).
+    pub secret_files: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -654,6 +682,8 @@ pub struct Service {
     pub violations: Vec<policy::Violation>,
     /// Secret-looking environment entries written in the file (as written, value masked).
     pub inline_secrets: Vec<String>,
+    /// The secrets mounted in the container: their path there -> the secret's name.
+    pub secrets: BTreeMap<String, String>,
     /// The environment (interpolated), from the map or the list form.
     pub environment: BTreeMap<String, String>,
     /// The names Docker's DNS resolves to this service: its own, `container_name`, `hostname`
@@ -765,6 +795,11 @@ impl Project {
             let options = volume.get("driver_opts").and_then(Value::as_object).cloned().unwrap_or_default();
             if !driver.is_empty() || !options.is_empty() {
                 project.volume_drivers.insert(name.clone(), (driver, options));
+            }
+        }
+        for (name, secret) in interpolated.get("secrets").and_then(Value::as_object).into_iter().flatten() {
+            if let Some(file) = secret.get("file").and_then(Value::as_str).map(str::to_string) {
+                project.secret_files.insert(name.clone(), file);
             }
         }
         for (name, body) in services {
@@ -1135,6 +1170,22 @@ impl Service {
         }
         service.violations = policy::host_config(&as_host_config(body, &service.mounts, dir));
         service.inline_secrets = inline_secrets(raw.get("environment"));
+        // Short syntax: the secret at /run/secrets/NAME; long: its `target` (a name there, or a path).
+        for secret in body.get("secrets").and_then(Value::as_array).into_iter().flatten() {
+            let (source, target) = match secret {
+                Value::Object(long) => {
+                    let source = long.get("source").and_then(text).unwrap_or_default();
+                    let target = long.get("target").and_then(text).unwrap_or_else(|| source.clone());
+                    (source, target)
+                }
+                other => {
+                    let source = text(other).unwrap_or_default();
+                    (source.clone(), source)
+                }
+            };
+            let path = if target.starts_with('/') { target } else { format!("/run/secrets/{target}") };
+            service.secrets.insert(path, source);
+        }
         service.environment = match body.get("environment") {
             Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v).unwrap_or_default())).collect(),
             Some(Value::Array(list)) => list
@@ -1656,6 +1707,32 @@ mod tests {
             "a base inside the folder is read"
         );
         let _ = std::fs::remove_file(&outer);
+    }
+
+    #[test]
+    fn a_secret_file_a_service_reads_is_found_inside_the_submission_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("stack/secrets")).unwrap();
+        std::fs::write(root.join("stack/secrets/admin"), "s3cret\n").unwrap();
+        std::fs::write(root.join("outside"), "not yours\n").unwrap();
+        let compose = |source: &str, how: &str| {
+            format!("services:\n  files:\n    image: nextcloud:28-apache\n    environment:\n      NEXTCLOUD_ADMIN_PASSWORD_FILE: /run/secrets/{how}\n    secrets: [{{ source: admin, target: {how} }}]\nsecrets:\n  admin:\n    file: {source}\n")
+        };
+        let value = |text: String| {
+            std::fs::write(root.join("stack/compose.yaml"), text).unwrap();
+            secret_value(&root.join("stack"), &root.join("stack"), &["nextcloud"], "NEXTCLOUD_ADMIN_PASSWORD_FILE")
+        };
+        assert_eq!(value(compose("./secrets/admin", "admin")).as_deref(), Some("s3cret"));
+        assert_eq!(value(compose("./secrets/admin", "nc_admin")).as_deref(), Some("s3cret"), "another target name");
+        // Short syntax: mounted at /run/secrets/<name>.
+        let short = "services:\n  files:\n    image: nextcloud:28\n    environment: [NEXTCLOUD_ADMIN_PASSWORD_FILE=/run/secrets/admin]\n    secrets: [admin]\nsecrets:\n  admin: { file: secrets/admin }\n";
+        assert_eq!(value(short.to_string()).as_deref(), Some("s3cret"));
+        // Outside the submission, or another image, or no *_FILE: nothing.
+        assert_eq!(value(compose("../outside", "admin")), None, "a file outside the submission is never read");
+        assert_eq!(value(compose("/etc/hostname", "admin")), None);
+        assert_eq!(value(compose("./secrets/admin", "admin").replace("nextcloud:28-apache", "wordpress:6.1")), None);
+        assert_eq!(value(compose("./secrets/admin", "admin").replace("_FILE: /run/secrets/admin", ": plain")), None);
     }
 
     #[test]

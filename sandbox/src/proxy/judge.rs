@@ -318,7 +318,7 @@ pub(crate) async fn container_create(
         mounts.as_array_mut().expect("an array").extend(added);
     }
     shared.limits.apply(host);
-    publish_on_loopback(body);
+    publish_on_loopback(body, shared.host_ports.as_ref());
     if let Some(volumes) = body.get_mut("Volumes").and_then(Value::as_object_mut) {
         volumes.clear();
     }
@@ -329,8 +329,10 @@ pub(crate) async fn container_create(
 /// Every port the container publishes is published on this machine's loopback only, whatever
 /// address it asked for (`0.0.0.0`, `::`, none, or another interface of the grading machine):
 /// a submission is reached by the grader, never by the network around it. `PublishAllPorts`
-/// becomes an explicit loopback binding of each exposed port (on a port the engine picks).
-pub(crate) fn publish_on_loopback(body: &mut Value) {
+/// becomes an explicit loopback binding of each exposed port (on a port the engine picks). With
+/// `allowed`, a host port outside it is left to the engine to pick: a fixed port another
+/// submission graded beside this one may hold is never asked for.
+pub(crate) fn publish_on_loopback(body: &mut Value, allowed: Option<&std::collections::BTreeSet<u16>>) {
     let exposed: Vec<String> =
         body.get("ExposedPorts").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let Some(host) = body.get_mut("HostConfig").and_then(Value::as_object_mut) else {
@@ -353,6 +355,12 @@ pub(crate) fn publish_on_loopback(body: &mut Value) {
                 let ip = binding.get("HostIp").and_then(Value::as_str).unwrap_or_default();
                 if ip != "127.0.0.1" && ip != "::1" {
                     binding.insert("HostIp".into(), Value::from("127.0.0.1"));
+                }
+                let port = binding.get("HostPort").and_then(Value::as_str).unwrap_or_default();
+                // A range (`8000-8010`) or a port outside the allowed ones: the engine picks.
+                let kept = port.is_empty() || allowed.is_none_or(|a| port.parse().is_ok_and(|p: u16| a.contains(&p)));
+                if !kept {
+                    binding.insert("HostPort".into(), Value::from(""));
                 }
             }
         }
@@ -600,7 +608,7 @@ mod tests {
                 "82/tcp": [{ "HostIp": "127.0.0.1", "HostPort": "82" }, { "HostPort": "83" }],
             } }
         });
-        publish_on_loopback(&mut body);
+        publish_on_loopback(&mut body, None);
         let ips: Vec<&str> = body["HostConfig"]["PortBindings"]
             .as_object()
             .unwrap()
@@ -613,9 +621,21 @@ mod tests {
         // -P publishes every exposed port: on loopback, each on a port the engine picks.
         let mut all =
             serde_json::json!({ "ExposedPorts": { "80/tcp": {} }, "HostConfig": { "PublishAllPorts": true } });
-        publish_on_loopback(&mut all);
+        publish_on_loopback(&mut all, None);
         assert_eq!(all["HostConfig"]["PublishAllPorts"], false);
         assert_eq!(all["HostConfig"]["PortBindings"]["80/tcp"][0]["HostIp"], "127.0.0.1");
+        // With the run's own ports: those stay; any other (a database's fixed 3306) is left to the
+        // engine, so two submissions graded side by side never collide on it.
+        let mut body = serde_json::json!({ "HostConfig": { "PortBindings": {
+            "5000/tcp": [{ "HostIp": "127.0.0.1", "HostPort": "41234" }],
+            "3306/tcp": [{ "HostIp": "127.0.0.1", "HostPort": "3306" }],
+            "80/tcp": [{ "HostPort": "" }],
+        } } });
+        publish_on_loopback(&mut body, Some(&std::collections::BTreeSet::from([41234])));
+        let bindings = &body["HostConfig"]["PortBindings"];
+        assert_eq!(bindings["5000/tcp"][0]["HostPort"], "41234", "the run's own port stays");
+        assert_eq!(bindings["3306/tcp"][0]["HostPort"], "", "another fixed port is the engine's to pick");
+        assert_eq!(bindings["80/tcp"][0]["HostPort"], "");
     }
 
     #[test]

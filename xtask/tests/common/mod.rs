@@ -128,6 +128,44 @@ pub fn engine_objects() -> std::collections::BTreeSet<String> {
     all
 }
 
+/// A CSV with a `student` column (a gradebook, a collected roster), as rows by student, each a
+/// map from column to value.
+pub fn rows_by_student(
+    path: &std::path::Path,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let row: std::collections::BTreeMap<String, String> =
+                headers.iter().zip(r.iter()).map(|(h, v)| (h.to_string(), v.to_string())).collect();
+            (row["student"].clone(), row)
+        })
+        .collect()
+}
+
+/// Writes the course's answer of each of `steps` into `checkout` (a student's clone laid out like
+/// the course): each step's `solution/` files at their places, as a student who did the work has
+/// them. A step whose answer lives in another step's files (lab 3's cache) has no `solution/`.
+pub fn write_answers(checkout: &std::path::Path, steps: &[&str]) {
+    let curriculum = grading::Curriculum::load(&workspace()).unwrap();
+    for step in curriculum.labs.iter().flat_map(|l| &l.steps).filter(|s| steps.contains(&s.id.as_str())) {
+        let solution = workspace().join(&step.dir).join("solution");
+        if !solution.is_dir() {
+            continue;
+        }
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", solution.display()))
+            .arg(checkout.join(&step.dir))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
 /// The checks of `report` that did not pass, a line each with why: put last in a failing
 /// assertion's message, where a log cut short to its end still shows it.
 pub fn why(report: &serde_json::Value) -> String {
