@@ -450,8 +450,7 @@ fn bounded(mut command: Command, clone: &Path, options: &CollectOptions) -> anyh
     use std::os::unix::process::CommandExt;
     let mut child = command.process_group(0).spawn().context("cannot run git (is it installed?)")?;
     RUNNING.lock().expect("running").insert(child.id());
-    let group = child.id();
-    let _forget = Forget(group);
+    let _forget = Forget(child.id());
     let mut stderr = child.stderr.take().expect("piped");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();

@@ -13,18 +13,7 @@ use std::process::Command;
 const DEADLINE: &str = "2026-12-01T23:59:00Z";
 
 fn git(dir: &Path, date: &str, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
-        .args(["-c", "user.name=S", "-c", "user.email=s@example.test", "-c", "init.defaultBranch=main"])
-        .args(["-c", "protocol.file.allow=always"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    common::git_at(dir, date, args)
 }
 
 fn repo(root: &Path, name: &str) -> std::path::PathBuf {

@@ -18,26 +18,14 @@ mod common;
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use common::*;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const DEADLINE: &str = "2026-12-01T23:59:00Z";
 const BEFORE: &str = "2026-11-30T18:00:00Z";
 const AFTER: &str = "2026-12-02T09:00:00Z";
 
 fn git(dir: &Path, date: &str, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_DATE", date)
-        .env("GIT_COMMITTER_DATE", date)
-        .args(["-c", "user.name=Student", "-c", "user.email=student@example.test", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    common::git_at(dir, date, args)
 }
 
 /// A student's repository: a bare remote made from the template, cloned, worked in by `work`,
@@ -154,7 +142,6 @@ fn a_class_pushes_is_collected_at_the_deadline_and_graded_as_it_pushed() {
         roster_text.lines().filter(|l| !l.starts_with("bob,")).map(|l| format!("{l}\n")).collect();
     std::fs::write(class.join("roster-lab3.csv"), without_bob).unwrap();
     let before = engine_objects();
-    let mut books = BTreeMap::new();
     for lab in ["lab1", "lab2", "lab3"] {
         let out = root.join("grades").join(lab);
         let started = std::time::Instant::now();
@@ -251,7 +238,6 @@ fn a_class_pushes_is_collected_at_the_deadline_and_graded_as_it_pushed() {
             !similar.contains("bob,carol") && !similar.contains("alice,carol"),
             "the starter is no one's copy: {similar}"
         );
-        books.insert(lab, book);
     }
     assert_eq!(engine_objects(), before, "grading the class leaves nothing in the engine");
 }

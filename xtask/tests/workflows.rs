@@ -418,15 +418,7 @@ fn parse_key_values(text: &str) -> BTreeMap<String, String> {
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .args(["-c", "user.name=Student", "-c", "user.email=student@example.test", "-c", "init.defaultBranch=main"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).trim().to_string()
+    git_at(dir, "2026-11-30T12:00:00Z", args)
 }
 
 /// A student's repository: the course export, with the answers of `steps` written in, committed.

@@ -146,6 +146,23 @@ pub fn rows_by_student(
         .collect()
 }
 
+/// Runs `git ARGS` in `dir` as a student would, dated `date` (author and committer; RFC 3339), with
+/// no configuration of this machine; returns its output, trimmed. A failure fails the test.
+pub fn git_at(dir: &std::path::Path, date: &str, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_DATE", date)
+        .env("GIT_COMMITTER_DATE", date)
+        .args(["-c", "user.name=Student", "-c", "user.email=student@example.test", "-c", "init.defaultBranch=main"])
+        .args(["-c", "protocol.file.allow=always"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?} in {}: {}", dir.display(), String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
 /// Writes the course's answer of each of `steps` into `checkout` (a student's clone laid out like
 /// the course): each step's `solution/` files at their places, as a student who did the work has
 /// them. A step whose answer lives in another step's files (lab 3's cache) has no `solution/`.
