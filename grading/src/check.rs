@@ -22,6 +22,7 @@ pub use counters::CountersCheck;
 pub use dockerfile::{DockerfileCheck, DockerfileExpect};
 pub use file::FileCheck;
 pub use http::{HttpCheck, HttpExpect, OneOrMany};
+pub(crate) use persistence::{attempt_together as persistence_together, can_share as persistence_can_share};
 pub use persistence::{PersistenceCheck, Recreate, RecreateStep};
 pub use recreate::{recreate, recreate_container};
 pub use select::{family, Select};
@@ -95,6 +96,23 @@ pub struct Context {
     pub docker: Option<bollard::Docker>,
     /// Checks may recreate a Compose project's containers (`--up`, or the student allowed it).
     pub may_recreate: bool,
+    /// The running system has stopped changing (every container the lab made is up, healthy where
+    /// it has a healthcheck, and not just started): a polled check that fails is asked once more,
+    /// not until its deadline - waiting cannot change its answer. A check that restarts or
+    /// recreates services clears it: from then on the system is changing again.
+    pub settled: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Context {
+    /// Whether the system is settled (see [`Context::settled`]).
+    pub fn is_settled(&self) -> bool {
+        self.settled.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The system is changing from now on (a check restarts or recreates services).
+    pub fn unsettle(&self) {
+        self.settled.store(false, std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 impl std::fmt::Debug for Context {
@@ -108,11 +126,18 @@ impl std::fmt::Debug for Context {
     }
 }
 
+/// How many attempts a polled check gets on a settled system: one, and one more after an interval
+/// (a connection the network dropped once is not the submission's fault).
+pub(crate) const SETTLED_ATTEMPTS: u32 = 2;
+
 /// Whether a kind is retried until its deadline (pollable) or runs once with deadlines of its own.
 pub(crate) fn is_polled(kind: &CheckKind) -> bool {
+    // Files do not change while they are graded: a rule on them answers at once, pass or fail.
+    if !kind.needs_running_system() {
+        return false;
+    }
     match kind {
-        // Files do not change while they are graded.
-        CheckKind::Persistence(_) | CheckKind::File(_) | CheckKind::Dockerfile(_) => false,
+        CheckKind::Persistence(_) => false,
         CheckKind::Container(c) => c.is_polled(),
         _ => true,
     }
@@ -121,18 +146,34 @@ pub(crate) fn is_polled(kind: &CheckKind) -> bool {
 /// Repeats `attempt` every `interval` until it does not fail or the deadline comes. A check that
 /// gives up reports its last finished answer: an attempt the deadline cut off counts only if no
 /// attempt finished, so which attempt happens to be under way at the deadline cannot change a report.
-pub(crate) async fn poll<F, Fut>(deadline: Instant, interval: std::time::Duration, mut attempt: F) -> Attempt
+pub(crate) async fn poll<F, Fut>(deadline: Instant, interval: std::time::Duration, attempt: F) -> Attempt
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Attempt>,
+{
+    poll_at_most(deadline, interval, None, attempt).await
+}
+
+/// [`poll`], giving up after `limit` attempts when one is given (a settled system).
+pub(crate) async fn poll_at_most<F, Fut>(
+    deadline: Instant,
+    interval: std::time::Duration,
+    limit: Option<u32>,
+    mut attempt: F,
+) -> Attempt
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Attempt>,
 {
     let mut finished: Option<Mismatch> = None;
+    let mut made = 0;
     loop {
         let mismatch = match attempt().await {
             Attempt::Fail(mismatch) => mismatch,
             other => return other,
         };
-        if mismatch.settled || Instant::now() + interval >= deadline {
+        made += 1;
+        if mismatch.settled || limit.is_some_and(|l| made >= l) || Instant::now() + interval >= deadline {
             return Attempt::Fail(match finished {
                 Some(finished) if mismatch.cut_off => finished,
                 _ => mismatch,

@@ -52,6 +52,9 @@ pub struct Report {
     /// What was running while it was graded (containers, networks, volumes, ports), when an
     /// engine was there to ask: the HTML report draws it.
     pub topology: Option<crate::topology::Topology>,
+    /// What the grader changed on the way and let through (a port published on loopback only):
+    /// not faults, said so that nothing of the run is hidden from the student.
+    pub notes: Vec<String>,
 }
 
 fn plural(n: u32, what: &str) -> String {
@@ -74,6 +77,18 @@ pub struct NotRun {
 
 impl Report {
     /// The checks set aside, in lines: `  step / id (N points): why`, after a heading - empty when none.
+    /// The notes, as text for a student (empty when there are none).
+    pub fn notes_text(&self) -> String {
+        if self.notes.is_empty() {
+            return String::new();
+        }
+        let mut text = "Changed by the grader's sandbox (not a fault, nothing to fix):\n".to_string();
+        for note in &self.notes {
+            text.push_str(&format!("  {note}\n"));
+        }
+        text
+    }
+
     pub fn not_run_text(&self) -> String {
         if self.not_run.is_empty() {
             return String::new();
@@ -243,6 +258,7 @@ impl Report {
             error: Some(error),
             provenance: None,
             not_run: Vec::new(),
+            notes: Vec::new(),
             topology: None,
         }
     }
@@ -300,6 +316,7 @@ pub fn sample() -> Report {
         ],
         error: None,
         not_run: Vec::new(),
+        notes: Vec::new(),
         topology: None,
     }
 }

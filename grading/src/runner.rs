@@ -8,7 +8,7 @@
 
 use crate::check::{self, Attempt, Context, Mismatch};
 use crate::report::{CheckReport, Report, Status, StepReport};
-use crate::rubric::{Check, Rubric};
+use crate::rubric::{Check, CheckKind, Rubric};
 use crate::vars::Vars;
 use std::future::Future;
 use std::path::PathBuf;
@@ -38,6 +38,9 @@ pub struct GradeConfig {
     /// Persistence checks may recreate a Compose project's containers: the grader started them
     /// (`--up`), or the student allowed it (`--allow-restarts`).
     pub may_recreate: bool,
+    /// The running system has stopped changing (see [`Context::settled`]): the caller looked
+    /// (`check` without `--up` on a stack that has been up and healthy for a while).
+    pub settled: bool,
 }
 
 /// Why the submission's services are not running.
@@ -82,6 +85,7 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         services: config.services.clone(),
         docker: config.docker.clone(),
         may_recreate: config.may_recreate,
+        settled: Arc::new(std::sync::atomic::AtomicBool::new(config.settled)),
     };
     // Titles and hints may name variables too ("The app answers on port {app_port}").
     let steps: Vec<StepRubric> = steps
@@ -143,6 +147,26 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         }
         let gentle: Vec<(usize, usize)> =
             runnable.iter().copied().filter(|&(s, c)| !steps[s].rubric.checks[c].kind.runs_alone()).collect();
+        if gentle.is_empty() {
+            // Persistence checks that recreate the same stack run as one sequence: each recreate
+            // once, the checks' own steps in their own order.
+            let together = sharing(&runnable, steps, &ctx);
+            if together.len() >= 2 {
+                let checks: Vec<Check> = together.iter().map(|&(s, c)| steps[s].rubric.checks[c].clone()).collect();
+                let reports = match not_run(&checks[0], &steps[together[0].0].id, config) {
+                    Some(_) => checks
+                        .iter()
+                        .zip(&together)
+                        .map(|(check, &(s, _))| not_run(check, &steps[s].id, config).expect("the same reason"))
+                        .collect(),
+                    None => run_together(&checks, &ctx, config.deadline).await,
+                };
+                for (&(s, c), report) in together.iter().zip(reports) {
+                    results[s][c] = Some(report);
+                }
+                continue;
+            }
+        }
         let wave = if gentle.is_empty() { vec![runnable[0]] } else { gentle };
         let mut tasks = tokio::task::JoinSet::new();
         for (s, c) in wave {
@@ -194,6 +218,7 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         error: None,
         provenance: None,
         not_run: Vec::new(),
+        notes: Vec::new(),
         topology: None,
     }
 }
@@ -232,13 +257,79 @@ fn not_run(check: &Check, step: &str, config: &GradeConfig) -> Option<CheckRepor
     None
 }
 
+/// Of `runnable`, the persistence checks that may run as one sequence with the first of them:
+/// those recreating the same Compose project (see `check::persistence::can_share`). Empty when
+/// the first runnable check is not such a check, or nothing shares with it.
+fn sharing(runnable: &[(usize, usize)], steps: &[StepRubric], ctx: &Context) -> Vec<(usize, usize)> {
+    let persistence = |&(s, c): &(usize, usize)| match &steps[s].rubric.checks[c].kind {
+        CheckKind::Persistence(p) if p.recreate.is_some() => Some(p.as_ref()),
+        _ => None,
+    };
+    let Some(first) = runnable.first().and_then(persistence) else { return Vec::new() };
+    let project = |p: &check::PersistenceCheck| p.recreate.as_ref().map(|r| ctx.vars.expand(&r.project));
+    let together: Vec<(usize, usize)> = runnable
+        .iter()
+        .copied()
+        .filter(|node| persistence(node).is_some_and(|p| project(p) == project(first)))
+        .collect();
+    let checks: Vec<&check::PersistenceCheck> = together.iter().filter_map(persistence).collect();
+    if ctx.docker.is_some() && ctx.may_recreate && check::persistence_can_share(&checks, &ctx.vars) {
+        together
+    } else {
+        Vec::new()
+    }
+}
+
+/// Runs persistence checks that share a stack as one sequence, within the run's wall clock.
+async fn run_together(checks: &[Check], ctx: &Context, wall_clock: Option<Instant>) -> Vec<CheckReport> {
+    let started = Instant::now();
+    let timeout = checks.iter().map(|c| c.timeout).max().unwrap_or_default();
+    let interval = checks.iter().map(|c| c.interval).min().unwrap_or_default();
+    let kinds: Vec<&check::PersistenceCheck> = checks
+        .iter()
+        .filter_map(|c| match &c.kind {
+            CheckKind::Persistence(p) => Some(p.as_ref()),
+            _ => None,
+        })
+        .collect();
+    let work = check::persistence_together(&kinds, ctx, started + timeout, interval);
+    let attempts = match wall_clock {
+        None => work.await,
+        Some(at) => match tokio::time::timeout_at(at, work).await {
+            Ok(attempts) => attempts,
+            Err(_) => {
+                let cut = || {
+                    Attempt::Fail(Mismatch::cut_off(
+                        "a result within the run's wall clock",
+                        "the run's wall clock ran out while this check ran",
+                    ))
+                };
+                checks.iter().map(|_| cut()).collect()
+            }
+        },
+    };
+    checks
+        .iter()
+        .zip(attempts)
+        .map(|(check, attempt)| match mask_probe(attempt, ctx) {
+            Attempt::Pass => CheckReport::passed(check, started.elapsed()),
+            Attempt::CannotRun(reason) => CheckReport::skipped(check, reason, started.elapsed()),
+            Attempt::Fail(mismatch) => CheckReport::failed(check, mismatch, started.elapsed()),
+        })
+        .collect()
+}
+
 /// Runs one check to a verdict: polls until it passes or its deadline comes.
 pub async fn run_check(check: &Check, ctx: &Context) -> CheckReport {
     let started = Instant::now();
     let deadline = started + check.timeout;
     let once = || check::attempt(&check.kind, ctx, deadline, check.interval);
-    let attempt =
-        if check::is_polled(&check.kind) { check::poll(deadline, check.interval, once).await } else { once().await };
+    let attempt = if check::is_polled(&check.kind) {
+        let limit = ctx.is_settled().then_some(check::SETTLED_ATTEMPTS);
+        check::poll_at_most(deadline, check.interval, limit, once).await
+    } else {
+        once().await
+    };
     match mask_probe(attempt, ctx) {
         Attempt::Pass => CheckReport::passed(check, started.elapsed()),
         Attempt::CannotRun(reason) => CheckReport::skipped(check, reason, started.elapsed()),

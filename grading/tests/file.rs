@@ -38,6 +38,7 @@ async fn judge_with(rubric: &str, submission: &Path) -> (String, String) {
         start_failures: Default::default(),
         deadline: None,
         may_recreate: false,
+        settled: false,
     };
     let report = grade("lab", "Lab", &[step], &config).await;
     let (_, check) = report.checks().next().unwrap();

@@ -59,6 +59,7 @@ async fn run_http(check: &str) -> grading::CheckReport {
         start_failures: Default::default(),
         deadline: None,
         may_recreate: false,
+        settled: false,
     };
     let report = grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await;
     report.steps[0].checks[0].clone()
@@ -94,4 +95,68 @@ async fn redirects_are_followed_only_when_asked() {
         run_http("url = \"http://127.0.0.1:{port}/loop\"\nfollow_redirects = true\nexpect = { status = 200 }").await;
     assert_eq!(looping.status, Status::Failed);
     assert!(looping.actual.as_deref().unwrap().contains("redirected more than 10 times"), "{looping:?}");
+}
+
+/// A server that answers every request with 500 and counts the requests.
+async fn counting_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut stream = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if stream.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+                let _ = stream.get_mut().write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (port, count)
+}
+
+/// A failing check of a system that is still changing asks until its deadline; of a settled one
+/// (the caller saw every container up, healthy and not just started) it asks once more and answers.
+#[tokio::test]
+async fn a_failing_check_of_a_settled_system_answers_after_one_more_look() {
+    if !testkit::integration("a_failing_check_of_a_settled_system_answers_after_one_more_look") {
+        return;
+    }
+    for settled in [false, true] {
+        let (port, count) = counting_server().await;
+        let rubric = "[[check]]\nid = \"x\"\ntitle = \"X\"\npoints = 1\nhint = \"h\"\ntimeout = \"2s\"\ninterval = \"100ms\"\n[check.http]\nurl = \"http://127.0.0.1:{port}/\"\nexpect = { status = 200 }\n";
+        let known: BTreeSet<String> = ["port".to_string()].into_iter().collect();
+        let rubric = Rubric::parse(Path::new("r.toml"), rubric, &known).unwrap();
+        let mut vars = Vars::new();
+        vars.set("port", port.to_string());
+        let config = GradeConfig {
+            vars,
+            submission: ".".into(),
+            services: None,
+            docker: None,
+            start_failures: Default::default(),
+            deadline: None,
+            may_recreate: false,
+            settled,
+        };
+        let report = grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await;
+        let check = &report.steps[0].checks[0];
+        assert_eq!(check.status, Status::Failed, "{check:?}");
+        assert!(check.actual.as_deref().unwrap().contains("500"), "{check:?}");
+        let asked = count.load(std::sync::atomic::Ordering::SeqCst);
+        if settled {
+            assert_eq!(asked, 2, "settled: one attempt and one more");
+        } else {
+            assert!(asked > 5, "changing: it asked until its deadline, but only {asked} times");
+        }
+    }
 }

@@ -38,6 +38,7 @@ async fn run_with(
         start_failures,
         deadline,
         may_recreate: false,
+        settled: false,
     };
     grade("lab", "Lab", &[step(rubric)], &config).await
 }
@@ -285,4 +286,38 @@ async fn a_poll_that_never_finishes_says_the_deadline_came_first() {
     let check = &report.steps[0].checks[0];
     assert_eq!(check.status, Status::Failed);
     assert!(check.actual.as_deref().unwrap_or_default().contains("before the deadline"), "{check:?}");
+}
+
+/// Rules on files answer at once, pass or fail: a file does not change while it is graded, so a
+/// failing compose rule with a long deadline does not wait for it (it did: every failing
+/// `compose-*` rule of a lab 3 `check` reported after its whole deadline).
+#[tokio::test]
+async fn a_failing_rule_on_files_answers_at_once_whatever_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("compose.yaml"), "services:\n  web:\n    image: nginx\n    privileged: true\n")
+        .unwrap();
+    let rubric = r#"
+[[check]]
+id = "no-privileged"
+title = "P"
+points = 1
+hint = "h"
+timeout = "60s"
+[check.compose]
+file = "compose.yaml"
+rule = "no-privileged"
+[[check]]
+id = "file"
+title = "F"
+points = 1
+hint = "h"
+timeout = "60s"
+file = { path = "gone.txt" }
+"#;
+    let started = Instant::now();
+    let report = run(rubric, dir.path()).await;
+    let statuses: Vec<_> = report.checks().map(|(_, c)| c.status).collect();
+    assert_eq!(statuses, [Status::Failed, Status::Failed], "{}", summary(&report).join("\n"));
+    // Far below the 60 s deadline either would have polled until.
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
 }

@@ -88,6 +88,7 @@ async fn run(port: u16, kind: &str) -> CheckReport {
         start_failures: Default::default(),
         deadline: None,
         may_recreate: false,
+        settled: false,
     };
     grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await.steps[0].checks[0]
         .clone()

@@ -40,6 +40,7 @@ async fn failed(dockerfile: &str, script: &str) -> BTreeSet<String> {
         start_failures: Default::default(),
         deadline: None,
         may_recreate: false,
+        settled: false,
     };
     let report = grade("lab2", "Lab 2", &[step], &config).await;
     report.checks().filter(|(_, c)| c.status.as_str() == "failed").map(|(_, c)| c.id.clone()).collect()

@@ -102,6 +102,9 @@ pub enum IncidentKind {
     /// Something ran into a limit and was held there (a fork bomb at its process cap, output
     /// past what the log keeps).
     Limited,
+    /// The proxy changed a request and let it through (a port asked for on every interface,
+    /// published on loopback only): not a fault, said in the report so nothing is hidden.
+    Adjusted,
 }
 
 impl Incident {
@@ -116,6 +119,19 @@ impl Incident {
     }
 }
 
+impl Incident {
+    /// A request the proxy changed and let through.
+    pub(crate) fn adjusted(subject: &str, rule: &str, detail: &str, explanation: &str) -> Incident {
+        Incident {
+            kind: IncidentKind::Adjusted,
+            subject: subject.to_string(),
+            rule: rule.to_string(),
+            detail: detail.to_string(),
+            explanation: explanation.to_string(),
+        }
+    }
+}
+
 impl std::fmt::Display for Incident {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
@@ -124,6 +140,7 @@ impl std::fmt::Display for Incident {
             }
             IncidentKind::Stopped => write!(f, "stopped: {} {} (limit {})", self.subject, self.detail, self.rule),
             IncidentKind::Limited => write!(f, "limited: {} {} (limit {})", self.subject, self.detail, self.rule),
+            IncidentKind::Adjusted => write!(f, "adjusted: {} {} (rule {})", self.subject, self.detail, self.rule),
         }
     }
 }

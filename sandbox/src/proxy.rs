@@ -55,6 +55,16 @@ pub(crate) struct Shared {
     pub host_ports: Option<std::collections::BTreeSet<u16>>,
 }
 
+impl Shared {
+    /// Records what the proxy did, once.
+    pub(crate) fn note(&self, incident: Incident) {
+        let mut incidents = self.incidents.lock().expect("incidents lock");
+        if !incidents.contains(&incident) {
+            incidents.push(incident);
+        }
+    }
+}
+
 /// A running proxy; it stops (and drops every connection) when dropped.
 #[derive(Debug)]
 pub struct Proxy {

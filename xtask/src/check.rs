@@ -179,7 +179,64 @@ pub async fn grade_quietly(
         check.timeout = check.timeout.min(patience);
     }
     let engine = engine_if_needed(&selection, false).await?;
-    Ok(grade_with(&selection, None, engine.map(|e| e.docker), BTreeMap::new(), None, false).await)
+    let docker = engine.map(|e| e.docker);
+    let settled = settled(&selection, docker.as_ref()).await;
+    Ok(grade_with(&selection, None, docker, BTreeMap::new(), None, false, settled).await)
+}
+
+/// How long every container must have been running before the system counts as settled.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// Whether the running system has stopped changing, so a failing check of it is final after one
+/// more look (see [`grading::Context::settled`]): the selected steps' services made containers
+/// (by name, or a Compose project's) and each that exists is running - not restarting, not
+/// paused -, healthy where it has a healthcheck, and started [`SETTLE`] ago or more; or none of
+/// them exists. A system the grader cannot see (no engine, a lab that makes no containers) is not
+/// settled: its checks poll until their deadlines, as before.
+async fn settled(selection: &Selection, docker: Option<&bollard::Docker>) -> bool {
+    let Some(docker) = docker else { return false };
+    let services = selection.lab().services_for(&selection.step_ids());
+    let declared = services.iter().any(|s| !s.creates.containers.is_empty() || s.creates.compose_project.is_some());
+    let mut ids: Vec<String> = Vec::new();
+    for name in services.iter().flat_map(|s| &s.creates.containers) {
+        match docker.inspect_container(&selection.vars.expand(name), None).await {
+            Ok(found) => ids.extend(found.id),
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(_) => return false,
+        }
+    }
+    for project in services.iter().filter_map(|s| s.creates.compose_project.as_ref()) {
+        let project = selection.vars.expand(project);
+        let filters: std::collections::HashMap<String, Vec<String>> =
+            [("label".to_string(), vec![format!("com.docker.compose.project={project}")])].into();
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters);
+        match docker.list_containers(Some(options.build())).await {
+            Ok(found) => ids.extend(found.into_iter().filter_map(|c| c.id)),
+            Err(_) => return false,
+        }
+    }
+    // Nothing of the lab exists: nothing is on its way either (`docker compose up -d` and `docker
+    // run -d` return once their containers exist), so waiting cannot change an answer.
+    if ids.is_empty() {
+        return declared;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    for id in ids {
+        let Ok(found) = docker.inspect_container(&id, None).await else { return false };
+        let Some(state) = found.state else { return false };
+        let up = state.running == Some(true) && state.restarting != Some(true) && state.paused != Some(true);
+        let healthy = state.health.and_then(|h| h.status).is_none_or(|status| {
+            matches!(status, bollard::models::HealthStatusEnum::HEALTHY | bollard::models::HealthStatusEnum::NONE)
+        });
+        let since = state
+            .started_at
+            .and_then(|at| time::OffsetDateTime::parse(&at, &time::format_description::well_known::Rfc3339).ok())
+            .is_some_and(|at| now - at >= SETTLE);
+        if !(up && healthy && since) {
+            return false;
+        }
+    }
+    true
 }
 
 /// `--no-engine`: this machine has no Docker engine (a course platform's autograder, which is an
@@ -294,7 +351,9 @@ async fn grade_selection(options: &CheckOptions, selection: &mut Selection) -> a
         let restarted = restarted_services(selection);
         let services: Option<Arc<dyn grading::ServiceControl>> =
             (may_recreate && !restarted.is_empty() && hand.covers(restarted.iter())).then(|| Arc::new(hand) as _);
-        Ok(grade_with(selection, services, engine.map(|e| e.docker), BTreeMap::new(), None, may_recreate).await)
+        let docker = engine.map(|e| e.docker);
+        let settled = settled(selection, docker.as_ref()).await;
+        Ok(grade_with(selection, services, docker, BTreeMap::new(), None, may_recreate, settled).await)
     }
 }
 
@@ -445,7 +504,7 @@ async fn grade(
     may_recreate: bool,
 ) -> Report {
     let services = services.map(|s| s as Arc<dyn grading::ServiceControl>);
-    grade_with(selection, services, docker, start_failures, deadline, may_recreate).await
+    grade_with(selection, services, docker, start_failures, deadline, may_recreate, false).await
 }
 
 async fn grade_with(
@@ -455,6 +514,7 @@ async fn grade_with(
     start_failures: BTreeMap<String, StartFailure>,
     deadline: Option<tokio::time::Instant>,
     may_recreate: bool,
+    settled: bool,
 ) -> Report {
     let config = GradeConfig {
         vars: selection.vars.clone(),
@@ -464,6 +524,7 @@ async fn grade_with(
         start_failures,
         deadline,
         may_recreate,
+        settled,
     };
     let lab = selection.lab();
     let mut report = grading::runner::grade(&lab.id, &lab.title, &selection.steps, &config).await;
@@ -549,9 +610,12 @@ async fn grade_up(
     let incidents = run.incidents();
     let mut report = graded?;
     reaped.context("grading finished, but what the run made could not all be removed")?;
-    if let Some(step) = sandbox_step(&incidents) {
+    let (adjusted, faults): (Vec<Incident>, Vec<Incident>) =
+        incidents.into_iter().partition(|i| i.kind == IncidentKind::Adjusted);
+    if let Some(step) = sandbox_step(&faults) {
         report.steps.push(step);
     }
+    report.notes.extend(adjusted.iter().map(ToString::to_string));
     Ok(report)
 }
 
@@ -714,7 +778,9 @@ fn sandbox_step(incidents: &[Incident]) -> Option<StepReport> {
                 hint: incident.explanation.clone(),
                 expected: Some(match incident.kind {
                     IncidentKind::Refused => "nothing the sandbox refuses".to_string(),
-                    IncidentKind::Stopped | IncidentKind::Limited => "everything within the run's limits".to_string(),
+                    IncidentKind::Stopped | IncidentKind::Limited | IncidentKind::Adjusted => {
+                        "everything within the run's limits".to_string()
+                    }
                 }),
                 actual: Some(incident.to_string()),
                 reason: None,

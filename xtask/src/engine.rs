@@ -158,14 +158,51 @@ pub fn install_tool(program: &str, package: &str, why: &str) -> anyhow::Result<(
          apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq {package} >/dev/null; \
          status=$?; [ -n \"$made\" ] && rm -f /usr/sbin/policy-rc.d; exit $status"
     );
-    let status = Command::new("sh").args(["-c", &script]).status().context("cannot run apt-get")?;
-    if !status.success() {
-        bail!("apt-get could not install {package}");
-    }
+    apt_script(&format!("installing {package}"), &script)
+        .with_context(|| format!("apt-get could not install {package}"))?;
     if std::path::Path::new("/run/systemd/system").exists() {
         let _ = Command::new("systemctl").args(["disable", "--now", package]).stderr(Stdio::null()).status();
     }
     Ok(())
+}
+
+/// Pauses between attempts at a download from the package mirror: a mirror that failed once (a
+/// timeout, a file replaced mid-sync) usually answers a few seconds later.
+const APT_PAUSES: [std::time::Duration; 2] = [std::time::Duration::from_secs(3), std::time::Duration::from_secs(10)];
+
+/// Runs `attempt` until it succeeds, once more after each of `pauses`; the last error, saying how
+/// many attempts were made, when none did.
+fn with_retries<T>(
+    what: &str,
+    pauses: &[std::time::Duration],
+    mut attempt: impl FnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut made = 0;
+    loop {
+        made += 1;
+        match attempt() {
+            Ok(done) => return Ok(done),
+            Err(why) if made > pauses.len() => {
+                return Err(why.context(format!("{what} failed {made} times")));
+            }
+            Err(why) => {
+                let pause = pauses[made - 1];
+                eprintln!("{what} failed ({why:#}); trying again in {} s ...", pause.as_secs());
+                std::thread::sleep(pause);
+            }
+        }
+    }
+}
+
+/// `sh -c script` (an apt-get run), retried as [`with_retries`] does.
+fn apt_script(what: &str, script: &str) -> anyhow::Result<()> {
+    with_retries(what, &APT_PAUSES, || {
+        let status = Command::new("sh").args(["-c", script]).status().context("cannot run apt-get")?;
+        if !status.success() {
+            bail!("apt-get exited with {status}");
+        }
+        Ok(())
+    })
 }
 
 fn dockerd_log() -> PathBuf {
@@ -187,10 +224,8 @@ fn provision_debian() -> anyhow::Result<()> {
             "apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq {} >/dev/null",
             missing.join(" ")
         );
-        let status = Command::new("sh").args(["-c", &script]).status().context("cannot run apt-get")?;
-        if !status.success() {
-            bail!("apt-get could not install {}", missing.join(" and "));
-        }
+        apt_script(&format!("installing {}", missing.join(" and ")), &script)
+            .with_context(|| format!("apt-get could not install {}", missing.join(" and ")))?;
     }
     compose_v2_if_missing();
     if std::path::Path::new("/run/systemd/system").exists() {
@@ -308,7 +343,7 @@ fn compose_v2_if_missing() {
         return;
     }
     eprintln!("installing Compose v2 (the docker compose plugin, from Debian trixie's docker-compose) ...");
-    if let Err(why) = install_compose_v2() {
+    if let Err(why) = with_retries("installing Compose v2", &APT_PAUSES, install_compose_v2) {
         eprintln!("Compose v2 was not installed ({why:#}); Compose v1 (docker-compose) is used instead");
     }
 }
@@ -428,7 +463,29 @@ pub fn compose_command() -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::mirror_in;
+    use super::{mirror_in, with_retries};
+    use std::time::Duration;
+
+    #[test]
+    fn a_download_that_fails_is_tried_again_and_the_last_error_says_how_often() {
+        let pauses = [Duration::ZERO, Duration::ZERO];
+        let mut calls = 0;
+        let done = with_retries("fetching", &pauses, || {
+            calls += 1;
+            if calls < 3 {
+                anyhow::bail!("mirror timed out")
+            }
+            Ok(calls)
+        });
+        assert_eq!(done.unwrap(), 3, "it succeeded on its last attempt");
+        let mut calls = 0;
+        let failed = with_retries("fetching", &pauses, || -> anyhow::Result<()> {
+            calls += 1;
+            anyhow::bail!("mirror timed out ({calls})")
+        });
+        assert_eq!(calls, 3);
+        assert_eq!(format!("{:#}", failed.unwrap_err()), "fetching failed 3 times: mirror timed out (3)");
+    }
 
     #[test]
     fn the_debian_mirror_is_read_from_apts_sources() {

@@ -259,7 +259,7 @@ enum Task {
     },
     /// Benchmark a lab server against its peer (nginx) on loopback.
     Bench {
-        /// What to benchmark: static-site, reverse-proxy, cache, lab3-up, batch or class.
+        /// What to benchmark: static-site, reverse-proxy, cache, lab3-up, check-loop, batch or class.
         target: String,
         /// Seconds per wrk run.
         #[arg(long, default_value_t = 5)]
@@ -303,7 +303,7 @@ Container Labs tasks (cargo xtask <task> --help for details):
   course export OUT  write the student repository (starters, handouts, the grader; no solutions)
   export gradescope <lab>  Gradescope's autograder zip (setup.sh, run_autograder, the grader; no engine there)
   clean         remove what the project created in the engine (by label; --images too)
-  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up, batch, class)
+  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up, check-loop, batch, class)
   test          the whole test suite, integration tests included (each test binary under a deadline)
   lint          cargo fmt --check and clippy -D warnings
   ci            exactly what CI runs: lint, then test

@@ -200,6 +200,19 @@ async fn every_hostile_submission_is_refused_or_contained_and_leaves_nothing() {
             }
         }
     }
+    // What the sandbox moved to loopback is said in the report, as a note (no fault, no points);
+    // a submission that asked for loopback has no note.
+    assert!(report.get("notes").is_none(), "well-behaved: {report:#}");
+    let everywhere =
+        results.lock().unwrap().iter().find(|(c, _)| c.name == "publish-everywhere").map(|(_, g)| g.1.clone()).unwrap();
+    let notes: Vec<&str> = everywhere["notes"].as_array().into_iter().flatten().filter_map(|n| n.as_str()).collect();
+    assert!(
+        notes.len() == 1
+            && notes[0].starts_with("adjusted: ")
+            && notes[0].contains("8080/tcp on every interface")
+            && notes[0].contains("published on 127.0.0.1 only"),
+        "{everywhere:#}"
+    );
     let never = results.lock().unwrap().iter().find(|(c, _)| c.name == "never-ends").map(|(_, g)| g.1.clone()).unwrap();
     let page = check(&never, "serve-page").unwrap();
     assert!(page["actual"].as_str().unwrap().contains("within the run's wall clock (20 s)"), "{page}");

@@ -732,6 +732,7 @@ async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
         start_failures: Default::default(),
         deadline: None,
         may_recreate: true,
+        settled: false,
     };
     let report = grading::runner::grade("lab2", "Lab 2", &selection.steps, &config).await;
     services.stop_all().await;

@@ -64,6 +64,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
         start_failures: Default::default(),
         deadline: None,
         may_recreate: false,
+        settled: false,
     };
     let report = grade("lab1", "Lab 1", &steps, &config).await;
     services.stop_all().await;

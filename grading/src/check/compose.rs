@@ -663,6 +663,10 @@ pub struct Project {
     pub volume_drivers: BTreeMap<String, (String, serde_json::Map<String, Value>)>,
     /// Top-level `secrets:` read from a file: name -> the `file:` as written (interpolated).
     pub secret_files: BTreeMap<String, String>,
+    /// Services that `up` does not start: their `profiles:` are not active (`COMPOSE_PROFILES`
+    /// in the environment file names the active ones; `*` all). Not in `services`: no rule
+    /// judges what never runs, and no role is found in it. Name -> its profiles.
+    pub inactive: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -802,7 +806,23 @@ impl Project {
                 project.secret_files.insert(name.clone(), file);
             }
         }
+        let active: BTreeSet<String> = env
+            .get("COMPOSE_PROFILES")
+            .map(|p| p.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+            .unwrap_or_default();
         for (name, body) in services {
+            let profiles: Vec<String> = match body.get("profiles") {
+                Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                _ => Vec::new(),
+            };
+            if !profiles.is_empty() && !active.contains("*") && !profiles.iter().any(|p| active.contains(p)) {
+                project.inactive.insert(name.clone(), profiles);
+            }
+        }
+        for (name, body) in services {
+            if project.inactive.contains_key(name) {
+                continue;
+            }
             let raw_body = &raw["services"][name];
             let service = Service::read(name, body, raw_body, dir);
             for mount in &service.mounts {
@@ -818,7 +838,13 @@ impl Project {
                 }
             }
             for dependency in service.depends_on.keys() {
-                if !services.contains_key(dependency) {
+                if let Some(profiles) = project.inactive.get(dependency) {
+                    // Compose v2 refuses to start it: `up` starts no service of an inactive profile.
+                    project.problems.push(format!(
+                        "{name} depends on {dependency}, which runs only with profile {} (set COMPOSE_PROFILES in .env, or drop its profiles:)",
+                        profiles.join(" or ")
+                    ));
+                } else if !services.contains_key(dependency) {
                     project.problems.push(format!("{name} depends on {dependency}, which is not a service"));
                 }
             }
@@ -1608,6 +1634,25 @@ mod tests {
 
     fn parsed(text: &str) -> Project {
         Project::parse(text, &BTreeMap::new(), Path::new("/s/compose.yaml"), None).unwrap()
+    }
+
+    #[test]
+    fn services_of_inactive_profiles_are_not_judged_and_an_active_one_is() {
+        let text = "services:\n  web:\n    image: nginx:1.27\n  debug:\n    image: busybox\n    privileged: true\n    profiles: [debug]\n";
+        let project = parsed(text);
+        assert_eq!(project.services.keys().collect::<Vec<_>>(), ["web"]);
+        assert_eq!(project.inactive["debug"], ["debug"]);
+        assert!(project.problems.is_empty(), "{:?}", project.problems);
+        for profiles in ["debug", "other, debug", "*"] {
+            let env = env(&[("COMPOSE_PROFILES", profiles)]);
+            let project = Project::parse(text, &env, Path::new("/s/compose.yaml"), None).unwrap();
+            assert!(project.services["debug"].violations.iter().any(|v| v.rule.id() == "no-privileged"), "{profiles}");
+        }
+        // A service that always runs cannot depend on one that does not: Compose v2 refuses the file.
+        let needs = "services:\n  web:\n    image: nginx:1.27\n    depends_on: [db]\n  db:\n    image: mariadb:10.11\n    profiles: [db]\n";
+        let problems = parsed(needs).problems;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("web depends on db, which runs only with profile db"), "{problems:?}");
     }
 
     #[test]

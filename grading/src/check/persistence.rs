@@ -118,6 +118,7 @@ impl PersistenceCheck {
         if let Attempt::Fail(m) = written {
             return Attempt::Fail(Mismatch::new(format!("the write to succeed: {}", m.expected), m.actual));
         }
+        ctx.unsettle();
         for service in &self.restart {
             let service = ctx.vars.expand(service);
             match tokio::time::timeout(phase.max(Duration::from_secs(30)), services.restart(&service)).await {
@@ -163,35 +164,22 @@ impl PersistenceCheck {
         }
         let project = ctx.vars.expand(&recreate.project);
         let phase = deadline.saturating_duration_since(Instant::now());
-        let written = poll(&self.write, ctx, Instant::now() + phase, interval).await;
-        if let Attempt::Fail(m) = written {
-            return Attempt::Fail(Mismatch::new(format!("the write to succeed: {}", m.expected), m.actual));
+        if let Err(failed) = self.write_first(ctx, phase, interval).await {
+            return failed;
         }
         let mut done = Vec::new();
+        ctx.unsettle();
         for step in &recreate.steps {
-            let select = if step.all { None } else { step.select() };
-            let work = async {
-                match &step.container {
-                    Some(name) => super::recreate::recreate_container(docker, &ctx.vars.expand(name)).await,
-                    None => super::recreate::recreate(docker, &project, select.as_ref(), &ctx.vars).await,
-                }
-            };
-            match tokio::time::timeout(phase.max(Duration::from_secs(60)) * 2, work).await {
-                Ok(Ok(())) => done.push(step.describe(&ctx.vars)),
-                Ok(Err(message)) => {
-                    return Attempt::Fail(Mismatch::new(
-                        format!("the stack to come back after {}", step.describe(&ctx.vars)),
-                        message,
-                    ))
-                }
-                Err(_) => {
-                    return Attempt::Fail(Mismatch::new(
-                        format!("the stack to come back after {}", step.describe(&ctx.vars)),
-                        "it was not ready in time",
-                    ))
-                }
+            if let Err(failed) = run_step(step, docker, &project, ctx, phase).await {
+                return Attempt::Fail(failed);
             }
+            done.push(step.describe(&ctx.vars));
         }
+        self.read_back(&done, ctx, phase, interval).await
+    }
+
+    /// The read, after `done`: a failure says what was done before it.
+    async fn read_back(&self, done: &[String], ctx: &Context, phase: Duration, interval: Duration) -> Attempt {
         match poll(&self.read, ctx, Instant::now() + phase, interval).await {
             Attempt::Fail(m) => {
                 Attempt::Fail(Mismatch::new(format!("after {}: {}", done.join(", then "), m.expected), m.actual))
@@ -199,9 +187,221 @@ impl PersistenceCheck {
             other => other,
         }
     }
+
+    /// The write: a failure says it was the write.
+    async fn write_first(&self, ctx: &Context, phase: Duration, interval: Duration) -> Result<(), Attempt> {
+        match poll(&self.write, ctx, Instant::now() + phase, interval).await {
+            Attempt::Fail(m) => {
+                Err(Attempt::Fail(Mismatch::new(format!("the write to succeed: {}", m.expected), m.actual)))
+            }
+            Attempt::CannotRun(reason) => Err(Attempt::CannotRun(reason)),
+            Attempt::Pass => Ok(()),
+        }
+    }
+}
+
+/// Recreates one step's containers, with its time limit; a failure names the step.
+async fn run_step(
+    step: &RecreateStep,
+    docker: &bollard::Docker,
+    project: &str,
+    ctx: &Context,
+    phase: Duration,
+) -> Result<(), Mismatch> {
+    let select = if step.all { None } else { step.select() };
+    let work = async {
+        match &step.container {
+            Some(name) => super::recreate::recreate_container(docker, &ctx.vars.expand(name)).await,
+            None => super::recreate::recreate(docker, project, select.as_ref(), &ctx.vars).await,
+        }
+    };
+    let expected = || format!("the stack to come back after {}", step.describe(&ctx.vars));
+    match tokio::time::timeout(phase.max(Duration::from_secs(60)) * 2, work).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(message)) => Err(Mismatch::new(expected(), message)),
+        Err(_) => Err(Mismatch::new(expected(), "it was not ready in time")),
+    }
+}
+
+/// The merged plan of several checks' recreate steps: stages in order, each the steps that sit at
+/// that place in some check and were not in an earlier stage (so the databases, or the down and
+/// up, two checks both ask for happen once). None when merging would change some check's own order.
+fn merged_stages(checks: &[&PersistenceCheck]) -> Option<Vec<Vec<RecreateStep>>> {
+    let steps: Vec<&[RecreateStep]> =
+        checks.iter().map(|c| c.recreate.as_ref().map_or(&[][..], |r| &r.steps)).collect();
+    let longest = steps.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut stages: Vec<Vec<RecreateStep>> = Vec::new();
+    for at in 0..longest {
+        let mut stage = Vec::new();
+        for own in &steps {
+            if let Some(step) = own.get(at) {
+                if !stages.iter().flatten().chain(stage.iter()).any(|s| s == step) {
+                    stage.push(step.clone());
+                }
+            }
+        }
+        stages.push(stage);
+    }
+    let stage_of = |step: &RecreateStep| stages.iter().position(|stage| stage.contains(step));
+    let keeps_order = steps.iter().all(|own| {
+        let places: Vec<Option<usize>> = own.iter().map(stage_of).collect();
+        places.iter().all(Option::is_some) && places.windows(2).all(|w| w[0] < w[1])
+    });
+    keeps_order.then_some(stages)
+}
+
+/// Whether `checks` can run as one sequence ([`attempt_together`]): two or more, each recreating
+/// the same Compose project, with steps that merge without changing any check's order.
+pub(crate) fn can_share(checks: &[&PersistenceCheck], vars: &crate::vars::Vars) -> bool {
+    let projects: Vec<Option<String>> =
+        checks.iter().map(|c| c.recreate.as_ref().map(|r| vars.expand(&r.project))).collect();
+    checks.len() >= 2
+        && projects.iter().all(|p| p.as_ref().is_some_and(|p| !p.is_empty()) && *p == projects[0])
+        && merged_stages(checks).is_some()
+}
+
+/// Persistence checks on one Compose project run as one sequence, and each gets the answer it
+/// would get alone: every write first; then the steps of all of them, merged ([`merged_stages`]),
+/// each done once - in a stage, steps on containers no other step of the stage touches at once;
+/// then every read. A check fails at a step of its own that failed (later steps skip it) or at
+/// its read. Only for checks [`can_share`] allows.
+pub(crate) async fn attempt_together(
+    checks: &[&PersistenceCheck],
+    ctx: &Context,
+    deadline: Instant,
+    interval: Duration,
+) -> Vec<Attempt> {
+    let Some(docker) = &ctx.docker else {
+        return checks
+            .iter()
+            .map(|_| Attempt::CannotRun("needs a Docker engine, and none was connected".into()))
+            .collect();
+    };
+    if !ctx.may_recreate {
+        let why = "it recreates your containers (their volumes and data are kept): allow it with --allow-restarts, or grade with --up";
+        return checks.iter().map(|_| Attempt::CannotRun(why.to_string())).collect();
+    }
+    let Some(stages) = merged_stages(checks) else {
+        unreachable!("attempt_together runs only checks can_share allows")
+    };
+    let project = checks[0].recreate.as_ref().map(|r| ctx.vars.expand(&r.project)).unwrap_or_default();
+    let phase = deadline.saturating_duration_since(Instant::now());
+    let mut answers: Vec<Option<Attempt>> = vec![None; checks.len()];
+    let writes = futures_util::future::join_all(checks.iter().map(|c| c.write_first(ctx, phase, interval))).await;
+    for (answer, written) in answers.iter_mut().zip(writes) {
+        if let Err(failed) = written {
+            *answer = Some(failed);
+        }
+    }
+    ctx.unsettle();
+    let own = |i: usize| checks[i].recreate.as_ref().map_or(&[][..], |r| &r.steps);
+    for stage in stages {
+        // Only the steps a check still under way asks for.
+        let wanted: Vec<RecreateStep> = stage
+            .into_iter()
+            .filter(|step| (0..checks.len()).any(|i| answers[i].is_none() && own(i).contains(step)))
+            .collect();
+        let outcomes: Vec<Result<(), Mismatch>> = if at_once(&wanted, docker, &project, ctx).await {
+            futures_util::future::join_all(wanted.iter().map(|step| run_step(step, docker, &project, ctx, phase))).await
+        } else {
+            let mut outcomes = Vec::new();
+            for step in &wanted {
+                outcomes.push(run_step(step, docker, &project, ctx, phase).await);
+            }
+            outcomes
+        };
+        for (step, outcome) in wanted.iter().zip(outcomes) {
+            if let Err(failed) = outcome {
+                for (i, answer) in answers.iter_mut().enumerate() {
+                    if answer.is_none() && own(i).contains(step) {
+                        *answer = Some(Attempt::Fail(failed.clone()));
+                    }
+                }
+            }
+        }
+    }
+    let reads = futures_util::future::join_all((0..checks.len()).map(|i| {
+        let done: Vec<String> = own(i).iter().map(|s| s.describe(&ctx.vars)).collect();
+        let pending = answers[i].is_none();
+        async move {
+            match pending {
+                true => Some(checks[i].read_back(&done, ctx, phase, interval).await),
+                false => None,
+            }
+        }
+    }))
+    .await;
+    answers.into_iter().zip(reads).map(|(answer, read)| answer.or(read).expect("every check answered")).collect()
+}
+
+/// Whether a stage's steps may run at once: more than one, each a role's containers (no down and
+/// up, no container by name), and no container picked by two of them.
+async fn at_once(steps: &[RecreateStep], docker: &bollard::Docker, project: &str, ctx: &Context) -> bool {
+    if steps.len() < 2 || steps.iter().any(|s| s.all || s.container.is_some()) {
+        return false;
+    }
+    let Ok(containers) = super::project_containers(docker, project).await else { return false };
+    let mut seen = std::collections::BTreeSet::new();
+    for step in steps {
+        let Some(select) = step.select() else { return false };
+        for container in &containers {
+            if container.image.as_deref().is_some_and(|image| select.matches(image, &ctx.vars))
+                && !seen.insert(container.id.clone())
+            {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Repeats an HTTP check until it passes or the deadline comes, as the runner polls a check.
 async fn poll(check: &HttpCheck, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
     super::poll(deadline, interval, || check.attempt(ctx, deadline)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str) -> RecreateStep {
+        RecreateStep { role: Some(name.into()), images: Some(name.into()), all: false, container: None }
+    }
+
+    fn all() -> RecreateStep {
+        RecreateStep { role: None, images: None, all: true, container: None }
+    }
+
+    fn check(steps: Vec<RecreateStep>) -> PersistenceCheck {
+        let http = |url: &str| -> super::super::http::HttpCheck {
+            toml::from_str(&format!("url = \"{url}\"\nexpect = {{ status = 200 }}")).unwrap()
+        };
+        PersistenceCheck {
+            write: http("http://w"),
+            restart: Vec::new(),
+            recreate: Some(Recreate { project: "{project}".into(), steps }),
+            read: http("http://r"),
+        }
+    }
+
+    #[test]
+    fn shared_steps_happen_once_and_each_check_keeps_its_order() {
+        // Lab 3: WordPress then the databases then down and up; Nextcloud the same.
+        let blog = check(vec![role("wordpress"), role("databases"), all()]);
+        let files = check(vec![role("nextcloud"), role("databases"), all()]);
+        let stages = merged_stages(&[&blog, &files]).unwrap();
+        assert_eq!(stages, vec![vec![role("wordpress"), role("nextcloud")], vec![role("databases")], vec![all()]]);
+        // Two checks asking for the same steps the other way round cannot share one sequence.
+        let ab = check(vec![role("a"), role("b")]);
+        let ba = check(vec![role("b"), role("a")]);
+        assert_eq!(merged_stages(&[&ab, &ba]), None);
+        let mut vars = crate::vars::Vars::new();
+        vars.set("project", "p");
+        assert!(can_share(&[&blog, &files], &vars));
+        assert!(!can_share(&[&ab, &ba], &vars));
+        assert!(!can_share(&[&blog], &vars), "one check alone runs as it always did");
+        let mut elsewhere = check(vec![role("nextcloud")]);
+        elsewhere.recreate.as_mut().unwrap().project = "other".into();
+        assert!(!can_share(&[&blog, &elsewhere], &vars), "two stacks are not one sequence");
+    }
 }

@@ -42,7 +42,7 @@ pub fn to_json(report: &Report) -> Value {
         "execution_time": report.duration.as_secs_f64().ceil() as u64,
         "output": match &report.error {
             Some(error) => format!("{}: could not be graded: {error}", report.lab),
-            None => format!("{}\n{}", report.summary_line(), report.not_run_text()).trim_end().to_string(),
+            None => format!("{}\n{}{}", report.summary_line(), report.not_run_text(), report.notes_text()).trim_end().to_string(),
         },
         "output_format": "text",
         "visibility": "visible",

@@ -86,6 +86,16 @@ pub fn render(report: &Report) -> String {
         }
         let _ = writeln!(out, "</tbody></table></section>");
     }
+    if !report.notes.is_empty() {
+        let _ = writeln!(
+            out,
+            "<section id=\"notes\"><h2>Changed by the grader's sandbox</h2><p>Not faults, nothing to fix:</p><ul>"
+        );
+        for note in &report.notes {
+            let _ = writeln!(out, "<li>{}</li>", esc(note));
+        }
+        let _ = writeln!(out, "</ul></section>");
+    }
     if !report.not_run.is_empty() {
         let _ = writeln!(
             out,

@@ -65,6 +65,9 @@ pub fn to_json(report: &Report) -> Value {
             .map(|n| json!({ "step": n.step, "id": n.id, "title": n.title, "points": n.points, "why": n.why }))
             .collect();
     }
+    if !report.notes.is_empty() {
+        value["notes"] = json!(report.notes);
+    }
     value
 }
 

@@ -51,7 +51,9 @@ pub fn to_json(report: &Report) -> Value {
     let score = if max == 0 { 0.0 } else { f64::from(report.score()) / f64::from(max) };
     let message = match &report.error {
         Some(error) => format!("{} could not be graded: {error}", report.lab),
-        None => format!("{}\n{}", report.summary_line(), report.not_run_text()).trim_end().to_string(),
+        None => format!("{}\n{}{}", report.summary_line(), report.not_run_text(), report.notes_text())
+            .trim_end()
+            .to_string(),
     };
     json!({
         "gradable": report.error.is_none(),

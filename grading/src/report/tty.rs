@@ -68,6 +68,10 @@ pub fn render(report: &Report, color: bool) -> String {
         let _ = write!(out, "{}", p.yellow(&report.not_run_text()));
         let _ = writeln!(out);
     }
+    if !report.notes.is_empty() {
+        let _ = write!(out, "{}", report.notes_text());
+        let _ = writeln!(out);
+    }
     if let Some(error) = &report.error {
         let _ = writeln!(out, "{} {error}", p.red("could not grade:"));
     }

@@ -85,6 +85,18 @@ if ($relative === '/') {
 }
 $base = '/remote.php/dav/files/' . rawurlencode($user);
 
+/// Runs $work on the database (opened once); 503 when it does not answer or lacks the tables an
+/// installed Nextcloud has (a database volume that was lost: Nextcloud's own answer is an error).
+function filecache(array $config, callable $work) {
+	static $db = null;
+	try {
+		$db = $db ?? nc_db($config);
+		return $work($db);
+	} catch (Throwable $e) {
+		fail(503, 'The database does not answer, or lost its tables: ' . $e->getMessage());
+	}
+}
+
 function etag(string $path): string {
 	return '"' . md5($path . ':' . filemtime($path) . ':' . (is_file($path) ? filesize($path) : 0)) . '"';
 }
@@ -113,6 +125,14 @@ switch ($_SERVER['REQUEST_METHOD']) {
 		if (!is_file($path)) {
 			fail(is_dir($path) ? 405 : 404, is_dir($path) ? 'This is a folder' : 'File not found');
 		}
+		$known = filecache($config, function (PDO $db) use ($user, $relative) {
+			$query = $db->prepare('SELECT size FROM oc_filecache WHERE user = ? AND path = ?');
+			$query->execute([$user, $relative]);
+			return $query->fetchColumn() !== false;
+		});
+		if (!$known) {
+			fail(404, 'File not found (it is not in the file cache)');
+		}
 		header('Content-Type: ' . (mime_content_type($path) ?: 'application/octet-stream'));
 		header('Content-Length: ' . filesize($path));
 		header('ETag: ' . etag($path));
@@ -138,6 +158,10 @@ switch ($_SERVER['REQUEST_METHOD']) {
 			rename($tmp, $path);
 		});
 		clearstatcache();
+		filecache($config, function (PDO $db) use ($user, $relative, $path) {
+			$db->prepare('REPLACE INTO oc_filecache (user, path, size, mtime) VALUES (?, ?, ?, ?)')
+				->execute([$user, $relative, filesize($path), filemtime($path)]);
+		});
 		header('ETag: ' . etag($path));
 		http_response_code($existed ? 204 : 201);
 		break;
@@ -155,6 +179,10 @@ switch ($_SERVER['REQUEST_METHOD']) {
 			} else {
 				unlink($path);
 			}
+		});
+		filecache($config, function (PDO $db) use ($user, $relative) {
+			$db->prepare('DELETE FROM oc_filecache WHERE user = ? AND (path = ? OR path LIKE ?)')
+				->execute([$user, $relative, rtrim($relative, '/') . '/%']);
 		});
 		http_response_code(204);
 		break;

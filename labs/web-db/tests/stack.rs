@@ -33,6 +33,7 @@ async fn container_check(docker: &bollard::Docker, kind: &str) -> (grading::Stat
         services: None,
         docker: Some(docker.clone()),
         may_recreate: false,
+        settled: Default::default(),
     };
     let report = grading::runner::run_check(&rubric.checks[0], &ctx).await;
     (report.status, format!("expected {:?}, got {:?}", report.expected, report.actual))

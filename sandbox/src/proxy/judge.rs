@@ -6,6 +6,7 @@
 
 use super::Shared;
 use crate::labels::RUN;
+use crate::Incident;
 use policy::{Rule, SourceKind, Violation};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -318,7 +319,15 @@ pub(crate) async fn container_create(
         mounts.as_array_mut().expect("an array").extend(added);
     }
     shared.limits.apply(host);
-    publish_on_loopback(body, shared.host_ports.as_ref());
+    let moved = publish_on_loopback(body, shared.host_ports.as_ref());
+    if !moved.is_empty() {
+        shared.note(Incident::adjusted(
+            &subject,
+            "loopback-only",
+            &format!("asks to publish {}: published on 127.0.0.1 only", moved.join(", ")),
+            "a submission is reached by the grader on this machine's loopback, never by the network around the grading machine",
+        ));
+    }
     if let Some(volumes) = body.get_mut("Volumes").and_then(Value::as_object_mut) {
         volumes.clear();
     }
@@ -332,11 +341,14 @@ pub(crate) async fn container_create(
 /// becomes an explicit loopback binding of each exposed port (on a port the engine picks). With
 /// `allowed`, a host port outside it is left to the engine to pick: a fixed port another
 /// submission graded beside this one may hold is never asked for.
-pub(crate) fn publish_on_loopback(body: &mut Value, allowed: Option<&std::collections::BTreeSet<u16>>) {
+/// Returns what it moved, one entry per binding that asked for another address (`8080/tcp on
+/// every interface`), for the report.
+pub(crate) fn publish_on_loopback(body: &mut Value, allowed: Option<&std::collections::BTreeSet<u16>>) -> Vec<String> {
+    let mut moved = Vec::new();
     let exposed: Vec<String> =
         body.get("ExposedPorts").and_then(Value::as_object).map(|p| p.keys().cloned().collect()).unwrap_or_default();
     let Some(host) = body.get_mut("HostConfig").and_then(Value::as_object_mut) else {
-        return;
+        return moved;
     };
     if host.get("PublishAllPorts").and_then(Value::as_bool) == Some(true) {
         host.insert("PublishAllPorts".into(), Value::Bool(false));
@@ -349,11 +361,19 @@ pub(crate) fn publish_on_loopback(body: &mut Value, allowed: Option<&std::collec
             bindings.entry(port).or_insert_with(|| serde_json::json!([{ "HostIp": "", "HostPort": "" }]));
         }
     }
-    for list in host.get_mut("PortBindings").and_then(Value::as_object_mut).into_iter().flat_map(|b| b.values_mut()) {
+    for (port, list) in host.get_mut("PortBindings").and_then(Value::as_object_mut).into_iter().flatten() {
         for binding in list.as_array_mut().into_iter().flatten() {
             if let Some(binding) = binding.as_object_mut() {
                 let ip = binding.get("HostIp").and_then(Value::as_str).unwrap_or_default();
                 if ip != "127.0.0.1" && ip != "::1" {
+                    let asked = match ip {
+                        "" | "0.0.0.0" | "::" => "every interface".to_string(),
+                        other => other.to_string(),
+                    };
+                    let entry = format!("{port} on {asked}");
+                    if !moved.contains(&entry) {
+                        moved.push(entry);
+                    }
                     binding.insert("HostIp".into(), Value::from("127.0.0.1"));
                 }
                 let port = binding.get("HostPort").and_then(Value::as_str).unwrap_or_default();
@@ -365,6 +385,7 @@ pub(crate) fn publish_on_loopback(body: &mut Value, allowed: Option<&std::collec
             }
         }
     }
+    moved
 }
 
 /// A volume's driver and options, with a local bind's device judged as a host path.
@@ -608,7 +629,16 @@ mod tests {
                 "82/tcp": [{ "HostIp": "127.0.0.1", "HostPort": "82" }, { "HostPort": "83" }],
             } }
         });
-        publish_on_loopback(&mut body, None);
+        let moved = publish_on_loopback(&mut body, None);
+        assert_eq!(
+            moved,
+            [
+                "80/tcp on every interface",
+                "81/tcp on every interface",
+                "81/tcp on 192.0.2.7",
+                "82/tcp on every interface"
+            ]
+        );
         let ips: Vec<&str> = body["HostConfig"]["PortBindings"]
             .as_object()
             .unwrap()
