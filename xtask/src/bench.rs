@@ -713,6 +713,8 @@ async fn bench_check_loop(root: &Path, rounds: u32) -> anyhow::Result<()> {
     let answer = crate::course::solutions(root, "lab3")?;
     let dir = answer.path().join("labs/compose");
     std::fs::copy(dir.join(".env.example"), dir.join(".env")).context("cannot write the stack's .env")?;
+    // As in the course's repository: the real .env is kept out of git.
+    std::fs::write(answer.path().join(".gitignore"), ".env\n").context("cannot write .gitignore")?;
     let edit = |file: &str, from: &str, to: &str| -> anyhow::Result<()> {
         let path = dir.join(file);
         let text = std::fs::read_to_string(&path)?;

@@ -25,8 +25,11 @@ use tokio::time::Instant;
 const READY: Duration = Duration::from_secs(180);
 
 /// Recreates the containers of Compose project `project` that run `select`'s images (every
-/// container when `None`, as a down and up: all stop first, then all come back in the order they
-/// were first created, each healthy before the next starts, as `depends_on` would have it).
+/// container when `None`, as a down and up). The containers of a role are replaced at once. A
+/// down and up stops them all, dependents first, and brings them back as Compose's `up` does:
+/// in waves by `depends_on` (Compose v2 records it on each container), each wave healthy before
+/// the next starts; where no container records it (Compose v1), one at a time in the order they
+/// were first created.
 pub async fn recreate(docker: &Docker, project: &str, select: Option<&Select>, vars: &Vars) -> Result<(), String> {
     let mut containers = project_containers(docker, project).await?;
     if let Some(select) = select {
@@ -41,19 +44,74 @@ pub async fn recreate(docker: &Docker, project: &str, select: Option<&Select>, v
         let id = container.id.clone().unwrap_or_default();
         inspected.push(docker.inspect_container(&id, None).await.map_err(|e| format!("inspecting {id} failed: {e}"))?);
     }
-    let down_and_up = select.is_none();
-    if down_and_up {
-        for found in inspected.iter().rev() {
+    if select.is_some() {
+        let replaced = futures_util::future::join_all(inspected.iter().map(|found| async move {
             stop(docker, found).await?;
-        }
+            replace(docker, found, false).await
+        }))
+        .await;
+        return replaced.into_iter().collect();
     }
-    for found in &inspected {
-        if !down_and_up {
-            stop(docker, found).await?;
-        }
-        replace(docker, found, down_and_up).await?;
+    let waves = waves(&inspected);
+    for wave in waves.iter().rev() {
+        let stopped = futures_util::future::join_all(wave.iter().map(|&i| stop(docker, &inspected[i]))).await;
+        stopped.into_iter().collect::<Result<(), String>>()?;
+    }
+    for wave in &waves {
+        let started = futures_util::future::join_all(wave.iter().map(|&i| replace(docker, &inspected[i], true))).await;
+        started.into_iter().collect::<Result<(), String>>()?;
     }
     Ok(())
+}
+
+/// The label Compose v2 records a container's `depends_on` in: `db:service_healthy:false,...`.
+const DEPENDS_LABEL: &str = "com.docker.compose.depends_on";
+
+/// `containers` (in the order they were created) in start waves: each wave's dependencies all in
+/// earlier waves. Without Compose v2's record of `depends_on` on every container, a wave each.
+fn waves(containers: &[ContainerInspectResponse]) -> Vec<Vec<usize>> {
+    let labels = |c: &ContainerInspectResponse| c.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+    let service = |c: &ContainerInspectResponse| labels(c).get("com.docker.compose.service").cloned();
+    let recorded: Option<Vec<Vec<String>>> = containers
+        .iter()
+        .map(|c| {
+            labels(c).get(DEPENDS_LABEL).map(|d| {
+                d.split(',')
+                    .filter_map(|entry| entry.split(':').next())
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+        })
+        .collect();
+    let Some(depends) = recorded else {
+        return (0..containers.len()).map(|i| vec![i]).collect();
+    };
+    let services: Vec<Option<String>> = containers.iter().map(service).collect();
+    let mut placed = vec![false; containers.len()];
+    let mut waves = Vec::new();
+    while placed.iter().any(|p| !p) {
+        let wave: Vec<usize> = (0..containers.len())
+            .filter(|&i| !placed[i])
+            .filter(|&i| {
+                // Every container of each dependency (a service may have several) is placed;
+                // a dependency with no container here (another profile) does not hold it back.
+                depends[i]
+                    .iter()
+                    .all(|dep| (0..containers.len()).all(|j| services[j].as_deref() != Some(dep.as_str()) || placed[j]))
+            })
+            .collect();
+        // A cycle Compose would have refused: the rest one at a time, in creation order.
+        if wave.is_empty() {
+            waves.extend((0..containers.len()).filter(|&i| !placed[i]).map(|i| vec![i]));
+            break;
+        }
+        for &i in &wave {
+            placed[i] = true;
+        }
+        waves.push(wave);
+    }
+    waves
 }
 
 /// Recreates one container, found by name, from its own inspected configuration, as `docker rm
@@ -195,4 +253,40 @@ async fn ready(docker: &Docker, id: &str, name: &str) -> Result<(), String> {
 /// An anonymous volume's name: 64 hex digits.
 fn anonymous(name: &str) -> bool {
     name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(service: &str, depends: Option<&str>) -> ContainerInspectResponse {
+        let mut labels = HashMap::from([("com.docker.compose.service".to_string(), service.to_string())]);
+        if let Some(depends) = depends {
+            labels.insert(DEPENDS_LABEL.to_string(), depends.to_string());
+        }
+        ContainerInspectResponse {
+            config: Some(bollard::models::ContainerConfig { labels: Some(labels), ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_stack_comes_back_in_waves_of_what_it_depends_on() {
+        // Lab 3's answer, in creation order, as Compose v2 labels it.
+        let stack = [
+            container("wordpress-db", Some("")),
+            container("nextcloud-db", Some("")),
+            container("redis", Some("")),
+            container("wordpress", Some("wordpress-db:service_healthy:false")),
+            container("nextcloud", Some("nextcloud-db:service_healthy:false,redis:service_healthy:false")),
+            container("proxy", Some("wordpress:service_healthy:false,nextcloud:service_healthy:false")),
+        ];
+        assert_eq!(waves(&stack), vec![vec![0, 1, 2], vec![3, 4], vec![5]]);
+        // Compose v1 records no depends_on: one at a time, in creation order.
+        let v1 = [container("db", None), container("web", None)];
+        assert_eq!(waves(&v1), vec![vec![0], vec![1]]);
+        // A dependency with no container here (a profile not started) holds nothing back.
+        let partial = [container("web", Some("debug:service_started:false"))];
+        assert_eq!(waves(&partial), vec![vec![0]]);
+    }
 }
