@@ -21,6 +21,9 @@ pub struct Curriculum {
     /// The workspace root the curriculum was read from.
     pub root: PathBuf,
     pub labs: Vec<Lab>,
+    /// The hosts a submission's build may reach (package mirrors, registries): nothing else (none
+    /// where the file names none). An entry starting with a dot names a domain and every name under it.
+    pub build_hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -271,8 +274,20 @@ impl Service {
 #[serde(deny_unknown_fields)]
 struct RawCurriculum {
     format_version: u32,
+    #[serde(default)]
+    build_hosts: Vec<String>,
     #[serde(rename = "lab")]
     labs: Vec<Lab>,
+}
+
+/// `deb.debian.org`, `.pythonhosted.org`: letters, digits, hyphens and dots, at least one inner dot.
+fn is_host_name(text: &str) -> bool {
+    let name = text.strip_prefix('.').unwrap_or(text);
+    name.contains('.')
+        && name.split('.').all(|part| {
+            !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !part.starts_with('-')
+        })
+        && !name.split('.').all(|part| part.chars().all(|c| c.is_ascii_digit()))
 }
 
 impl Curriculum {
@@ -291,7 +306,13 @@ impl Curriculum {
                 format!("format_version {} is not supported (this grader reads 1)", raw.format_version),
             ));
         }
-        let curriculum = Curriculum { root: root.to_path_buf(), labs: raw.labs };
+        if let Some(bad) = raw.build_hosts.iter().find(|h| !is_host_name(h)) {
+            return Err(LoadError::invalid(
+                path,
+                format!("build_hosts: `{bad}` is not a host name (e.g. deb.debian.org, or .debian.org for every name under it)"),
+            ));
+        }
+        let curriculum = Curriculum { root: root.to_path_buf(), labs: raw.labs, build_hosts: raw.build_hosts };
         curriculum.check_shape().map_err(|m| LoadError::invalid(path, m))?;
         Ok(curriculum)
     }
@@ -471,6 +492,19 @@ ready = "127.0.0.1:{port}"
     #[test]
     fn curriculum_rules() {
         check(GOOD, "lab1:1");
+        check(
+            &GOOD.replace(
+                "format_version = 1",
+                "format_version = 1\nbuild_hosts = [\"deb.debian.org\", \".pythonhosted.org\"]",
+            ),
+            "lab1:1",
+        );
+        for bad in ["localhost", "172.17.0.1", "*.debian.org", "deb.debian.org:80", "-x.org"] {
+            check(
+                &GOOD.replace("format_version = 1", &format!("format_version = 1\nbuild_hosts = [\"{bad}\"]")),
+                &format!("labs.toml is invalid: build_hosts: `{bad}` is not a host name (e.g. deb.debian.org, or .debian.org for every name under it)"),
+            );
+        }
         check(
             &GOOD.replace("format_version = 1", "format_version = 2"),
             "labs.toml is invalid: format_version 2 is not supported (this grader reads 1)",

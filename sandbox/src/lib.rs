@@ -11,6 +11,7 @@
 //! gone). [`stuck`] tells when the engine itself has stopped answering.
 
 mod copy;
+pub mod egress;
 pub mod labels;
 pub mod limits;
 pub mod proxy;

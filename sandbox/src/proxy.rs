@@ -53,6 +53,10 @@ pub(crate) struct Shared {
     /// The host ports published as asked; any other on a port the engine picks (see
     /// [`crate::RunConfig::host_ports`]).
     pub host_ports: Option<std::collections::BTreeSet<u16>>,
+    /// The hosts a build may reach (see [`crate::egress`]).
+    pub build_hosts: Arc<Vec<String>>,
+    /// The run's build network, made at its first build (or why it could not be).
+    pub egress: tokio::sync::OnceCell<Result<crate::egress::Egress, String>>,
 }
 
 impl Shared {
@@ -200,6 +204,13 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Body> {
             forward_to(shared, request, path, &query).await
         }
         Route::Build => match judge::build(shared, &mut query) {
+            Ok(()) if !contain_build(shared, &mut query).await => {
+                answer_after_body(
+                    request,
+                    error(StatusCode::INTERNAL_SERVER_ERROR, "cannot rewrite the build's arguments"),
+                )
+                .await
+            }
             Ok(()) if shared.stand_ins.lock().expect("stand-ins lock").is_empty() => {
                 forward(shared, request, Some(&query), None).await
             }
@@ -279,6 +290,59 @@ where
         Err(Verdict::Refused(refused)) => refuse(shared, refused),
         Err(Verdict::Failed(why)) => error(StatusCode::INTERNAL_SERVER_ERROR, &why),
     }
+}
+
+/// Sends a build to the run's build network with the proxy variables that reach the course's
+/// mirrors (see [`crate::egress`]); a build asking for no network keeps none. Where the build
+/// network cannot be made, the build runs on the default bridge and the report says why. False
+/// only where the build's arguments cannot be read.
+async fn contain_build(shared: &Shared, query: &mut Vec<(String, String)>) -> bool {
+    let value = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+    if value("networkmode") == "none" {
+        return true;
+    }
+    let egress = shared
+        .egress
+        .get_or_init(|| async {
+            if !matches!(shared.upstream, Endpoint::Unix(_)) {
+                return Err("the engine is on another machine, whose network this grader cannot filter".into());
+            }
+            crate::egress::start(
+                &shared.docker,
+                &shared.run,
+                &shared.labels,
+                shared.build_hosts.clone(),
+                shared.incidents.clone(),
+            )
+            .await
+        })
+        .await;
+    let egress = match egress {
+        Ok(egress) => egress,
+        Err(why) => {
+            shared.note(Incident::adjusted(
+                "every build",
+                crate::egress::RULE,
+                &format!("ran on the engine's default network, not confined to the package mirrors: {why}"),
+                "a build is meant to reach only the package mirrors the course names; run the grader as root on the engine's machine for that",
+            ));
+            return true;
+        }
+    };
+    let raw = value("buildargs");
+    let Ok(Value::Object(mut args)) = serde_json::from_str::<Value>(if raw.is_empty() { "{}" } else { &raw }) else {
+        return false;
+    };
+    for name in ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"] {
+        args.insert(name.into(), Value::from(egress.proxy_url.clone()));
+    }
+    for name in ["no_proxy", "NO_PROXY"] {
+        args.remove(name);
+    }
+    query.retain(|(k, _)| !matches!(k.as_str(), "networkmode" | "buildargs"));
+    query.push(("networkmode".into(), egress.network.clone()));
+    query.push(("buildargs".into(), Value::Object(args).to_string()));
+    true
 }
 
 /// A build whose Dockerfile may name official images that only have stand-ins here: the context is

@@ -171,6 +171,12 @@ impl Labelled {
 pub async fn reap(docker: &Docker, label: &str, images: bool) -> Result<Removed, ReapError> {
     let started = std::time::Instant::now();
     let mut removed = Removed::default();
+    // A run's host rules (its build network's, see crate::egress) go by the same label.
+    if label == crate::labels::MANAGED {
+        crate::egress::remove_rules(None);
+    } else if let Some(run) = label.strip_prefix(&format!("{RUN}=")).and_then(RunId::parse) {
+        crate::egress::remove_rules(Some(&run));
+    }
     loop {
         let found = Labelled::list(docker, label, images).await?;
         let mut contended = None;
@@ -256,6 +262,15 @@ pub async fn reap_orphans(docker: &Docker) -> Result<Vec<(RunId, Removed)>, Reap
             let mut removed = Removed::default();
             removed.add(reap(docker, &run.selector(), true).await?);
             reaped.push((run, removed));
+        }
+    }
+    // Host rules whose build network is gone (a grader killed between the two).
+    for run in crate::egress::runs_with_rules() {
+        let network = format!("clabs-run-{run}-build");
+        let inspected =
+            docker.inspect_network(&network, None::<bollard::query_parameters::InspectNetworkOptions>).await;
+        if matches!(inspected, Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })) {
+            crate::egress::remove_rules(Some(&run));
         }
     }
     Ok(reaped)

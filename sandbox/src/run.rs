@@ -33,6 +33,9 @@ pub struct RunConfig {
     /// port the engine picks: two submissions that publish the same fixed port (a database's
     /// 3306, a fault the lab grades) never collide. `None`: every port as asked.
     pub host_ports: Option<std::collections::BTreeSet<u16>>,
+    /// The hosts a build's `RUN` steps may reach, on ports 80 and 443 (an entry starting with a
+    /// dot: that domain and every name under it); nothing else. See [`crate::egress`].
+    pub build_hosts: Vec<String>,
 }
 
 impl RunConfig {
@@ -45,6 +48,7 @@ impl RunConfig {
             owner: Owner::current(),
             sentinel: None,
             host_ports: None,
+            build_hosts: crate::egress::DEBIAN_MIRRORS.iter().map(|h| h.to_string()).collect(),
         }
     }
 }
@@ -158,6 +162,8 @@ impl Run {
             images: Mutex::new(BTreeMap::new()),
             stand_ins: run.stand_ins.clone(),
             host_ports: config.host_ports.clone(),
+            build_hosts: Arc::new(config.build_hosts.clone()),
+            egress: tokio::sync::OnceCell::new(),
         };
         let socket = run.dir.join("docker.sock");
         let proxy = Proxy::start(shared, &socket).map_err(io(format!("listen on {}", socket.display())))?;

@@ -216,8 +216,8 @@ pub async fn run_with(root: &Path, target: &str, seconds: u32, rounds: u32, batc
     write_files(&www)?;
     println!("{target} vs nginx: wrk -t2 -c64 -d{seconds}s --latency, {rounds} A/B rounds per row, medians");
     println!(
-        "{:<14} {:>12} {:>9} {:>12} {:>9} {:>8}  {}",
-        "what", "ours req/s", "p99", "nginx req/s", "p99", "ratio", "(per-round min-max)"
+        "{:<14} {:>12} {:>9} {:>12} {:>9} {:>8}  (per-round min-max)",
+        "what", "ours req/s", "p99", "nginx req/s", "p99", "ratio"
     );
     if target == "static-site" {
         bench_static_site(root, dir.path(), seconds, rounds)
@@ -323,8 +323,8 @@ async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<(
     println!("portfolio GET /api/timeline_post (50 posts): Redis cache-aside vs the database alone");
     println!("wrk -t2 -c64 -d{seconds}s --latency, {rounds} A/B rounds, medians");
     println!(
-        "{:<14} {:>12} {:>9} {:>12} {:>9} {:>8}  {}",
-        "what", "cached req/s", "p99", "db req/s", "p99", "ratio", "(per-round min-max)"
+        "{:<14} {:>12} {:>9} {:>12} {:>9} {:>8}  (per-round min-max)",
+        "what", "cached req/s", "p99", "db req/s", "p99", "ratio"
     );
     let compared = compare(
         "timeline",

@@ -574,6 +574,7 @@ async fn grade_up(
                 submission: Some(selection.submission.clone()),
                 sentinel: std::env::current_exe().ok(),
                 host_ports: Some(host_ports),
+                build_hosts: selection.curriculum.build_hosts.clone(),
                 ..RunConfig::new(engine.sandbox_endpoint())
             };
             Some(Arc::new(Run::start(config).await?))
@@ -751,6 +752,18 @@ pub async fn ensure_images(
     }
     if specs.iter().any(|s| s.command.is_some()) {
         crate::images::toolbox(engine, grader).await?;
+    }
+    // The submission's own files may name any official image a stand-in covers (a front door
+    // built `FROM debian:bookworm`, a cache of another tag), not only those the lab's services
+    // name: every stand-in this engine has serves the run where its official image is not here.
+    if let Some(run) = run {
+        for stand_in in crate::images::STAND_INS {
+            if engine.docker.inspect_image(stand_in.official).await.is_err()
+                && engine.docker.inspect_image(stand_in.tag).await.is_ok()
+            {
+                run.use_stand_in(stand_in.official, stand_in.tag);
+            }
+        }
     }
     Ok(())
 }

@@ -57,6 +57,7 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
             let config = sandbox::RunConfig {
                 submission: Some(selection.submission.clone()),
                 owner: sandbox::Owner::Detached,
+                build_hosts: selection.curriculum.build_hosts.clone(),
                 ..sandbox::RunConfig::new(engine.sandbox_endpoint())
             };
             Some(Arc::new(sandbox::Run::start(config).await?))

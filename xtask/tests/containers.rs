@@ -66,7 +66,7 @@ async fn run(docker: &bollard::Docker, run_id: &str, timeout: &str, kind: &str) 
         services: None,
         docker: Some(docker.clone()),
         may_recreate: false,
-        settled: false,
+        settled: Default::default(),
     };
     let report = grading::runner::run_check(&rubric.checks[0], &ctx).await;
     (report.status, report.expected.unwrap_or_default(), report.actual.unwrap_or_default())

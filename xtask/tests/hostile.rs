@@ -58,6 +58,10 @@ const CASES: &[Case] = &[
     // Published on every interface (0.0.0.0, -P): bound to loopback instead, the page still served,
     // nothing to fault (publishing is what the lab asks for); the watcher sees no other address.
     Case { name: "publish-everywhere", rules: &[], page: "passed" },
+    // A build that tries to reach the grading machine, the internet by address, and a host the course
+    // does not name through the build's proxy: it builds only if all of that fails (and the Debian
+    // mirror answers), so the page is served; the refused host is reported.
+    Case { name: "build-escape", rules: &["build-egress"], page: "passed" },
     // Ended by the run's wall clock (--timeout 20): its checks fail, saying so.
     Case { name: "never-ends", rules: &[], page: "failed" },
 ];
@@ -149,6 +153,22 @@ async fn every_hostile_submission_is_refused_or_contained_and_leaves_nothing() {
         .unwrap_or_default();
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let watcher = tokio::spawn(watch_creates(stopped));
+    // Where `build-escape` tries to get out: a port of this machine that a listener counts
+    // connections on, and the address of a host this machine itself reaches (the Debian mirror's).
+    let probe = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let probe_port = probe.local_addr().unwrap().port().to_string();
+    probe.set_nonblocking(true).unwrap();
+    let mirror =
+        std::net::ToSocketAddrs::to_socket_addrs("deb.debian.org:80").ok().and_then(|mut a| a.find(|a| a.is_ipv4()));
+    let probe_ip = match mirror {
+        Some(address) if std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(5)).is_ok() => {
+            address.ip().to_string()
+        }
+        _ => {
+            eprintln!("note: deb.debian.org does not answer from here; build-escape's direct try proves less");
+            "192.0.2.1".to_string()
+        }
+    };
 
     // The control first: a well-behaved submission gets full marks through the same sandbox.
     let (code, report, stderr) = grade("well-behaved", &format!("h{id}well-behaved"), &[]);
@@ -161,9 +181,13 @@ async fn every_hostile_submission_is_refused_or_contained_and_leaves_nothing() {
         std::thread::scope(|threads| {
             for case in chunk {
                 let (results, id) = (results.clone(), id.clone());
+                let probe = [format!("probe_tcp={probe_port}"), format!("probe_ip={probe_ip}")];
                 threads.spawn(move || {
-                    let extra: &[&str] = if case.name == "never-ends" { &["--timeout", "20"] } else { &[] };
-                    let graded = grade(case.name, &format!("h{id}{}", case.name), extra);
+                    let mut extra = vec!["--var", &probe[0], "--var", &probe[1]];
+                    if case.name == "never-ends" {
+                        extra.extend(["--timeout", "20"]);
+                    }
+                    let graded = grade(case.name, &format!("h{id}{}", case.name), &extra);
                     results.lock().unwrap().push((case, graded));
                 });
             }
@@ -213,6 +237,16 @@ async fn every_hostile_submission_is_refused_or_contained_and_leaves_nothing() {
             && notes[0].contains("published on 127.0.0.1 only"),
         "{everywhere:#}"
     );
+    // No build reached this machine's port; the refused host is named; the run's host rules are gone.
+    let reached: Vec<_> = std::iter::from_fn(|| probe.accept().ok().map(|(_, from)| from)).collect();
+    assert!(reached.is_empty(), "a build reached this machine's port {probe_port} from {reached:?}");
+    let escape =
+        results.lock().unwrap().iter().find(|(c, _)| c.name == "build-escape").map(|(_, g)| g.1.clone()).unwrap();
+    let refused = check(&escape, "sandbox-build-egress").map(|c| c["actual"].to_string()).unwrap_or_default();
+    assert!(refused.contains("a connection to crates.io:443"), "{escape:#}");
+    let rules = std::process::Command::new("iptables").args(["-w", "-S", "INPUT"]).output().unwrap();
+    let rules = String::from_utf8_lossy(&rules.stdout);
+    assert!(!rules.contains("clabs-run-"), "a run's host rules were left:\n{rules}");
     let never = results.lock().unwrap().iter().find(|(c, _)| c.name == "never-ends").map(|(_, g)| g.1.clone()).unwrap();
     let page = check(&never, "serve-page").unwrap();
     assert!(page["actual"].as_str().unwrap().contains("within the run's wall clock (20 s)"), "{page}");

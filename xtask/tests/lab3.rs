@@ -110,6 +110,9 @@ fn checks(report: &serde_json::Value) -> Vec<&serde_json::Value> {
 
 type Edit = Box<dyn Fn(&mut Files) + Send + Sync>;
 
+/// A privileged debugging service of the `debug` profile, put before the top-level `volumes:`.
+const DEBUG_TOOL: &str = "  debug:\n    image: busybox:1.36\n    profiles: [debug]\n    privileged: true\n    restart: unless-stopped\n    command: [\"sleep\", \"infinity\"]\n    healthcheck:\n      test: [\"CMD\", \"pidof\", \"sleep\"]\n      interval: 5s\n    networks: [backend]\n\nvolumes:\n";
+
 fn compose_edit(from: &'static str, to: &'static str) -> Edit {
     Box::new(move |files| swap(&mut files.compose, from, to))
 }
@@ -403,6 +406,18 @@ fn compose_known_bad_variants() {
         ),
         // Compose v2's top-level name: (the grader names the project itself; -p wins).
         ("top-level-name", compose_edit("services:\n", "name: my-stack\n\nservices:\n"), &[]),
+        // A debugging tool behind a profile (as Compose's documentation shows it): `up` does not
+        // start it, so nothing of it is judged; once COMPOSE_PROFILES in the environment starts
+        // it, its privileged flag fails the rule about it, and nothing else.
+        ("debug-tool-behind-a-profile", compose_edit("\nvolumes:\n", DEBUG_TOOL), &[]),
+        (
+            "debug-tool-profile-started",
+            Box::new(|files| {
+                swap(&mut files.compose, "\nvolumes:\n", DEBUG_TOOL);
+                files.env.push_str("COMPOSE_PROFILES=debug\n");
+            }),
+            &["compose-no-privileged"],
+        ),
         // Correct alternatives: the database renamed, its old name kept as a network alias (Docker's
         // DNS answers for it); WordPress reaching its database through a link's alias.
         (

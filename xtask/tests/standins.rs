@@ -79,7 +79,7 @@ async fn check(docker: &bollard::Docker, timeout: &str, kind: &str) -> (Status, 
         services: None,
         docker: Some(docker.clone()),
         may_recreate: false,
-        settled: false,
+        settled: Default::default(),
     };
     let report = grading::runner::run_check(&rubric.checks[0], &ctx).await;
     (report.status, format!("expected {:?}, got {:?}", report.expected, report.actual))
