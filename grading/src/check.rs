@@ -84,8 +84,8 @@ impl Mismatch {
     }
 }
 
-/// What checks may use while they run.
-#[derive(Clone)]
+/// What checks may use while they run (the default: as [`crate::runner::GradeConfig`]'s).
+#[derive(Clone, Default)]
 pub struct Context {
     pub vars: Vars,
     /// The submission's root directory; file checks are relative to it.

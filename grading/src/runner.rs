@@ -22,8 +22,9 @@ pub trait ServiceControl: Send + Sync {
     fn restart<'a>(&'a self, service: &'a str) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
-/// Everything a grading run needs besides the rubrics.
-#[derive(Clone)]
+/// Everything a grading run needs besides the rubrics. The default: no variables, no services,
+/// no engine, no deadline, nothing recreated, nothing known of the system (what tests start from).
+#[derive(Clone, Default)]
 pub struct GradeConfig {
     pub vars: Vars,
     pub submission: PathBuf,

@@ -30,16 +30,7 @@ async fn judge_with(rubric: &str, submission: &Path) -> (String, String) {
         title: "S".into(),
         rubric: Rubric::parse(Path::new("r.toml"), rubric, &BTreeSet::new()).unwrap(),
     };
-    let config = GradeConfig {
-        vars: Vars::new(),
-        submission: submission.to_path_buf(),
-        services: None,
-        docker: None,
-        start_failures: Default::default(),
-        deadline: None,
-        may_recreate: false,
-        settled: false,
-    };
+    let config = GradeConfig { vars: Vars::new(), submission: submission.to_path_buf(), ..Default::default() };
     let report = grade("lab", "Lab", &[step], &config).await;
     let (_, check) = report.checks().next().unwrap();
     (check.status.as_str().to_string(), check.actual.clone().unwrap_or_default())

@@ -51,16 +51,7 @@ async fn run_http(check: &str) -> grading::CheckReport {
     let rubric = Rubric::parse(Path::new("r.toml"), &rubric, &known).unwrap();
     let mut vars = Vars::new();
     vars.set("port", port.to_string());
-    let config = GradeConfig {
-        vars,
-        submission: ".".into(),
-        services: None,
-        docker: None,
-        start_failures: Default::default(),
-        deadline: None,
-        may_recreate: false,
-        settled: false,
-    };
+    let config = GradeConfig { vars, submission: ".".into(), ..Default::default() };
     let report = grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await;
     report.steps[0].checks[0].clone()
 }
@@ -138,16 +129,7 @@ async fn a_failing_check_of_a_settled_system_answers_after_one_more_look() {
         let rubric = Rubric::parse(Path::new("r.toml"), rubric, &known).unwrap();
         let mut vars = Vars::new();
         vars.set("port", port.to_string());
-        let config = GradeConfig {
-            vars,
-            submission: ".".into(),
-            services: None,
-            docker: None,
-            start_failures: Default::default(),
-            deadline: None,
-            may_recreate: false,
-            settled,
-        };
+        let config = GradeConfig { vars, submission: ".".into(), settled, ..Default::default() };
         let report = grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await;
         let check = &report.steps[0].checks[0];
         assert_eq!(check.status, Status::Failed, "{check:?}");

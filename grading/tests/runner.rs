@@ -30,16 +30,8 @@ async fn run_with(
     vars.set("closed_port", closed.to_string());
     // The step of `step()` is "s": a failure of its services.
     let start_failures = start_failure.into_iter().map(|f| ("s".to_string(), f)).collect();
-    let config = GradeConfig {
-        vars,
-        submission: submission.to_path_buf(),
-        services: None,
-        docker: None,
-        start_failures,
-        deadline,
-        may_recreate: false,
-        settled: false,
-    };
+    let config =
+        GradeConfig { vars, submission: submission.to_path_buf(), start_failures, deadline, ..Default::default() };
     grade("lab", "Lab", &[step(rubric)], &config).await
 }
 

@@ -80,16 +80,7 @@ async fn run(port: u16, kind: &str) -> CheckReport {
     let rubric = Rubric::parse(Path::new("r.toml"), &rubric, &known).unwrap();
     let mut vars = Vars::new();
     vars.set("port", port.to_string());
-    let config = GradeConfig {
-        vars,
-        submission: ".".into(),
-        services: None,
-        docker: None,
-        start_failures: Default::default(),
-        deadline: None,
-        may_recreate: false,
-        settled: false,
-    };
+    let config = GradeConfig { vars, submission: ".".into(), ..Default::default() };
     grade("l", "L", &[StepRubric { id: "s".into(), title: "S".into(), rubric }], &config).await.steps[0].checks[0]
         .clone()
 }

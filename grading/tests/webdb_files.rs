@@ -32,16 +32,7 @@ async fn failed(dockerfile: &str, script: &str) -> BTreeSet<String> {
     rubric.checks.retain(|c| matches!(c.kind, CheckKind::Dockerfile(_) | CheckKind::File(_)));
     assert_eq!(rubric.checks.len(), 6, "the five Dockerfile rules and the script's");
     let step = StepRubric { id: "web-db".into(), title: "web-db".into(), rubric };
-    let config = GradeConfig {
-        vars: Vars::new(),
-        submission: dir.path().to_path_buf(),
-        services: None,
-        docker: None,
-        start_failures: Default::default(),
-        deadline: None,
-        may_recreate: false,
-        settled: false,
-    };
+    let config = GradeConfig { vars: Vars::new(), submission: dir.path().to_path_buf(), ..Default::default() };
     let report = grade("lab2", "Lab 2", &[step], &config).await;
     report.checks().filter(|(_, c)| c.status.as_str() == "failed").map(|(_, c)| c.id.clone()).collect()
 }

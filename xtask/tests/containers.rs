@@ -60,14 +60,8 @@ async fn run(docker: &bollard::Docker, run_id: &str, timeout: &str, kind: &str) 
     let rubric = Rubric::parse(Path::new("r.toml"), &text, &known).unwrap();
     let mut vars = Vars::new();
     vars.set("run", run_id);
-    let ctx = grading::check::Context {
-        vars,
-        submission: ".".into(),
-        services: None,
-        docker: Some(docker.clone()),
-        may_recreate: false,
-        settled: Default::default(),
-    };
+    let ctx =
+        grading::check::Context { vars, submission: ".".into(), docker: Some(docker.clone()), ..Default::default() };
     let report = grading::runner::run_check(&rubric.checks[0], &ctx).await;
     (report.status, report.expected.unwrap_or_default(), report.actual.unwrap_or_default())
 }

@@ -729,10 +729,8 @@ async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
         submission: answer.path().to_path_buf(),
         services: Some(services.clone() as Arc<dyn grading::ServiceControl>),
         docker: Some(engine.docker.clone()),
-        start_failures: Default::default(),
-        deadline: None,
         may_recreate: true,
-        settled: false,
+        ..Default::default()
     };
     let report = grading::runner::grade("lab2", "Lab 2", &selection.steps, &config).await;
     services.stop_all().await;

@@ -60,11 +60,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
         vars,
         submission: submission.path().to_path_buf(),
         services: Some(services.clone()),
-        docker: None,
-        start_failures: Default::default(),
-        deadline: None,
-        may_recreate: false,
-        settled: false,
+        ..Default::default()
     };
     let report = grade("lab1", "Lab 1", &steps, &config).await;
     services.stop_all().await;

@@ -76,10 +76,8 @@ async fn check(docker: &bollard::Docker, timeout: &str, kind: &str) -> (Status, 
     let ctx = grading::check::Context {
         vars: Vars::new(),
         submission: ".".into(),
-        services: None,
         docker: Some(docker.clone()),
-        may_recreate: false,
-        settled: Default::default(),
+        ..Default::default()
     };
     let report = grading::runner::run_check(&rubric.checks[0], &ctx).await;
     (report.status, format!("expected {:?}, got {:?}", report.expected, report.actual))

@@ -605,14 +605,7 @@ mod judge_tests {
         check.validate().unwrap();
         let mut vars = Vars::new();
         vars.set("word", "hello");
-        let ctx = Context {
-            vars,
-            submission: ".".into(),
-            services: None,
-            docker: None,
-            may_recreate: false,
-            settled: Default::default(),
-        };
+        let ctx = Context { vars, submission: ".".into(), ..Default::default() };
         let mut header_map = HeaderMap::new();
         for (k, v) in headers {
             header_map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
@@ -785,14 +778,7 @@ mod judge_tests {
         .unwrap();
         let mut vars = Vars::new();
         vars.set("word", "hi");
-        let ctx = Context {
-            vars,
-            submission: ".".into(),
-            services: None,
-            docker: None,
-            may_recreate: false,
-            settled: Default::default(),
-        };
+        let ctx = Context { vars, submission: ".".into(), ..Default::default() };
         let request = check.request(&ctx);
         assert_eq!(request.body.as_deref(), Some("name=a+b%26c&text=hi"));
         assert!(request.headers.contains(&("content-type".into(), "application/x-www-form-urlencoded".into())));

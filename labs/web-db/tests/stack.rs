@@ -30,10 +30,8 @@ async fn container_check(docker: &bollard::Docker, kind: &str) -> (grading::Stat
     let ctx = grading::check::Context {
         vars: grading::Vars::new(),
         submission: ".".into(),
-        services: None,
         docker: Some(docker.clone()),
-        may_recreate: false,
-        settled: Default::default(),
+        ..Default::default()
     };
     let report = grading::runner::run_check(&rubric.checks[0], &ctx).await;
     (report.status, format!("expected {:?}, got {:?}", report.expected, report.actual))

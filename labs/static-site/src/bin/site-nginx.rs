@@ -1,7 +1,7 @@
 //! `site-nginx`: runs a student's nginx server block and site folder in the official nginx image,
 //! as `--up` does for lab 1 - the block as `/etc/nginx/conf.d/default.conf`, the site folder
-//! mounted read-only where the block's `root` says, the port it listens on published on the
-//! site's port. What it reads of the block is in `static_site::nginx`.
+//! mounted read-only where the block's `root` says, the port it listens on (the lab's, with
+//! `--require-port`) published on the site's port. What it reads of the block is in `static_site::nginx`.
 //!
 //! `site-nginx host` does it with no container, for a machine without a Docker engine (a course
 //! platform's autograder, where setup.sh installs nginx): the machine's own nginx, as a process,
@@ -41,6 +41,10 @@ enum Command {
         publish: String,
         #[arg(long, default_value = "nginx:1.27")]
         image: String,
+        /// The port the block must listen on (the lab's): any other is refused, as it would
+        /// answer nowhere the lab looks when run by hand.
+        #[arg(long)]
+        require_port: Option<u16>,
     },
     /// Restart the container (nginx reads its configuration and files again).
     Restart,
@@ -55,6 +59,9 @@ enum Command {
         /// Where to listen: IP:PORT (the container's published port).
         #[arg(long)]
         listen: String,
+        /// The port the block must listen on (the lab's), as for `up`.
+        #[arg(long)]
+        require_port: Option<u16>,
     },
     /// Stop and remove the container.
     Down,
@@ -79,17 +86,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Host { conf, site, listen } = cli.command {
-        return host(conf, site, listen).await;
+    if let Command::Host { conf, site, listen, require_port } = cli.command {
+        return host(conf, site, listen, require_port).await;
     }
     let name = cli.name.context("--name NAME: the container's name")?;
     let docker = single_image::connect().await?;
     match cli.command {
-        Command::Up { conf, site, publish, image } => {
+        Command::Up { conf, site, publish, image, require_port } => {
             let conf = server_block(conf)?;
             let text = std::fs::read_to_string(&conf)
                 .with_context(|| format!("cannot read the server block {}", conf.display()))?;
             let block = static_site::nginx::site(&text).map_err(|e| anyhow::anyhow!("{}: {e}", conf.display()))?;
+            listens_where_asked(&conf, block.port, require_port)?;
             if !site.is_dir() {
                 bail!("the site folder {} does not exist", site.display());
             }
@@ -161,7 +169,19 @@ http {
 ";
 
 /// `site-nginx host`: see the module's documentation.
-async fn host(conf: PathBuf, site: PathBuf, listen: String) -> anyhow::Result<()> {
+/// A block that listens on another port than the lab's would answer nowhere the lab looks when
+/// run by hand: refused the same way here, rather than published where the grader looks.
+fn listens_where_asked(conf: &std::path::Path, port: u16, required: Option<u16>) -> anyhow::Result<()> {
+    match required {
+        Some(required) if required != port => bail!(
+            "{}: the server block listens on port {port}, and the lab asks for {required} (`listen {required};`)",
+            conf.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+async fn host(conf: PathBuf, site: PathBuf, listen: String, require_port: Option<u16>) -> anyhow::Result<()> {
     let nginx = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"]
         .into_iter()
         .map(PathBuf::from)
@@ -170,6 +190,8 @@ async fn host(conf: PathBuf, site: PathBuf, listen: String) -> anyhow::Result<()
     let conf = server_block(conf)?;
     let text =
         std::fs::read_to_string(&conf).with_context(|| format!("cannot read the server block {}", conf.display()))?;
+    let asked = static_site::nginx::site(&text).map_err(|e| anyhow::anyhow!("{}: {e}", conf.display()))?;
+    listens_where_asked(&conf, asked.port, require_port)?;
     if !site.is_dir() {
         bail!("the site folder {} does not exist", site.display());
     }
