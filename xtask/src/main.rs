@@ -567,6 +567,7 @@ fn test_with_docker(
 }
 
 /// How many stand-ins build at once: each mostly waits on the mirror and on dpkg.
+/// `CLABS_IMAGE_JOBS` overrides it (1: one after another, to compare).
 const STAND_INS_AT_ONCE: usize = 3;
 
 /// Every image of the project, built or reused: the Debian base while our servers compile (their
@@ -601,8 +602,16 @@ async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) 
             println!("{} ({}; the sandbox's toolbox)", xtask::images::TOOLBOX, how(built));
             anyhow::Ok(())
         }));
-        let results: Vec<anyhow::Result<()>> =
-            futures_util::stream::iter(builds).buffer_unordered(STAND_INS_AT_ONCE).collect().await;
+        let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(builds)
+            .buffer_unordered(
+                std::env::var("CLABS_IMAGE_JOBS")
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .unwrap_or(STAND_INS_AT_ONCE),
+            )
+            .collect()
+            .await;
         results.into_iter().collect::<anyhow::Result<()>>()
     };
     let on_base = on_base.await;
