@@ -22,6 +22,8 @@ struct Files {
     /// The real `.env` and the submission's root `.gitignore`, when a case writes them.
     dotenv: Option<String>,
     gitignore: Option<String>,
+    /// More files of the step's folder (a file the compose file includes or extends): path, text.
+    extra: Vec<(&'static str, String)>,
 }
 
 /// A submission in `dir`: the solution's files (compose file, .env.example, nginx template,
@@ -35,6 +37,7 @@ fn submission(dir: &Path, edit: &dyn Fn(&mut Files)) {
         nginx: read("nginx/default.conf.template"),
         dotenv: None,
         gitignore: None,
+        extra: Vec::new(),
     };
     edit(&mut files);
     let step = dir.join("labs/compose");
@@ -48,6 +51,9 @@ fn submission(dir: &Path, edit: &dyn Fn(&mut Files)) {
     }
     if let Some(gitignore) = files.gitignore {
         std::fs::write(dir.join(".gitignore"), gitignore).unwrap();
+    }
+    for (path, text) in files.extra {
+        std::fs::write(step.join(path), text).unwrap();
     }
     for cert in ["tls.crt", "tls.key"] {
         std::fs::copy(solution.join("certs").join(cert), step.join("certs").join(cert)).unwrap();
@@ -430,6 +436,40 @@ fn compose_known_bad_variants() {
                     "      - wordpress-db:/var/lib/mysql\n    networks:\n      backend:\n        aliases: [wordpress-db]",
                 );
                 swap(&mut files.compose, "      wordpress-db:\n        condition", "      wp-database:\n        condition");
+            }),
+            &[],
+        ),
+        // Other front doors a class uses: Apache httpd, Traefik (with its file provider: no socket).
+        ("httpd-front-door", compose_edit("${NGINX_IMAGE:-nginx:1.27}", "httpd:2.4"), &[]),
+        ("traefik-front-door", compose_edit("${NGINX_IMAGE:-nginx:1.27}", "traefik:v2.11"), &[]),
+        // Compose v2's include: the cache in a file of its own, with the network it needs declared
+        // as the main file declares it (Compose refuses a conflicting one).
+        (
+            "cache-in-an-included-file",
+            Box::new(|files| {
+                let start = files.compose.find("  redis:\n    image:").unwrap();
+                let end = start + files.compose[start..].find("\n\n").unwrap() + 2;
+                let block = files.compose[start..end].to_string();
+                files.compose.replace_range(start..end, "");
+                swap(&mut files.compose, "services:\n", "include:\n  - cache.yaml\n\nservices:\n");
+                swap(&mut files.compose, "  nextcloud-db:\n  redis:\n", "  nextcloud-db:\n");
+                let cache = format!(
+                    "services:\n{block}volumes:\n  redis:\n\nnetworks:\n  backend:\n    internal: true\n"
+                );
+                files.extra.push(("cache.yaml", cache));
+            }),
+            &[],
+        ),
+        // A restart policy shared through `extends` from a file of common settings.
+        (
+            "restart-through-extends",
+            Box::new(|files| {
+                swap(
+                    &mut files.compose,
+                    "  redis:\n    image: ${REDIS_IMAGE:-redis:7.0}\n    restart: unless-stopped\n",
+                    "  redis:\n    extends:\n      file: common.yaml\n      service: always-up\n    image: ${REDIS_IMAGE:-redis:7.0}\n",
+                );
+                files.extra.push(("common.yaml", "services:\n  always-up:\n    restart: unless-stopped\n".into()));
             }),
             &[],
         ),

@@ -903,7 +903,8 @@ fn read_yaml(text: &str) -> Result<Value, String> {
 /// Applies Compose v2's top-level `include:` (a path, a list of paths, or `{ path: ... }`
 /// entries, relative to `dir`): each included file's services, volumes, networks, secrets and
 /// configs join the project's, its relative paths resolved from its own folder, as Compose does.
-/// A name defined twice, a missing file and an include cycle are problems, as they are for Compose.
+/// A name defined twice differently, a missing file and an include cycle are problems, as they
+/// are for Compose.
 /// A file outside `top` (the compose file's own folder: an absolute path, `..`, a symlink out) is
 /// a problem and is never read: the grader reads no file a submission points it at elsewhere.
 fn resolve_includes(
@@ -966,11 +967,16 @@ fn resolve_includes(
             let Some(Value::Object(ours)) = ours else {
                 continue;
             };
+            // As Compose does: the same definition twice is one; a different one conflicts.
             for (name, body) in theirs {
-                if ours.contains_key(&name) {
-                    problems.push(format!("include: {path} defines {section} {name}, which the file defines already"));
-                } else {
-                    ours.insert(name, body);
+                match ours.get(&name) {
+                    Some(defined) if *defined != body => problems.push(format!(
+                        "include: {path} defines {section} {name} otherwise than the file does (Compose: conflicts with imported resource)"
+                    )),
+                    Some(_) => {}
+                    None => {
+                        ours.insert(name, body);
+                    }
                 }
             }
         }
@@ -1708,7 +1714,10 @@ mod tests {
         assert_eq!(host_path_problems(&project, &db).len(), 1, "{:?}", host_path_problems(&project, &db));
         // A service defined twice, and a file that is not there, are problems as they are for Compose.
         std::fs::write(&file, format!("{top}  db:\n    image: mariadb:10.11\n")).unwrap();
-        assert!(Project::load(&file).unwrap().problems.iter().any(|p| p.contains("defines services db")));
+        assert!(Project::load(&file).unwrap().problems.iter().any(|p| p.contains("defines services db otherwise")));
+        // The same definition in both files is one, as Compose takes it (a shared volume or network).
+        std::fs::write(&file, format!("{top}volumes:\n  db:\n")).unwrap();
+        assert_eq!(Project::load(&file).unwrap().problems, Vec::<String>::new());
         std::fs::write(&file, top.replace("db/compose.yaml", "nope.yaml")).unwrap();
         assert!(Project::load(&file).unwrap().problems.iter().any(|p| p.contains("cannot read nope.yaml")));
         // A file outside the compose file's folder is never read, however it is named, included
