@@ -12,7 +12,7 @@
 //!   the report;
 //! - two `iptables` rules of the run (comment `clabs-run-<id>`) on the host's `INPUT` chain: from
 //!   the build network's bridge only the proxy's port is reachable, every other port of the host
-//!   is dropped (an internal network still has the host as its gateway).
+//!   is rejected (an internal network still has the host as its gateway).
 //!
 //! Each build of the run is sent to that network with the standard proxy build arguments
 //! (`http_proxy`, `https_proxy` and their upper-case forms, which Docker passes to `RUN` without an
@@ -115,9 +115,9 @@ pub(crate) async fn start(
 fn add_rules(run: &RunId, port: u16) -> Result<(), String> {
     let (bridge, comment) = (bridge(run), comment(run));
     let tagged = ["-m", "comment", "--comment", comment.as_str()];
-    let drop: Vec<&str> =
+    let reject: Vec<&str> =
         ["-w", "-I", "INPUT", "1", "-i", bridge.as_str()].into_iter().chain(tagged).chain(["-j", "REJECT"]).collect();
-    iptables("iptables", &drop)?;
+    iptables("iptables", &reject)?;
     let port = port.to_string();
     let accept: Vec<&str> = ["-w", "-I", "INPUT", "1", "-i", bridge.as_str(), "-p", "tcp", "--dport", port.as_str()]
         .into_iter()
@@ -129,7 +129,7 @@ fn add_rules(run: &RunId, port: u16) -> Result<(), String> {
         return Err(why);
     }
     // The bridge has an IPv6 link-local address too, wherever IPv6 is on: nothing of it.
-    let _ = iptables("ip6tables", &drop);
+    let _ = iptables("ip6tables", &reject);
     Ok(())
 }
 
@@ -153,8 +153,7 @@ pub fn remove_rules(run: Option<&RunId>) {
         None => line.contains("--comment clabs-run-"),
     };
     for program in ["iptables", "ip6tables"] {
-        let Ok(listed) = Command::new(program).args(["-w", "-S", "INPUT"]).output() else { continue };
-        for line in String::from_utf8_lossy(&listed.stdout).lines().filter(|l| wanted(l)) {
+        for line in input_rules(program).iter().filter(|l| wanted(l)) {
             let Some(rule) = line.strip_prefix("-A ") else { continue };
             let mut args = vec!["-w", "-D"];
             args.extend(rule.split_whitespace());
@@ -163,11 +162,19 @@ pub fn remove_rules(run: Option<&RunId>) {
     }
 }
 
+/// The host's `INPUT` rules as `program -S` lists them (none where it cannot run).
+fn input_rules(program: &str) -> Vec<String> {
+    Command::new(program)
+        .args(["-w", "-S", "INPUT"])
+        .output()
+        .map(|listed| String::from_utf8_lossy(&listed.stdout).lines().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
 /// The runs that have host rules (for the reaper: a run whose grader is gone).
 pub fn runs_with_rules() -> Vec<RunId> {
-    let Ok(listed) = Command::new("iptables").args(["-w", "-S", "INPUT"]).output() else { return Vec::new() };
-    let mut runs: Vec<RunId> = String::from_utf8_lossy(&listed.stdout)
-        .lines()
+    let mut runs: Vec<RunId> = input_rules("iptables")
+        .iter()
         .filter_map(|line| line.split("--comment clabs-run-").nth(1))
         .filter_map(|rest| RunId::parse(rest.split_whitespace().next().unwrap_or_default()))
         .collect();

@@ -297,8 +297,7 @@ where
 /// network cannot be made, the build runs on the default bridge and the report says why. False
 /// only where the build's arguments cannot be read.
 async fn contain_build(shared: &Shared, query: &mut Vec<(String, String)>) -> bool {
-    let value = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
-    if value("networkmode") == "none" {
+    if judge::query_value(query, "networkmode") == "none" {
         return true;
     }
     let egress = shared
@@ -329,7 +328,7 @@ async fn contain_build(shared: &Shared, query: &mut Vec<(String, String)>) -> bo
             return true;
         }
     };
-    let raw = value("buildargs");
+    let raw = judge::query_value(query, "buildargs");
     let Ok(Value::Object(mut args)) = serde_json::from_str::<Value>(if raw.is_empty() { "{}" } else { &raw }) else {
         return false;
     };

@@ -743,19 +743,14 @@ pub async fn ensure_images(
     images.dedup();
     for (named, used) in crate::images::ensure_tags(engine, grader, &images, source).await? {
         specs.iter_mut().for_each(|spec| spec.replace_image(&named, &used));
-        // An official image gave way to its stand-in: the submission's own files name it too.
-        if crate::images::STAND_INS.iter().any(|s| s.official == named && s.tag == used) {
-            if let Some(run) = run {
-                run.use_stand_in(&named, &used);
-            }
-        }
     }
     if specs.iter().any(|s| s.command.is_some()) {
         crate::images::toolbox(engine, grader).await?;
     }
-    // The submission's own files may name any official image a stand-in covers (a front door
-    // built `FROM debian:bookworm`, a cache of another tag), not only those the lab's services
-    // name: every stand-in this engine has serves the run where its official image is not here.
+    // The submission's own files name official images too, and not only those the lab's services
+    // name (a front door built `FROM debian:bookworm`, a cache of another tag): every stand-in
+    // this engine has - those just built among them - serves the run where its official image
+    // is not here.
     if let Some(run) = run {
         for stand_in in crate::images::STAND_INS {
             if engine.docker.inspect_image(stand_in.official).await.is_err()

@@ -474,6 +474,11 @@ pub(crate) async fn volume_create(shared: &Shared, body: &mut Value) -> Result<(
     Ok(())
 }
 
+/// A build query's value of `key` (empty when absent).
+pub(crate) fn query_value(query: &[(String, String)], key: &str) -> String {
+    query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
 /// `POST /build` (the classic builder): judges the query and rewrites it - tags in the run's own
 /// namespace (never a shared tag), the run's labels, memory and CPU caps, intermediate containers
 /// always removed. The context (the body) passes untouched.
@@ -483,7 +488,7 @@ pub(crate) fn build(shared: &Shared, query: &mut Vec<(String, String)>) -> Resul
         Some(tag) => format!("the build of `{tag}`"),
         None => "a build".to_string(),
     };
-    let value = |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+    let value = |key: &str| query_value(query, key);
     let existing_labels = value("labels");
     let mut violations = Vec::new();
     if !value("remote").is_empty() {
