@@ -16,6 +16,7 @@ mod tcp;
 mod tls;
 
 pub use compose::{compose_file, secret_value, ComposeCheck, Health, Project, Rule as ComposeRule, COMPOSE_FILE_NAMES};
+pub(crate) use container::image_runs;
 pub(crate) use container::project_containers;
 pub use container::{ContainerCheck, ContainerExpect, MountKind};
 pub use counters::CountersCheck;

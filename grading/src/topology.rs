@@ -182,7 +182,16 @@ pub async fn capture(docker: &bollard::Docker, scope: &Scope, vars: &Vars) -> Op
     let mut containers = Vec::new();
     for id in ids {
         let Ok(found) = docker.inspect_container(&id, None).await else { continue };
-        containers.push(container_of(&found, &roles));
+        let mut container = container_of(&found, &roles);
+        if !roles.contains_key(&crate::check::family(&container.image)) {
+            // A built image (Compose's `build:`): drawn as what it runs.
+            let runs = crate::check::image_runs(docker, found.image.as_deref().unwrap_or_default()).await;
+            if let Some(role) = runs.iter().find_map(|r| roles.get(r)) {
+                container.tier = tier_of(role);
+                container.role = role.clone();
+            }
+        }
+        containers.push(container);
     }
     if containers.is_empty() {
         return None;

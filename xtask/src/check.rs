@@ -67,7 +67,7 @@ pub struct CheckOptions {
     pub no_engine: bool,
 }
 
-pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
+pub async fn run(mut options: CheckOptions) -> anyhow::Result<ExitCode> {
     // `--solutions`: the course's own starters with each step's solution over them, in a
     // directory of their own (removed at the end).
     let solved = match (options.solutions, &options.submission) {
@@ -80,11 +80,32 @@ pub async fn run(options: CheckOptions) -> anyhow::Result<ExitCode> {
     let mut selection =
         course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, submission.as_deref());
     let mut not_run = Vec::new();
+    // No engine answers and none was asked for (no `--up`): the student's loop goes on without
+    // one - what needs none is graded, the rest listed as not run - as `--no-engine` does.
+    let mut no_engine_here = None;
+    if let Ok(selection) = &selection {
+        if !options.up && !options.no_engine && asks_engine(selection) {
+            if let Err(why) = crate::engine::connect().await {
+                options.no_engine = true;
+                no_engine_here = Some(why);
+            }
+        }
+    }
     let graded = match &mut selection {
         Ok(selection) => {
-            let set_aside = if options.no_engine { without_engine(selection, options.up) } else { Ok(Vec::new()) };
+            let set_aside = if options.no_engine {
+                without_engine(selection, options.up, no_engine_here.is_some())
+            } else {
+                Ok(Vec::new())
+            };
             match set_aside {
                 Ok(set_aside) => {
+                    if let Some(why) = &no_engine_here {
+                        eprintln!(
+                            "no Docker engine answers ({why}): grading what needs none; the {} check(s) that need one are listed as not run (start dockerd or Docker Desktop, or on Debian as root `cargo xtask engine`, to run them)",
+                            set_aside.len()
+                        );
+                    }
                     not_run = set_aside;
                     grade_selection(&options, selection).await
                 }
@@ -239,13 +260,48 @@ async fn settled(selection: &Selection, docker: Option<&bollard::Docker>) -> boo
     true
 }
 
+/// Why a check cannot run without a Docker engine, if it cannot: it reads containers, execs in
+/// one (a cache's counters) or recreates them.
+fn engine_use(kind: &grading::rubric::CheckKind) -> Option<&'static str> {
+    use grading::rubric::CheckKind;
+    match kind {
+        CheckKind::Container(_) => Some("it reads the containers' state from"),
+        CheckKind::Counters(_) => Some("it reads the cache's counters inside its container, through"),
+        CheckKind::Persistence(p) if p.recreate.is_some() => Some("it recreates containers through"),
+        _ => None,
+    }
+}
+
+/// Whether grading `selection` (without `--up`) asks a Docker engine: a check that reads or
+/// recreates containers, or a live check of a step whose services run in one (and have no
+/// process stand-in: without an engine, nothing of them can be running).
+fn asks_engine(selection: &Selection) -> bool {
+    use grading::rubric::CheckKind;
+    selection.steps.iter().any(|step| {
+        let in_engine_only = selection
+            .lab()
+            .services_for(&[step.id.as_str()])
+            .iter()
+            .any(|s| s.needs_engine() && s.without_engine().is_none());
+        step.rubric.checks.iter().any(|c| {
+            engine_use(&c.kind).is_some()
+                || (in_engine_only
+                    && matches!(
+                        c.kind,
+                        CheckKind::Tcp(_) | CheckKind::Http(_) | CheckKind::Tls(_) | CheckKind::Persistence(_)
+                    ))
+        })
+    })
+}
+
 /// `--no-engine`: this machine has no Docker engine (a course platform's autograder, which is an
-/// isolated machine of its own). The lab's services that run in one give way to their process
-/// stand-ins (`without_engine` in `labs.toml`: lab 1's site runs in this machine's nginx) or are
-/// not started. Set aside, and returned with why: the checks that ask an engine (containers,
-/// recreating them), with `--up` the live checks of a step whose services cannot start here,
-/// and every check that requires one set aside. What is left is graded as usual.
-pub fn without_engine(selection: &mut Selection, up: bool) -> anyhow::Result<Vec<grading::NotRun>> {
+/// isolated machine of its own, or a student's laptop without Docker: `auto`, when none answers).
+/// The lab's services that run in one give way to their process stand-ins (`without_engine` in
+/// `labs.toml`: lab 1's site runs in this machine's nginx) or are not started. Set aside, and
+/// returned with why: the checks that ask an engine (containers, a cache's counters, recreating
+/// them), with `--up` or `auto` the live checks of a step whose services cannot run here, and
+/// every check that requires one set aside. What is left is graded as usual.
+pub fn without_engine(selection: &mut Selection, up: bool, auto: bool) -> anyhow::Result<Vec<grading::NotRun>> {
     use grading::rubric::CheckKind;
     let original = selection.lab().clone();
     let on_this_machine: Vec<&str> = original
@@ -275,18 +331,18 @@ pub fn without_engine(selection: &mut Selection, up: bool) -> anyhow::Result<Vec
             .collect();
         for check in &step.rubric.checks {
             let why = match &check.kind {
-                CheckKind::Container(_) => Some(format!("it reads the containers' state from {NO_ENGINE}")),
-                CheckKind::Persistence(p) if p.recreate.is_some() => {
-                    Some(format!("it recreates containers through {NO_ENGINE}"))
+                kind if engine_use(kind).is_some() => {
+                    Some(format!("{} {NO_ENGINE}", engine_use(kind).unwrap_or_default()))
                 }
-                CheckKind::Tcp(_)
-                | CheckKind::Http(_)
-                | CheckKind::Tls(_)
-                | CheckKind::Persistence(_)
-                | CheckKind::Counters(_)
+                CheckKind::Tcp(_) | CheckKind::Http(_) | CheckKind::Tls(_) | CheckKind::Persistence(_)
                     if up && !cannot_start.is_empty() =>
                 {
                     Some(format!("it checks what --up starts ({}) in {NO_ENGINE}", cannot_start.join(", ")))
+                }
+                CheckKind::Tcp(_) | CheckKind::Http(_) | CheckKind::Tls(_) | CheckKind::Persistence(_)
+                    if auto && !cannot_start.is_empty() =>
+                {
+                    Some(format!("it checks the running {}, which needs {NO_ENGINE}", cannot_start.join(" and ")))
                 }
                 _ => None,
             };
@@ -476,11 +532,7 @@ fn allowed_on_a_terminal(selection: &Selection) -> anyhow::Result<bool> {
 /// An engine connection when some selected check looks at containers, or `--up` starts some
 /// (else none is needed, and none is asked for).
 async fn engine_if_needed(selection: &Selection, up: bool) -> anyhow::Result<Option<crate::engine::Engine>> {
-    let checks_need = selection
-        .steps
-        .iter()
-        .flat_map(|s| &s.rubric.checks)
-        .any(|c| matches!(c.kind, grading::rubric::CheckKind::Container(_)));
+    let checks_need = selection.steps.iter().flat_map(|s| &s.rubric.checks).any(|c| engine_use(&c.kind).is_some());
     let up_needs = up && needs_run(selection);
     if !checks_need && !up_needs {
         return Ok(None);

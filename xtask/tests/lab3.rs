@@ -473,6 +473,47 @@ fn compose_known_bad_variants() {
             }),
             &[],
         ),
+        // Forms from Docker's own examples (docker/awesome-compose: wordpress-mysql/compose.yaml,
+        // nextcloud-redis-mariadb/docker-compose.yaml), which students copy: the database's
+        // environment as a list under the MYSQL_* names the MariaDB image also reads, with
+        // `expose:` (not a publication); the server options of the Nextcloud sample as one
+        // string; Redis's command as a string; `links:` to the database and the cache.
+        (
+            "public-forms-wordpress-mysql",
+            compose_edit(
+                "    environment:\n      MARIADB_ROOT_PASSWORD: ${WORDPRESS_DB_ROOT_PASSWORD:?copy .env.example to .env and set it}\n      MARIADB_DATABASE: wordpress\n      MARIADB_USER: wordpress\n      MARIADB_PASSWORD: ${WORDPRESS_DB_PASSWORD:?copy .env.example to .env and set it}\n",
+                "    environment:\n      - MYSQL_ROOT_PASSWORD=${WORDPRESS_DB_ROOT_PASSWORD:?copy .env.example to .env and set it}\n      - MYSQL_DATABASE=wordpress\n      - MYSQL_USER=wordpress\n      - MYSQL_PASSWORD=${WORDPRESS_DB_PASSWORD:?copy .env.example to .env and set it}\n    expose:\n      - 3306\n      - 33060\n",
+            ),
+            &[],
+        ),
+        (
+            "public-forms-nextcloud-redis-mariadb",
+            Box::new(|files| {
+                swap(
+                    &mut files.compose,
+                    "    environment:\n      MARIADB_ROOT_PASSWORD: ${NEXTCLOUD_DB_ROOT_PASSWORD",
+                    "    command: --transaction-isolation=READ-COMMITTED --binlog-format=ROW\n    environment:\n      MARIADB_ROOT_PASSWORD: ${NEXTCLOUD_DB_ROOT_PASSWORD",
+                );
+                swap(
+                    &mut files.compose,
+                    "    command: [\"redis-server\", \"--save\", \"60\", \"1\"]\n",
+                    "    command: redis-server --save 60 1 --loglevel warning\n",
+                );
+                swap(&mut files.compose, "      REDIS_HOST: redis\n", "      REDIS_HOST: redis\n    links:\n      - nextcloud-db\n      - redis\n");
+            }),
+            &[],
+        ),
+        // The same samples' faults, as copied: the app published on the host's port 80 (around the
+        // front door's TLS), and a tag that follows Alpine's newest Redis.
+        (
+            "public-app-published",
+            compose_edit(
+                "      - nextcloud:/var/www/html\n",
+                "      - nextcloud:/var/www/html\n    ports:\n      - 80:80\n",
+            ),
+            &["compose-apps-not-published"],
+        ),
+        ("public-alpine-tag", compose_edit("${REDIS_IMAGE:-redis:7.0}", "redis:alpine"), &["compose-explicit-tags"]),
         ("host-path", compose_edit("      - redis:/data\n", "      - redis:/data\n      - /etc:/host-etc:ro\n"), &["compose-no-host-paths"]),
         (
             "bind-climbing-out",
@@ -503,8 +544,11 @@ fn compose_known_bad_variants() {
     });
     for ((name, _, expected), (code, failed, skipped, report)) in table.iter().zip(graded) {
         let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
-        // Exit 1 even for the reference: the runtime checks find no stack.
-        if failed != expected || code != 1 {
+        // Exit 1 even for the reference where an engine answers: the runtime checks find no
+        // stack. Where none does, they are not run, and the file's rules decide.
+        let runtime_graded = checks(&report).into_iter().any(|c| !is_static(c["id"].as_str().unwrap_or_default()));
+        let code_expected = if expected.is_empty() && !runtime_graded { 0 } else { 1 };
+        if failed != expected || code != code_expected {
             wrong.push(format!(
                 "{name}: exit {code}, failed {failed:?}, expected {expected:?}\n{report:#}\n{}",
                 why(&report)
@@ -542,6 +586,50 @@ fn rubric_ids(rubric: &str) -> BTreeSet<String> {
         .iter()
         .map(|c| c["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// A student's laptop without Docker: `check` grades the file's rules, lists every check that
+/// needs an engine as not run, says so in one line, and exits by what it graded; `--up` still
+/// needs an engine and says so (exit 2).
+#[test]
+fn with_no_engine_the_file_rules_are_graded_and_the_rest_listed_as_not_run() {
+    let dead = tempfile::tempdir().unwrap();
+    let host = format!("unix://{}", dead.path().join("docker.sock").display());
+    let output = cargo_bin_cmd!("xtask")
+        .args(["check", "lab3", "--solutions", "--format", "json"])
+        .env("DOCKER_HOST", &host)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+    assert_eq!(output.status.code(), Some(0), "{stderr}\n{report:#}");
+    let said: Vec<&str> = stderr.lines().filter(|l| l.starts_with("no Docker engine answers")).collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(said[0].contains("listed as not run") && said[0].contains("cargo xtask engine"), "{stderr}");
+    let mut graded: BTreeSet<String> = ids_with_status(&report, "passed").into_iter().collect();
+    graded.extend(ids_with_status(&report, "failed"));
+    graded.extend(ids_with_status(&report, "skipped"));
+    let not_run: BTreeSet<String> =
+        report["not_run"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_string()).collect();
+    let mut all = rubric_ids("labs/compose/rubric.toml");
+    all.extend(rubric_ids("labs/cache/rubric.toml"));
+    let statics: BTreeSet<String> = all.iter().filter(|id| is_static(id)).cloned().collect();
+    // Every file rule graded (and passed: these are the course's answers), every other check
+    // not run, each saying why.
+    assert_eq!(ids_with_status(&report, "passed").into_iter().collect::<BTreeSet<_>>(), statics, "{report:#}");
+    assert_eq!(graded, statics, "{report:#}");
+    assert_eq!(not_run, all.difference(&statics).cloned().collect(), "{report:#}");
+    for entry in report["not_run"].as_array().unwrap() {
+        assert!(entry["why"].as_str().unwrap().contains("Docker engine"), "{entry}");
+    }
+    let up = cargo_bin_cmd!("xtask")
+        .args(["check", "lab3", "--up", "--solutions", "--format", "json"])
+        .env("DOCKER_HOST", &host)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&up.stderr);
+    assert_eq!(up.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no Docker engine answers"), "{stderr}");
 }
 
 #[test]

@@ -7,7 +7,8 @@
 //! pushed a commit that breaks her site; `bob` did lab 1 and lab 2's reverse proxy only; `carol`
 //! never touched the starter and `dora` only deleted its TODO comments (each scores at most a tenth
 //! of every step); `ben` did lab 3 only, in another correct way than ours (other
-//! service names, `docker-compose.yml`, one MariaDB, secrets files, Memcached). Two more rows are
+//! service names, `docker-compose.yml`, one MariaDB, secrets files, Memcached, and a Caddy front
+//! door built `FROM debian:bookworm` through the build's mirror proxy). Two more rows are
 //! repositories the class could not give: one that does not exist, one with a link out of it.
 //!
 //! Alice and ben get full marks where they did the work; bob's checks are alice's where he did
@@ -303,14 +304,9 @@ fn another_correct_stack(step: &Path) {
     std::fs::write(step.join("docker-compose.yml"), ALTERNATIVE).unwrap();
     std::fs::write(step.join(".env.example"), "DOMAIN=localhost\nHTTP_PORT=9080\nHTTPS_PORT=9443\nADMIN=admin\n")
         .unwrap();
-    let template = step.join("nginx/default.conf.template");
-    let nginx = std::fs::read_to_string(&template).unwrap();
-    std::fs::write(
-        &template,
-        nginx.replace("http://wordpress:80", "http://blog:80").replace("http://nextcloud:80", "http://files:80"),
-    )
-    .unwrap();
-    for folder in ["secrets", "initdb", "nextcloud"] {
+    // His front door is Caddy, built from Debian's package: no nginx configuration at all.
+    std::fs::remove_dir_all(step.join("nginx")).unwrap();
+    for folder in ["secrets", "initdb", "nextcloud", "door"] {
         std::fs::create_dir_all(step.join(folder)).unwrap();
     }
     for (name, value) in [
@@ -327,6 +323,8 @@ fn another_correct_stack(step: &Path) {
         "mariadb -uroot -p\"$MARIADB_ROOT_PASSWORD\" -e \"CREATE DATABASE files; CREATE USER 'files'@'%' IDENTIFIED BY '$(cat /run/secrets/files_db)'; GRANT ALL ON files.* TO 'files'@'%';\"\n",
     )
     .unwrap();
+    std::fs::write(step.join("door/Dockerfile"), DOOR_DOCKERFILE).unwrap();
+    std::fs::write(step.join("door/Caddyfile"), CADDYFILE).unwrap();
     std::fs::write(
         step.join("nextcloud/memcache.config.php"),
         "<?php\n$CONFIG = ['memcache.distributed' => '\\OC\\Memcache\\Memcached', 'memcached_servers' => [['cache', 11211]]];\n",
@@ -334,14 +332,51 @@ fn another_correct_stack(step: &Path) {
     .unwrap();
 }
 
+/// The front door's image: Debian's Caddy package, fetched through the build's mirror proxy.
+const DOOR_DOCKERFILE: &str = "FROM debian:bookworm
+RUN apt-get update \\
+ && apt-get install -y --no-install-recommends caddy \\
+ && rm -rf /var/lib/apt/lists/*
+COPY Caddyfile /etc/caddy/Caddyfile
+EXPOSE 80 443
+CMD [\"caddy\", \"run\", \"--config\", \"/etc/caddy/Caddyfile\", \"--adapter\", \"caddyfile\"]
+";
+
+/// TLS with the course's certificate, a redirect from plain HTTP, HSTS, a site per name.
+const CADDYFILE: &str = "{
+\tadmin off
+\tauto_https disable_redirects
+\tskip_install_trust
+}
+
+http:// {
+\tredir https://{host}:{$HTTPS_PORT}{uri} permanent
+}
+
+wordpress.{$DOMAIN}:443 {
+\ttls /etc/caddy/certs/tls.crt /etc/caddy/certs/tls.key
+\theader Strict-Transport-Security \"max-age=63072000\"
+\treverse_proxy blog:80
+}
+
+nextcloud.{$DOMAIN}:443 {
+\ttls /etc/caddy/certs/tls.crt /etc/caddy/certs/tls.key
+\theader Strict-Transport-Security \"max-age=63072000\"
+\trequest_body {
+\t\tmax_size 512MB
+\t}
+\treverse_proxy files:80
+}
+";
+
 const ALTERNATIVE: &str = r#"
 services:
   door:
-    image: nginx:1.27
+    build: ./door
     restart: always
     environment: { DOMAIN: "${DOMAIN}", HTTPS_PORT: "${HTTPS_PORT}" }
     ports: ["127.0.0.1:${HTTP_PORT}:80", "127.0.0.1:${HTTPS_PORT}:443"]
-    volumes: ["./nginx:/etc/nginx/templates:ro", "./certs:/etc/nginx/certs:ro"]
+    volumes: ["./certs:/etc/caddy/certs:ro"]
     networks: [edge]
     depends_on: { blog: { condition: service_healthy }, files: { condition: service_healthy } }
   blog:

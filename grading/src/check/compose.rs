@@ -75,10 +75,7 @@ pub fn compose_file(path: &Path) -> std::path::PathBuf {
 pub fn secret_value(compose_dir: &Path, root: &Path, families: &[&str], env: &str) -> Option<String> {
     let file = compose_file(compose_dir);
     let project = Project::load(&file).ok()?;
-    let service = project
-        .services
-        .values()
-        .find(|s| s.image.as_deref().is_some_and(|image| families.iter().any(|f| crate::check::family(image) == *f)))?;
+    let service = project.services.values().find(|s| s.runs.iter().any(|runs| families.contains(&runs.as_str())))?;
     let name = service.secrets.get(service.environment.get(env)?)?;
     let source = project.secret_files.get(name)?;
     let dir = file.parent().unwrap_or(compose_dir);
@@ -261,7 +258,7 @@ impl ComposeCheck {
 
     /// The services of the project that run `select`'s images.
     fn selected<'p>(project: &'p Project, select: &Select, vars: &crate::vars::Vars) -> Vec<&'p Service> {
-        project.services.values().filter(|s| s.image.as_deref().is_some_and(|i| select.matches(i, vars))).collect()
+        project.services.values().filter(|s| select.matches_any(&s.runs, vars)).collect()
     }
 
     /// The rule on a loaded project (no I/O beyond `.env.example` for `env-example`); `vars`
@@ -674,6 +671,10 @@ pub struct Service {
     pub name: String,
     pub image: Option<String>,
     pub build: bool,
+    /// What the service's containers run, as image families: its image's, or for a `build:` what
+    /// the Dockerfile runs (see [`crate::check::dockerfile::runs`]) and then the tag it names.
+    /// Its roles come from these.
+    pub runs: Vec<String>,
     /// Published ports, as written (interpolated).
     pub ports: Vec<String>,
     pub mounts: Vec<Mount>,
@@ -1098,6 +1099,35 @@ fn merge(base: Value, over: Value) -> Value {
     }
 }
 
+/// What a service's `build:` runs: its Dockerfile (`dockerfile:` in the context, default
+/// `Dockerfile`, or `dockerfile_inline:`) read when it is a file inside the compose file's folder,
+/// at most 64 KiB. Nothing when there is none to read (a remote context, a file elsewhere).
+fn built_runs(build: &Value, dir: &Path) -> Vec<String> {
+    if let Some(inline) = build.get("dockerfile_inline").and_then(Value::as_str) {
+        return crate::check::dockerfile::runs(inline);
+    }
+    let context = match build {
+        Value::String(context) => context.clone(),
+        _ => build.get("context").and_then(text).unwrap_or_else(|| ".".into()),
+    };
+    if context.contains("://") || context.starts_with("git@") {
+        return Vec::new();
+    }
+    let name = build.get("dockerfile").and_then(text).unwrap_or_else(|| "Dockerfile".into());
+    let path = dir.join(&context).join(name);
+    let (Ok(real), Ok(inside)) = (path.canonicalize(), dir.canonicalize()) else { return Vec::new() };
+    if !real.starts_with(&inside) || !real.is_file() {
+        return Vec::new();
+    }
+    use std::io::Read;
+    let mut text = String::new();
+    let read = std::fs::File::open(&real).and_then(|f| f.take(64 * 1024).read_to_string(&mut text));
+    if read.is_err() {
+        return Vec::new();
+    }
+    crate::check::dockerfile::runs(&text)
+}
+
 fn keys(value: Option<&Value>) -> BTreeSet<String> {
     value.and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default()
 }
@@ -1120,6 +1150,15 @@ impl Service {
             restart: body.get("restart").and_then(text),
             ..Default::default()
         };
+        if let Some(build) = body.get("build") {
+            service.runs = built_runs(build, dir);
+        }
+        if let Some(image) = &service.image {
+            let family = crate::check::family(image);
+            if !service.runs.contains(&family) {
+                service.runs.push(family);
+            }
+        }
         if service.restart.is_none() {
             service.restart = body.pointer("/deploy/restart_policy/condition").and_then(text);
         }
@@ -1803,6 +1842,50 @@ mod tests {
         assert_eq!(resolved("the-db").as_deref(), Some("named"), "container_name");
         assert_eq!(resolved("db-host").as_deref(), Some("named"), "hostname");
         assert_eq!(resolved("nowhere"), None);
+    }
+
+    #[test]
+    fn a_built_service_has_the_role_of_what_its_dockerfile_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = dir.path().join("stack");
+        std::fs::create_dir_all(stack.join("door")).unwrap();
+        std::fs::write(
+            stack.join("door/Dockerfile"),
+            "FROM debian:bookworm\nRUN apt-get update && apt-get install -y --no-install-recommends caddy\nCMD [\"caddy\", \"run\"]\n",
+        )
+        .unwrap();
+        std::fs::write(stack.join("Blog.dockerfile"), "FROM wordpress:6.1-apache\nRUN docker-php-ext-install exif\n")
+            .unwrap();
+        // Outside the compose file's folder: not read (the service then has no role).
+        std::fs::write(dir.path().join("Dockerfile"), "FROM nginx:1.27\n").unwrap();
+        std::fs::write(
+            stack.join("compose.yaml"),
+            "services:\n  door:\n    build: ./door\n    ports: [\"127.0.0.1:9443:443\"]\n  blog:\n    build: { context: ., dockerfile: Blog.dockerfile }\n    image: my-blog:1\n  inline:\n    build:\n      dockerfile_inline: |\n        FROM redis:7.0\n  outside:\n    build: ..\n",
+        )
+        .unwrap();
+        let project = Project::load(&stack.join("compose.yaml")).unwrap();
+        let vars = crate::vars::Vars::new();
+        let role = |images: &str| {
+            let select = Select { role: "r".into(), images: images.into() };
+            let mut names: Vec<&str> = project
+                .services
+                .values()
+                .filter(|s| select.matches_any(&s.runs, &vars))
+                .map(|s| s.name.as_str())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(role("nginx caddy"), ["door"]);
+        assert_eq!(role("wordpress"), ["blog"], "the Dockerfile's base, whatever the tag is called");
+        assert_eq!(role("redis"), ["inline"]);
+        assert!(role("debian").contains(&"door"));
+        assert!(project.services["outside"].runs.is_empty(), "{:?}", project.services["outside"].runs);
+        let published: ComposeCheck = toml::from_str(
+            "file = \"stack\"\nrule = \"published\"\nselect = [{ role = \"front door\", images = \"nginx caddy\" }]\n",
+        )
+        .unwrap();
+        assert_eq!(published.judge(&project, &vars), Ok(()));
     }
 
     #[test]

@@ -245,7 +245,7 @@ pub(crate) async fn find_all(
     }
     let compose = compose.expect("validated: name or compose");
     let project = ctx.vars.expand(&compose.project);
-    let mut containers = project_containers(docker, &project).await?;
+    let containers = project_containers(docker, &project).await?;
     let picked: Vec<String> = match (&compose.service, &compose.select) {
         (Some(service), _) => {
             let service = ctx.vars.expand(service);
@@ -259,7 +259,7 @@ pub(crate) async fn find_all(
             vec![first]
         }
         (None, Some(select)) => {
-            containers.retain(|c| c.image.as_deref().is_some_and(|i| select.matches(i, &ctx.vars)));
+            let containers = of_role(docker, containers, select, &ctx.vars).await;
             let ids: Vec<String> = containers.into_iter().filter_map(|c| c.id).collect();
             if ids.is_empty() {
                 return Err(format!(
@@ -300,6 +300,70 @@ pub(crate) async fn project_containers(
             .unwrap_or(0)
     });
     Ok(containers)
+}
+
+/// The containers of `containers` whose role is `select`'s: by their image's family, or - for an
+/// image the submission built (Compose's `build:`) - by what that image runs, as the compose model
+/// reads a build's Dockerfile (see [`image_runs`]). Order kept.
+pub(crate) async fn of_role(
+    docker: &bollard::Docker,
+    containers: Vec<bollard::models::ContainerSummary>,
+    select: &Select,
+    vars: &crate::vars::Vars,
+) -> Vec<bollard::models::ContainerSummary> {
+    let mut known: HashMap<String, Vec<String>> = HashMap::new();
+    let mut kept = Vec::new();
+    for container in containers {
+        let image = container.image.clone().unwrap_or_default();
+        if select.matches(&image, vars) {
+            kept.push(container);
+            continue;
+        }
+        let id = container.image_id.clone().unwrap_or(image);
+        if !known.contains_key(&id) {
+            let runs = image_runs(docker, &id).await;
+            known.insert(id.clone(), runs);
+        }
+        if select.matches_any(&known[&id], vars) {
+            kept.push(container);
+        }
+    }
+    kept
+}
+
+/// What an image runs, as image families, read from the engine: the program its entrypoint or
+/// command starts, the packages its own build steps installed, and the tagged image it was built
+/// from (its history names the base where the engine has it: the classic builder's history does;
+/// BuildKit's leaves out the base's ids, and then the entrypoint and the packages tell).
+pub(crate) async fn image_runs(docker: &bollard::Docker, image: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut add = |family: String| {
+        if !family.is_empty() && !runs.contains(&family) {
+            runs.push(family);
+        }
+    };
+    if let Ok(history) = docker.image_history(image).await {
+        for (at, layer) in history.iter().enumerate() {
+            if at > 0 && !layer.tags.is_empty() {
+                for tag in &layer.tags {
+                    add(crate::check::family(tag));
+                }
+                break;
+            }
+            for package in super::dockerfile::installed_packages(&layer.created_by) {
+                add(package);
+            }
+        }
+    }
+    if let Ok(inspect) = docker.inspect_image(image).await {
+        let config = inspect.config.unwrap_or_default();
+        for words in [config.entrypoint, config.cmd].into_iter().flatten() {
+            if let Some(program) = super::dockerfile::program_family(&words) {
+                add(program);
+            }
+        }
+    }
+    runs
 }
 
 fn not_found(error: &bollard::errors::Error, message: &str) -> String {

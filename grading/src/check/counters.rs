@@ -102,20 +102,29 @@ impl CountersCheck {
             };
             let id = found.id.clone().unwrap_or_default();
             let image = found.config.and_then(|c| c.image).unwrap_or_default();
-            let family = super::select::family(&image);
-            let (command, fields) =
-                match self.by_image.iter().find(|o| {
-                    ctx.vars.expand(&o.images).split([' ', ',']).any(|f| f.trim().eq_ignore_ascii_case(&family))
-                }) {
-                    Some(of) => (&of.command, &of.fields),
-                    None if !self.command.is_empty() => (&self.command, &self.fields),
-                    None => {
-                        return Attempt::Fail(Mismatch::new(
-                            "a cache whose counters this check can read",
-                            format!("the cache runs {image}, whose counters it does not know"),
-                        ))
-                    }
-                };
+            // A cache the submission built (`FROM redis:7.0`) is known by what its image runs.
+            let mut runs = vec![super::select::family(&image)];
+            let known = |runs: &[String]| {
+                self.by_image.iter().find(|o| {
+                    ctx.vars
+                        .expand(&o.images)
+                        .split([' ', ','])
+                        .any(|f| runs.iter().any(|r| f.trim().eq_ignore_ascii_case(r)))
+                })
+            };
+            if known(&runs).is_none() {
+                runs.extend(super::container::image_runs(docker, found.image.as_deref().unwrap_or(&image)).await);
+            }
+            let (command, fields) = match known(&runs) {
+                Some(of) => (&of.command, &of.fields),
+                None if !self.command.is_empty() => (&self.command, &self.fields),
+                None => {
+                    return Attempt::Fail(Mismatch::new(
+                        "a cache whose counters this check can read",
+                        format!("the cache runs {image}, whose counters it does not know"),
+                    ))
+                }
+            };
             let command: Vec<String> = command.iter().map(|a| ctx.vars.expand(a)).collect();
             let read = || async {
                 match exec_output(docker, &id, &command, None).await {

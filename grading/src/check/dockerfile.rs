@@ -6,7 +6,7 @@
 //! the stage it builds on). A rubric gives one rule per check, so each fault fails its own check.
 
 use super::{Attempt, Context, Mismatch};
-use dockerfile_parser::{Dockerfile, Instruction, StageParent};
+use dockerfile_parser::{Dockerfile, Instruction, ShellOrExecExpr, StageParent};
 use serde::Deserialize;
 use std::path::{Component, Path};
 
@@ -265,6 +265,108 @@ pub fn judge(text: &str, expect: &DockerfileExpect) -> Result<(), Vec<(String, S
     }
 }
 
+/// What an image built from `text` runs, as image families (see [`crate::check::family`]), for
+/// finding a built service's role: the image its last stage starts from (through the file's own
+/// stages), the program its last `ENTRYPOINT` and `CMD` start, and the packages its `RUN` lines
+/// install - `FROM debian:bookworm` with `apt-get install caddy` and `CMD ["caddy", ...]` runs
+/// Caddy. Empty when the file does not parse.
+pub fn runs(text: &str) -> Vec<String> {
+    let Ok(dockerfile) = Dockerfile::parse(text) else { return Vec::new() };
+    let Some(last) = dockerfile.iter_stages().last() else { return Vec::new() };
+    let mut families = Vec::new();
+    let mut add = |family: String| {
+        if !family.is_empty() && !families.contains(&family) {
+            families.push(family);
+        }
+    };
+    if let StageParent::Image(image) = last.root {
+        let resolved = image.resolve_vars(&dockerfile).map_or_else(|| image.to_string(), |r| r.to_string());
+        add(crate::check::family(&resolved));
+    }
+    let image = final_image(&dockerfile);
+    let program = |expr: &ShellOrExecExpr| -> Option<String> {
+        let words: Vec<String> = match expr {
+            ShellOrExecExpr::Exec(array) => array.as_str_vec().iter().map(|w| w.to_string()).collect(),
+            ShellOrExecExpr::Shell(shell) => shell.to_string().split_whitespace().map(str::to_string).collect(),
+        };
+        program_family(&words)
+    };
+    for wanted in [0, 1] {
+        let found = image.iter().rev().find_map(|instruction| match (wanted, instruction) {
+            (0, Instruction::Entrypoint(e)) => Some(&e.expr),
+            (1, Instruction::Cmd(c)) => Some(&c.expr),
+            _ => None,
+        });
+        if let Some(name) = found.and_then(program) {
+            add(name);
+        }
+    }
+    for instruction in &image {
+        let Instruction::Run(run) = instruction else { continue };
+        let text = match &run.expr {
+            ShellOrExecExpr::Exec(array) => array.as_str_vec().join(" "),
+            ShellOrExecExpr::Shell(shell) => shell.to_string(),
+        };
+        for package in installed_packages(&text) {
+            add(package);
+        }
+    }
+    families
+}
+
+/// The family of the program a command starts (an `ENTRYPOINT` or `CMD`, exec form or shell
+/// words): `sh -c "caddy run"`, `exec caddy`, `tini -- /usr/bin/caddy` start `caddy`; a server's
+/// program is named after it (`mariadbd`, `mysqld`, `redis-server`).
+pub(crate) fn program_family(words: &[String]) -> Option<String> {
+    let skip = ["sh", "bash", "-c", "exec", "tini", "dumb-init", "--", "env"];
+    let first = words
+        .iter()
+        .flat_map(|w| w.trim_matches(['"', '\'']).split_whitespace())
+        .find(|w| !skip.contains(&w.rsplit('/').next().unwrap_or(w)))?;
+    let name = first.rsplit('/').next()?.to_ascii_lowercase();
+    Some(match name.as_str() {
+        "mariadbd" | "mysqld" => name.trim_end_matches('d').to_string(),
+        _ => name.strip_suffix("-server").unwrap_or(&name).to_string(),
+    })
+}
+
+/// The packages a shell command installs with apt, apk, dnf or yum (`apt-get install -y
+/// --no-install-recommends caddy ca-certificates` -> caddy, ca-certificates), versions cut off.
+pub(crate) fn installed_packages(command: &str) -> Vec<String> {
+    let mut packages = Vec::new();
+    for part in command.split(['&', ';', '|', '\n']) {
+        let words: Vec<&str> = part.split_whitespace().filter(|w| *w != "\\").collect();
+        let Some(at) = words.windows(2).position(|w| {
+            let tool = w[0].rsplit('/').next().unwrap_or(w[0]);
+            matches!((tool, w[1]), ("apt-get" | "apt" | "dnf" | "yum" | "microdnf", "install") | ("apk", "add"))
+        }) else {
+            // The options may come first: `apt-get -y install caddy`.
+            let tool = words.first().map(|w| w.rsplit('/').next().unwrap_or(w));
+            if matches!(tool, Some("apt-get" | "apt" | "dnf" | "yum")) {
+                if let Some(install) = words.iter().position(|w| *w == "install") {
+                    packages.extend(package_words(&words[install + 1..]));
+                }
+            }
+            continue;
+        };
+        packages.extend(package_words(&words[at + 2..]));
+    }
+    packages
+}
+
+fn package_words(words: &[&str]) -> Vec<String> {
+    words
+        .iter()
+        // A comment ends the command (BuildKit's history ends each step with `# buildkit`).
+        .take_while(|w| !w.starts_with('#'))
+        .filter(|w| !w.starts_with('-') && !w.starts_with('$'))
+        .map(|w| w.split(['=', ':']).next().unwrap_or(w).trim_matches(['"', '\'']).to_ascii_lowercase())
+        .filter(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "+-._".contains(c)))
+        // The server of a database or cache is packaged as `<name>-server`.
+        .map(|w| w.strip_suffix("-server").map_or(w.clone(), str::to_string))
+        .collect()
+}
+
 /// The command of a `HEALTHCHECK [OPTIONS] CMD command` (exec form as words joined by spaces).
 fn healthcheck_command(args: &str) -> Option<String> {
     let mut rest = args.trim();
@@ -294,6 +396,26 @@ mod tests {
     }
 
     const GOOD: &str = "FROM debian:bookworm-slim\nRUN useradd --system app\nCOPY app/portfolio /usr/local/bin/portfolio\nUSER app\nENV PORT=5000 MYSQL_HOST=db\nEXPOSE 5000/tcp\nHEALTHCHECK --interval=5s CMD [\"portfolio\", \"--healthcheck\"]\nCMD [\"portfolio\"]\n";
+
+    #[test]
+    fn what_a_built_image_runs() {
+        let caddy = "FROM debian:bookworm\nRUN apt-get update \\\n && apt-get install -y --no-install-recommends caddy ca-certificates \\\n && rm -rf /var/lib/apt/lists/*\nCOPY Caddyfile /etc/caddy/Caddyfile\nCMD [\"caddy\", \"run\", \"--config\", \"/etc/caddy/Caddyfile\"]\n";
+        assert_eq!(runs(caddy), ["debian", "caddy", "ca-certificates"]);
+        // The official image extended: its family first, then the program.
+        assert_eq!(runs("FROM nginx:1.27 AS base\nFROM base\nCOPY site.conf /etc/nginx/conf.d/\n"), ["nginx"]);
+        assert_eq!(runs("ARG V=7.0\nFROM redis:${V}\nCMD redis-server --save 60 1\n"), ["redis"]);
+        assert_eq!(runs("FROM alpine:3.19\nRUN apk add --no-cache haproxy\nENTRYPOINT [\"/sbin/tini\", \"--\", \"/usr/sbin/haproxy\"]\n"), ["alpine", "haproxy"]);
+        assert_eq!(
+            runs("FROM debian:bookworm\nRUN apt-get -y install mariadb-server\nCMD [\"mariadbd\"]\n"),
+            ["debian", "mariadb"]
+        );
+        // A client is not the server: WordPress with the mysql client is still only WordPress.
+        assert_eq!(
+            runs("FROM wordpress:6.1-apache\nRUN apt-get install -y mariadb-client\n"),
+            ["wordpress", "mariadb-client"]
+        );
+        assert!(runs("this is not a Dockerfile").is_empty());
+    }
 
     #[test]
     fn good_dockerfiles_pass_in_their_many_forms() {

@@ -344,10 +344,8 @@ async fn at_once(steps: &[RecreateStep], docker: &bollard::Docker, project: &str
     let mut seen = std::collections::BTreeSet::new();
     for step in steps {
         let Some(select) = step.select() else { return false };
-        for container in &containers {
-            if container.image.as_deref().is_some_and(|image| select.matches(image, &ctx.vars))
-                && !seen.insert(container.id.clone())
-            {
+        for container in super::container::of_role(docker, containers.clone(), &select, &ctx.vars).await {
+            if !seen.insert(container.id.clone()) {
                 return false;
             }
         }

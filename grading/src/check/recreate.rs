@@ -33,7 +33,7 @@ const READY: Duration = Duration::from_secs(180);
 pub async fn recreate(docker: &Docker, project: &str, select: Option<&Select>, vars: &Vars) -> Result<(), String> {
     let mut containers = project_containers(docker, project).await?;
     if let Some(select) = select {
-        containers.retain(|c| c.image.as_deref().is_some_and(|i| select.matches(i, vars)));
+        containers = super::container::of_role(docker, containers, select, vars).await;
         if containers.is_empty() {
             return Err(format!("no container of compose project {project} runs {}", select.describe(vars)));
         }

@@ -36,6 +36,13 @@ impl Select {
         self.families(vars).contains(&family)
     }
 
+    /// Whether a service that runs these image families (see `compose::Service::runs`) has
+    /// this role.
+    pub fn matches_any(&self, runs: &[String], vars: &Vars) -> bool {
+        let families = self.families(vars);
+        runs.iter().any(|family| families.contains(family))
+    }
+
     /// "a database image (mariadb, mysql)", for messages.
     pub fn describe(&self, vars: &Vars) -> String {
         format!("a {} image ({})", self.role, self.families(vars).join(", "))
