@@ -216,10 +216,13 @@ impl Report {
         self.checks().filter(|(_, c)| c.status == status).count()
     }
 
-    /// One line for platforms' summaries: `lab1: 28/34 points (17 passed, 1 failed, 2 skipped)`.
+    /// One line for platforms' summaries: `lab1: 28/34 points (17 passed, 1 failed, 2 skipped)`,
+    /// and `, 11 not run here` when checks were set aside (no engine).
     pub fn summary_line(&self) -> String {
+        let not_run =
+            if self.not_run.is_empty() { String::new() } else { format!(", {} not run here", self.not_run.len()) };
         format!(
-            "{}: {}/{} points ({} passed, {} failed, {} skipped)",
+            "{}: {}/{} points ({} passed, {} failed, {} skipped{not_run})",
             self.lab,
             self.score(),
             self.max_score(),

@@ -199,10 +199,17 @@ pub async fn grade_quietly(
     for check in selection.steps.iter_mut().flat_map(|s| s.rubric.checks.iter_mut()) {
         check.timeout = check.timeout.min(patience);
     }
-    let engine = engine_if_needed(&selection, false).await?;
+    // As `check` does: no engine answering, what needs none is graded and the rest not run.
+    let mut not_run = Vec::new();
+    if asks_engine(&selection) && crate::engine::connect().await.is_err() {
+        not_run = without_engine(&mut selection, false, true)?;
+    }
+    let engine = if not_run.is_empty() { engine_if_needed(&selection, false).await? } else { None };
     let docker = engine.map(|e| e.docker);
     let settled = settled(&selection, docker.as_ref()).await;
-    Ok(grade_with(&selection, None, docker, BTreeMap::new(), None, false, settled).await)
+    let mut report = grade_with(&selection, None, docker, BTreeMap::new(), None, false, settled).await;
+    report.not_run = not_run;
+    Ok(report)
 }
 
 /// How long every container must have been running before the system counts as settled.
