@@ -125,3 +125,42 @@ async fn not_matches_on_a_folder_reads_each_file() {
         ("failed".to_string(), "conf/b.conf line 4: autoindex on;".to_string())
     );
 }
+
+/// `matches` says what it found, not only that the pattern missed: each `explain` in order, then
+/// an empty file, then "nothing in it matches"; the expected side in the rubric's words.
+#[tokio::test]
+async fn a_missed_pattern_says_what_was_found() {
+    const TITLE: &str = r#"
+[[check]]
+id = "title"
+title = "The page has a title"
+points = 1
+hint = "h"
+[check.file]
+path = "index.html"
+matches = "(?is)<title>[^<]*\\S[^<]*</title>"
+matches_means = "a <title> that has text in it"
+explain = [
+  { when = "(?is)<title>\\s*</title>", actual = "the title is empty" },
+  { when = "\\S", actual = "the page has no <title>" },
+]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("index.html");
+    for (text, status, actual) in [
+        ("<head><title>Ada</title></head>", "passed", ""),
+        ("<head><title> </title></head>", "failed", "the title is empty"),
+        ("<head></head>", "failed", "the page has no <title>"),
+        ("", "failed", "index.html is empty"),
+    ] {
+        std::fs::write(&page, text).unwrap();
+        assert_eq!(judge_with(TITLE, dir.path()).await, (status.to_string(), actual.to_string()), "{text:?}");
+    }
+    // Without explain: the pattern missed, said so.
+    let plain = TITLE.split("matches_means").next().unwrap();
+    std::fs::write(&page, "<head></head>").unwrap();
+    assert_eq!(judge_with(plain, dir.path()).await.1, "nothing in index.html matches");
+    // An explain with no pattern to explain is a rubric error.
+    let orphan = TITLE.replace("matches = \"(?is)<title>[^<]*\\\\S[^<]*</title>\"\n", "");
+    assert!(Rubric::parse(Path::new("r.toml"), &orphan, &BTreeSet::new()).is_err());
+}

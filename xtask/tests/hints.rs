@@ -69,7 +69,8 @@ fn every_hint_names_a_todo_of_its_starter() {
         let dirs: Vec<std::path::PathBuf> = lab.steps.iter().map(|s| root.join(&s.dir)).collect();
         let tags = starter_tags(&dirs.iter().map(|d| d.as_path()).collect::<Vec<_>>());
         for dir in &dirs {
-            let rubric: toml::Table = toml::from_str(&std::fs::read_to_string(dir.join("rubric.toml")).unwrap()).unwrap();
+            let rubric: toml::Table =
+                toml::from_str(&std::fs::read_to_string(dir.join("rubric.toml")).unwrap()).unwrap();
             for check in rubric["check"].as_array().unwrap() {
                 total += 1;
                 let id = check["id"].as_str().unwrap();

@@ -20,6 +20,13 @@ pub struct FileCheck {
     pub contains: Vec<String>,
     /// A regular expression the file must match somewhere.
     pub matches: Option<String>,
+    /// What `matches` asks for, in the student's words ("a <title> with text in it"); without
+    /// it, the expected side shows the pattern.
+    pub matches_means: Option<String>,
+    /// When `matches` fails: what was found instead, told by the first of these whose pattern
+    /// the file matches ("the title is empty"); without one that matches, "nothing in it does".
+    #[serde(default)]
+    pub explain: Vec<Explain>,
     /// A regular expression no line of the file may match (the lines that do are shown).
     pub not_matches: Option<String>,
     /// `path` is a folder (a web root, say) and no symbolic link in it leads outside it: a
@@ -31,6 +38,16 @@ pub struct FileCheck {
     /// expression matches: what is in a web root is served (dotfiles such as `.git/` and `.env`,
     /// an editor's `index.html~` or `.swp`, a `site.bak`).
     pub no_names_matching: Option<String>,
+}
+
+/// One way a file can miss [`FileCheck::matches`], and how to say it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Explain {
+    /// A regular expression the file matches when it misses this way.
+    pub when: String,
+    /// What the report's `actual` says then.
+    pub actual: String,
 }
 
 /// Most entries [`FileCheck::no_links_out`] looks at; a bigger folder fails with that reason.
@@ -47,6 +64,8 @@ impl FileCheck {
         all.extend(self.matches.as_deref());
         all.extend(self.not_matches.as_deref());
         all.extend(self.no_names_matching.as_deref());
+        all.extend(self.matches_means.as_deref());
+        all.extend(self.explain.iter().flat_map(|e| [e.when.as_str(), e.actual.as_str()]));
         all
     }
 
@@ -65,6 +84,14 @@ impl FileCheck {
                 regex::Regex::new(&crate::vars::with_stand_ins(re))
                     .map_err(|e| format!("{key} '{re}' does not compile: {}", super::http::regex_error(&e)))?;
             }
+        }
+        for explain in &self.explain {
+            regex::Regex::new(&crate::vars::with_stand_ins(&explain.when)).map_err(|e| {
+                format!("explain's when '{}' does not compile: {}", explain.when, super::http::regex_error(&e))
+            })?;
+        }
+        if self.matches.is_none() && (self.matches_means.is_some() || !self.explain.is_empty()) {
+            return Err("matches_means and explain say how `matches` fails: give matches".into());
         }
         let about_text = !self.contains.is_empty() || self.matches.is_some() || self.not_matches.is_some();
         if !self.exists && (about_text || self.no_links_out) {
@@ -144,8 +171,23 @@ impl FileCheck {
             let pattern = ctx.vars.expand(pattern);
             match regex::Regex::new(&pattern) {
                 Ok(re) if re.is_match(&text) => {}
-                Ok(_) => mismatches
-                    .push(Mismatch::new(format!("{relative} matches /{pattern}/"), "no line matches".to_string())),
+                Ok(_) => {
+                    let expected = match &self.matches_means {
+                        Some(means) => format!("{relative} with {}", ctx.vars.expand(means)),
+                        None => format!("{relative} matches /{pattern}/"),
+                    };
+                    let found = self
+                        .explain
+                        .iter()
+                        .find(|e| regex::Regex::new(&ctx.vars.expand(&e.when)).is_ok_and(|re| re.is_match(&text)))
+                        .map(|e| ctx.vars.expand(&e.actual));
+                    let actual = match found {
+                        Some(found) => found,
+                        None if text.trim().is_empty() => format!("{relative} is empty"),
+                        None => format!("nothing in {relative} matches"),
+                    };
+                    mismatches.push(Mismatch::new(expected, actual))
+                }
                 Err(e) => mismatches.push(Mismatch::new(format!("a valid pattern /{pattern}/"), e.to_string())),
             }
         }
