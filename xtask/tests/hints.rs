@@ -1,5 +1,5 @@
-//! Every hint points the student at their own work: it names the TODO of the starter it is about
-//! - `TODO(root)` or `(TODO tls, TODO certificate)` - and every TODO it names is one the lab's
+//! Every hint points the student at their own work: it names the TODO of the starter it is about,
+//! as `TODO(root)` or `(TODO tls, TODO certificate)`, and every TODO it names is one the lab's
 //! starter files have. The few checks whose starter has nothing to do (the starter already has
 //! it right) are listed here with why. Hermetic: reads files only.
 
