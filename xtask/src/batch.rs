@@ -537,35 +537,18 @@ fn images_arg(source: crate::images::ImageSource) -> &'static str {
 
 /// SIGTERM (the grader then takes down what it started), and SIGKILL if it does not end.
 async fn stop(pid: u32, child: &mut tokio::process::Child) {
-    crate::services::signal(pid, libc::SIGTERM);
-    if tokio::time::timeout(Duration::from_secs(60), child.wait()).await.is_err() {
-        crate::services::signal(pid, libc::SIGKILL);
-        let _ = child.wait().await;
-    }
+    crate::process::stop(&[pid], GRADER_GRACE, |_| matches!(child.try_wait(), Ok(None))).await;
+    let _ = child.wait().await;
 }
 
 /// Stops every grader still running (SIGTERM, then SIGKILL after a minute), by PID.
 async fn stop_all(running: &Mutex<BTreeSet<u32>>) {
     let pids: Vec<u32> = running.lock().expect("running").iter().copied().collect();
-    for pid in &pids {
-        crate::services::signal(*pid, libc::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline && pids.iter().any(|p| alive(*p)) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    for pid in pids.iter().filter(|p| alive(**p)) {
-        crate::services::signal(*pid, libc::SIGKILL);
-    }
+    crate::process::stop(&pids, GRADER_GRACE, crate::process::alive).await;
 }
 
-fn alive(pid: u32) -> bool {
-    // A child not yet reaped is a zombie: look at its state, not only whether it exists.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next()))
-        .is_some_and(|state| state != Some('Z'))
-}
+/// How long a grader gets to take down what it started before it is killed.
+const GRADER_GRACE: Duration = Duration::from_secs(60);
 
 /// A check's gradebook column: its id, title and points.
 pub type CheckColumn = (String, String, u32);

@@ -53,15 +53,9 @@ struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        crate::services::signal(self.0.id(), libc::SIGTERM);
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let child = &mut self.0;
+        crate::process::stop_blocking(&[child.id()], Duration::from_secs(2), |_| matches!(child.try_wait(), Ok(None)));
+        let _ = child.wait();
     }
 }
 

@@ -38,7 +38,7 @@ static STOPPED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 pub fn interrupt(out: &Path) -> anyhow::Error {
     STOPPED.store(true, std::sync::atomic::Ordering::SeqCst);
     for group in RUNNING.lock().map(|r| r.clone()).unwrap_or_default() {
-        crate::services::signal_group(group, libc::SIGKILL);
+        crate::process::signal_group(group, libc::SIGKILL);
     }
     std::thread::sleep(Duration::from_millis(200));
     if !CLAIMED.load(std::sync::atomic::Ordering::SeqCst) {
@@ -461,7 +461,7 @@ fn bounded(mut command: Command, clone: &Path, options: &CollectOptions) -> anyh
     let mut last_size = Instant::now();
     let stop = |child: &mut std::process::Child| {
         // The clone's own process group (git, its transport, index-pack): started here.
-        crate::services::signal_group(child.id(), libc::SIGKILL);
+        crate::process::signal_group(child.id(), libc::SIGKILL);
         let _ = child.wait();
     };
     let status = loop {

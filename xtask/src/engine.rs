@@ -276,7 +276,7 @@ pub fn own_dockerd() -> Option<i32> {
 /// deadlock of moby/moby#46661; returns the dump's path and that finding.
 pub fn goroutine_dump(pid: i32) -> Option<(PathBuf, bool)> {
     let before: std::collections::BTreeSet<PathBuf> = dumps().into_iter().collect();
-    crate::services::signal(pid as u32, libc::SIGUSR1);
+    crate::process::signal(pid as u32, libc::SIGUSR1);
     for _ in 0..50 {
         std::thread::sleep(Duration::from_millis(100));
         if let Some(dump) = dumps().into_iter().find(|d| !before.contains(d)) {
@@ -304,9 +304,7 @@ pub async fn restart_own_dockerd() -> anyhow::Result<Engine> {
         bail!("the running dockerd was not started by this project; restart it yourself")
     };
     eprintln!("restarting dockerd (pid {pid}) ...");
-    crate::services::signal(pid as u32, libc::SIGTERM);
-    if !gone_within(pid, Duration::from_secs(20)).await {
-        crate::services::signal(pid as u32, libc::SIGKILL);
+    if !crate::process::stop(&[pid as u32], Duration::from_secs(20), crate::process::alive).await.is_empty() {
         gone_within(pid, Duration::from_secs(10)).await;
     }
     start_dockerd()?;
@@ -315,12 +313,8 @@ pub async fn restart_own_dockerd() -> anyhow::Result<Engine> {
 
 /// Whether process `pid` is gone (or a zombie) within `patience`.
 async fn gone_within(pid: i32, patience: Duration) -> bool {
-    let gone = || {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_or(true, |stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
-    };
     let deadline = tokio::time::Instant::now() + patience;
-    while !gone() {
+    while crate::process::alive(pid as u32) {
         if tokio::time::Instant::now() >= deadline {
             return false;
         }

@@ -68,7 +68,7 @@ impl HandRestarts {
             });
         }
         let process = Process::read(pid)?;
-        if !crate::services::signal(pid, libc::SIGTERM) {
+        if !crate::process::signal(pid, libc::SIGTERM) {
             return Err(format!("cannot stop {name} (pid {pid}): not allowed to signal it"));
         }
         let stopped = Instant::now() + PATIENCE;

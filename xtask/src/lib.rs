@@ -20,6 +20,7 @@ pub mod hand;
 pub mod hint;
 pub mod images;
 pub mod pool;
+pub mod process;
 pub mod progress;
 pub mod provenance;
 pub mod services;

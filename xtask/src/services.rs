@@ -81,12 +81,7 @@ pub struct CommandSpec {
     pub creates: Creates,
 }
 
-/// Whether started services should die with the grader (`check --up`) or outlive it (`up`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifetime {
-    TiedToGrader,
-    Detached,
-}
+pub use crate::process::Lifetime;
 
 /// Why services did not start: the submission's doing (graded: its checks fail with the reason)
 /// or the grader's and the machine's (exit 2).
@@ -352,7 +347,7 @@ impl Services {
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("cannot share the log")?)
             .stderr(log);
-        configure_process(&mut command, self.lifetime);
+        crate::process::configure(&mut command, self.lifetime);
         let child = command.spawn().with_context(|| format!("cannot start {} ({})", spec.name, program.display()))?;
         self.children.lock().expect("children lock").insert(spec.name.clone(), child);
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -536,43 +531,8 @@ impl Drop for Services {
 }
 
 async fn stop_child(mut child: Child) {
-    signal(child.id(), libc::SIGTERM);
-    let deadline = Instant::now() + STOP_GRACE;
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = child.kill();
+    crate::process::stop(&[child.id()], STOP_GRACE, |_| matches!(child.try_wait(), Ok(None))).await;
     let _ = child.wait();
-}
-
-/// Sends `sig` to a process this module started.
-#[allow(unsafe_code)]
-pub fn signal(pid: u32, sig: libc::c_int) -> bool {
-    // SAFETY: kill(2) has no memory-safety preconditions; pid is one we spawned.
-    unsafe { libc::kill(pid as libc::pid_t, sig) == 0 }
-}
-
-/// Own process group (a terminal's Ctrl-C reaches only the grader, which stops services in order);
-/// tied services also get SIGTERM if the grader dies without cleaning up.
-#[allow(unsafe_code)]
-fn configure_process(command: &mut Command, lifetime: Lifetime) {
-    use std::os::unix::process::CommandExt;
-    command.process_group(0);
-    if lifetime == Lifetime::TiedToGrader {
-        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
-        // async-signal-safe; it touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
 }
 
 /// The last non-empty line of a log, for error messages.
@@ -584,13 +544,6 @@ pub fn last_line(log: &Path) -> String {
             || format!("no output (log: {})", log.display()),
             |line| format!("its last words: \"{}\" (log: {})", line.trim(), log.display()),
         )
-}
-
-/// Sends `sig` to the process group led by a process this module started.
-#[allow(unsafe_code)]
-pub fn signal_group(pid: u32, sig: libc::c_int) -> bool {
-    // SAFETY: as in `signal`; a negative pid names the group our child leads.
-    unsafe { libc::kill(-(pid as libc::pid_t), sig) == 0 }
 }
 
 #[cfg(test)]

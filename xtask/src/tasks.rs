@@ -258,7 +258,7 @@ fn run_binary_to(
         }
         if started.elapsed() >= timeout {
             eprintln!("error: {} ran for {} s; ending it", binary.label, timeout.as_secs());
-            crate::services::signal_group(pid, libc::SIGKILL);
+            crate::process::signal_group(pid, libc::SIGKILL);
             let _ = child.kill();
             let _ = child.wait();
             break None;

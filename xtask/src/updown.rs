@@ -132,14 +132,7 @@ pub async fn down(root: &Path, lab: &str) -> anyhow::Result<()> {
             println!("  {}: pid {} is gone already", process.name, process.pid);
             continue;
         }
-        services::signal(process.pid, libc::SIGTERM);
-        let deadline = std::time::Instant::now() + services::STOP_GRACE;
-        while runs_program(process.pid, &process.program) && std::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        if runs_program(process.pid, &process.program) {
-            services::signal(process.pid, libc::SIGKILL);
-        }
+        crate::process::stop(&[process.pid], services::STOP_GRACE, |pid| runs_program(pid, &process.program)).await;
         println!("  {}: stopped (pid {})", process.name, process.pid);
     }
     if let Some(run) = &state.run {

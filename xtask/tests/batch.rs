@@ -202,7 +202,7 @@ impl SecondEngine {
 
 impl Drop for SecondEngine {
     fn drop(&mut self) {
-        xtask::services::signal(self.dockerd.id(), libc::SIGTERM);
+        xtask::process::signal(self.dockerd.id(), libc::SIGTERM);
         for _ in 0..60 {
             if self.dockerd.try_wait().ok().flatten().is_some() {
                 break;

@@ -266,7 +266,7 @@ fn lab1_done_by_hand_gets_full_marks_without_up() {
     // The board the grader started again is this test's to stop.
     let restarted = xtask::hand::listener(app);
     if let Some(pid) = restarted {
-        xtask::services::signal(pid, libc::SIGTERM);
+        xtask::process::signal(pid, libc::SIGTERM);
     }
     assert_eq!(code, 0, "stderr: {stderr}\nreport: {report:#}");
     assert_eq!(report["score"], report["max_score"]);
@@ -350,7 +350,7 @@ fn ctrl_c_during_up_stops_everything_and_exits_2() {
         assert!(std::time::Instant::now() < deadline, "the service never answered on {site}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    xtask::services::signal(child.id(), libc::SIGINT);
+    xtask::process::signal(child.id(), libc::SIGINT);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");

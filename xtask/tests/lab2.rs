@@ -118,7 +118,7 @@ fn ctrl_c_during_up_removes_every_container_network_and_volume() {
         assert!(std::time::Instant::now() < deadline, "the database container never appeared");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    xtask::services::signal(child.id(), libc::SIGINT);
+    xtask::process::signal(child.id(), libc::SIGINT);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");

@@ -1,5 +1,6 @@
 //! Source rules a reader relies on (rust-analyzer's `tidy`, in small): every removal of an engine
-//! object goes through the one reaper (`sandbox/src/reaper.rs`). Hermetic: reads files only.
+//! object goes through the one reaper (`sandbox/src/reaper.rs`), and every signal through one
+//! module (`xtask/src/process.rs`). Hermetic: reads files only.
 
 use std::path::{Path, PathBuf};
 
@@ -72,4 +73,37 @@ fn every_cleanup_goes_through_the_reaper() {
     // The scan can fail: the reaper itself holds removals it would report.
     let reaper = std::fs::read_to_string(root.join("sandbox/src/reaper.rs")).unwrap();
     assert!(REMOVALS.iter().any(|r| reaper.contains(r)));
+}
+
+/// Where a signal may be sent from, and why: one module sends them for the whole project.
+const SIGNALLERS: &[(&str, &str)] = &[
+    ("xtask/src/process.rs", "the one module that signals and stops what the project started"),
+    ("labs/static-site/src/bin/site-nginx.rs", "the lab tool stops the nginx it started (a crate of its own)"),
+];
+
+#[test]
+fn every_signal_goes_through_the_process_module() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let mut sources = Vec::new();
+    rust_sources(&root, &mut sources);
+    let mut found = Vec::new();
+    for path in &sources {
+        let relative = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        if !relative.contains("/src/") || SIGNALLERS.iter().any(|(p, _)| *p == relative) {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            if !line.trim_start().starts_with("//") && line.contains("libc::kill(") {
+                found.push(format!("{relative}:{}", number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "signals sent outside xtask::process (use process::signal or process::stop):\n{}",
+        found.join("\n")
+    );
+    let module = std::fs::read_to_string(root.join("xtask/src/process.rs")).unwrap();
+    assert!(module.contains("libc::kill("), "the scan can fail: the module holds what it looks for");
 }
