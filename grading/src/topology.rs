@@ -158,7 +158,11 @@ impl Scope {
 /// Reads the containers in `scope` (none found: `None`). `vars` gives the roles: each variable
 /// `X_images` names the image families of role X (`database_images = "mariadb mysql"`); the
 /// families every lab uses have their roles already.
-pub async fn capture(docker: &bollard::Docker, scope: &Scope, vars: &Vars) -> Option<Topology> {
+pub async fn capture(
+    docker: &bollard::Docker,
+    scope: &Scope,
+    role_families: &BTreeMap<String, Vec<String>>,
+) -> Option<Topology> {
     if scope.is_empty() {
         return None;
     }
@@ -178,7 +182,7 @@ pub async fn capture(docker: &bollard::Docker, scope: &Scope, vars: &Vars) -> Op
     }
     let mut seen = BTreeSet::new();
     ids.retain(|id| seen.insert(id.clone()));
-    let roles = roles(vars);
+    let roles = roles(role_families);
     let mut containers = Vec::new();
     for id in ids {
         let Ok(found) = docker.inspect_container(&id, None).await else { continue };
@@ -200,23 +204,12 @@ pub async fn capture(docker: &bollard::Docker, scope: &Scope, vars: &Vars) -> Op
     Some(Topology { containers })
 }
 
-/// The image families of each role: the lab's `X_images` variables, over the usual ones.
-fn roles(vars: &Vars) -> BTreeMap<String, String> {
-    let mut roles: BTreeMap<String, String> = BTreeMap::new();
-    for (role, families) in [
-        ("front door", "nginx httpd caddy traefik haproxy"),
-        ("database", "mariadb mysql postgres"),
-        ("cache", "redis valkey memcached"),
-    ] {
-        for family in families.split(' ') {
-            roles.insert(family.to_string(), role.to_string());
-        }
-    }
-    for (name, value) in vars.iter() {
-        let Some(role) = name.strip_suffix("_images") else { continue };
-        let role = if role == "proxy" { "front door" } else { role };
-        for family in value.split([' ', ',']).map(str::trim).filter(|f| !f.is_empty()) {
-            roles.insert(family.to_ascii_lowercase(), role.replace('_', " "));
+/// Family -> role, from the course's catalogue of roles (role -> its image families).
+fn roles(catalogue: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, String> {
+    let mut roles = BTreeMap::new();
+    for (role, families) in catalogue {
+        for family in families {
+            roles.insert(family.to_ascii_lowercase(), role.clone());
         }
     }
     roles
@@ -434,14 +427,22 @@ mod tests {
     }
 
     #[test]
-    fn roles_come_from_the_labs_image_families() {
-        let mut vars = Vars::new();
-        vars.set("wordpress_images", "wordpress");
-        vars.set("proxy_images", "nginx caddy");
-        let roles = roles(&vars);
-        assert_eq!(roles["wordpress"], "wordpress");
+    fn roles_come_from_the_courses_image_families() {
+        let catalogue: BTreeMap<String, Vec<String>> = [
+            ("front door", &["nginx", "Caddy"][..]),
+            ("database", &["mariadb"]),
+            ("cache", &["redis"]),
+            ("WordPress", &["wordpress"]),
+        ]
+        .into_iter()
+        .map(|(role, families)| (role.to_string(), families.iter().map(|f| f.to_string()).collect()))
+        .collect();
+        let roles = roles(&catalogue);
+        assert_eq!(roles["wordpress"], "WordPress");
         assert_eq!(roles["caddy"], "front door");
         assert_eq!(roles["mariadb"], "database");
         assert_eq!(tier_of(&roles["redis"]), Tier::Data);
+        assert_eq!(tier_of(&roles["wordpress"]), Tier::App);
+        assert!(!roles.contains_key("portfolio"), "anything else is an app");
     }
 }

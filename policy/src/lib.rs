@@ -12,6 +12,7 @@
 
 mod host;
 mod image;
+pub mod labels;
 
 pub use host::{host_config, host_path, mounts, network_driver, volume_driver, MountSource, SourceKind};
 pub use image::{image_family, image_version_problem};

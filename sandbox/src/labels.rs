@@ -4,12 +4,8 @@
 
 use std::collections::BTreeMap;
 
-/// Every object the project creates in the engine carries this label (`cargo xtask clean` removes by it).
-pub const MANAGED: &str = "org.containerlabs.managed";
-/// The run an object belongs to: the reaper removes a run by it.
-pub const RUN: &str = "org.containerlabs.run";
-/// The run's owner ([`Owner`]): a run whose owner is gone is reaped at the next start.
-pub const OWNER: &str = "org.containerlabs.owner";
+/// The label keys, defined once (in `policy`, the crate every other one may use).
+pub use policy::labels::{MANAGED, OWNER, ROLE, RUN};
 
 /// A run's id: 12 hex digits, random.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -131,7 +131,7 @@ impl Run {
         let limits = Limits::toolbox();
         let workdir = command.workdir.clone().or_else(|| self.submission().map(Path::to_path_buf));
         let mut labels: std::collections::HashMap<String, String> = self.labels().clone().into_iter().collect();
-        labels.insert("org.containerlabs.role".into(), "toolbox".into());
+        labels.insert(crate::labels::ROLE.into(), "toolbox".into());
         let body = ContainerCreateBody {
             image: Some(command.image.clone()),
             cmd: Some(command.argv.clone()),

@@ -253,8 +253,8 @@ fn run_container(
 async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<()> {
     let engine = crate::engine::ensure(crate::engine::Provision::IfMissing).await?;
     for image in ["mariadb", "redis"] {
-        let standin = crate::images::STAND_INS.iter().find(|s| s.dir == image).expect("stand-in");
-        crate::images::stand_in(&engine, root, standin.tag, standin.dir).await?;
+        let standin = crate::images::stand_ins().iter().find(|s| s.dir == image).expect("stand-in");
+        crate::images::stand_in(&engine, root, &standin.tag, &standin.dir).await?;
     }
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)
@@ -682,7 +682,11 @@ async fn lab3_bench_setup(root: &Path) -> anyhow::Result<(Vec<String>, Vec<(&'st
         bail!("the bench's bare run needs Compose v2 (`up --wait`); this machine has {}", compose.join(" "));
     }
     let stand_in = |official: &str| -> String {
-        crate::images::STAND_INS.iter().find(|s| s.official == official).map_or(official, |s| s.tag).to_string()
+        crate::images::stand_ins()
+            .iter()
+            .find(|s| s.official == official)
+            .map_or(official, |s| s.tag.as_str())
+            .to_string()
     };
     let images = vec![
         ("MARIADB_IMAGE", stand_in("mariadb:10.11")),

@@ -605,7 +605,7 @@ async fn topology(
     let names: Vec<String> = services.iter().flat_map(|s| s.creates.containers.clone()).collect();
     let projects: Vec<String> = services.iter().filter_map(|s| s.creates.compose_project.clone()).collect();
     let scope = Scope::of(&selection.steps, &selection.vars, &names, &projects);
-    let mut topology = capture(docker, &scope, &selection.vars).await?;
+    let mut topology = capture(docker, &scope, &crate::images::catalogue_of_images().roles).await?;
     mark(&mut topology, report, &selection.steps, &selection.vars);
     Some(topology)
 }
@@ -724,7 +724,7 @@ async fn up_and_grade(
         phases.phase("starting the services");
         let started = tokio::time::timeout_at(
             deadline,
-            Services::start(specs, Lifetime::TiedToGrader, run.clone(), crate::images::TOOLBOX),
+            Services::start(specs, Lifetime::TiedToGrader, run.clone(), crate::images::toolbox_tag()),
         )
         .await;
         // Which steps' services did not start, and why: a service of one step fails that step's
@@ -811,11 +811,11 @@ pub async fn ensure_images(
     // this engine has - those just built among them - serves the run where its official image
     // is not here.
     if let Some(run) = run {
-        for stand_in in crate::images::STAND_INS {
-            if engine.docker.inspect_image(stand_in.official).await.is_err()
-                && engine.docker.inspect_image(stand_in.tag).await.is_ok()
+        for stand_in in crate::images::stand_ins() {
+            if engine.docker.inspect_image(&stand_in.official).await.is_err()
+                && engine.docker.inspect_image(&stand_in.tag).await.is_ok()
             {
-                run.use_stand_in(stand_in.official, stand_in.tag);
+                run.use_stand_in(&stand_in.official, &stand_in.tag);
             }
         }
     }

@@ -17,7 +17,7 @@ use std::process::Command;
 /// The target a static build is made for.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// The label holding the hash of an image's inputs.
-pub const INPUT_LABEL: &str = "org.containerlabs.input-hash";
+pub use policy::labels::INPUT_HASH as INPUT_LABEL;
 /// Unprivileged user the images run as (`nobody`).
 pub const RUN_AS: &str = "65534:65534";
 
@@ -146,31 +146,98 @@ pub async fn build_from_context(
     Ok(Built::Fresh)
 }
 
-/// The Debian base every stand-in builds on, made with debootstrap and imported (once).
-pub const DEBIAN_BASE: &str = "containerlabs/debian:bookworm";
-
-/// A stand-in for an official image, built from Debian's packages on the Debian base.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StandIn {
-    /// The official image it stands in for (what users with a registry pull).
-    pub official: &'static str,
-    /// The stand-in's own tag (never the official name: a real pull must not be shadowed).
-    pub tag: &'static str,
-    /// Its directory under `images/`.
-    pub dir: &'static str,
+/// The images the course knows (`labs/images.toml`): the Debian base, the toolbox, the
+/// stand-ins for official images, and the families of each role.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalogue {
+    /// The Debian base every stand-in builds on, made with debootstrap and imported (once); it
+    /// stands in for `debian:*` in a student's `FROM`.
+    pub base: Base,
+    pub toolbox: Toolbox,
+    #[serde(rename = "stand_in")]
+    pub stand_ins: Vec<StandIn>,
+    /// Role -> the image families that make a service or container that role.
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
-/// The stand-ins this project can build.
-pub const STAND_INS: &[StandIn] = &[
-    StandIn { official: "mariadb:10.11", tag: "containerlabs/mariadb:10.11-standin", dir: "mariadb" },
-    StandIn { official: "redis:7.0", tag: "containerlabs/redis:7.0-standin", dir: "redis" },
-    StandIn { official: "memcached:1.6", tag: "containerlabs/memcached:1.6-standin", dir: "memcached" },
-    StandIn { official: "wordpress:6.1-apache", tag: "containerlabs/wordpress:6.1-standin", dir: "wordpress" },
-    StandIn { official: "nextcloud:28-apache", tag: "containerlabs/nextcloud:28-standin", dir: "nextcloud" },
-    StandIn { official: "nginx:1.27", tag: "containerlabs/nginx:1.27-standin", dir: "nginx" },
-    // A base for students' Dockerfiles: any `FROM debian:<tag>` builds on the debootstrap base.
-    StandIn { official: "debian:bookworm-slim", tag: DEBIAN_BASE, dir: "" },
-];
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Base {
+    pub official: String,
+    pub tag: String,
+}
+
+/// The sandbox's toolbox image (Debian's docker CLI and Compose): not a stand-in, the course's own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Toolbox {
+    pub tag: String,
+    /// Its directory under `images/`.
+    pub dir: String,
+}
+
+/// A stand-in for an official image, built from Debian's packages on the Debian base.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StandIn {
+    /// The official image it stands in for (what users with a registry pull).
+    pub official: String,
+    /// The stand-in's own tag (never the official name: a real pull must not be shadowed).
+    pub tag: String,
+    /// Its directory under `images/` (empty for the Debian base, which debootstrap makes).
+    #[serde(default)]
+    pub dir: String,
+}
+
+/// The catalogue, read once from `labs/images.toml` (compiled in, so every command and bench
+/// knows it without a course folder).
+pub fn catalogue_of_images() -> &'static Catalogue {
+    static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
+    CATALOGUE.get_or_init(|| {
+        parse_catalogue(include_str!("../../labs/images.toml")).expect("labs/images.toml is checked by the tests")
+    })
+}
+
+/// Parses and checks a catalogue: tags that are no official name, stand-ins with folders, no
+/// official image twice.
+pub fn parse_catalogue(text: &str) -> Result<Catalogue, String> {
+    let mut catalogue: Catalogue = toml::from_str(text).map_err(|e| format!("labs/images.toml: {e}"))?;
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &catalogue.stand_ins {
+        if s.dir.is_empty() || s.tag == s.official || !seen.insert(s.official.clone()) {
+            return Err(format!(
+                "labs/images.toml: the stand-in for {} needs a folder, a tag of its own and no twin",
+                s.official
+            ));
+        }
+    }
+    if catalogue.base.tag == catalogue.base.official {
+        return Err("labs/images.toml: the base needs a tag of its own".into());
+    }
+    // The base serves `FROM debian:*` as the stand-ins serve their official images.
+    catalogue.stand_ins.push(StandIn {
+        official: catalogue.base.official.clone(),
+        tag: catalogue.base.tag.clone(),
+        dir: String::new(),
+    });
+    Ok(catalogue)
+}
+
+/// The stand-ins this project can build, the Debian base last.
+pub fn stand_ins() -> &'static [StandIn] {
+    &catalogue_of_images().stand_ins
+}
+
+/// The Debian base's tag.
+pub fn debian_base_tag() -> &'static str {
+    &catalogue_of_images().base.tag
+}
+
+/// The toolbox's tag.
+pub fn toolbox_tag() -> &'static str {
+    &catalogue_of_images().toolbox.tag
+}
 
 /// Where images that are not the project's own come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -186,7 +253,7 @@ pub enum ImageSource {
 
 /// Imports the Debian base unless it is there already. Needs root and debootstrap (installed if missing).
 pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
-    if engine.docker.inspect_image(DEBIAN_BASE).await.is_ok() {
+    if engine.docker.inspect_image(debian_base_tag()).await.is_ok() {
         return Ok(Built::Cached);
     }
     let have_debootstrap =
@@ -221,7 +288,7 @@ pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
     if !tar.status.success() {
         bail!("archiving the debootstrap root file system failed");
     }
-    let (repo, tag) = DEBIAN_BASE.split_once(':').expect("tagged");
+    let (repo, tag) = debian_base_tag().split_once(':').expect("tagged");
     let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
         .from_src("-")
         .repo(repo)
@@ -240,11 +307,11 @@ pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
 
 /// Builds a stand-in from `images/<dir>/` on the Debian base (rebuilt when its files or the base change).
 pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> anyhow::Result<Built> {
-    if tag == DEBIAN_BASE {
+    if tag == debian_base_tag() {
         return debian_base(engine).await;
     }
     debian_base(engine).await?;
-    let base_id = engine.docker.inspect_image(DEBIAN_BASE).await?.id.unwrap_or_default();
+    let base_id = engine.docker.inspect_image(debian_base_tag()).await?.id.unwrap_or_default();
     let source = root.join("images").join(dir);
     let mut context = BuildContext::new();
     let mut add = |path: &str, bytes: &[u8], mode: u32| context.add(path, bytes, mode);
@@ -257,13 +324,11 @@ pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> any
     build_from_context(engine, tag, context.finish()?, &BTreeMap::new()).await
 }
 
-/// The sandbox's toolbox image (Debian's docker CLI and Compose): not a stand-in, the course's own.
-pub const TOOLBOX: &str = "containerlabs/toolbox:1";
-
 /// Builds (or reuses) the toolbox from `images/toolbox/`.
 pub async fn toolbox(engine: &Engine, root: &Path) -> anyhow::Result<Built> {
     let _lock = BuildLock::acquire(root)?;
-    stand_in(engine, root, TOOLBOX, "toolbox").await
+    let toolbox = &catalogue_of_images().toolbox;
+    stand_in(engine, root, &toolbox.tag, &toolbox.dir).await
 }
 
 /// Held while this process makes images: another grader process (a batch's other job, a second
@@ -317,15 +382,15 @@ pub async fn ensure_tags(
     // Once a pull failed for want of a network, the registry counts as unreachable for this run.
     let mut unreachable: Option<String> = None;
     for tag in tags {
-        let stand_in_for = STAND_INS.iter().find(|s| s.official == tag);
+        let stand_in_for = stand_ins().iter().find(|s| s.official == *tag);
         if let Some(image) = catalogue(root).into_iter().find(|i| &i.tag == tag) {
             let binary = static_binary(root, &image.package, &image.bin)?;
             build(engine, &image, &binary).await?;
-        } else if let Some(s) = STAND_INS.iter().find(|s| s.tag == tag) {
-            stand_in(engine, root, s.tag, s.dir).await?;
+        } else if let Some(s) = stand_ins().iter().find(|s| s.tag == *tag) {
+            stand_in(engine, root, &s.tag, &s.dir).await?;
         } else if let (ImageSource::Build, Some(s)) = (source, stand_in_for) {
-            stand_in(engine, root, s.tag, s.dir).await?;
-            replaced.push((tag.clone(), s.tag.to_string()));
+            stand_in(engine, root, &s.tag, &s.dir).await?;
+            replaced.push((tag.clone(), s.tag.clone()));
         } else if engine.docker.inspect_image(tag).await.is_ok() {
             continue;
         } else if source == ImageSource::Build {
@@ -351,8 +416,8 @@ pub async fn ensure_tags(
                         "{tag}: no registry answered; using the stand-in {} (built from Debian's packages)",
                         s.tag
                     ));
-                    stand_in(engine, root, s.tag, s.dir).await?;
-                    replaced.push((tag.clone(), s.tag.to_string()));
+                    stand_in(engine, root, &s.tag, &s.dir).await?;
+                    replaced.push((tag.clone(), s.tag.clone()));
                 }
                 Some(_) => bail!("cannot pull {tag}: {why} (--images auto or build uses this project's stand-in)"),
                 None => bail!("cannot pull {tag}: {why} (build or load it, then run again)"),

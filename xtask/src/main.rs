@@ -587,19 +587,19 @@ async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) 
     let base = xtask::images::debian_base(engine).await;
     let on_base = async {
         base?;
-        println!("{} (ready; stands in for debian:bookworm-slim)", xtask::images::DEBIAN_BASE);
+        println!("{} (ready; stands in for debian:bookworm-slim)", xtask::images::debian_base_tag());
         type Build<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
         let mut builds: Vec<Build<'_>> = Vec::new();
-        for s in xtask::images::STAND_INS.iter().filter(|s| s.tag != xtask::images::DEBIAN_BASE) {
+        for s in xtask::images::stand_ins().iter().filter(|s| s.tag != xtask::images::debian_base_tag()) {
             builds.push(Box::pin(async move {
-                let built = xtask::images::stand_in(engine, course, s.tag, s.dir).await?;
+                let built = xtask::images::stand_in(engine, course, &s.tag, &s.dir).await?;
                 println!("{} ({}; stands in for {})", s.tag, how(built), s.official);
                 anyhow::Ok(())
             }));
         }
         builds.push(Box::pin(async {
             let built = xtask::images::toolbox(engine, course).await?;
-            println!("{} ({}; the sandbox's toolbox)", xtask::images::TOOLBOX, how(built));
+            println!("{} ({}; the sandbox's toolbox)", xtask::images::toolbox_tag(), how(built));
             anyhow::Ok(())
         }));
         let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(builds)

@@ -94,12 +94,12 @@ pub async fn share_images(
         .collect();
     if toolbox {
         images::toolbox(first, grader).await?;
-        ready.push(images::TOOLBOX.to_string());
+        ready.push(images::toolbox_tag().to_string());
     }
     // The toolbox's and each stand-in's build is keyed on the Debian base's ID: the base goes
     // along, so the other engine finds them built from the same inputs and builds nothing.
-    if toolbox || ready.iter().any(|tag| images::STAND_INS.iter().any(|s| s.tag == tag)) {
-        ready.push(images::DEBIAN_BASE.to_string());
+    if toolbox || ready.iter().any(|tag| images::stand_ins().iter().any(|s| s.tag == *tag)) {
+        ready.push(images::debian_base_tag().to_string());
     }
     ready.sort();
     ready.dedup();

@@ -72,7 +72,7 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
         services::preflight(&engine.docker, &specs).await?;
         crate::check::ensure_images(engine, &grader, &mut specs, images, run.as_deref()).await?;
     }
-    let services = Services::start(specs, Lifetime::Detached, run.clone(), crate::images::TOOLBOX).await?;
+    let services = Services::start(specs, Lifetime::Detached, run.clone(), crate::images::toolbox_tag()).await?;
     if !services.failed().is_empty() {
         let why: Vec<&str> = services.failed().iter().map(|(_, why)| why.as_str()).collect();
         services.stop_all().await;

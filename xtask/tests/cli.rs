@@ -364,3 +364,65 @@ fn the_curriculum_and_every_rubric_are_valid() {
     let problems = curriculum.validate();
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// `labs/images.toml` proved against `labs.toml`, as rustlings' `dev check` proves its
+/// exercises: every official image a lab names (its `*_image` variables, its services' images)
+/// has a stand-in whose folder under `images/` has a Dockerfile, and every image family a lab's
+/// roles pick among (its `*_images` variables) is a family of one of the catalogue's roles.
+#[test]
+fn the_image_catalogue_covers_every_lab() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let catalogue = xtask::images::catalogue_of_images();
+    let curriculum = grading::Curriculum::load(root).unwrap();
+    let families: Vec<&String> = catalogue.roles.values().flatten().collect();
+    // The project's own images (built from the course's code) and placeholders are not official.
+    let ours: Vec<String> = xtask::images::catalogue(root).into_iter().map(|i| i.tag).collect();
+    let official_of_ours = |image: &str| ours.iter().any(|o| o == image) || image.contains('{');
+    let mut problems = Vec::new();
+    let (mut images, mut family_count) = (0, 0);
+    for lab in &curriculum.labs {
+        let named = lab
+            .vars
+            .iter()
+            .filter(|(name, image)| name.ends_with("_image") && !official_of_ours(image))
+            .map(|(_, image)| image.clone())
+            .chain(lab.services.iter().flat_map(|s| s.images.clone()).filter(|i| !official_of_ours(i)));
+        for image in named {
+            images += 1;
+            match catalogue.stand_ins.iter().find(|s| s.official == image) {
+                None => problems.push(format!("{}: {image} has no stand-in", lab.id)),
+                Some(s) if !s.dir.is_empty() && !root.join("images").join(&s.dir).join("Dockerfile").is_file() => {
+                    problems.push(format!("{}: the stand-in of {image} has no images/{}/Dockerfile", lab.id, s.dir))
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, value) in lab.vars.iter().filter(|(name, _)| name.ends_with("_images")) {
+            for family in value.split([' ', ',']).filter(|f| !f.is_empty()) {
+                family_count += 1;
+                if !families.iter().any(|f| f.as_str() == family) {
+                    problems.push(format!("{}: {name} names {family}, which no role of labs/images.toml has", lab.id));
+                }
+            }
+        }
+    }
+    assert!(
+        images > 5 && family_count > 10,
+        "the scan found what the labs name ({images} images, {family_count} families)"
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(root.join("images").join(&catalogue.toolbox.dir).join("Dockerfile").is_file());
+    // The parser refuses what the catalogue must not hold.
+    let good = std::fs::read_to_string(root.join("labs/images.toml")).unwrap();
+    assert!(xtask::images::parse_catalogue(&good).is_ok());
+    for (bad, why) in [
+        (
+            good.replace("tag = \"containerlabs/nginx:1.27-standin\"", "tag = \"nginx:1.27\""),
+            "a stand-in under the official name",
+        ),
+        (good.replace("dir = \"redis\"", "dir = \"redis\"\nsize = 1"), "an unknown key"),
+        (good.replace("official = \"redis:7.0\"", "official = \"mariadb:10.11\""), "one official image twice"),
+    ] {
+        assert!(xtask::images::parse_catalogue(&bad).is_err(), "{why}");
+    }
+}

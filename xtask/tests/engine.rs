@@ -150,14 +150,14 @@ async fn images_are_pulled_from_a_registry_that_answers_and_stand_ins_replace_of
     assert!(!error.to_string().contains('\n'), "{error}");
 
     // An official image with a stand-in: `build` builds the stand-in and says to use it instead.
-    let mariadb = images::STAND_INS.iter().find(|s| s.official == "mariadb:10.11").unwrap();
-    if engine.docker.inspect_image(mariadb.official).await.is_err() {
+    let mariadb = images::stand_ins().iter().find(|s| s.official == "mariadb:10.11").unwrap();
+    if engine.docker.inspect_image(&mariadb.official).await.is_err() {
         let replaced = images::ensure_tags(&engine, &root, &[mariadb.official.to_string()], images::ImageSource::Build)
             .await
             .unwrap();
         assert_eq!(replaced, [(mariadb.official.to_string(), mariadb.tag.to_string())]);
         assert!(
-            engine.docker.inspect_image(mariadb.official).await.is_err(),
+            engine.docker.inspect_image(&mariadb.official).await.is_err(),
             "the stand-in must not take the official name"
         );
     }

@@ -716,7 +716,7 @@ async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
             vec![stack.as_service(&state.path().join("webdb.log"))],
             xtask::services::Lifetime::TiedToGrader,
             Some(run.clone()),
-            xtask::images::TOOLBOX,
+            xtask::images::toolbox_tag(),
         )
         .await
         .map_err(|e| format!("{e:?}"))

@@ -34,7 +34,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
         log: state.path().join("app.log"),
     };
     let services = Arc::new(
-        Services::start(vec![spec], Lifetime::TiedToGrader, None, xtask::images::TOOLBOX)
+        Services::start(vec![spec], Lifetime::TiedToGrader, None, xtask::images::toolbox_tag())
             .await
             .map_err(|e| format!("{e:?}"))
             .unwrap(),

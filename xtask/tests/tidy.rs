@@ -107,3 +107,31 @@ fn every_signal_goes_through_the_process_module() {
     let module = std::fs::read_to_string(root.join("xtask/src/process.rs")).unwrap();
     assert!(module.contains("libc::kill("), "the scan can fail: the module holds what it looks for");
 }
+
+/// Every label key is written once, in `policy/src/labels.rs`; the rest of the code names it.
+#[test]
+fn label_keys_are_defined_once() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let mut sources = Vec::new();
+    rust_sources(&root, &mut sources);
+    let mut found = Vec::new();
+    for path in &sources {
+        let relative = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        if !relative.contains("/src/") || relative == "policy/src/labels.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        // A module's own tests may spell a label out, as a reader would see it.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (number, line) in code.lines().enumerate() {
+            if !line.trim_start().starts_with("//") && line.contains("\"org.containerlabs.") {
+                found.push(format!("{relative}:{}", number + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "label keys written outside policy/src/labels.rs (use policy::labels):\n{}",
+        found.join("\n")
+    );
+}

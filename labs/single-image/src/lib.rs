@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// The label on every container this tool creates.
-pub const LABEL: &str = "org.containerlabs.managed";
+pub use policy::labels::MANAGED as LABEL;
 
 /// `-p [IP:]HOST:CONTAINER[/PROTO]`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,8 +15,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 /// The label on everything the stack creates.
-pub const LABEL: &str = "org.containerlabs.managed";
-pub const PROJECT_LABEL: &str = "org.containerlabs.project";
+pub use policy::labels::{MANAGED as LABEL, PROJECT as PROJECT_LABEL};
 
 /// Which container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
