@@ -78,22 +78,35 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
     ]
 }
 
+/// The cargo profile the course's programs are built with for the grader (see `Cargo.toml`).
+pub const COURSE_PROFILE: &str = "course";
+
 /// Builds `package`'s binary `bin` statically; returns its path.
 pub fn static_binary(root: &Path, package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    Ok(static_binaries(root, &[(package, bin)])?.remove(0))
+}
+
+/// Builds binaries (`(package, bin)`) statically, in one cargo run so they compile side by side;
+/// returns their paths, in order.
+pub fn static_binaries(root: &Path, wanted: &[(&str, &str)]) -> anyhow::Result<Vec<PathBuf>> {
     // Beside the grader's other builds: under CARGO_TARGET_DIR when it is set.
     let target_dir = crate::services::target_dir(root).join("static");
-    crate::progress::say(format!("building {bin} ({package}) as a static binary ..."));
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let names: Vec<String> = wanted.iter().map(|(package, bin)| format!("{bin} ({package})")).collect();
+    crate::progress::say(format!("building {} as static binaries ...", names.join(", ")));
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command
         .current_dir(root)
         .env("RUSTFLAGS", "-C target-feature=+crt-static")
         .env("CARGO_TARGET_DIR", &target_dir)
-        .args(["build", "--quiet", "--release", "--target", STATIC_TARGET, "-p", package, "--bin", bin])
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!("the static build of {package} failed (cargo's messages are above)");
+        .args(["build", "--quiet", "--profile", COURSE_PROFILE, "--target", STATIC_TARGET]);
+    for (package, bin) in wanted {
+        command.args(["-p", package, "--bin", bin]);
     }
-    Ok(target_dir.join(STATIC_TARGET).join("release").join(bin))
+    let status = command.status().context("cannot run cargo")?;
+    if !status.success() {
+        bail!("the static build of {} failed (cargo's messages are above)", names.join(", "));
+    }
+    Ok(wanted.iter().map(|(_, bin)| target_dir.join(STATIC_TARGET).join(COURSE_PROFILE).join(bin)).collect())
 }
 
 /// Whether a build ran or a cached image was reused.

@@ -578,10 +578,10 @@ async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) 
     let statics = {
         let course = course.to_path_buf();
         tokio::task::spawn_blocking(move || {
-            xtask::images::catalogue(&course)
-                .into_iter()
-                .map(|image| Ok((xtask::images::static_binary(&course, &image.package, &image.bin)?, image)))
-                .collect::<anyhow::Result<Vec<_>>>()
+            let images = xtask::images::catalogue(&course);
+            let wanted: Vec<(&str, &str)> = images.iter().map(|i| (i.package.as_str(), i.bin.as_str())).collect();
+            let binaries = xtask::images::static_binaries(&course, &wanted)?;
+            anyhow::Ok(binaries.into_iter().zip(images).collect::<Vec<_>>())
         })
     };
     let base = xtask::images::debian_base(engine).await;

@@ -132,13 +132,25 @@ pub fn prepare(
     }
     std::fs::create_dir_all(state_dir.join("logs"))
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
+    // The command services' programs, as static builds: one cargo run for all of them.
+    let commands: Vec<(&str, &str)> = services
+        .iter()
+        .filter(|s| s.program.is_none() && s.is_command())
+        .map(|s| (s.package.as_str(), s.bin()))
+        .collect();
+    let mut statics: BTreeMap<String, PathBuf> = BTreeMap::new();
+    if !commands.is_empty() {
+        for ((_, bin), path) in commands.iter().zip(crate::images::static_binaries(grader, &commands)?) {
+            statics.insert(bin.to_string(), path);
+        }
+    }
     let expand = |list: &[String]| list.iter().map(|a| vars.expand(a)).collect::<Vec<_>>();
     let host = vars.get("host").unwrap_or("127.0.0.1").to_string();
     let mut specs = Vec::new();
     for s in services {
         let program = match (&s.program, s.is_command()) {
             (Some(_), _) => None,
-            (None, true) => Some(crate::images::static_binary(grader, &s.package, s.bin())?),
+            (None, true) => statics.get(s.bin()).cloned(),
             (None, false) => Some(target_dir(grader).join("debug").join(s.bin())),
         };
         let command = s.start.as_ref().map(|start| CommandSpec {

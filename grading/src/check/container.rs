@@ -311,7 +311,6 @@ pub(crate) async fn of_role(
     select: &Select,
     vars: &crate::vars::Vars,
 ) -> Vec<bollard::models::ContainerSummary> {
-    let mut known: HashMap<String, Vec<String>> = HashMap::new();
     let mut kept = Vec::new();
     for container in containers {
         let image = container.image.clone().unwrap_or_default();
@@ -319,16 +318,29 @@ pub(crate) async fn of_role(
             kept.push(container);
             continue;
         }
-        let id = container.image_id.clone().unwrap_or(image);
-        if !known.contains_key(&id) {
-            let runs = image_runs(docker, &id).await;
-            known.insert(id.clone(), runs);
-        }
-        if select.matches_any(&known[&id], vars) {
+        let runs = match container.image_id.clone() {
+            Some(id) => runs_of_image_id(docker, &id).await,
+            None => image_runs(docker, &image).await,
+        };
+        if select.matches_any(&runs, vars) {
             kept.push(container);
         }
     }
     kept
+}
+
+/// [`image_runs`] of an image by its id, asked of the engine once per process: an id names
+/// content that never changes, and a check of a running stack looks at the same few images for
+/// every role it selects.
+async fn runs_of_image_id(docker: &bollard::Docker, id: &str) -> Vec<String> {
+    static KNOWN: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Vec<String>>>> = std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(Default::default);
+    if let Some(runs) = known.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+        return runs.clone();
+    }
+    let runs = image_runs(docker, id).await;
+    known.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), runs.clone());
+    runs
 }
 
 /// What an image runs, as image families, read from the engine: the program its entrypoint or
