@@ -42,36 +42,51 @@ fn rust_sources(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn every_cleanup_goes_through_the_reaper() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+/// The workspace's root.
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Every line of the project's code (`*/src/*.rs`, comments left out) for which `hit` says
+/// something, as `path:line: what`, skipping the files `skip` names. With `code_only`, a file's
+/// own tests (after `#[cfg(test)]`) are left out too. Also returns how many files were read.
+fn scan(skip: impl Fn(&str) -> bool, code_only: bool, hit: impl Fn(&str) -> Option<String>) -> (Vec<String>, usize) {
+    let root = root();
     let mut sources = Vec::new();
     rust_sources(&root, &mut sources);
     let mut found = Vec::new();
     for path in &sources {
         let relative = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-        // The project's code, not its tests: a test may remove something as the action it tests
-        // (its own clean-up goes through `testkit::EngineScope`, that is the reaper).
-        if !relative.contains("/src/")
-            || relative.starts_with("xtask/tests")
-            || ALLOWED.iter().any(|(p, _)| *p == relative)
-        {
+        if !relative.contains("/src/") || skip(&relative) {
             continue;
         }
         let text = std::fs::read_to_string(path).unwrap();
+        let text = if code_only { text.split("#[cfg(test)]").next().unwrap_or_default().to_string() } else { text };
         for (number, line) in text.lines().enumerate() {
             if line.trim_start().starts_with("//") {
                 continue;
             }
-            if let Some(removal) = REMOVALS.iter().find(|r| line.contains(*r)) {
-                found.push(format!("{relative}:{}: {removal}", number + 1));
+            if let Some(what) = hit(line) {
+                found.push(format!("{relative}:{}: {what}", number + 1));
             }
         }
     }
-    assert!(sources.len() > 50, "the scan found the sources ({})", sources.len());
+    (found, sources.len())
+}
+
+#[test]
+fn every_cleanup_goes_through_the_reaper() {
+    // The project's code, not its tests: a test may remove something as the action it tests
+    // (its own clean-up goes through `testkit::EngineScope`, that is the reaper).
+    let (found, read) = scan(
+        |relative| relative.starts_with("xtask/tests") || ALLOWED.iter().any(|(p, _)| *p == relative),
+        false,
+        |line| REMOVALS.iter().find(|r| line.contains(*r)).map(|r| r.to_string()),
+    );
+    assert!(read > 50, "the scan found the sources ({read})");
     assert!(found.is_empty(), "removals outside the reaper (call sandbox::reap instead):\n{}", found.join("\n"));
     // The scan can fail: the reaper itself holds removals it would report.
-    let reaper = std::fs::read_to_string(root.join("sandbox/src/reaper.rs")).unwrap();
+    let reaper = std::fs::read_to_string(root().join("sandbox/src/reaper.rs")).unwrap();
     assert!(REMOVALS.iter().any(|r| reaper.contains(r)));
 }
 
@@ -83,55 +98,34 @@ const SIGNALLERS: &[(&str, &str)] = &[
 
 #[test]
 fn every_signal_goes_through_the_process_module() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let mut sources = Vec::new();
-    rust_sources(&root, &mut sources);
-    let mut found = Vec::new();
-    for path in &sources {
-        let relative = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-        if !relative.contains("/src/") || SIGNALLERS.iter().any(|(p, _)| *p == relative) {
-            continue;
-        }
-        let text = std::fs::read_to_string(path).unwrap();
-        for (number, line) in text.lines().enumerate() {
-            if !line.trim_start().starts_with("//") && line.contains("libc::kill(") {
-                found.push(format!("{relative}:{}", number + 1));
-            }
-        }
-    }
+    let (found, _) = scan(
+        |relative| SIGNALLERS.iter().any(|(p, _)| *p == relative),
+        false,
+        |line| line.contains("libc::kill(").then(|| "libc::kill".to_string()),
+    );
     assert!(
         found.is_empty(),
         "signals sent outside xtask::process (use process::signal or process::stop):\n{}",
         found.join("\n")
     );
-    let module = std::fs::read_to_string(root.join("xtask/src/process.rs")).unwrap();
+    let module = std::fs::read_to_string(root().join("xtask/src/process.rs")).unwrap();
     assert!(module.contains("libc::kill("), "the scan can fail: the module holds what it looks for");
 }
 
-/// Every label key is written once, in `policy/src/labels.rs`; the rest of the code names it.
+/// Every label key is written once, in `policy/src/labels.rs`; the rest of the code names it (a
+/// module's own tests may spell a label out, as a reader would see it).
 #[test]
 fn label_keys_are_defined_once() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let mut sources = Vec::new();
-    rust_sources(&root, &mut sources);
-    let mut found = Vec::new();
-    for path in &sources {
-        let relative = path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-        if !relative.contains("/src/") || relative == "policy/src/labels.rs" {
-            continue;
-        }
-        let text = std::fs::read_to_string(path).unwrap();
-        // A module's own tests may spell a label out, as a reader would see it.
-        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-        for (number, line) in code.lines().enumerate() {
-            if !line.trim_start().starts_with("//") && line.contains("\"org.containerlabs.") {
-                found.push(format!("{relative}:{}", number + 1));
-            }
-        }
-    }
+    let (found, _) = scan(
+        |relative| relative == "policy/src/labels.rs",
+        true,
+        |line| line.contains("\"org.containerlabs.").then(|| "a label key".to_string()),
+    );
     assert!(
         found.is_empty(),
         "label keys written outside policy/src/labels.rs (use policy::labels):\n{}",
         found.join("\n")
     );
+    let labels = std::fs::read_to_string(root().join("policy/src/labels.rs")).unwrap();
+    assert!(labels.contains("\"org.containerlabs."), "the scan can fail: the module holds what it looks for");
 }
