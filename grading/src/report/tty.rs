@@ -77,8 +77,12 @@ pub fn render(report: &Report, color: bool) -> String {
     }
     let (passed, failed, skipped) =
         (report.count(Status::Passed), report.count(Status::Failed), report.count(Status::Skipped));
-    let percent = if report.max_score() == 0 { 100 } else { report.score() * 100 / report.max_score() };
-    let verdict = format!("{}/{} points ({percent}%)", report.score(), report.max_score());
+    let verdict = match report.max_score() {
+        // Everything was set aside (no engine here): no score to speak of, and no 100% either.
+        0 if !report.not_run.is_empty() => "0/0 points (nothing could be graded here)".to_string(),
+        0 => "0/0 points (100%)".to_string(),
+        max => format!("{}/{max} points ({}%)", report.score(), report.score() * 100 / max),
+    };
     let verdict = if report.full_marks() { p.green(&verdict) } else { p.red(&verdict) };
     let _ = writeln!(
         out,
