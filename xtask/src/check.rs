@@ -279,17 +279,19 @@ fn engine_use(kind: &grading::rubric::CheckKind) -> Option<&'static str> {
     }
 }
 
+/// The services of `step` that run only in a Docker engine (no process stand-in runs them
+/// without one), by name.
+fn engine_only_services<'l>(lab: &'l grading::Lab, step: &str) -> Vec<&'l str> {
+    lab.services_for(&[step]).into_iter().filter(|s| s.without_engine().is_none()).map(|s| s.name.as_str()).collect()
+}
+
 /// Whether grading `selection` (without `--up`) asks a Docker engine: a check that reads or
 /// recreates containers, or a live check of a step whose services run in one (and have no
 /// process stand-in: without an engine, nothing of them can be running).
 fn asks_engine(selection: &Selection) -> bool {
     use grading::rubric::CheckKind;
     selection.steps.iter().any(|step| {
-        let in_engine_only = selection
-            .lab()
-            .services_for(&[step.id.as_str()])
-            .iter()
-            .any(|s| s.needs_engine() && s.without_engine().is_none());
+        let in_engine_only = !engine_only_services(selection.lab(), &step.id).is_empty();
         step.rubric.checks.iter().any(|c| {
             engine_use(&c.kind).is_some()
                 || (in_engine_only
@@ -330,28 +332,21 @@ pub fn without_engine(selection: &mut Selection, up: bool, auto: bool) -> anyhow
     const NO_ENGINE: &str = "a Docker engine (this machine has none)";
     let mut set_aside: BTreeMap<String, String> = BTreeMap::new();
     for step in &selection.steps {
-        let cannot_start: Vec<&str> = original
-            .services_for(&[step.id.as_str()])
-            .into_iter()
-            .filter(|s| s.without_engine().is_none())
-            .map(|s| s.name.as_str())
-            .collect();
+        let cannot_start = engine_only_services(&original, &step.id);
         for check in &step.rubric.checks {
-            let why = match &check.kind {
-                kind if engine_use(kind).is_some() => {
-                    Some(format!("{} {NO_ENGINE}", engine_use(kind).unwrap_or_default()))
-                }
+            let live = matches!(
+                check.kind,
                 CheckKind::Tcp(_) | CheckKind::Http(_) | CheckKind::Tls(_) | CheckKind::Persistence(_)
-                    if up && !cannot_start.is_empty() =>
-                {
+            );
+            let why = match engine_use(&check.kind) {
+                Some(how) => Some(format!("{how} {NO_ENGINE}")),
+                None if live && up && !cannot_start.is_empty() => {
                     Some(format!("it checks what --up starts ({}) in {NO_ENGINE}", cannot_start.join(", ")))
                 }
-                CheckKind::Tcp(_) | CheckKind::Http(_) | CheckKind::Tls(_) | CheckKind::Persistence(_)
-                    if auto && !cannot_start.is_empty() =>
-                {
+                None if live && auto && !cannot_start.is_empty() => {
                     Some(format!("it checks the running {}, which needs {NO_ENGINE}", cannot_start.join(" and ")))
                 }
-                _ => None,
+                None => None,
             };
             if let Some(why) = why {
                 set_aside.insert(check.id.clone(), why);

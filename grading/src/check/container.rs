@@ -304,7 +304,7 @@ pub(crate) async fn project_containers(
 
 /// The containers of `containers` whose role is `select`'s: by their image's family, or - for an
 /// image the submission built (Compose's `build:`) - by what that image runs, as the compose model
-/// reads a build's Dockerfile (see [`image_runs`]). Order kept.
+/// reads a build's Dockerfile (see [`read_image_runs`]). Order kept.
 pub(crate) async fn of_role(
     docker: &bollard::Docker,
     containers: Vec<bollard::models::ContainerSummary>,
@@ -319,8 +319,8 @@ pub(crate) async fn of_role(
             continue;
         }
         let runs = match container.image_id.clone() {
-            Some(id) => runs_of_image_id(docker, &id).await,
-            None => image_runs(docker, &image).await,
+            Some(id) => image_runs(docker, &id).await,
+            None => read_image_runs(docker, &image).await,
         };
         if select.matches_any(&runs, vars) {
             kept.push(container);
@@ -329,16 +329,16 @@ pub(crate) async fn of_role(
     kept
 }
 
-/// [`image_runs`] of an image by its id, asked of the engine once per process: an id names
-/// content that never changes, and a check of a running stack looks at the same few images for
-/// every role it selects.
-async fn runs_of_image_id(docker: &bollard::Docker, id: &str) -> Vec<String> {
+/// What the image with id `id` runs (see [`read_image_runs`]), asked of the engine once per
+/// process: an id names content that never changes, and a check of a running stack looks at the
+/// same few images for every role it selects.
+pub(crate) async fn image_runs(docker: &bollard::Docker, id: &str) -> Vec<String> {
     static KNOWN: std::sync::OnceLock<std::sync::Mutex<HashMap<String, Vec<String>>>> = std::sync::OnceLock::new();
     let known = KNOWN.get_or_init(Default::default);
     if let Some(runs) = known.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
         return runs.clone();
     }
-    let runs = image_runs(docker, id).await;
+    let runs = read_image_runs(docker, id).await;
     known.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), runs.clone());
     runs
 }
@@ -347,7 +347,7 @@ async fn runs_of_image_id(docker: &bollard::Docker, id: &str) -> Vec<String> {
 /// command starts, the packages its own build steps installed, and the tagged image it was built
 /// from (its history names the base where the engine has it: the classic builder's history does;
 /// BuildKit's leaves out the base's ids, and then the entrypoint and the packages tell).
-pub(crate) async fn image_runs(docker: &bollard::Docker, image: &str) -> Vec<String> {
+async fn read_image_runs(docker: &bollard::Docker, image: &str) -> Vec<String> {
     let mut runs = Vec::new();
     let mut add = |family: String| {
         if !family.is_empty() && !runs.contains(&family) {

@@ -336,20 +336,16 @@ pub(crate) fn installed_packages(command: &str) -> Vec<String> {
     let mut packages = Vec::new();
     for part in command.split(['&', ';', '|', '\n']) {
         let words: Vec<&str> = part.split_whitespace().filter(|w| *w != "\\").collect();
-        let Some(at) = words.windows(2).position(|w| {
-            let tool = w[0].rsplit('/').next().unwrap_or(w[0]);
-            matches!((tool, w[1]), ("apt-get" | "apt" | "dnf" | "yum" | "microdnf", "install") | ("apk", "add"))
+        // The tool, then its verb after any options (`apt-get -y install caddy`).
+        let Some(tool) = words.iter().position(|w| {
+            matches!(w.rsplit('/').next().unwrap_or(w), "apt-get" | "apt" | "dnf" | "yum" | "microdnf" | "apk")
         }) else {
-            // The options may come first: `apt-get -y install caddy`.
-            let tool = words.first().map(|w| w.rsplit('/').next().unwrap_or(w));
-            if matches!(tool, Some("apt-get" | "apt" | "dnf" | "yum")) {
-                if let Some(install) = words.iter().position(|w| *w == "install") {
-                    packages.extend(package_words(&words[install + 1..]));
-                }
-            }
             continue;
         };
-        packages.extend(package_words(&words[at + 2..]));
+        let verb = if words[tool].ends_with("apk") { "add" } else { "install" };
+        if let Some(at) = words[tool + 1..].iter().position(|w| *w == verb) {
+            packages.extend(package_words(&words[tool + 1 + at + 1..]));
+        }
     }
     packages
 }
