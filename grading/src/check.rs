@@ -30,12 +30,18 @@ pub use select::{family, Select};
 pub use tcp::TcpCheck;
 pub use tls::{TlsCheck, TlsExpect};
 
-use crate::rubric::CheckKind;
-use crate::runner::ServiceControl;
 use crate::vars::Vars;
+use futures_util::future::BoxFuture;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
+
+/// Control over services the grader started itself (given to the runner with `--up`).
+pub trait ServiceControl: Send + Sync {
+    /// Stops `service` and starts it again, returning once it is ready (or why it is not).
+    fn restart<'a>(&'a self, service: &'a str) -> BoxFuture<'a, Result<(), String>>;
+}
 
 /// What one attempt at a check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +91,7 @@ impl Mismatch {
     }
 }
 
-/// What checks may use while they run (the default: as [`crate::runner::GradeConfig`]'s).
+/// What checks may use while they run (the default: as the runner's `GradeConfig`'s).
 #[derive(Clone, Default)]
 pub struct Context {
     pub vars: Vars,
@@ -131,16 +137,108 @@ impl std::fmt::Debug for Context {
 /// (a connection the network dropped once is not the submission's fault).
 pub(crate) const SETTLED_ATTEMPTS: u32 = 2;
 
-/// Whether a kind is retried until its deadline (pollable) or runs once with deadlines of its own.
-pub(crate) fn is_polled(kind: &CheckKind) -> bool {
-    // Files do not change while they are graded: a rule on them answers at once, pass or fail.
-    if !kind.needs_running_system() {
-        return false;
+/// What a check kind needs of the system it grades. The runner (what is polled, what runs alone),
+/// `xtask` (whether an engine or a running system is needed) and the topology ask this; none of
+/// them matches on kinds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    /// Why it needs a Docker engine, if it does, worded to end with "... <the engine>": "it reads
+    /// the containers' state from".
+    pub engine: Option<&'static str>,
+    /// It looks at the running system (a server, a container), not only at the submission's
+    /// files: it cannot run when the services did not start.
+    pub running_system: bool,
+    /// It runs after all others, one at a time: it restarts services, or its window between two
+    /// readings must see its own traffic only.
+    pub alone: bool,
+    /// It is retried at its interval until its deadline, rather than run once with deadlines of
+    /// its own. Files do not change while they are graded: a rule on them is never polled.
+    pub polled: bool,
+}
+
+impl Needs {
+    /// What a rule on the submission's files needs: nothing running, no engine, one attempt.
+    pub const FILES: Needs = Needs { engine: None, running_system: false, alone: false, polled: false };
+    /// What a probe of the running system needs: it, polled until its deadline.
+    pub const LIVE: Needs = Needs { engine: None, running_system: true, alone: false, polled: true };
+}
+
+/// One check kind, as one unit: its name in a rubric, what it needs, the strings of its rubric
+/// entry that may hold placeholders, how that entry is validated, and one attempt at it.
+pub trait Kind: Send + Sync {
+    /// The name of its table in a rubric (`[check.http]`).
+    fn name(&self) -> &'static str;
+    fn needs(&self) -> Needs;
+    /// Every string in its parameters that may hold placeholders.
+    fn strings(&self) -> Vec<&str>;
+    /// What can be validated when the rubric loads, without a running system.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
     }
-    match kind {
-        CheckKind::Persistence(_) => false,
-        CheckKind::Container(c) => c.is_polled(),
-        _ => true,
+    /// One attempt, bounded by `deadline`; `interval` is for kinds that poll inside an attempt.
+    fn attempt<'a>(&'a self, ctx: &'a Context, deadline: Instant, interval: Duration) -> BoxFuture<'a, Attempt>;
+    /// The containers it reads, by name and by Compose project (placeholders unexpanded): what
+    /// the report's picture draws.
+    fn looks_at(&self) -> Looks<'_> {
+        Looks::default()
+    }
+    /// Whether its failure is about this one container, so the report's picture marks it.
+    fn is_about(&self, _container: &crate::picture::Container, _vars: &Vars) -> bool {
+        false
+    }
+    /// The services it restarts (placeholders unexpanded): a student is asked before it runs.
+    fn restarts(&self) -> &[String] {
+        &[]
+    }
+    /// The containers it recreates, if it does: a student is asked before it runs.
+    fn recreates(&self) -> Option<&Recreate> {
+        None
+    }
+}
+
+/// The containers a check reads (see [`Kind::looks_at`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Looks<'a> {
+    pub name: Option<&'a str>,
+    pub project: Option<&'a str>,
+}
+
+/// What a check looks at: one of the kinds, as a rubric's `[check.<kind>]` table names it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    File(FileCheck),
+    Dockerfile(Box<DockerfileCheck>),
+    Tcp(TcpCheck),
+    Http(Box<HttpCheck>),
+    Tls(TlsCheck),
+    Container(Box<ContainerCheck>),
+    Persistence(Box<PersistenceCheck>),
+    Compose(Box<ComposeCheck>),
+    Counters(Box<CountersCheck>),
+}
+
+impl CheckKind {
+    /// The kind itself: everything else about a check is asked of it.
+    pub fn kind(&self) -> &dyn Kind {
+        match self {
+            CheckKind::File(c) => c,
+            CheckKind::Dockerfile(c) => c.as_ref(),
+            CheckKind::Tcp(c) => c,
+            CheckKind::Http(c) => c.as_ref(),
+            CheckKind::Tls(c) => c,
+            CheckKind::Container(c) => c.as_ref(),
+            CheckKind::Persistence(c) => c.as_ref(),
+            CheckKind::Compose(c) => c.as_ref(),
+            CheckKind::Counters(c) => c.as_ref(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    pub fn needs(&self) -> Needs {
+        self.kind().needs()
     }
 }
 
@@ -184,26 +282,6 @@ where
             finished = Some(mismatch);
         }
         tokio::time::sleep(interval).await;
-    }
-}
-
-/// One attempt at `kind`, bounded by `deadline`.
-pub(crate) async fn attempt(
-    kind: &CheckKind,
-    ctx: &Context,
-    deadline: Instant,
-    interval: std::time::Duration,
-) -> Attempt {
-    match kind {
-        CheckKind::File(c) => c.attempt(ctx),
-        CheckKind::Dockerfile(c) => c.attempt(ctx),
-        CheckKind::Tcp(c) => c.attempt(ctx, deadline).await,
-        CheckKind::Http(c) => c.attempt(ctx, deadline).await,
-        CheckKind::Tls(c) => c.attempt(ctx, deadline).await,
-        CheckKind::Container(c) => c.attempt(ctx, deadline, interval).await,
-        CheckKind::Persistence(c) => c.attempt(ctx, deadline, interval).await,
-        CheckKind::Compose(c) => c.attempt(ctx).await,
-        CheckKind::Counters(c) => c.attempt(ctx, deadline).await,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod check;
 pub mod curriculum;
 pub mod duration;
 pub mod error;
+pub mod picture;
 pub mod report;
 pub mod rubric;
 pub mod runner;

@@ -16,6 +16,9 @@ use crate::check::Mismatch;
 use crate::rubric::{Check, Visibility};
 use std::time::Duration;
 
+/// What a check of the running system expected when the services it looks at did not start.
+pub const NOT_STARTED: &str = "the submission's services running";
+
 /// The outcome of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -51,7 +54,7 @@ pub struct Report {
     pub not_run: Vec<NotRun>,
     /// What was running while it was graded (containers, networks, volumes, ports), when an
     /// engine was there to ask: the HTML report draws it.
-    pub topology: Option<crate::topology::Topology>,
+    pub topology: Option<crate::picture::Topology>,
     /// What the grader changed on the way and let through (a port published on loopback only):
     /// not faults, said so that nothing of the run is hidden from the student.
     pub notes: Vec<String>,
@@ -239,7 +242,7 @@ impl Report {
 
     /// The report of a lab that could not be graded: every check of `steps` skipped as not run,
     /// and the error, so a gradebook gets a row that says why instead of a hole.
-    pub fn not_graded(lab: &str, title: &str, steps: &[crate::runner::StepRubric], error: String) -> Report {
+    pub fn not_graded(lab: &str, title: &str, steps: &[crate::rubric::StepRubric], error: String) -> Report {
         let reason = format!("not run: {error}");
         Report {
             lab: lab.to_string(),

@@ -81,77 +81,7 @@ pub struct Check {
     pub kind: CheckKind,
 }
 
-/// What a check looks at.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CheckKind {
-    File(FileCheck),
-    Dockerfile(Box<DockerfileCheck>),
-    Tcp(TcpCheck),
-    Http(Box<HttpCheck>),
-    Tls(TlsCheck),
-    Container(Box<ContainerCheck>),
-    Persistence(Box<PersistenceCheck>),
-    Compose(Box<ComposeCheck>),
-    Counters(Box<CountersCheck>),
-}
-
-impl CheckKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            CheckKind::File(_) => "file",
-            CheckKind::Dockerfile(_) => "dockerfile",
-            CheckKind::Tcp(_) => "tcp",
-            CheckKind::Http(_) => "http",
-            CheckKind::Tls(_) => "tls",
-            CheckKind::Container(_) => "container",
-            CheckKind::Persistence(_) => "persistence",
-            CheckKind::Compose(_) => "compose",
-            CheckKind::Counters(_) => "counters",
-        }
-    }
-
-    /// Whether the check looks at the running system (a server, a container) rather than only at
-    /// the submission's files: such checks cannot run when the services did not start.
-    pub fn needs_running_system(&self) -> bool {
-        !matches!(self, CheckKind::File(_) | CheckKind::Dockerfile(_) | CheckKind::Compose(_))
-    }
-
-    /// Checks that run after all others, one at a time: disruptive ones (they restart services),
-    /// and counter checks, whose window between two readings must see their own traffic only -
-    /// another check's requests moving the same cache would pass a cache nothing is wired to.
-    pub fn runs_alone(&self) -> bool {
-        matches!(self, CheckKind::Persistence(_) | CheckKind::Counters(_))
-    }
-
-    /// Every string in the kind's parameters that may hold placeholders.
-    fn strings(&self) -> Vec<&str> {
-        match self {
-            CheckKind::File(c) => c.strings(),
-            CheckKind::Dockerfile(c) => c.strings(),
-            CheckKind::Tcp(c) => vec![c.address.as_str()],
-            CheckKind::Http(c) => c.strings(),
-            CheckKind::Tls(c) => c.strings(),
-            CheckKind::Container(c) => c.strings(),
-            CheckKind::Persistence(c) => c.strings(),
-            CheckKind::Compose(c) => c.strings(),
-            CheckKind::Counters(c) => c.strings(),
-        }
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        match self {
-            CheckKind::File(c) => c.validate(),
-            CheckKind::Dockerfile(c) => c.validate(),
-            CheckKind::Tcp(_) => Ok(()),
-            CheckKind::Http(c) => c.validate(),
-            CheckKind::Tls(c) => c.validate(),
-            CheckKind::Container(c) => c.validate(),
-            CheckKind::Persistence(c) => c.validate(),
-            CheckKind::Compose(c) => c.validate(),
-            CheckKind::Counters(c) => c.validate(),
-        }
-    }
-}
+pub use crate::check::CheckKind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -290,8 +220,8 @@ impl Rubric {
             if check.interval.is_zero() || check.timeout < check.interval {
                 return Err(format!("check '{id}': the interval must be non-zero and no longer than the timeout"));
             }
-            check.kind.validate().map_err(|m| format!("check '{id}': {m}"))?;
-            for text in check.kind.strings().into_iter().chain([check.title.as_str(), check.hint.as_str()]) {
+            check.kind.kind().validate().map_err(|m| format!("check '{id}': {m}"))?;
+            for text in check.kind.kind().strings().into_iter().chain([check.title.as_str(), check.hint.as_str()]) {
                 for name in crate::vars::placeholders(text) {
                     if !known_vars.contains(name) && !crate::vars::BUILTIN.contains(&name) {
                         let known: Vec<_> =
@@ -357,6 +287,14 @@ impl Rubric {
     pub fn max_points(&self) -> u32 {
         self.checks.iter().map(|c| c.points).sum()
     }
+}
+
+/// One step to grade: its id and title, and its rubric.
+#[derive(Debug, Clone)]
+pub struct StepRubric {
+    pub id: String,
+    pub title: String,
+    pub rubric: Rubric,
 }
 
 /// Ids are grep-able slugs: `site-answers`, `app-info-fields`.

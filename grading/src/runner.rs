@@ -6,21 +6,15 @@
 //! - Disruptive checks (those that restart services) run alone, after everything they could disturb.
 //! - Nothing stops at the first failure; results come out in rubric order whatever the timing.
 
-use crate::check::{self, Attempt, Context, Mismatch};
+use crate::check::{self, Attempt, CheckKind, Context, Mismatch};
 use crate::report::{CheckReport, Report, Status, StepReport};
-use crate::rubric::{Check, CheckKind, Rubric};
+use crate::rubric::Check;
 use crate::vars::Vars;
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-/// Control over services the grader started itself (given to the runner with `--up`).
-pub trait ServiceControl: Send + Sync {
-    /// Stops `service` and starts it again, returning once it is ready (or why it is not).
-    fn restart<'a>(&'a self, service: &'a str) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
-}
+pub use crate::check::ServiceControl;
 
 /// Everything a grading run needs besides the rubrics. The default: no variables, no services,
 /// no engine, no deadline, nothing recreated, nothing known of the system (what tests start from).
@@ -66,13 +60,7 @@ impl std::fmt::Debug for GradeConfig {
     }
 }
 
-/// One step to grade: its id and title, and its rubric.
-#[derive(Debug, Clone)]
-pub struct StepRubric {
-    pub id: String,
-    pub title: String,
-    pub rubric: Rubric,
-}
+pub use crate::rubric::StepRubric;
 
 /// Grades `steps` of lab `lab_id` and returns the report.
 pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: &GradeConfig) -> Report {
@@ -147,7 +135,7 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
             continue;
         }
         let gentle: Vec<(usize, usize)> =
-            runnable.iter().copied().filter(|&(s, c)| !steps[s].rubric.checks[c].kind.runs_alone()).collect();
+            runnable.iter().copied().filter(|&(s, c)| !steps[s].rubric.checks[c].kind.needs().alone).collect();
         if gentle.is_empty() {
             // Persistence checks that recreate the same stack run as one sequence: each recreate
             // once, the checks' own steps in their own order.
@@ -177,7 +165,7 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
                 continue;
             }
             let ctx = ctx.clone();
-            let deadline = config.deadline.filter(|_| check.kind.needs_running_system());
+            let deadline = config.deadline.filter(|_| check.kind.needs().running_system);
             tasks.spawn(async move {
                 let report = match deadline {
                     None => run_check(&check, &ctx).await,
@@ -225,12 +213,12 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
 }
 
 /// What a check that could not run because the services did not start expected.
-pub const NOT_STARTED: &str = "the submission's services running";
+pub use crate::report::NOT_STARTED;
 
 /// The verdict on a check that cannot run: the services it needs did not start, or the run's wall
 /// clock has run out. Checks that read files only always run.
 fn not_run(check: &Check, step: &str, config: &GradeConfig) -> Option<CheckReport> {
-    if !check.kind.needs_running_system() {
+    if !check.kind.needs().running_system {
         return None;
     }
     if let Some(failure) = config.start_failures.get(step) {
@@ -324,8 +312,8 @@ async fn run_together(checks: &[Check], ctx: &Context, wall_clock: Option<Instan
 pub async fn run_check(check: &Check, ctx: &Context) -> CheckReport {
     let started = Instant::now();
     let deadline = started + check.timeout;
-    let once = || check::attempt(&check.kind, ctx, deadline, check.interval);
-    let attempt = if check::is_polled(&check.kind) {
+    let once = || check.kind.kind().attempt(ctx, deadline, check.interval);
+    let attempt = if check.kind.needs().polled {
         let limit = ctx.is_settled().then_some(check::SETTLED_ATTEMPTS);
         check::poll_at_most(deadline, check.interval, limit, once).await
     } else {

@@ -6,121 +6,11 @@
 //! only reads: nothing is started, changed or removed. A container is *at fault* when it is not
 //! running, restarts, reports unhealthy, or a failed container check names it.
 
-use crate::check::ContainerCheck;
-use crate::report::{Report, Status};
-use crate::rubric::CheckKind;
-use crate::runner::StepRubric;
+pub use crate::picture::{Container, Mount, Published, Tier, Topology};
+use crate::report::{Report, Status, NOT_STARTED};
+use crate::rubric::StepRubric;
 use crate::vars::Vars;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-/// The running system, as the report draws it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Topology {
-    /// In drawing order: front door first, then apps, then what keeps data.
-    pub containers: Vec<Container>,
-}
-
-/// Where a container stands on a request's path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Tier {
-    /// Terminates the client's connection and forwards it (nginx, Caddy, Traefik, ...).
-    FrontDoor,
-    /// Answers the request (WordPress, Nextcloud, a board, a site server, ...).
-    App,
-    /// Keeps data for the apps (a database, a cache).
-    Data,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
-    /// The engine's id for it.
-    pub id: String,
-    pub name: String,
-    pub image: String,
-    /// Its role in the lab's words ("database", "cache", "nextcloud"), from the image's family.
-    pub role: String,
-    pub tier: Tier,
-    /// `running`, `exited (1)`, `restarting`, `created`, ...
-    pub state: String,
-    /// `healthy`, `unhealthy` or `starting`: only when the image or the service has a healthcheck.
-    pub health: Option<String>,
-    pub networks: Vec<String>,
-    /// `127.0.0.1:9443 -> 443/tcp`.
-    pub published: Vec<Published>,
-    pub mounts: Vec<Mount>,
-    /// Why it is marked at fault (empty: it is not).
-    pub faults: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Published {
-    pub host_ip: String,
-    pub host_port: String,
-    /// `443/tcp`.
-    pub container_port: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
-    /// `volume`, `bind` or `tmpfs`.
-    pub kind: String,
-    /// The volume's name (anonymous ones: their first 12 digits), or the host path.
-    pub source: String,
-    pub target: String,
-}
-
-impl Container {
-    pub fn at_fault(&self) -> bool {
-        !self.faults.is_empty()
-    }
-}
-
-impl Topology {
-    /// The named volumes, each once, in order of first use.
-    pub fn volumes(&self) -> Vec<&str> {
-        let mut seen = BTreeSet::new();
-        self.containers
-            .iter()
-            .flat_map(|c| &c.mounts)
-            .filter(|m| m.kind == "volume")
-            .map(|m| m.source.as_str())
-            .filter(|v| seen.insert(*v))
-            .collect()
-    }
-
-    /// The request's path: (from, to) for each hop from a container to one of the next tier it
-    /// shares a network with (a user-defined one, or a namespace) (the front door to the apps, an app to its data). Containers that
-    /// share a network namespace (`--network container:`) reach each other on loopback: they
-    /// count as sharing one.
-    pub fn hops(&self) -> Vec<(usize, usize)> {
-        let mut hops = Vec::new();
-        for (i, from) in self.containers.iter().enumerate() {
-            for (j, to) in self.containers.iter().enumerate() {
-                let next = matches!(
-                    (from.tier, to.tier),
-                    (Tier::FrontDoor, Tier::App) | (Tier::App, Tier::Data) | (Tier::FrontDoor, Tier::Data)
-                );
-                if i == j || !next {
-                    continue;
-                }
-                // A front door that reaches an app goes no further itself.
-                if from.tier == Tier::FrontDoor
-                    && to.tier == Tier::Data
-                    && self.containers.iter().any(|c| c.tier == Tier::App)
-                {
-                    continue;
-                }
-                // Docker's default bridge joins unrelated containers, and gives no names to reach
-                // each other by: it is no path.
-                let path = |n: &&String| !matches!(n.as_str(), "bridge" | "host" | "none");
-                if from.networks.iter().filter(path).any(|n| to.networks.contains(n)) {
-                    hops.push((i, j));
-                }
-            }
-        }
-        hops
-    }
-}
 
 /// What to draw: containers by name, and every container of these Compose projects.
 #[derive(Debug, Clone, Default)]
@@ -138,10 +28,9 @@ impl Scope {
             compose_projects: projects.iter().map(|p| vars.expand(p)).collect(),
         };
         for check in steps.iter().flat_map(|s| &s.rubric.checks) {
-            if let CheckKind::Container(c) = &check.kind {
-                scope.names.extend(c.name.as_ref().map(|n| vars.expand(n)));
-                scope.compose_projects.extend(c.compose.as_ref().map(|c| vars.expand(&c.project)));
-            }
+            let looks = check.kind.kind().looks_at();
+            scope.names.extend(looks.name.map(|n| vars.expand(n)));
+            scope.compose_projects.extend(looks.project.map(|p| vars.expand(p)));
         }
         for list in [&mut scope.names, &mut scope.compose_projects] {
             list.sort();
@@ -319,16 +208,15 @@ pub fn mark(topology: &mut Topology, report: &Report, steps: &[StepRubric], vars
     // Checks that ran and failed: not those failed unrun because the services did not start.
     let failed: BTreeSet<&str> = report
         .checks()
-        .filter(|(_, c)| c.status == Status::Failed && c.expected.as_deref() != Some(crate::runner::NOT_STARTED))
+        .filter(|(_, c)| c.status == Status::Failed && c.expected.as_deref() != Some(NOT_STARTED))
         .map(|(_, c)| c.id.as_str())
         .collect();
     for check in steps.iter().flat_map(|s| &s.rubric.checks) {
-        let CheckKind::Container(kind) = &check.kind else { continue };
         if !failed.contains(check.id.as_str()) {
             continue;
         }
         for container in &mut topology.containers {
-            if is_about(kind, container, vars) {
+            if check.kind.kind().is_about(container, vars) {
                 container.faults.push(format!("failed {}", check.id));
             }
         }
@@ -361,21 +249,6 @@ pub fn mark(topology: &mut Topology, report: &Report, steps: &[StepRubric], vars
             container.networks.push(own);
         }
     }
-}
-
-/// Whether a container check is about this one container: by its name or its Compose service. A
-/// check of every container of a role (`select`) is not: one sick database fails it for all, and
-/// the sick one is marked by its own state.
-fn is_about(check: &ContainerCheck, container: &Container, vars: &Vars) -> bool {
-    if let Some(name) = &check.name {
-        return vars.expand(name) == container.name;
-    }
-    let Some(compose) = &check.compose else { return false };
-    // By service: Compose names its containers project-service-N (v2) or project_service_N (v1).
-    let (project, service) = (vars.expand(&compose.project), compose.service.as_deref().map(|s| vars.expand(s)));
-    service.is_some_and(|service| {
-        [format!("{project}-{service}-"), format!("{project}_{service}_")].iter().any(|p| container.name.starts_with(p))
-    })
 }
 
 #[cfg(test)]

@@ -147,7 +147,7 @@ impl Run {
             let copy = run.dir.join("submission");
             crate::copy::copy_submission(submission, &copy)
                 .map_err(io(format!("copy the submission {} into the run", submission.display())))?;
-            let (uid, gid) = crate::toolbox::sandbox_user();
+            let (uid, gid) = crate::copy::sandbox_user();
             crate::copy::chown_all(&copy, uid, gid).map_err(io("give the copy to the sandbox's user".into()))?;
             run.copy = Some(copy.canonicalize().unwrap_or(copy));
         }

@@ -65,19 +65,6 @@ impl CommandResult {
     }
 }
 
-/// The user the toolbox runs as: `nobody` when the grader is root, else the grader's own user
-/// (who owns the copy).
-pub(crate) fn sandbox_user() -> (u32, u32) {
-    #[allow(unsafe_code)]
-    // SAFETY: getuid(2) and getgid(2) cannot fail and touch no memory.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
-    if uid == 0 {
-        (65534, 65534)
-    } else {
-        (uid, gid)
-    }
-}
-
 /// Compose v2 as a Docker CLI plugin on the host, if there is one: mounted into the toolbox as
 /// well (the toolbox image has its own v2, which Docker's CLI finds first; an older toolbox
 /// image had only v1).
@@ -100,7 +87,7 @@ impl Run {
     /// timeout, then it is killed). The container stays until the run is reaped.
     pub async fn command(&self, command: &SandboxCommand) -> Result<CommandResult, RunError> {
         let docker = self.docker();
-        let (uid, gid) = sandbox_user();
+        let (uid, gid) = crate::copy::sandbox_user();
         let socket = self.proxy_socket().ok_or_else(|| RunError::Toolbox("the run's proxy has stopped".into()))?;
         let mut binds = vec![format!("{}:/var/run/docker.sock", socket.display())];
         if let Some(copy) = self.submission() {

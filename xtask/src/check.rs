@@ -267,18 +267,6 @@ async fn settled(selection: &Selection, docker: Option<&bollard::Docker>) -> boo
     true
 }
 
-/// Why a check cannot run without a Docker engine, if it cannot: it reads containers, execs in
-/// one (a cache's counters) or recreates them.
-fn engine_use(kind: &grading::rubric::CheckKind) -> Option<&'static str> {
-    use grading::rubric::CheckKind;
-    match kind {
-        CheckKind::Container(_) => Some("it reads the containers' state from"),
-        CheckKind::Counters(_) => Some("it reads the cache's counters inside its container, through"),
-        CheckKind::Persistence(p) if p.recreate.is_some() => Some("it recreates containers through"),
-        _ => None,
-    }
-}
-
 /// The services of `step` that run only in a Docker engine (no process stand-in runs them
 /// without one), by name.
 fn engine_only_services<'l>(lab: &'l grading::Lab, step: &str) -> Vec<&'l str> {
@@ -289,16 +277,11 @@ fn engine_only_services<'l>(lab: &'l grading::Lab, step: &str) -> Vec<&'l str> {
 /// recreates containers, or a live check of a step whose services run in one (and have no
 /// process stand-in: without an engine, nothing of them can be running).
 fn asks_engine(selection: &Selection) -> bool {
-    use grading::rubric::CheckKind;
     selection.steps.iter().any(|step| {
         let in_engine_only = !engine_only_services(selection.lab(), &step.id).is_empty();
         step.rubric.checks.iter().any(|c| {
-            engine_use(&c.kind).is_some()
-                || (in_engine_only
-                    && matches!(
-                        c.kind,
-                        CheckKind::Tcp(_) | CheckKind::Http(_) | CheckKind::Tls(_) | CheckKind::Persistence(_)
-                    ))
+            let needs = c.kind.needs();
+            needs.engine.is_some() || (in_engine_only && needs.running_system)
         })
     })
 }
@@ -311,7 +294,6 @@ fn asks_engine(selection: &Selection) -> bool {
 /// them), with `--up` or `auto` the live checks of a step whose services cannot run here, and
 /// every check that requires one set aside. What is left is graded as usual.
 pub fn without_engine(selection: &mut Selection, up: bool, auto: bool) -> anyhow::Result<Vec<grading::NotRun>> {
-    use grading::rubric::CheckKind;
     let original = selection.lab().clone();
     let on_this_machine: Vec<&str> = original
         .services_for(&selection.step_ids())
@@ -334,11 +316,9 @@ pub fn without_engine(selection: &mut Selection, up: bool, auto: bool) -> anyhow
     for step in &selection.steps {
         let cannot_start = engine_only_services(&original, &step.id);
         for check in &step.rubric.checks {
-            let live = matches!(
-                check.kind,
-                CheckKind::Tcp(_) | CheckKind::Http(_) | CheckKind::Tls(_) | CheckKind::Persistence(_)
-            );
-            let why = match engine_use(&check.kind) {
+            let needs = check.kind.needs();
+            let live = needs.running_system;
+            let why = match needs.engine {
                 Some(how) => Some(format!("{how} {NO_ENGINE}")),
                 None if live && up && !cannot_start.is_empty() => {
                     Some(format!("it checks what --up starts ({}) in {NO_ENGINE}", cannot_start.join(", ")))
@@ -464,38 +444,34 @@ async fn adopt_started_project(options: &CheckOptions, selection: &mut Selection
     }
 }
 
-/// The Compose projects whose containers the selected checks would recreate.
-/// The services the selected persistence checks restart (by name, variables expanded).
+/// The services the selected checks restart (by name, variables expanded).
 fn restarted_services(selection: &Selection) -> Vec<String> {
     let mut names: Vec<String> = selection
         .steps
         .iter()
         .flat_map(|s| &s.rubric.checks)
-        .flat_map(|c| match &c.kind {
-            grading::rubric::CheckKind::Persistence(p) => p.restart.iter().map(|r| selection.vars.expand(r)).collect(),
-            _ => Vec::new(),
-        })
+        .flat_map(|c| c.kind.kind().restarts().iter().map(|r| selection.vars.expand(r)))
         .collect();
     names.sort();
     names.dedup();
     names
 }
 
+/// The Compose projects whose containers the selected checks would recreate.
 fn recreated_projects(selection: &Selection) -> Vec<String> {
     let mut projects: Vec<String> = selection
         .steps
         .iter()
         .flat_map(|s| &s.rubric.checks)
-        .filter_map(|c| match &c.kind {
-            grading::rubric::CheckKind::Persistence(p) => p.recreate.as_ref().map(|r| {
+        .filter_map(|c| {
+            c.kind.kind().recreates().map(|r| {
                 let named: Vec<String> =
                     r.steps.iter().filter_map(|s| s.container.as_ref()).map(|c| selection.vars.expand(c)).collect();
                 match r.project.is_empty() {
                     false => format!("the containers of Compose project {}", selection.vars.expand(&r.project)),
                     true => format!("containers {}", named.join(", ")),
                 }
-            }),
-            _ => None,
+            })
         })
         .collect();
     projects.sort();
@@ -534,7 +510,7 @@ fn allowed_on_a_terminal(selection: &Selection) -> anyhow::Result<bool> {
 /// An engine connection when some selected check looks at containers, or `--up` starts some
 /// (else none is needed, and none is asked for).
 async fn engine_if_needed(selection: &Selection, up: bool) -> anyhow::Result<Option<crate::engine::Engine>> {
-    let checks_need = selection.steps.iter().flat_map(|s| &s.rubric.checks).any(|c| engine_use(&c.kind).is_some());
+    let checks_need = selection.steps.iter().flat_map(|s| &s.rubric.checks).any(|c| c.kind.needs().engine.is_some());
     let up_needs = up && needs_run(selection);
     if !checks_need && !up_needs {
         return Ok(None);

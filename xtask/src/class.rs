@@ -4,7 +4,8 @@
 //! not-graded rows marked), `similarity.csv`, and the gradebook in the import formats of
 //! Canvas and Moodle (`canvas.csv`, `moodle.csv`; `cargo xtask publish` joins several labs').
 
-use crate::batch::{Entry, Row, StepColumns};
+use crate::gradebook::{Row, StepColumns};
+use crate::roster::Entry;
 use anyhow::{bail, Context};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -346,7 +347,7 @@ pub fn class_html(
     failures: &[Failure],
     pairs: &[Similar],
 ) -> String {
-    let (_, summary) = crate::batch::summary(steps, rows);
+    let (_, summary) = crate::gradebook::summary(steps, rows);
     let graded: Vec<&Row> = rows.iter().filter(|r| r.score.is_some()).collect();
     // The score distribution: ten bins of the percentage (100% in the last).
     let mut bins = [0usize; 10];
@@ -402,7 +403,7 @@ pub fn class_html(
     }
     let mut students = String::new();
     for row in rows {
-        let stem = stems.get(&row.student).cloned().unwrap_or_else(|| crate::batch::stem(&row.student));
+        let stem = stems.get(&row.student).cloned().unwrap_or_else(|| crate::roster::stem(&row.student));
         let name = if row.score.is_some() || row.status == "error" || row.status == "timeout" {
             format!("<a href=\"reports/{}.html\">{}</a>", esc(&stem), esc(&row.student))
         } else {

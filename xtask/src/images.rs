@@ -90,7 +90,7 @@ pub fn static_binary(root: &Path, package: &str, bin: &str) -> anyhow::Result<Pa
 /// returns their paths, in order.
 pub fn static_binaries(root: &Path, wanted: &[(&str, &str)]) -> anyhow::Result<Vec<PathBuf>> {
     // Beside the grader's other builds: under CARGO_TARGET_DIR when it is set.
-    let target_dir = crate::services::target_dir(root).join("static");
+    let target_dir = crate::target_dir(root).join("static");
     let names: Vec<String> = wanted.iter().map(|(package, bin)| format!("{bin} ({package})")).collect();
     crate::progress::say(format!("building {} as static binaries ...", names.join(", ")));
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -354,7 +354,7 @@ pub struct BuildLock(#[allow(dead_code)] std::fs::File);
 impl BuildLock {
     pub fn acquire(root: &Path) -> anyhow::Result<BuildLock> {
         use std::os::fd::AsRawFd;
-        let dir = crate::services::target_dir(root).join("clabs");
+        let dir = crate::target_dir(root).join("clabs");
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join("images.lock");
         let file = std::fs::OpenOptions::new()

@@ -151,7 +151,7 @@ pub fn prepare(
         let program = match (&s.program, s.is_command()) {
             (Some(_), _) => None,
             (None, true) => statics.get(s.bin()).cloned(),
-            (None, false) => Some(target_dir(grader).join("debug").join(s.bin())),
+            (None, false) => Some(crate::target_dir(grader).join("debug").join(s.bin())),
         };
         let command = s.start.as_ref().map(|start| CommandSpec {
             program: match &s.program {
@@ -188,19 +188,6 @@ pub fn prepare(
         });
     }
     Ok(specs)
-}
-
-/// The grader's cargo target directory (honours `CARGO_TARGET_DIR`).
-pub fn target_dir(grader: &Path) -> PathBuf {
-    target_dir_of(grader, std::env::var_os("CARGO_TARGET_DIR").as_deref())
-}
-
-/// `CARGO_TARGET_DIR` as cargo reads it: relative to where cargo runs (the grader), else `target`.
-fn target_dir_of(grader: &Path, cargo_target_dir: Option<&std::ffi::OsStr>) -> PathBuf {
-    match cargo_target_dir {
-        Some(dir) if !dir.is_empty() => grader.join(dir),
-        _ => grader.join("target"),
-    }
 }
 
 /// Fails with a clear message if something already listens where a service will.
@@ -556,18 +543,4 @@ pub fn last_line(log: &Path) -> String {
             || format!("no output (log: {})", log.display()),
             |line| format!("its last words: \"{}\" (log: {})", line.trim(), log.display()),
         )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builds_go_where_cargo_target_dir_says() {
-        let grader = Path::new("/course");
-        assert_eq!(target_dir_of(grader, None), PathBuf::from("/course/target"));
-        assert_eq!(target_dir_of(grader, Some("".as_ref())), PathBuf::from("/course/target"));
-        assert_eq!(target_dir_of(grader, Some("/cache/t".as_ref())), PathBuf::from("/cache/t"));
-        assert_eq!(target_dir_of(grader, Some("out".as_ref())), PathBuf::from("/course/out"));
-    }
 }

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use xtask::batch::{Row, StepColumns};
+use xtask::gradebook::{Row, StepColumns};
 
 fn row(student: &str, score: Option<u32>, checks: &[(&str, u32)], late: Option<usize>, status: &str) -> Row {
     Row {

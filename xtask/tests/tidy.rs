@@ -129,3 +129,116 @@ fn label_keys_are_defined_once() {
     let labels = std::fs::read_to_string(root().join("policy/src/labels.rs")).unwrap();
     assert!(labels.contains("\"org.containerlabs."), "the scan can fail: the module holds what it looks for");
 }
+
+/// The modules of one crate's `src` (a file, or a folder with its files), each with the modules of
+/// the same crate it names through `crate::` in its code (not its tests or comments).
+fn module_imports(src: &Path) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_sources(src, &mut files);
+    let mut imports: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
+    for path in files {
+        let relative = path.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+        let module = relative.split('/').next().unwrap().trim_end_matches(".rs").to_string();
+        if matches!(module.as_str(), "lib" | "main" | "bin") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code: String = text
+            .split("#[cfg(test)]")
+            .next()
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let named = imports.entry(module.clone()).or_default();
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            let heads: Vec<&str> = match rest.strip_prefix('{') {
+                // `crate::{a::X, b}`: the first segment of each path in the group.
+                Some(group) => {
+                    let group = &group[..group.find("};").or_else(|| group.find('}')).unwrap_or(group.len())];
+                    let mut depth = 0;
+                    let mut heads = vec![group.trim_start()];
+                    for (i, c) in group.char_indices() {
+                        match c {
+                            '{' => depth += 1,
+                            '}' => depth -= 1,
+                            ',' if depth == 0 => heads.push(group[i + 1..].trim_start()),
+                            _ => {}
+                        }
+                    }
+                    heads
+                }
+                None => vec![rest],
+            };
+            for head in heads {
+                let name: String = head.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                if !name.is_empty() && name != module && name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+                    named.insert(name);
+                }
+            }
+        }
+    }
+    imports
+}
+
+/// A circle of imports among `imports`' modules, if there is one: `a -> b -> a`.
+fn import_circle(imports: &std::collections::BTreeMap<String, std::collections::BTreeSet<String>>) -> Option<String> {
+    fn visit<'a>(
+        module: &'a str,
+        imports: &'a std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut std::collections::BTreeSet<&'a str>,
+    ) -> Option<String> {
+        if let Some(at) = path.iter().position(|m| *m == module) {
+            let mut circle = path[at..].to_vec();
+            circle.push(module);
+            return Some(circle.join(" -> "));
+        }
+        if !done.insert(module) {
+            return None;
+        }
+        path.push(module);
+        for next in imports.get(module).into_iter().flatten().filter(|m| imports.contains_key(*m)) {
+            if let Some(circle) = visit(next, imports, path, done) {
+                return Some(circle);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    imports.keys().find_map(|m| visit(m, imports, &mut Vec::new(), &mut done))
+}
+
+/// No crate's modules import each other in a circle: each crate reads bottom-up (`grading`:
+/// vars, then check, rubric, report, runner, topology; `xtask`: process and course below the
+/// commands).
+#[test]
+fn no_crate_has_an_import_circle() {
+    let root = root();
+    let mut crates: Vec<PathBuf> =
+        ["grading", "xtask", "sandbox", "policy", "testkit"].iter().map(|c| root.join(c)).collect();
+    crates.extend(
+        std::fs::read_dir(root.join("labs")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("src").is_dir()),
+    );
+    let mut circles = Vec::new();
+    for dir in &crates {
+        let imports = module_imports(&dir.join("src"));
+        if let Some(circle) = import_circle(&imports) {
+            circles.push(format!("{}: {circle}", dir.strip_prefix(&root).unwrap().display()));
+        }
+    }
+    assert!(circles.is_empty(), "modules that import each other in a circle:\n{}", circles.join("\n"));
+    // The scan can fail: a circle written out is one it finds.
+    let made: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = [
+        ("report".to_string(), ["check".to_string()].into()),
+        ("check".to_string(), ["rubric".to_string()].into()),
+        ("rubric".to_string(), ["report".to_string()].into()),
+    ]
+    .into();
+    assert_eq!(import_circle(&made).as_deref(), Some("check -> rubric -> report -> check"));
+    let grading = module_imports(&root.join("grading/src"));
+    assert!(grading["runner"].contains("report") && grading["report"].contains("rubric"), "{grading:?}");
+}

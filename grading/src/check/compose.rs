@@ -9,12 +9,14 @@
 //! installed, the `valid` rule also asks it (`config --quiet`), so the file is one Compose accepts.
 
 use super::select::Select;
-use super::{Attempt, Context, Mismatch};
+use super::{Attempt, Context, Kind, Mismatch, Needs};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Environment names that hold secrets (upper-cased before matching).
 const SECRET_WORDS: &[&str] = &["PASSWORD", "PASSWD", "SECRET", "TOKEN", "_KEY", "SALT"];
@@ -171,14 +173,6 @@ pub enum Rule {
 }
 
 impl ComposeCheck {
-    pub(crate) fn strings(&self) -> Vec<&str> {
-        let mut all = vec![self.file.as_str()];
-        all.extend(self.select.iter().chain(&self.from).flat_map(Select::strings));
-        all.extend(self.state.iter().flat_map(|s| [s.role.as_str(), s.images.as_str()]));
-        all.extend(self.depends.iter().chain(&self.needs).flat_map(|d| [d.role.as_str(), d.images.as_str()]));
-        all
-    }
-
     /// What of `needs` the file lacks, in words; `None` when it has everything.
     pub fn unmet_needs(&self, project: &Project, vars: &crate::vars::Vars) -> Option<String> {
         let mut lacking = Vec::new();
@@ -200,34 +194,7 @@ impl ComposeCheck {
         (!lacking.is_empty()).then(|| format!("scores once the file has what it is about: {}", lacking.join("; ")))
     }
 
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        let path = Path::new(&self.file);
-        if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(format!("compose file '{}' must be relative to the submission and stay inside it", self.file));
-        }
-        if !self.services.is_empty() && !self.select.is_empty() {
-            return Err("give services by name or select them by role, not both".into());
-        }
-        match self.rule {
-            Rule::StateOnNamedVolumes if self.state.is_empty() => Err(
-                "rule state-on-named-volumes needs state = [{ role = \"...\", images = \"...\", paths = [\"/path\"] }]"
-                    .into(),
-            ),
-            Rule::DependsHealthy if self.depends.is_empty() => {
-                Err("rule depends-healthy needs depends = [{ role = \"...\", images = \"...\", on = [\"VARIABLE\"] }]"
-                    .into())
-            }
-            Rule::NetworksOnly if self.networks.is_empty() || (self.services.is_empty() && self.select.is_empty()) => {
-                Err("rule networks-only needs services or select, and networks = [...]".into())
-            }
-            Rule::Isolated if self.from.is_empty() || self.select.is_empty() => {
-                Err("rule isolated needs select = [...] and from = [...]".into())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    pub(crate) async fn attempt(&self, ctx: &Context) -> Attempt {
+    pub(crate) async fn attempt_at(&self, ctx: &Context) -> Attempt {
         let relative = ctx.vars.expand(&self.file);
         let path = compose_file(&ctx.submission.join(&relative));
         let shown = path.strip_prefix(&ctx.submission).unwrap_or(&path).display().to_string();
@@ -502,6 +469,55 @@ impl ComposeCheck {
             }
         }
         problems
+    }
+}
+
+impl Kind for ComposeCheck {
+    fn name(&self) -> &'static str {
+        "compose"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::FILES
+    }
+
+    fn strings(&self) -> Vec<&str> {
+        let mut all = vec![self.file.as_str()];
+        all.extend(self.select.iter().chain(&self.from).flat_map(Select::strings));
+        all.extend(self.state.iter().flat_map(|s| [s.role.as_str(), s.images.as_str()]));
+        all.extend(self.depends.iter().chain(&self.needs).flat_map(|d| [d.role.as_str(), d.images.as_str()]));
+        all
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let path = Path::new(&self.file);
+        if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(format!("compose file '{}' must be relative to the submission and stay inside it", self.file));
+        }
+        if !self.services.is_empty() && !self.select.is_empty() {
+            return Err("give services by name or select them by role, not both".into());
+        }
+        match self.rule {
+            Rule::StateOnNamedVolumes if self.state.is_empty() => Err(
+                "rule state-on-named-volumes needs state = [{ role = \"...\", images = \"...\", paths = [\"/path\"] }]"
+                    .into(),
+            ),
+            Rule::DependsHealthy if self.depends.is_empty() => {
+                Err("rule depends-healthy needs depends = [{ role = \"...\", images = \"...\", on = [\"VARIABLE\"] }]"
+                    .into())
+            }
+            Rule::NetworksOnly if self.networks.is_empty() || (self.services.is_empty() && self.select.is_empty()) => {
+                Err("rule networks-only needs services or select, and networks = [...]".into())
+            }
+            Rule::Isolated if self.from.is_empty() || self.select.is_empty() => {
+                Err("rule isolated needs select = [...] and from = [...]".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn attempt<'a>(&'a self, ctx: &'a Context, _deadline: Instant, _interval: Duration) -> BoxFuture<'a, Attempt> {
+        Box::pin(self.attempt_at(ctx))
     }
 }
 

@@ -10,8 +10,9 @@
 //! ```
 
 use super::select::Select;
-use super::{Attempt, Context, Mismatch};
+use super::{Attempt, Context, Kind, Looks, Mismatch, Needs};
 use bollard::models::ContainerInspectResponse;
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
@@ -121,46 +122,6 @@ pub struct ContainerExpect {
 }
 
 impl ContainerCheck {
-    pub(crate) fn strings(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self.name.iter().map(String::as_str).collect();
-        if let Some(c) = &self.compose {
-            all.extend(c.strings());
-        }
-        for e in self.exec.iter().chain(&self.wait_for) {
-            all.extend(e.command.iter().map(String::as_str));
-            all.extend(e.output_contains.as_deref());
-            all.extend(e.user.as_deref());
-            all.extend(e.what.as_deref());
-        }
-        all.extend(self.expect.shares_network_with.iter().map(String::as_str));
-        all.extend(self.expect.logs_contain.iter().map(String::as_str));
-        all
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.name.is_some() == self.compose.is_some() {
-            return Err("give the container's name or its compose service, not both or neither".into());
-        }
-        if let Some(compose) = &self.compose {
-            compose.validate()?;
-        }
-        for port in self.expect.published.iter().chain(&self.expect.not_published) {
-            let ok = port
-                .split_once('/')
-                .is_some_and(|(n, proto)| n.parse::<u16>().is_ok() && matches!(proto, "tcp" | "udp"));
-            if !ok {
-                return Err(format!("port '{port}' must look like \"80/tcp\""));
-            }
-        }
-        if self.exec.as_ref().is_some_and(|e| e.command.is_empty()) {
-            return Err("exec.command is empty".into());
-        }
-        if self.wait_for.as_ref().is_some_and(|e| e.command.is_empty()) {
-            return Err("wait_for.command is empty".into());
-        }
-        Ok(())
-    }
-
     fn describe(&self, ctx: &Context) -> String {
         match (&self.name, &self.compose) {
             (Some(name), _) => format!("container {}", ctx.vars.expand(name)),
@@ -174,13 +135,7 @@ impl ContainerCheck {
         }
     }
 
-    /// Whether the runner repeats attempts until the deadline: not with `wait_for`, whose attempt
-    /// waits for readiness itself and then judges once (so a fault is reported without waiting).
-    pub(crate) fn is_polled(&self) -> bool {
-        self.wait_for.is_none()
-    }
-
-    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
+    pub(crate) async fn attempt_at(&self, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
         let Some(docker) = &ctx.docker else {
             return Attempt::CannotRun("needs a Docker engine, and none was connected".into());
         };
@@ -224,6 +179,83 @@ impl ContainerCheck {
                 "the Docker engine did not answer before the deadline",
             )),
         }
+    }
+}
+
+impl Kind for ContainerCheck {
+    fn name(&self) -> &'static str {
+        "container"
+    }
+
+    /// Polled until the deadline, but not with `wait_for`, whose attempt waits for readiness
+    /// itself and then judges once (so a fault is reported without waiting).
+    fn needs(&self) -> Needs {
+        Needs { engine: Some("it reads the containers' state from"), polled: self.wait_for.is_none(), ..Needs::LIVE }
+    }
+
+    fn strings(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.name.iter().map(String::as_str).collect();
+        if let Some(c) = &self.compose {
+            all.extend(c.strings());
+        }
+        for e in self.exec.iter().chain(&self.wait_for) {
+            all.extend(e.command.iter().map(String::as_str));
+            all.extend(e.output_contains.as_deref());
+            all.extend(e.user.as_deref());
+            all.extend(e.what.as_deref());
+        }
+        all.extend(self.expect.shares_network_with.iter().map(String::as_str));
+        all.extend(self.expect.logs_contain.iter().map(String::as_str));
+        all
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.name.is_some() == self.compose.is_some() {
+            return Err("give the container's name or its compose service, not both or neither".into());
+        }
+        if let Some(compose) = &self.compose {
+            compose.validate()?;
+        }
+        for port in self.expect.published.iter().chain(&self.expect.not_published) {
+            let ok = port
+                .split_once('/')
+                .is_some_and(|(n, proto)| n.parse::<u16>().is_ok() && matches!(proto, "tcp" | "udp"));
+            if !ok {
+                return Err(format!("port '{port}' must look like \"80/tcp\""));
+            }
+        }
+        if self.exec.as_ref().is_some_and(|e| e.command.is_empty()) {
+            return Err("exec.command is empty".into());
+        }
+        if self.wait_for.as_ref().is_some_and(|e| e.command.is_empty()) {
+            return Err("wait_for.command is empty".into());
+        }
+        Ok(())
+    }
+
+    fn attempt<'a>(&'a self, ctx: &'a Context, deadline: Instant, interval: Duration) -> BoxFuture<'a, Attempt> {
+        Box::pin(self.attempt_at(ctx, deadline, interval))
+    }
+
+    fn looks_at(&self) -> Looks<'_> {
+        Looks { name: self.name.as_deref(), project: self.compose.as_ref().map(|c| c.project.as_str()) }
+    }
+
+    /// By its name or its Compose service. A check of every container of a role (`select`) is
+    /// not about one: one sick database fails it for all, and the sick one is marked by its own
+    /// state.
+    fn is_about(&self, container: &crate::picture::Container, vars: &crate::vars::Vars) -> bool {
+        if let Some(name) = &self.name {
+            return vars.expand(name) == container.name;
+        }
+        let Some(compose) = &self.compose else { return false };
+        // By service: Compose names its containers project-service-N (v2) or project_service_N (v1).
+        let (project, service) = (vars.expand(&compose.project), compose.service.as_deref().map(|s| vars.expand(s)));
+        service.is_some_and(|service| {
+            [format!("{project}-{service}-"), format!("{project}_{service}_")]
+                .iter()
+                .any(|p| container.name.starts_with(p))
+        })
     }
 }
 

@@ -16,9 +16,11 @@
 
 use super::container::{exec_output, find_all, ComposeService};
 use super::http::HttpCheck;
-use super::{Attempt, Context, Mismatch};
+use super::{Attempt, Context, Kind, Mismatch, Needs};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -61,37 +63,7 @@ fn one() -> u64 {
 const UNREACHABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl CountersCheck {
-    pub(crate) fn strings(&self) -> Vec<&str> {
-        let mut all: Vec<&str> = self.command.iter().map(String::as_str).collect();
-        all.extend(self.name.as_deref());
-        if let Some(c) = &self.compose {
-            all.extend(c.strings());
-        }
-        for of in &self.by_image {
-            all.push(of.images.as_str());
-            all.extend(of.command.iter().map(String::as_str));
-        }
-        all.extend(self.traffic.iter().flat_map(HttpCheck::strings));
-        all
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.name.is_some() == self.compose.is_some() {
-            return Err("give the cache's container as name or as compose, one of them".into());
-        }
-        let own = !self.command.is_empty() && !self.fields.is_empty();
-        let per_image =
-            !self.by_image.is_empty() && self.by_image.iter().all(|o| !o.command.is_empty() && !o.fields.is_empty());
-        if !(own || per_image) || self.traffic.is_empty() {
-            return Err("counters needs command and fields (or by_image entries with both), and traffic".into());
-        }
-        for (i, request) in self.traffic.iter().enumerate() {
-            request.validate().map_err(|m| format!("traffic[{i}]: {m}"))?;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant) -> Attempt {
+    pub(crate) async fn attempt_at(&self, ctx: &Context, deadline: Instant) -> Attempt {
         let Some(docker) = &ctx.docker else {
             return Attempt::CannotRun("needs a Docker engine, and none was connected".into());
         };
@@ -192,6 +164,54 @@ impl CountersCheck {
             Ok(attempt) => attempt,
             Err(_) => Attempt::Fail(Mismatch::cut_off("the counters read twice", "the deadline passed first")),
         }
+    }
+}
+
+impl Kind for CountersCheck {
+    fn name(&self) -> &'static str {
+        "counters"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            engine: Some("it reads the cache's counters inside its container, through"),
+            alone: true,
+            ..Needs::LIVE
+        }
+    }
+
+    fn strings(&self) -> Vec<&str> {
+        let mut all: Vec<&str> = self.command.iter().map(String::as_str).collect();
+        all.extend(self.name.as_deref());
+        if let Some(c) = &self.compose {
+            all.extend(c.strings());
+        }
+        for of in &self.by_image {
+            all.push(of.images.as_str());
+            all.extend(of.command.iter().map(String::as_str));
+        }
+        all.extend(self.traffic.iter().flat_map(HttpCheck::strings));
+        all
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.name.is_some() == self.compose.is_some() {
+            return Err("give the cache's container as name or as compose, one of them".into());
+        }
+        let own = !self.command.is_empty() && !self.fields.is_empty();
+        let per_image =
+            !self.by_image.is_empty() && self.by_image.iter().all(|o| !o.command.is_empty() && !o.fields.is_empty());
+        if !(own || per_image) || self.traffic.is_empty() {
+            return Err("counters needs command and fields (or by_image entries with both), and traffic".into());
+        }
+        for (i, request) in self.traffic.iter().enumerate() {
+            request.validate().map_err(|m| format!("traffic[{i}]: {m}"))?;
+        }
+        Ok(())
+    }
+
+    fn attempt<'a>(&'a self, ctx: &'a Context, deadline: Instant, _interval: Duration) -> BoxFuture<'a, Attempt> {
+        Box::pin(self.attempt_at(ctx, deadline))
     }
 }
 

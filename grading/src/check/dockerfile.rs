@@ -5,10 +5,13 @@
 //! built `FROM` inside the file (a multi-stage build's `USER` or `HEALTHCHECK` carries over from
 //! the stage it builds on). A rubric gives one rule per check, so each fault fails its own check.
 
-use super::{Attempt, Context, Mismatch};
+use super::{Attempt, Context, Kind, Mismatch, Needs};
 use dockerfile_parser::{Dockerfile, Instruction, ShellOrExecExpr, StageParent};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use std::path::{Component, Path};
+use std::time::Duration;
+use tokio::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,26 +49,7 @@ pub struct DockerfileExpect {
 const MAX_READ: u64 = 256 << 10;
 
 impl DockerfileCheck {
-    pub(crate) fn strings(&self) -> Vec<&str> {
-        vec![self.path.as_str()]
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        let path = Path::new(&self.path);
-        if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(format!(
-                "dockerfile path '{}' must be relative to the submission and stay inside it",
-                self.path
-            ));
-        }
-        let e = &self.expect;
-        if !(e.pinned_base || e.non_root || e.no_secrets || e.healthcheck || !e.exposes.is_empty()) {
-            return Err("expect gives no rule (pinned_base, non_root, no_secrets, exposes, healthcheck)".into());
-        }
-        Ok(())
-    }
-
-    pub(crate) fn attempt(&self, ctx: &Context) -> Attempt {
+    pub(crate) fn attempt_at(&self, ctx: &Context) -> Attempt {
         let relative = ctx.vars.expand(&self.path);
         let path = ctx.submission.join(&relative);
         let inside = match (path.canonicalize(), ctx.submission.canonicalize()) {
@@ -94,6 +78,39 @@ impl DockerfileCheck {
                 mismatches.into_iter().map(|(expected, actual)| Mismatch::new(expected, actual)).collect(),
             )),
         }
+    }
+}
+
+impl Kind for DockerfileCheck {
+    fn name(&self) -> &'static str {
+        "dockerfile"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::FILES
+    }
+
+    fn strings(&self) -> Vec<&str> {
+        vec![self.path.as_str()]
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let path = Path::new(&self.path);
+        if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(format!(
+                "dockerfile path '{}' must be relative to the submission and stay inside it",
+                self.path
+            ));
+        }
+        let e = &self.expect;
+        if !(e.pinned_base || e.non_root || e.no_secrets || e.healthcheck || !e.exposes.is_empty()) {
+            return Err("expect gives no rule (pinned_base, non_root, no_secrets, exposes, healthcheck)".into());
+        }
+        Ok(())
+    }
+
+    fn attempt<'a>(&'a self, ctx: &'a Context, _deadline: Instant, _interval: Duration) -> BoxFuture<'a, Attempt> {
+        Box::pin(async move { self.attempt_at(ctx) })
     }
 }
 

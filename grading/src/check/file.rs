@@ -1,8 +1,11 @@
 //! `file`: a file in the submission exists (or must not), contains strings, matches a regex.
 
-use super::{Attempt, Context, Mismatch};
+use super::{Attempt, Context, Kind, Mismatch, Needs};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use std::path::{Component, Path};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Largest file a check reads; bigger files are read up to this size.
 const MAX_READ: u64 = 1 << 20;
@@ -58,55 +61,7 @@ fn yes() -> bool {
 }
 
 impl FileCheck {
-    pub(crate) fn strings(&self) -> Vec<&str> {
-        let mut all = vec![self.path.as_str()];
-        all.extend(self.contains.iter().map(String::as_str));
-        all.extend(self.matches.as_deref());
-        all.extend(self.not_matches.as_deref());
-        all.extend(self.no_names_matching.as_deref());
-        all.extend(self.matches_means.as_deref());
-        all.extend(self.explain.iter().flat_map(|e| [e.when.as_str(), e.actual.as_str()]));
-        all
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        let path = Path::new(&self.path);
-        if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(format!("file path '{}' must be relative to the submission and stay inside it", self.path));
-        }
-        for (key, re) in [
-            ("matches", &self.matches),
-            ("not_matches", &self.not_matches),
-            ("no_names_matching", &self.no_names_matching),
-        ] {
-            if let Some(re) = re {
-                // Placeholders are filled in before matching: compile it with stand-in values.
-                regex::Regex::new(&crate::vars::with_stand_ins(re))
-                    .map_err(|e| format!("{key} '{re}' does not compile: {}", super::http::regex_error(&e)))?;
-            }
-        }
-        for explain in &self.explain {
-            regex::Regex::new(&crate::vars::with_stand_ins(&explain.when)).map_err(|e| {
-                format!("explain's when '{}' does not compile: {}", explain.when, super::http::regex_error(&e))
-            })?;
-        }
-        if self.matches.is_none() && (self.matches_means.is_some() || !self.explain.is_empty()) {
-            return Err("matches_means and explain say how `matches` fails: give matches".into());
-        }
-        let about_text = !self.contains.is_empty() || self.matches.is_some() || self.not_matches.is_some();
-        if !self.exists && (about_text || self.no_links_out) {
-            return Err("a file that must not exist cannot have contains, matches, not_matches or no_links_out".into());
-        }
-        if self.no_links_out && about_text {
-            return Err("no_links_out is about a folder: it cannot have contains, matches or not_matches".into());
-        }
-        if self.no_names_matching.is_some() && (about_text || self.no_links_out || !self.exists) {
-            return Err("no_names_matching is about a folder: it goes alone".into());
-        }
-        Ok(())
-    }
-
-    pub(crate) fn attempt(&self, ctx: &Context) -> Attempt {
+    pub(crate) fn attempt_at(&self, ctx: &Context) -> Attempt {
         let relative = ctx.vars.expand(&self.path);
         let path = ctx.submission.join(&relative);
         // A submission's symlink must not let the grader read outside the submission.
@@ -216,6 +171,68 @@ impl FileCheck {
         } else {
             Attempt::Fail(Mismatch::join(mismatches))
         }
+    }
+}
+
+impl Kind for FileCheck {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::FILES
+    }
+
+    fn strings(&self) -> Vec<&str> {
+        let mut all = vec![self.path.as_str()];
+        all.extend(self.contains.iter().map(String::as_str));
+        all.extend(self.matches.as_deref());
+        all.extend(self.not_matches.as_deref());
+        all.extend(self.no_names_matching.as_deref());
+        all.extend(self.matches_means.as_deref());
+        all.extend(self.explain.iter().flat_map(|e| [e.when.as_str(), e.actual.as_str()]));
+        all
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let path = Path::new(&self.path);
+        if path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(format!("file path '{}' must be relative to the submission and stay inside it", self.path));
+        }
+        for (key, re) in [
+            ("matches", &self.matches),
+            ("not_matches", &self.not_matches),
+            ("no_names_matching", &self.no_names_matching),
+        ] {
+            if let Some(re) = re {
+                // Placeholders are filled in before matching: compile it with stand-in values.
+                regex::Regex::new(&crate::vars::with_stand_ins(re))
+                    .map_err(|e| format!("{key} '{re}' does not compile: {}", super::http::regex_error(&e)))?;
+            }
+        }
+        for explain in &self.explain {
+            regex::Regex::new(&crate::vars::with_stand_ins(&explain.when)).map_err(|e| {
+                format!("explain's when '{}' does not compile: {}", explain.when, super::http::regex_error(&e))
+            })?;
+        }
+        if self.matches.is_none() && (self.matches_means.is_some() || !self.explain.is_empty()) {
+            return Err("matches_means and explain say how `matches` fails: give matches".into());
+        }
+        let about_text = !self.contains.is_empty() || self.matches.is_some() || self.not_matches.is_some();
+        if !self.exists && (about_text || self.no_links_out) {
+            return Err("a file that must not exist cannot have contains, matches, not_matches or no_links_out".into());
+        }
+        if self.no_links_out && about_text {
+            return Err("no_links_out is about a folder: it cannot have contains, matches or not_matches".into());
+        }
+        if self.no_names_matching.is_some() && (about_text || self.no_links_out || !self.exists) {
+            return Err("no_names_matching is about a folder: it goes alone".into());
+        }
+        Ok(())
+    }
+
+    fn attempt<'a>(&'a self, ctx: &'a Context, _deadline: Instant, _interval: Duration) -> BoxFuture<'a, Attempt> {
+        Box::pin(async move { self.attempt_at(ctx) })
     }
 }
 

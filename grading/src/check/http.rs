@@ -4,12 +4,14 @@
 //! sent exactly as written in the rubric, so checks can send `/../etc/passwd` or `/%2e%2e/` and see
 //! what a server does with them (URL libraries normalise those away before sending).
 
-use super::{excerpt, Attempt, Context, Mismatch};
+use super::{excerpt, Attempt, Context, Kind, Mismatch, Needs};
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full, Limited};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// Largest response body a check reads.
@@ -110,69 +112,7 @@ pub struct HttpExpect {
 }
 
 impl HttpCheck {
-    pub(crate) fn strings(&self) -> Vec<&str> {
-        let mut all = vec![self.method.as_str(), self.url.as_str()];
-        all.extend(self.headers.values().map(String::as_str));
-        all.extend(self.body.as_deref());
-        all.extend(self.resolve.as_deref());
-        if let Some(auth) = &self.basic_auth {
-            all.extend([auth.user.as_str(), auth.password.as_str()]);
-        }
-        if let Some(form) = &self.form {
-            all.extend(form.values().map(String::as_str));
-        }
-        let e = &self.expect;
-        all.extend(e.header_contains.values().map(String::as_str));
-        all.extend(e.header_matches.values().map(String::as_str));
-        all.extend(e.body_contains.iter().map(String::as_str));
-        all.extend(e.body_not_contains.iter().map(String::as_str));
-        all.extend(e.body_regex.as_deref());
-        all.extend(e.json_matches.values().map(String::as_str));
-        all
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        Method::from_bytes(self.method.as_bytes())
-            .map_err(|_| format!("method '{}' is not an HTTP method", self.method))?;
-        if !self.url.starts_with("http://") && !self.url.starts_with("https://") {
-            return Err(format!("url '{}' must start with http:// or https://", self.url));
-        }
-        let bodies = [self.body.is_some(), self.form.is_some(), self.json.is_some()];
-        if bodies.iter().filter(|b| **b).count() > 1 {
-            return Err("give at most one of body, form and json".into());
-        }
-        for name in self.headers.keys() {
-            HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("'{name}' is not a header name"))?;
-        }
-        let e = &self.expect;
-        if let Some(status) = &e.status {
-            for code in status.to_vec() {
-                if !(100..=599).contains(&code) {
-                    return Err(format!("status {code} is not an HTTP status (100-599)"));
-                }
-            }
-        }
-        if let Some(re) = &e.body_regex {
-            regex::Regex::new(&crate::vars::with_stand_ins(re))
-                .map_err(|err| format!("body_regex '{re}' does not compile: {}", regex_error(&err)))?;
-        }
-        for (name, re) in &e.header_matches {
-            regex::Regex::new(&crate::vars::with_stand_ins(re))
-                .map_err(|err| format!("header_matches for {name}: '{re}' does not compile: {}", regex_error(&err)))?;
-        }
-        for (pointer, re) in &e.json_matches {
-            regex::Regex::new(&crate::vars::with_stand_ins(re))
-                .map_err(|err| format!("json_matches for {pointer}: '{re}' does not compile: {}", regex_error(&err)))?;
-        }
-        for pointer in e.json_equals.keys().chain(&e.json_present).chain(e.json_matches.keys()) {
-            if !(pointer.is_empty() || pointer.starts_with('/')) {
-                return Err(format!("JSON pointer '{pointer}' must be empty or start with '/'"));
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant) -> Attempt {
+    pub(crate) async fn attempt_at(&self, ctx: &Context, deadline: Instant) -> Attempt {
         self.attempt_or_unreachable(ctx, deadline)
             .await
             .unwrap_or_else(|(expected, actual)| Attempt::Fail(Mismatch::new(expected, actual)))
@@ -381,6 +321,82 @@ impl HttpCheck {
         } else {
             Attempt::Fail(Mismatch::join(mismatches))
         }
+    }
+}
+
+impl Kind for HttpCheck {
+    fn name(&self) -> &'static str {
+        "http"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::LIVE
+    }
+
+    fn strings(&self) -> Vec<&str> {
+        let mut all = vec![self.method.as_str(), self.url.as_str()];
+        all.extend(self.headers.values().map(String::as_str));
+        all.extend(self.body.as_deref());
+        all.extend(self.resolve.as_deref());
+        if let Some(auth) = &self.basic_auth {
+            all.extend([auth.user.as_str(), auth.password.as_str()]);
+        }
+        if let Some(form) = &self.form {
+            all.extend(form.values().map(String::as_str));
+        }
+        let e = &self.expect;
+        all.extend(e.header_contains.values().map(String::as_str));
+        all.extend(e.header_matches.values().map(String::as_str));
+        all.extend(e.body_contains.iter().map(String::as_str));
+        all.extend(e.body_not_contains.iter().map(String::as_str));
+        all.extend(e.body_regex.as_deref());
+        all.extend(e.json_matches.values().map(String::as_str));
+        all
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        Method::from_bytes(self.method.as_bytes())
+            .map_err(|_| format!("method '{}' is not an HTTP method", self.method))?;
+        if !self.url.starts_with("http://") && !self.url.starts_with("https://") {
+            return Err(format!("url '{}' must start with http:// or https://", self.url));
+        }
+        let bodies = [self.body.is_some(), self.form.is_some(), self.json.is_some()];
+        if bodies.iter().filter(|b| **b).count() > 1 {
+            return Err("give at most one of body, form and json".into());
+        }
+        for name in self.headers.keys() {
+            HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("'{name}' is not a header name"))?;
+        }
+        let e = &self.expect;
+        if let Some(status) = &e.status {
+            for code in status.to_vec() {
+                if !(100..=599).contains(&code) {
+                    return Err(format!("status {code} is not an HTTP status (100-599)"));
+                }
+            }
+        }
+        if let Some(re) = &e.body_regex {
+            regex::Regex::new(&crate::vars::with_stand_ins(re))
+                .map_err(|err| format!("body_regex '{re}' does not compile: {}", regex_error(&err)))?;
+        }
+        for (name, re) in &e.header_matches {
+            regex::Regex::new(&crate::vars::with_stand_ins(re))
+                .map_err(|err| format!("header_matches for {name}: '{re}' does not compile: {}", regex_error(&err)))?;
+        }
+        for (pointer, re) in &e.json_matches {
+            regex::Regex::new(&crate::vars::with_stand_ins(re))
+                .map_err(|err| format!("json_matches for {pointer}: '{re}' does not compile: {}", regex_error(&err)))?;
+        }
+        for pointer in e.json_equals.keys().chain(&e.json_present).chain(e.json_matches.keys()) {
+            if !(pointer.is_empty() || pointer.starts_with('/')) {
+                return Err(format!("JSON pointer '{pointer}' must be empty or start with '/'"));
+            }
+        }
+        Ok(())
+    }
+
+    fn attempt<'a>(&'a self, ctx: &'a Context, deadline: Instant, _interval: Duration) -> BoxFuture<'a, Attempt> {
+        Box::pin(self.attempt_at(ctx, deadline))
     }
 }
 

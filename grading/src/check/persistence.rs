@@ -5,7 +5,8 @@
 
 use super::http::HttpCheck;
 use super::select::Select;
-use super::{Attempt, Context, Mismatch};
+use super::{Attempt, Context, Kind, Mismatch, Needs};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -68,45 +69,7 @@ impl RecreateStep {
 }
 
 impl PersistenceCheck {
-    pub(crate) fn strings(&self) -> Vec<&str> {
-        let mut all = self.write.strings();
-        all.extend(self.read.strings());
-        all.extend(self.restart.iter().map(String::as_str));
-        if let Some(recreate) = &self.recreate {
-            all.push(recreate.project.as_str());
-            all.extend(
-                recreate
-                    .steps
-                    .iter()
-                    .flat_map(|s| s.role.iter().chain(&s.images).chain(&s.container).map(String::as_str)),
-            );
-        }
-        all
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        match &self.recreate {
-            None if self.restart.is_empty() => return Err("restart names no service (or give recreate)".into()),
-            Some(_) if !self.restart.is_empty() => return Err("give restart or recreate, not both".into()),
-            Some(recreate) if recreate.steps.is_empty() => return Err("recreate has no steps".into()),
-            Some(recreate) => {
-                let kinds = |s: &RecreateStep| [s.select().is_some(), s.all, s.container.is_some()];
-                if let Some(step) = recreate.steps.iter().find(|s| kinds(s).iter().filter(|k| **k).count() != 1) {
-                    return Err(format!(
-                        "each recreate step is one of a role, all = true or a container, not several or none: {step:?}"
-                    ));
-                }
-                if recreate.project.is_empty() && recreate.steps.iter().any(|s| s.container.is_none()) {
-                    return Err("recreate steps by role or all = true need the Compose project".into());
-                }
-            }
-            None => {}
-        }
-        self.write.validate().map_err(|m| format!("write: {m}"))?;
-        self.read.validate().map_err(|m| format!("read: {m}"))
-    }
-
-    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
+    pub(crate) async fn attempt_at(&self, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
         if let Some(recreate) = &self.recreate {
             return self.attempt_recreating(recreate, ctx, deadline, interval).await;
         }
@@ -141,6 +104,71 @@ impl PersistenceCheck {
             )),
             other => other,
         }
+    }
+}
+
+impl Kind for PersistenceCheck {
+    fn name(&self) -> &'static str {
+        "persistence"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            engine: self.recreate.as_ref().map(|_| "it recreates containers through"),
+            alone: true,
+            polled: false,
+            ..Needs::LIVE
+        }
+    }
+
+    fn strings(&self) -> Vec<&str> {
+        let mut all = self.write.strings();
+        all.extend(self.read.strings());
+        all.extend(self.restart.iter().map(String::as_str));
+        if let Some(recreate) = &self.recreate {
+            all.push(recreate.project.as_str());
+            all.extend(
+                recreate
+                    .steps
+                    .iter()
+                    .flat_map(|s| s.role.iter().chain(&s.images).chain(&s.container).map(String::as_str)),
+            );
+        }
+        all
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        match &self.recreate {
+            None if self.restart.is_empty() => return Err("restart names no service (or give recreate)".into()),
+            Some(_) if !self.restart.is_empty() => return Err("give restart or recreate, not both".into()),
+            Some(recreate) if recreate.steps.is_empty() => return Err("recreate has no steps".into()),
+            Some(recreate) => {
+                let kinds = |s: &RecreateStep| [s.select().is_some(), s.all, s.container.is_some()];
+                if let Some(step) = recreate.steps.iter().find(|s| kinds(s).iter().filter(|k| **k).count() != 1) {
+                    return Err(format!(
+                        "each recreate step is one of a role, all = true or a container, not several or none: {step:?}"
+                    ));
+                }
+                if recreate.project.is_empty() && recreate.steps.iter().any(|s| s.container.is_none()) {
+                    return Err("recreate steps by role or all = true need the Compose project".into());
+                }
+            }
+            None => {}
+        }
+        self.write.validate().map_err(|m| format!("write: {m}"))?;
+        self.read.validate().map_err(|m| format!("read: {m}"))
+    }
+
+    fn attempt<'a>(&'a self, ctx: &'a Context, deadline: Instant, interval: Duration) -> BoxFuture<'a, Attempt> {
+        Box::pin(self.attempt_at(ctx, deadline, interval))
+    }
+
+    fn restarts(&self) -> &[String] {
+        &self.restart
+    }
+
+    fn recreates(&self) -> Option<&Recreate> {
+        self.recreate.as_ref()
     }
 }
 
@@ -355,7 +383,7 @@ async fn at_once(steps: &[RecreateStep], docker: &bollard::Docker, project: &str
 
 /// Repeats an HTTP check until it passes or the deadline comes, as the runner polls a check.
 async fn poll(check: &HttpCheck, ctx: &Context, deadline: Instant, interval: Duration) -> Attempt {
-    super::poll(deadline, interval, || check.attempt(ctx, deadline)).await
+    super::poll(deadline, interval, || check.attempt_at(ctx, deadline)).await
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! `tcp`: something accepts TCP connections at an address (by connecting, not by reading socket tables).
 
-use super::{Attempt, Context, Mismatch};
+use super::{Attempt, Context, Kind, Mismatch, Needs};
+use futures_util::future::BoxFuture;
 use serde::Deserialize;
+use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -12,7 +14,7 @@ pub struct TcpCheck {
 }
 
 impl TcpCheck {
-    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant) -> Attempt {
+    pub(crate) async fn attempt_at(&self, ctx: &Context, deadline: Instant) -> Attempt {
         let address = ctx.vars.expand(&self.address);
         let expected = format!("a TCP listener on {address}");
         match tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(&address)).await {
@@ -20,6 +22,24 @@ impl TcpCheck {
             Ok(Err(e)) => Attempt::Fail(Mismatch::new(expected, connect_error(&address, &e))),
             Err(_) => Attempt::Fail(Mismatch::cut_off(expected, format!("connecting to {address} timed out"))),
         }
+    }
+}
+
+impl Kind for TcpCheck {
+    fn name(&self) -> &'static str {
+        "tcp"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::LIVE
+    }
+
+    fn strings(&self) -> Vec<&str> {
+        vec![self.address.as_str()]
+    }
+
+    fn attempt<'a>(&'a self, ctx: &'a Context, deadline: Instant, _interval: Duration) -> BoxFuture<'a, Attempt> {
+        Box::pin(self.attempt_at(ctx, deadline))
     }
 }
 

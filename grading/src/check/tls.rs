@@ -6,12 +6,14 @@
 //! The client speaks TLS 1.2 and 1.3 only, so "refuses" can be checked for 1.2 (a TLS 1.3-only
 //! server), and older versions cannot be offered at all.
 
-use super::{Attempt, Context, Mismatch};
+use super::{Attempt, Context, Kind, Mismatch, Needs};
+use futures_util::future::BoxFuture;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme, SupportedProtocolVersion};
 use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -68,26 +70,7 @@ fn version(name: &str) -> Option<&'static SupportedProtocolVersion> {
 }
 
 impl TlsCheck {
-    pub(crate) fn strings(&self) -> Vec<&str> {
-        let mut all = vec![self.address.as_str(), self.server_name.as_str()];
-        if let Some(names) = &self.expect.names_include {
-            all.extend(names.iter().map(String::as_str));
-        }
-        all
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        for v in self.expect.accepts.iter().chain(&self.expect.refuses) {
-            if version(v).is_none() {
-                return Err(format!(
-                    "TLS version '{v}' cannot be tested (the grader's client speaks \"1.2\" and \"1.3\")"
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn attempt(&self, ctx: &Context, deadline: Instant) -> Attempt {
+    pub(crate) async fn attempt_at(&self, ctx: &Context, deadline: Instant) -> Attempt {
         let address = ctx.vars.expand(&self.address);
         let server_name = ctx.vars.expand(&self.server_name);
         let all = [&rustls::version::TLS13, &rustls::version::TLS12];
@@ -136,6 +119,39 @@ impl TlsCheck {
         } else {
             Attempt::Fail(Mismatch::join(mismatches))
         }
+    }
+}
+
+impl Kind for TlsCheck {
+    fn name(&self) -> &'static str {
+        "tls"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs::LIVE
+    }
+
+    fn strings(&self) -> Vec<&str> {
+        let mut all = vec![self.address.as_str(), self.server_name.as_str()];
+        if let Some(names) = &self.expect.names_include {
+            all.extend(names.iter().map(String::as_str));
+        }
+        all
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for v in self.expect.accepts.iter().chain(&self.expect.refuses) {
+            if version(v).is_none() {
+                return Err(format!(
+                    "TLS version '{v}' cannot be tested (the grader's client speaks \"1.2\" and \"1.3\")"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn attempt<'a>(&'a self, ctx: &'a Context, deadline: Instant, _interval: Duration) -> BoxFuture<'a, Attempt> {
+        Box::pin(self.attempt_at(ctx, deadline))
     }
 }
 

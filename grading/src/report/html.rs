@@ -8,7 +8,7 @@
 //! Hidden checks show their points but not their details, as in the terminal report.
 
 use super::{CheckReport, Report, Status};
-use crate::topology::{Tier, Topology};
+use crate::picture::{Tier, Topology};
 use std::fmt::Write;
 
 /// The colour that marks a container at fault (nothing else on the page uses it).
