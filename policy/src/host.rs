@@ -3,6 +3,7 @@
 
 use crate::{capability, engine_socket, security_option, sysctl, Rule, Violation};
 use serde_json::{Map, Value};
+use std::path::{Component, Path, PathBuf};
 
 /// Every rule a `HostConfig` breaks, except where bind mounts point (that needs the submission's
 /// root: see [`host_path`]); mounts of the engine socket are judged here.
@@ -176,6 +177,44 @@ pub fn host_path(path: &str, root: &str) -> Option<Violation> {
     let root = root.trim_end_matches('/');
     let inside = path == root || path.starts_with(&format!("{root}/"));
     (!inside).then(|| Violation::new(Rule::HostPaths, format!("volumes: {path} (outside the submission)")))
+}
+
+/// `path` without `.` and `..` components, read as written (the file system is not asked): where
+/// Compose and the engine take a relative bind source to be before any symlink is followed.
+pub fn clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Where a bind source really leads: [`clean`], then the longest prefix that exists with its
+/// symlinks resolved, and the rest appended as written. What [`host_path`] judges - the policy
+/// proxy before it mounts anything (it mounts this path, not the one asked), and the `compose`
+/// rules on a submission's files - so the two can never disagree about a path.
+pub fn real_path(path: &Path) -> PathBuf {
+    let normal = clean(path);
+    let mut existing = normal.clone();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.into_iter().rev().fold(real, |acc: PathBuf, part| acc.join(part));
+        }
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return normal,
+        }
+    }
 }
 
 /// A volume's driver and options: only the `local` driver, as a plain volume or a tmpfs; a

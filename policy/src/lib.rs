@@ -14,7 +14,9 @@ mod host;
 mod image;
 pub mod labels;
 
-pub use host::{host_config, host_path, mounts, network_driver, volume_driver, MountSource, SourceKind};
+pub use host::{
+    clean, host_config, host_path, mounts, network_driver, real_path, volume_driver, MountSource, SourceKind,
+};
 pub use image::{image_family, image_version_problem};
 
 /// A rule: its id (what reports and hints name) and what it protects.
@@ -266,5 +268,16 @@ mod tests {
         for path in ["/srv/site", "/var/lib/mysql", "/tmp/x", "/runner"] {
             assert!(!engine_socket(path), "{path}");
         }
+    }
+
+    #[test]
+    fn real_paths_follow_symlinks_and_dots() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("site")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
+        assert_eq!(crate::real_path(&root.join("site/../site/index.html")), root.join("site/index.html"));
+        assert_eq!(crate::real_path(&root.join("escape/passwd")), std::path::PathBuf::from("/etc/passwd"));
+        assert_eq!(crate::real_path(&root.join("site/../../..")), root.parent().unwrap().parent().unwrap());
     }
 }

@@ -106,7 +106,7 @@ impl Shared {
 
     /// Where a host path really leads, and whether a bind of it may be mounted.
     fn judge_host_path(&self, source: &str, field: &str) -> Result<PathBuf, Violation> {
-        let real = real_path(Path::new(source));
+        let real = policy::real_path(Path::new(source));
         let shown = real.to_string_lossy().to_string();
         let verdict = match &self.root {
             Some(root) => policy::host_path(&shown, root),
@@ -573,35 +573,6 @@ fn anonymous_name() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The longest existing prefix of `path` with its symlinks resolved, the rest appended as written
-/// (after removing `.` and `..` lexically).
-pub(crate) fn real_path(path: &Path) -> PathBuf {
-    let mut normal = PathBuf::new();
-    for component in path.components() {
-        match component {
-            std::path::Component::ParentDir => {
-                normal.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => normal.push(other),
-        }
-    }
-    let mut existing = normal.clone();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            return rest.into_iter().rev().fold(real, |acc: PathBuf, part| acc.join(part));
-        }
-        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
-            (Some(name), Some(parent)) => {
-                rest.push(name);
-                existing = parent.to_path_buf();
-            }
-            _ => return normal,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,17 +582,6 @@ mod tests {
         assert_eq!(run_tag("abc", "web"), "clabs-run-abc/web:latest");
         assert_eq!(run_tag("abc", "containerlabs/portfolio:0.1.0"), "clabs-run-abc/containerlabs/portfolio:0.1.0");
         assert_eq!(run_tag("abc", "localhost:5000/team/App:2"), "clabs-run-abc/team/app:2");
-    }
-
-    #[test]
-    fn real_paths_follow_symlinks_and_dots() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        std::fs::create_dir(root.join("site")).unwrap();
-        std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
-        assert_eq!(real_path(&root.join("site/../site/index.html")), root.join("site/index.html"));
-        assert_eq!(real_path(&root.join("escape/passwd")), PathBuf::from("/etc/passwd"));
-        assert_eq!(real_path(&root.join("site/../../..")), root.parent().unwrap().parent().unwrap());
     }
 
     #[test]
