@@ -253,8 +253,8 @@ fn run_container(
 async fn bench_cache(root: &Path, seconds: u32, rounds: u32) -> anyhow::Result<()> {
     let engine = crate::engine::ensure(crate::engine::Provision::IfMissing).await?;
     for image in ["mariadb", "redis"] {
-        let standin = crate::images::stand_ins().iter().find(|s| s.dir == image).expect("stand-in");
-        crate::images::stand_in(&engine, root, &standin.tag, &standin.dir).await?;
+        let standin = crate::engine::images::stand_ins().iter().find(|s| s.dir == image).expect("stand-in");
+        crate::engine::images::stand_in(&engine, root, &standin.tag, &standin.dir).await?;
     }
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)
@@ -339,7 +339,7 @@ async fn bench_batch(root: &Path, bench: &BatchBench, rounds: u32) -> anyhow::Re
     if bench.submissions == 0 {
         bail!("--submissions must be at least 1");
     }
-    let answer = crate::course::solutions(root, &bench.lab)?;
+    let answer = crate::selection::solutions(root, &bench.lab)?;
     let class = tempfile::tempdir()?;
     for i in 0..bench.submissions {
         let copied =
@@ -357,12 +357,12 @@ async fn bench_batch(root: &Path, bench: &BatchBench, rounds: u32) -> anyhow::Re
         let order = if round % 2 == 0 { [1, 2] } else { [2, 1] };
         for jobs in order {
             let out = tempfile::tempdir()?;
-            let options = crate::batch::BatchOptions {
+            let options = crate::grade::batch::BatchOptions {
                 submissions: Some(class.path().to_path_buf()),
-                ..crate::batch::BatchOptions::up(root, &bench.lab, out.path(), jobs)
+                ..crate::grade::batch::BatchOptions::up(root, &bench.lab, out.path(), jobs)
             };
             let start = std::time::Instant::now();
-            crate::batch::run(options).await?;
+            crate::grade::batch::run(options).await?;
             let secs = start.elapsed().as_secs_f64();
             let gradebook = std::fs::read_to_string(out.path().join("gradebook.csv"))?;
             let mut reader = csv::Reader::from_reader(gradebook.as_bytes());
@@ -415,7 +415,7 @@ async fn bench_class(root: &Path, students: usize) -> anyhow::Result<()> {
     };
     let started = std::time::Instant::now();
     let template = dir.path().join("template");
-    crate::export::export(root, &template)?;
+    crate::course::export::export(root, &template)?;
     git(&template, &["init", "-q"])?;
     git(&template, &["add", "-A"])?;
     git(&template, &["commit", "-q", "-m", "starters"])?;
@@ -459,7 +459,7 @@ async fn bench_class(root: &Path, students: usize) -> anyhow::Result<()> {
     );
     let class = dir.path().join("class");
     let start = std::time::Instant::now();
-    crate::collect::run(&crate::collect::CollectOptions {
+    crate::grade::collect::run(&crate::grade::collect::CollectOptions {
         roster: dir.path().join("roster.csv"),
         deadline: "2026-12-01T23:59:00Z".into(),
         out: class.clone(),
@@ -475,12 +475,12 @@ async fn bench_class(root: &Path, students: usize) -> anyhow::Result<()> {
     let mut total = collect_secs;
     for lab in ["lab1", "lab2"] {
         let out = dir.path().join(format!("grades-{lab}"));
-        let options = crate::batch::BatchOptions {
+        let options = crate::grade::batch::BatchOptions {
             roster: Some(class.join("roster.csv")),
-            ..crate::batch::BatchOptions::up(root, lab, &out, 2)
+            ..crate::grade::batch::BatchOptions::up(root, lab, &out, 2)
         };
         let start = std::time::Instant::now();
-        crate::batch::run(options).await?;
+        crate::grade::batch::run(options).await?;
         let secs = start.elapsed().as_secs_f64();
         total += secs;
         let mut reader = csv::Reader::from_path(out.join("gradebook.csv"))?;
@@ -516,7 +516,7 @@ async fn bench_class(root: &Path, students: usize) -> anyhow::Result<()> {
 async fn bench_lab3_up(root: &Path, rounds: u32) -> anyhow::Result<()> {
     let (compose, images) = lab3_bench_setup(root).await?;
     // The course's answer, as `--solutions` grades it; the bare run uses its .env.example as .env.
-    let answer = crate::course::solutions(root, "lab3")?;
+    let answer = crate::selection::solutions(root, "lab3")?;
     let dir = answer.path().join("labs/compose");
     std::fs::copy(dir.join(".env.example"), dir.join(".env")).context("cannot write the bare run's .env")?;
     let xtask = std::env::current_exe().context("cannot find the xtask binary")?;
@@ -682,7 +682,7 @@ async fn lab3_bench_setup(root: &Path) -> anyhow::Result<(Vec<String>, Vec<(&'st
         bail!("the bench's bare run needs Compose v2 (`up --wait`); this machine has {}", compose.join(" "));
     }
     let stand_in = |official: &str| -> String {
-        crate::images::stand_ins()
+        crate::engine::images::stand_ins()
             .iter()
             .find(|s| s.official == official)
             .map_or(official, |s| s.tag.as_str())
@@ -696,8 +696,8 @@ async fn lab3_bench_setup(root: &Path) -> anyhow::Result<(Vec<String>, Vec<(&'st
         ("NGINX_IMAGE", stand_in("nginx:1.27")),
     ];
     let tags: Vec<String> = images.iter().map(|(_, tag)| tag.clone()).collect();
-    crate::images::ensure_tags(&engine, root, &tags, crate::images::ImageSource::Build).await?;
-    crate::images::toolbox(&engine, root).await?;
+    crate::engine::images::ensure_tags(&engine, root, &tags, crate::engine::images::ImageSource::Build).await?;
+    crate::engine::images::toolbox(&engine, root).await?;
     Ok((compose, images))
 }
 
@@ -708,7 +708,7 @@ async fn lab3_bench_setup(root: &Path) -> anyhow::Result<(Vec<String>, Vec<(&'st
 /// both with min-median-max. Each `check` must report exactly those faults.
 async fn bench_check_loop(root: &Path, rounds: u32) -> anyhow::Result<()> {
     let (compose, images) = lab3_bench_setup(root).await?;
-    let answer = crate::course::solutions(root, "lab3")?;
+    let answer = crate::selection::solutions(root, "lab3")?;
     let dir = answer.path().join("labs/compose");
     std::fs::copy(dir.join(".env.example"), dir.join(".env")).context("cannot write the stack's .env")?;
     // As in the course's repository: the real .env is kept out of git.

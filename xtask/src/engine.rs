@@ -5,6 +5,9 @@
 //! On a fresh Debian machine `cargo xtask engine` (and `cargo xtask test`) install Debian's
 //! `docker.io` and `docker-compose` and start `dockerd`; elsewhere the error says what is missing.
 
+pub mod doctor;
+pub mod images;
+
 use anyhow::{bail, Context};
 use bollard::Docker;
 use std::path::{Path, PathBuf};

@@ -1,34 +1,21 @@
 //! `cargo xtask`: the project's task runner - thin glue over the `grading` engine and the labs.
 //!
-//! `main.rs` parses arguments; each task lives in its own module: [`check`] (grade a lab),
-//! [`services`] (start, restart and stop what `--up` runs), [`updown`] (`up` / `down` to explore a
-//! lab), [`doctor`] (what this machine has), [`bench`] (our servers against nginx) and [`tasks`]
-//! (`test`, `lint`, `ci`); [`batch`] grades a class on the engines of [`pool`];
-//! [`export`] writes the student repository; [`book`] builds the course book from the handouts.
+//! `main.rs` parses arguments; the library is grouped by what a user does: [`grade`] (`check`, a
+//! class's `collect` and `grade`), [`course`] (the book, hints, `watch`, `up`/`down`, `export`),
+//! [`stage`] (the one owner of a lab's bring-up, and the services it starts), [`engine`] (a Docker
+//! engine, the images, `doctor`), [`bench`] and [`tasks`] (`test`, `lint`). Below them:
+//! [`selection`] (a lab, its steps and variables, the submission), [`process`] (the one owner of
+//! signals) and [`progress`].
 
-pub mod batch;
 pub mod bench;
-pub mod book;
-pub mod check;
-pub mod class;
-pub mod collect;
 pub mod course;
-pub mod doctor;
 pub mod engine;
-pub mod export;
-pub mod gradebook;
-pub mod hand;
-pub mod hint;
-pub mod images;
-pub mod pool;
+pub mod grade;
 pub mod process;
 pub mod progress;
-pub mod provenance;
-pub mod roster;
-pub mod services;
+pub mod selection;
+pub mod stage;
 pub mod tasks;
-pub mod updown;
-pub mod watch;
 
 use std::path::{Path, PathBuf};
 

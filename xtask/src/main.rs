@@ -3,8 +3,8 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use xtask::check::{CheckOptions, Format};
-use xtask::images::ImageSource;
+use xtask::engine::images::ImageSource;
+use xtask::grade::check::{CheckOptions, Format};
 
 /// Container Labs tasks.
 #[derive(Debug, Parser)]
@@ -59,7 +59,7 @@ enum Task {
         images: ImageSource,
         /// With --up: the wall clock, in seconds, for starting the services and grading them;
         /// what has not finished by then fails.
-        #[arg(long, value_name = "SECONDS", default_value_t = xtask::check::DEFAULT_TIMEOUT.as_secs())]
+        #[arg(long, value_name = "SECONDS", default_value_t = xtask::grade::check::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
         /// Without --up: let persistence checks recreate your own containers (their volumes and
         /// data are kept) and restart the processes you started (lab 1's board); on a terminal
@@ -112,7 +112,7 @@ enum Task {
         #[arg(long, default_value_t = 1)]
         jobs: usize,
         /// Each submission's wall clock, in seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = xtask::check::DEFAULT_TIMEOUT.as_secs())]
+        #[arg(long, value_name = "SECONDS", default_value_t = xtask::grade::check::DEFAULT_TIMEOUT.as_secs())]
         timeout: u64,
         /// Grade the files only, without starting anything (--up is the default).
         #[arg(long)]
@@ -129,14 +129,14 @@ enum Task {
         engines: Vec<String>,
         /// Grade one shard of the class (K/N: every N-th submission, from the K-th), e.g. one
         /// machine of N; --merge puts the shards' gradebooks together.
-        #[arg(long, value_name = "K/N", value_parser = xtask::batch::parse_shard, conflicts_with = "merge")]
+        #[arg(long, value_name = "K/N", value_parser = xtask::grade::batch::parse_shard, conflicts_with = "merge")]
         shard: Option<(usize, usize)>,
         /// Grade nothing: merge these --out folders of the shards into --out (repeatable).
         #[arg(long, value_name = "DIR", conflicts_with_all = ["submissions", "roster"])]
         merge: Vec<PathBuf>,
         /// List pairs of students whose graded files are at least this similar (0-1) in
         /// similarity.csv and class.html.
-        #[arg(long, value_name = "SHARE", default_value_t = xtask::class::DEFAULT_THRESHOLD, value_parser = parse_share)]
+        #[arg(long, value_name = "SHARE", default_value_t = xtask::grade::class::DEFAULT_THRESHOLD, value_parser = parse_share)]
         similarity: f64,
     },
     /// Several labs' `grade --out` folders into one Canvas and one Moodle import file (one
@@ -376,7 +376,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 html_out,
                 no_engine,
             };
-            runtime.block_on(xtask::check::run(options))
+            runtime.block_on(xtask::grade::check::run(options))
         }
         Task::Grade {
             lab,
@@ -394,7 +394,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             merge,
             similarity,
         } => {
-            let options = xtask::batch::BatchOptions {
+            let options = xtask::grade::batch::BatchOptions {
                 course,
                 lab,
                 step,
@@ -411,11 +411,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 merge,
                 similarity,
             };
-            runtime.block_on(xtask::batch::run(options))
+            runtime.block_on(xtask::grade::batch::run(options))
         }
-        Task::Publish { grades, out } => xtask::class::publish(&grades, &out).map(|()| ExitCode::SUCCESS),
+        Task::Publish { grades, out } => xtask::grade::class::publish(&grades, &out).map(|()| ExitCode::SUCCESS),
         Task::Collect { roster, deadline, out, jobs, org, prefix, token_env, max_size, clone_timeout } => {
-            let options = xtask::collect::CollectOptions {
+            let options = xtask::grade::collect::CollectOptions {
                 roster,
                 deadline,
                 out,
@@ -429,27 +429,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Ctrl-C stops the clones and leaves --out as it was found (new or empty).
             let out = options.out.clone();
             runtime.block_on(async move {
-                let work = tokio::task::spawn_blocking(move || xtask::collect::run(&options));
+                let work = tokio::task::spawn_blocking(move || xtask::grade::collect::run(&options));
                 tokio::select! {
                     done = work => done.map_err(anyhow::Error::from).and_then(|r| r).map(|_| ExitCode::SUCCESS),
-                    _ = tokio::signal::ctrl_c() => Err(xtask::collect::interrupt(&out)),
+                    _ = tokio::signal::ctrl_c() => Err(xtask::grade::collect::interrupt(&out)),
                 }
             })
         }
         Task::Up { lab, submission, solutions, vars, images } => {
-            let solved = if solutions { Some(xtask::course::solutions(&course, &lab)?) } else { None };
+            let solved = if solutions { Some(xtask::selection::solutions(&course, &lab)?) } else { None };
             let submission = solved.as_ref().map(|d| d.path().to_path_buf()).or(submission);
-            let selection = xtask::course::select(&course, &lab, None, &vars, submission.as_deref())?;
-            runtime.block_on(xtask::updown::up(&course, &selection, images))?;
+            let selection = xtask::selection::select(&course, &lab, None, &vars, submission.as_deref())?;
+            runtime.block_on(xtask::course::updown::up(&course, &selection, images))?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Down { lab } => {
             grading::Curriculum::load(&course)?.lab(&lab).map_err(anyhow::Error::msg)?;
-            runtime.block_on(xtask::updown::down(&course, &lab))?;
+            runtime.block_on(xtask::course::updown::down(&course, &lab))?;
             Ok(ExitCode::SUCCESS)
         }
         Task::Watch { lab, step, submission, vars, interval } => {
-            let options = xtask::watch::WatchOptions {
+            let options = xtask::course::watch::WatchOptions {
                 submission: submission.unwrap_or_else(|| course.clone()),
                 course,
                 lab,
@@ -457,24 +457,24 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 vars,
                 interval: interval.map(std::time::Duration::from_secs),
             };
-            runtime.block_on(xtask::watch::watch(options))
+            runtime.block_on(xtask::course::watch::watch(options))
         }
         Task::Hint { check } => {
-            print!("{}", xtask::hint::hint(&course, &check)?);
+            print!("{}", xtask::course::hint::hint(&course, &check)?);
             Ok(ExitCode::SUCCESS)
         }
         Task::Book { check, serve, out } => {
-            let out = out.unwrap_or_else(|| xtask::book::default_out(&course));
-            let pages = xtask::book::build(&course, &out, check)?;
+            let out = out.unwrap_or_else(|| xtask::course::book::default_out(&course));
+            let pages = xtask::course::book::build(&course, &out, check)?;
             println!("the course book: {pages} pages, no broken link, in {}", out.display());
             if let Some(address) = serve {
-                runtime.block_on(xtask::book::serve(&out, address))?;
+                runtime.block_on(xtask::course::book::serve(&out, address))?;
             }
             Ok(ExitCode::SUCCESS)
         }
         Task::Doctor => {
-            let findings = xtask::doctor::diagnose(&course);
-            print!("{}", xtask::doctor::render(&findings));
+            let findings = xtask::engine::doctor::diagnose(&course);
+            print!("{}", xtask::engine::doctor::render(&findings));
             Ok(ExitCode::SUCCESS)
         }
         Task::Bench { target, seconds, rounds, lab, submissions } => {
@@ -492,7 +492,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Task::PortfolioBinary { out } => {
-            let binary = xtask::images::static_binary(&course, "web-db", "portfolio")?;
+            let binary = xtask::engine::images::static_binary(&course, "web-db", "portfolio")?;
             if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
@@ -508,7 +508,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Task::Export { target: ExportTarget::Gradescope { lab, out } } => {
             let out = out.unwrap_or_else(|| PathBuf::from(format!("gradescope-{lab}.zip")));
-            let exported = xtask::export::gradescope(&course, &lab, &out)?;
+            let exported = xtask::course::export::gradescope(&course, &lab, &out)?;
             println!(
                 "Gradescope's autograder for {lab}: {} ({} files, {} KiB; upload it as the assignment's autograder)",
                 out.display(),
@@ -518,7 +518,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Task::Course { action: CourseAction::Export { out } } => {
-            let exported = xtask::export::export(&course, &out)?;
+            let exported = xtask::course::export::export(&course, &out)?;
             println!(
                 "the student repository: {} files ({} KiB) in {}; no solution, no test suite",
                 exported.files,
@@ -574,32 +574,33 @@ const STAND_INS_AT_ONCE: usize = 3;
 /// static builds, on a thread of their own), then the stand-ins and the toolbox on it, a few at once.
 async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) -> anyhow::Result<()> {
     use futures_util::StreamExt;
-    let how = |built| if built == xtask::images::Built::Cached { "unchanged, reused" } else { "built" };
+    let how = |built| if built == xtask::engine::images::Built::Cached { "unchanged, reused" } else { "built" };
     let statics = {
         let course = course.to_path_buf();
         tokio::task::spawn_blocking(move || {
-            let images = xtask::images::catalogue(&course);
+            let images = xtask::engine::images::catalogue(&course);
             let wanted: Vec<(&str, &str)> = images.iter().map(|i| (i.package.as_str(), i.bin.as_str())).collect();
-            let binaries = xtask::images::static_binaries(&course, &wanted)?;
+            let binaries = xtask::engine::images::static_binaries(&course, &wanted)?;
             anyhow::Ok(binaries.into_iter().zip(images).collect::<Vec<_>>())
         })
     };
-    let base = xtask::images::debian_base(engine).await;
+    let base = xtask::engine::images::debian_base(engine).await;
     let on_base = async {
         base?;
-        println!("{} (ready; stands in for debian:bookworm-slim)", xtask::images::debian_base_tag());
+        println!("{} (ready; stands in for debian:bookworm-slim)", xtask::engine::images::debian_base_tag());
         type Build<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + 'a>>;
         let mut builds: Vec<Build<'_>> = Vec::new();
-        for s in xtask::images::stand_ins().iter().filter(|s| s.tag != xtask::images::debian_base_tag()) {
+        for s in xtask::engine::images::stand_ins().iter().filter(|s| s.tag != xtask::engine::images::debian_base_tag())
+        {
             builds.push(Box::pin(async move {
-                let built = xtask::images::stand_in(engine, course, &s.tag, &s.dir).await?;
+                let built = xtask::engine::images::stand_in(engine, course, &s.tag, &s.dir).await?;
                 println!("{} ({}; stands in for {})", s.tag, how(built), s.official);
                 anyhow::Ok(())
             }));
         }
         builds.push(Box::pin(async {
-            let built = xtask::images::toolbox(engine, course).await?;
-            println!("{} ({}; the sandbox's toolbox)", xtask::images::toolbox_tag(), how(built));
+            let built = xtask::engine::images::toolbox(engine, course).await?;
+            println!("{} ({}; the sandbox's toolbox)", xtask::engine::images::toolbox_tag(), how(built));
             anyhow::Ok(())
         }));
         let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(builds)
@@ -616,7 +617,7 @@ async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) 
     };
     let on_base = on_base.await;
     for (binary, image) in statics.await.map_err(|_| anyhow::anyhow!("the static builds panicked"))?? {
-        let built = xtask::images::build(engine, &image, &binary).await?;
+        let built = xtask::engine::images::build(engine, &image, &binary).await?;
         println!("{} ({})", image.tag, how(built));
     }
     on_base

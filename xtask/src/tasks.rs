@@ -378,7 +378,7 @@ pub fn lint(root: &Path) -> anyhow::Result<()> {
     run(clippy, "cargo clippy --workspace --all-targets -- -D warnings")?;
     // The course book: the handouts' shape and checks lists, the build, and every link.
     let out = tempfile::tempdir().context("cannot make a folder for the book")?;
-    let pages = crate::book::build(root, &out.path().join("book"), true)?;
+    let pages = crate::course::book::build(root, &out.path().join("book"), true)?;
     eprintln!("the course book builds: {pages} pages, no broken link");
     Ok(())
 }

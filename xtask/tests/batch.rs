@@ -46,7 +46,7 @@ fn a_class_is_graded_two_at_a_time_into_one_gradebook_and_again_only_what_change
     }
     let _engine = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let class = tempfile::tempdir().unwrap();
-    let answer = xtask::course::solutions(&workspace(), "lab2").unwrap();
+    let answer = xtask::selection::solutions(&workspace(), "lab2").unwrap();
     copy_tree(answer.path(), &class.path().join("ada"));
     std::fs::create_dir(class.path().join("bob")).unwrap();
     copy_tree(&workspace().join("labs"), &class.path().join("bob/labs"));
@@ -227,7 +227,7 @@ fn a_class_graded_over_two_engines_and_in_two_shards_gets_one_gradebook() {
     let second = SecondEngine::start();
     let first = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
     let class = tempfile::tempdir().unwrap();
-    let answer = xtask::course::solutions(&workspace(), "lab2").unwrap();
+    let answer = xtask::selection::solutions(&workspace(), "lab2").unwrap();
     copy_tree(answer.path(), &class.path().join("ada"));
     std::fs::create_dir(class.path().join("bob")).unwrap();
     copy_tree(&workspace().join("labs"), &class.path().join("bob/labs"));

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use xtask::gradebook::{Row, StepColumns};
+use xtask::grade::gradebook::{Row, StepColumns};
 
 fn row(student: &str, score: Option<u32>, checks: &[(&str, u32)], late: Option<usize>, status: &str) -> Row {
     Row {
@@ -50,7 +50,7 @@ fn the_class_page_draws_the_distribution_the_pass_rates_and_the_marks() {
         rows.push(row(&format!("s{i}"), Some(*score), checks, late, "graded"));
     }
     rows.push(row("zed", None, &[], None, "unfetched"));
-    let page = xtask::class::class_html("lab1", &steps, &rows, &BTreeMap::new(), &[], &[]);
+    let page = xtask::grade::class::class_html("lab1", &steps, &rows, &BTreeMap::new(), &[], &[]);
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("class.html");
     std::fs::write(&html, &page).unwrap();
@@ -77,7 +77,7 @@ fn the_class_page_draws_the_distribution_the_pass_rates_and_the_marks() {
         r.late = None;
     }
     rows.pop();
-    std::fs::write(&html, xtask::class::class_html("lab1", &steps, &rows, &BTreeMap::new(), &[], &[])).unwrap();
+    std::fs::write(&html, xtask::grade::class::class_html("lab1", &steps, &rows, &BTreeMap::new(), &[], &[])).unwrap();
     let pixels = screenshot(&html, 1200, 1600, &shots.join("class-unmarked.png"));
     assert_eq!((count(&pixels, "#9a6700"), count(&pixels, "#8250df")), (0, 0), "no marks where none is due");
 }

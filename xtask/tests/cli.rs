@@ -372,11 +372,11 @@ fn the_curriculum_and_every_rubric_are_valid() {
 #[test]
 fn the_image_catalogue_covers_every_lab() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let catalogue = xtask::images::catalogue_of_images();
+    let catalogue = xtask::engine::images::catalogue_of_images();
     let curriculum = grading::Curriculum::load(root).unwrap();
     let families: Vec<&String> = catalogue.roles.values().flatten().collect();
     // The project's own images (built from the course's code) and placeholders are not official.
-    let ours: Vec<String> = xtask::images::catalogue(root).into_iter().map(|i| i.tag).collect();
+    let ours: Vec<String> = xtask::engine::images::catalogue(root).into_iter().map(|i| i.tag).collect();
     let official_of_ours = |image: &str| ours.iter().any(|o| o == image) || image.contains('{');
     let mut problems = Vec::new();
     let (mut images, mut family_count) = (0, 0);
@@ -414,7 +414,7 @@ fn the_image_catalogue_covers_every_lab() {
     assert!(root.join("images").join(&catalogue.toolbox.dir).join("Dockerfile").is_file());
     // The parser refuses what the catalogue must not hold.
     let good = std::fs::read_to_string(root.join("labs/images.toml")).unwrap();
-    assert!(xtask::images::parse_catalogue(&good).is_ok());
+    assert!(xtask::engine::images::parse_catalogue(&good).is_ok());
     for (bad, why) in [
         (
             good.replace("tag = \"containerlabs/nginx:1.27-standin\"", "tag = \"nginx:1.27\""),
@@ -423,6 +423,6 @@ fn the_image_catalogue_covers_every_lab() {
         (good.replace("dir = \"redis\"", "dir = \"redis\"\nsize = 1"), "an unknown key"),
         (good.replace("official = \"redis:7.0\"", "official = \"mariadb:10.11\""), "one official image twice"),
     ] {
-        assert!(xtask::images::parse_catalogue(&bad).is_err(), "{why}");
+        assert!(xtask::engine::images::parse_catalogue(&bad).is_err(), "{why}");
     }
 }

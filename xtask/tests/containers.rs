@@ -72,9 +72,10 @@ async fn each_bad_container_fails_exactly_its_expectation() {
         return;
     }
     let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
-    let image = xtask::images::catalogue(&workspace()).into_iter().find(|i| i.package == "static-site").unwrap();
-    let binary = xtask::images::static_binary(&workspace(), &image.package, &image.bin).unwrap();
-    xtask::images::build(&engine, &image, &binary).await.unwrap();
+    let image =
+        xtask::engine::images::catalogue(&workspace()).into_iter().find(|i| i.package == "static-site").unwrap();
+    let binary = xtask::engine::images::static_binary(&workspace(), &image.package, &image.bin).unwrap();
+    xtask::engine::images::build(&engine, &image, &binary).await.unwrap();
     let scope = testkit::EngineScope::new();
     let run_id = format!("clabs-ct-{}", scope.id());
     let f = Fixture { docker: engine.docker.clone(), run: run_id.clone(), image: image.tag.clone(), scope };

@@ -8,8 +8,8 @@ use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use common::*;
 use std::collections::HashMap;
+use xtask::engine::images::{self, Built};
 use xtask::engine::{self, Provision};
-use xtask::images::{self, Built};
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_scratch_image_is_built_once_runs_unprivileged_and_is_removed_by_label() {

@@ -252,7 +252,7 @@ fn the_gradescope_autograder_grades_what_runs_without_an_engine() {
     };
 
     let lab1 = zip("lab1");
-    let answer = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let answer = xtask::selection::solutions(&workspace(), "lab1").unwrap();
     let results = autograde(&lab1, answer.path());
     let (score, max) = total(&results);
     assert_eq!((results["score"].as_f64(), score, max), (Some(36.0), 36.0, 36.0), "{results:#}");
@@ -267,7 +267,7 @@ fn the_gradescope_autograder_grades_what_runs_without_an_engine() {
     assert!(outputs.iter().any(|o| o.contains("TODO(")), "hints name the TODOs: {outputs:?}");
 
     let lab2 = zip("lab2");
-    let answer = xtask::course::solutions(&workspace(), "lab2").unwrap();
+    let answer = xtask::selection::solutions(&workspace(), "lab2").unwrap();
     let results = autograde(&lab2, answer.path());
     let output = results["output"].as_str().unwrap();
     assert!(

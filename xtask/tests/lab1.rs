@@ -24,7 +24,7 @@ fn grade(site: u16, app: u16, extra: &[&str]) -> (i32, serde_json::Value, String
             extra.remove(i);
             PathBuf::from(extra.remove(i))
         });
-        let solutions = given.is_none().then(|| xtask::course::solutions(&workspace(), "lab1").unwrap());
+        let solutions = given.is_none().then(|| xtask::selection::solutions(&workspace(), "lab1").unwrap());
         let from = given.unwrap_or_else(|| solutions.as_ref().unwrap().path().to_path_buf());
         let copied = std::process::Command::new("cp").arg("-a").arg(from.join(".")).arg(copy.path()).status().unwrap();
         assert!(copied.success());
@@ -121,7 +121,7 @@ fn a_site_with_links_out_of_it_fails_site_no_links_out() {
     if !integration("a_site_with_links_out_of_it_fails_site_no_links_out") {
         return;
     }
-    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let submission = xtask::selection::solutions(&workspace(), "lab1").unwrap();
     let site = submission.path().join("labs/static-site/site");
     std::os::unix::fs::symlink("/etc/passwd", site.join("passwd.txt")).unwrap();
     std::os::unix::fs::symlink("../../../..", site.join("files")).unwrap();
@@ -135,7 +135,7 @@ fn hidden_files_in_the_web_root_and_folder_listings_fail_their_checks() {
     if !integration("hidden_files_in_the_web_root_and_folder_listings_fail_their_checks") {
         return;
     }
-    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let submission = xtask::selection::solutions(&workspace(), "lab1").unwrap();
     let site = submission.path().join("labs/static-site/site");
     std::fs::write(site.join(".env"), "DB_PASSWORD=hunter2\n").unwrap();
     std::fs::write(site.join("about.html~"), "<html></html>\n").unwrap();
@@ -154,7 +154,7 @@ fn a_board_configuration_left_as_packaged_fails_its_file_checks() {
     if !integration("a_board_configuration_left_as_packaged_fails_its_file_checks") {
         return;
     }
-    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let submission = xtask::selection::solutions(&workspace(), "lab1").unwrap();
     std::fs::copy(workspace().join("labs/app-port/board.env"), submission.path().join("labs/app-port/board.env"))
         .unwrap();
     let path = submission.path().display().to_string();
@@ -206,7 +206,7 @@ fn the_reference_scores_full_marks_with_up_and_leaves_nothing_running() {
     }
     assert!(!port_is_open(site) && !port_is_open(app), "--up stops what it started");
     // The course's answer with a board that keeps messages in memory only: its restart loses them.
-    let forgetful = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let forgetful = xtask::selection::solutions(&workspace(), "lab1").unwrap();
     std::fs::write(forgetful.path().join("labs/app-port/board.env"), "PORT=3000\n").unwrap();
     let path = forgetful.path().display().to_string();
     let (code, report, stderr) = grade(site, app, &["--up", "--submission", &path]);
@@ -226,7 +226,7 @@ fn lab1_done_by_hand_gets_full_marks_without_up() {
     if !integration("lab1_done_by_hand_gets_full_marks_without_up") {
         return;
     }
-    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let submission = xtask::selection::solutions(&workspace(), "lab1").unwrap();
     let step = submission.path().join("labs/static-site");
     // nginx's workers are not root: they must be able to read the site.
     let status = std::process::Command::new("chmod").args(["-R", "a+rX"]).arg(submission.path()).status().unwrap();
@@ -264,7 +264,7 @@ fn lab1_done_by_hand_gets_full_marks_without_up() {
     let board_port = format!("board_port={app}");
     let (code, report, stderr) = grade(port, app, &["--allow-restarts", "--submission", &path, "--var", &board_port]);
     // The board the grader started again is this test's to stop.
-    let restarted = xtask::hand::listener(app);
+    let restarted = xtask::grade::hand::listener(app);
     if let Some(pid) = restarted {
         xtask::process::signal(pid, libc::SIGTERM);
     }
@@ -384,7 +384,7 @@ fn up_then_down_starts_and_stops_the_services() {
     }
     let _down = Down(course.path());
     // The course's answers, the board configured for the lab's port (run on this test's).
-    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let submission = xtask::selection::solutions(&workspace(), "lab1").unwrap();
     std::fs::write(submission.path().join("labs/app-port/board.env"), "PORT=3000\nDATA_FILE=m.jsonl\n").unwrap();
     let output = xtask()
         .args(["up", "lab1", "--submission"])

@@ -588,14 +588,14 @@ impl HandStack {
 
     /// The stack as a command service (its script runs in a sandbox, through the run's proxy);
     /// the persistence check recreates its containers by name.
-    fn as_service(&self, log: &Path) -> xtask::services::ServiceSpec {
+    fn as_service(&self, log: &Path) -> xtask::stage::services::ServiceSpec {
         let sh = |script: String| vec!["-c".to_string(), script];
-        xtask::services::ServiceSpec {
+        xtask::stage::services::ServiceSpec {
             name: "webdb".into(),
             step: None,
             program: None,
             args: vec![],
-            command: Some(xtask::services::CommandSpec {
+            command: Some(xtask::stage::services::CommandSpec {
                 program: "sh".into(),
                 start: sh(self.script_up()),
                 stop: sh(self.script_down()),
@@ -712,18 +712,18 @@ async fn grade_with_persistence(stack: &HandStack) -> grading::Report {
     let engine = xtask::engine::ensure(xtask::engine::Provision::Never).await.unwrap();
     let run = Arc::new(sandbox::Run::start(sandbox::RunConfig::new(engine.sandbox_endpoint())).await.unwrap());
     let services = Arc::new(
-        xtask::services::Services::start(
+        xtask::stage::services::Services::start(
             vec![stack.as_service(&state.path().join("webdb.log"))],
-            xtask::services::Lifetime::TiedToGrader,
+            xtask::stage::services::Lifetime::TiedToGrader,
             Some(run.clone()),
-            xtask::images::toolbox_tag(),
+            xtask::engine::images::toolbox_tag(),
         )
         .await
         .map_err(|e| format!("{e:?}"))
         .unwrap(),
     );
-    let selection = xtask::course::select(&workspace(), "lab2", Some("web-db"), &stack.vars(), None).unwrap();
-    let answer = xtask::course::solutions(&workspace(), "lab2").unwrap();
+    let selection = xtask::selection::select(&workspace(), "lab2", Some("web-db"), &stack.vars(), None).unwrap();
+    let answer = xtask::selection::solutions(&workspace(), "lab2").unwrap();
     let config = grading::GradeConfig {
         vars: selection.vars.clone(),
         submission: answer.path().to_path_buf(),

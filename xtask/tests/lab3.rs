@@ -807,8 +807,9 @@ fn a_stack_brought_up_by_hand_reaches_full_marks_without_up() {
     std::fs::write(dir.path().join(".gitignore"), ".env\n").unwrap();
     let (http, https) = (free_port().to_string(), free_port().to_string());
     // As a student without a registry would: the stand-ins named in the environment.
-    let stand_in =
-        |official: &str| xtask::images::stand_ins().iter().find(|s| s.official == official).unwrap().tag.as_str();
+    let stand_in = |official: &str| {
+        xtask::engine::images::stand_ins().iter().find(|s| s.official == official).unwrap().tag.as_str()
+    };
     // Compose v1, where the machine has it (`cargo xtask test` installs both): the grader's --up
     // runs v2, what students use, and a stack a student started with v1 is still graded in full.
     let v1 = std::process::Command::new("docker-compose").arg("version").output().is_ok_and(|o| o.status.success());

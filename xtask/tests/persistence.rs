@@ -7,7 +7,7 @@ use common::*;
 use grading::runner::{grade, StepRubric};
 use grading::{Curriculum, GradeConfig, Vars};
 use std::sync::Arc;
-use xtask::services::{Lifetime, ServiceSpec, Services};
+use xtask::stage::services::{Lifetime, ServiceSpec, Services};
 
 async fn grade_app_step_with(fault: &str) -> grading::Report {
     let state = tempfile::tempdir().unwrap();
@@ -34,7 +34,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
         log: state.path().join("app.log"),
     };
     let services = Arc::new(
-        Services::start(vec![spec], Lifetime::TiedToGrader, None, xtask::images::toolbox_tag())
+        Services::start(vec![spec], Lifetime::TiedToGrader, None, xtask::engine::images::toolbox_tag())
             .await
             .map_err(|e| format!("{e:?}"))
             .unwrap(),
@@ -54,7 +54,7 @@ async fn grade_app_step_with(fault: &str) -> grading::Report {
     vars.set("site_port", site.to_string());
     vars.set("app_port", app.to_string());
     // The course's answer, its board configured for the lab's port (run on this test's).
-    let submission = xtask::course::solutions(&workspace(), "lab1").unwrap();
+    let submission = xtask::selection::solutions(&workspace(), "lab1").unwrap();
     std::fs::write(submission.path().join("labs/app-port/board.env"), "PORT=3000\nDATA_FILE=data/m.jsonl\n").unwrap();
     let config = GradeConfig {
         vars,

@@ -89,9 +89,9 @@ async fn the_mariadb_stand_in_honours_the_official_contract() {
         return;
     }
     let engine = engine::ensure(Provision::Never).await.expect("cargo xtask test provides an engine");
-    let standin = xtask::images::stand_ins().iter().find(|s| s.dir == "mariadb").unwrap();
+    let standin = xtask::engine::images::stand_ins().iter().find(|s| s.dir == "mariadb").unwrap();
     let (tag, dir) = (standin.tag.as_str(), standin.dir.as_str());
-    xtask::images::stand_in(&engine, &workspace(), tag, dir).await.unwrap();
+    xtask::engine::images::stand_in(&engine, &workspace(), tag, dir).await.unwrap();
     let docker = &engine.docker;
     let scope = testkit::EngineScope::new();
     let run = format!("clabs-db-{}", scope.id());

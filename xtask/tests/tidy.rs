@@ -16,6 +16,8 @@ const REMOVALS: &[&str] = &[
     "\"rmi\"",
     "\"volume\", \"rm\"",
     "\"network\", \"rm\"",
+    "\"down\"",
+    "single_image::remove(",
 ];
 
 /// Where a removal may be, and why.
@@ -28,6 +30,16 @@ const ALLOWED: &[(&str, &str)] = &[
     // A persistence check recreates a container (same config, same volumes): the removal is half
     // of a replacement the student allowed (or `--up` made), not a cleanup.
     ("grading/src/check/recreate.rs", "a persistence check's recreate: remove, then create the same container"),
+    // The lab tools' own `down` (and a container that died at once, removed so the student's next
+    // `up` can take its name): what a student runs. The grader stops their services with `stop`
+    // (see `the_graders_stops_stop_and_leave_removal_to_the_reaper`).
+    ("labs/static-site/src/bin/site-nginx.rs", "`site-nginx down`, the lab tool's own"),
+    ("labs/reverse-proxy/src/bin/proxy-nginx.rs", "`proxy-nginx down`, the lab tool's own"),
+    ("labs/single-image/src/main.rs", "`single-image rm`, the lab's own `docker rm`"),
+    ("labs/compose/src/lib.rs", "`stack down` and `cycle`, the lab's own Compose operations"),
+    ("labs/compose/src/main.rs", "`stack down` and `cycle`, the lab's own Compose operations"),
+    // `bench lab3-up`'s baseline is Compose by itself, `down --volumes` included: what it measures.
+    ("xtask/src/bench.rs", "the bare Compose run `bench lab3-up` measures"),
 ];
 
 fn rust_sources(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -90,6 +102,37 @@ fn every_cleanup_goes_through_the_reaper() {
     assert!(REMOVALS.iter().any(|r| reaper.contains(r)));
 }
 
+/// The grader stops the services it started with their `stop` command, which stops and removes
+/// nothing (`stop`, not `down`); the run's reaper then removes all they made, Compose's
+/// containers, networks and volumes included. So no service's stop is a second removal path.
+#[test]
+fn the_graders_stops_stop_and_leave_removal_to_the_reaper() {
+    let text = std::fs::read_to_string(root().join("labs/labs.toml")).unwrap();
+    let labs: toml::Value = toml::from_str(&text).unwrap();
+    let mut stops = Vec::new();
+    fn find<'a>(value: &'a toml::Value, stops: &mut Vec<&'a toml::Value>) {
+        match value {
+            toml::Value::Table(table) => {
+                stops.extend(table.get("stop"));
+                table.values().for_each(|v| find(v, stops));
+            }
+            toml::Value::Array(list) => list.iter().for_each(|v| find(v, stops)),
+            _ => {}
+        }
+    }
+    find(&labs, &mut stops);
+    assert!(stops.len() >= 4, "the services' stop commands were found ({})", stops.len());
+    let removing: Vec<String> = stops
+        .iter()
+        .filter(|stop| {
+            let args: Vec<&str> = stop.as_array().unwrap().iter().filter_map(toml::Value::as_str).collect();
+            args.iter().any(|a| matches!(*a, "down" | "rm" | "remove" | "--volumes" | "-v"))
+        })
+        .map(|stop| stop.to_string())
+        .collect();
+    assert!(removing.is_empty(), "service stops that remove (stop them; the reaper removes):\n{}", removing.join("\n"));
+}
+
 /// Where a signal may be sent from, and why: one module sends them for the whole project.
 const SIGNALLERS: &[(&str, &str)] = &[
     ("xtask/src/process.rs", "the one module that signals and stops what the project started"),
@@ -130,18 +173,29 @@ fn label_keys_are_defined_once() {
     assert!(labels.contains("\"org.containerlabs."), "the scan can fail: the module holds what it looks for");
 }
 
-/// The modules of one crate's `src` (a file, or a folder with its files), each with the modules of
-/// the same crate it names through `crate::` in its code (not its tests or comments).
+/// The modules of one crate's `src`, each with the modules of the same crate it names through
+/// `crate::` or `super::` in its code (not its tests or comments). A module is a file at the top
+/// (`check`) or a file of a folder (`check::compose`, its own folder's files with it): so a
+/// circle between two files of one folder is found as well as one between folders.
 fn module_imports(src: &Path) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
     let mut files = Vec::new();
     rust_sources(src, &mut files);
+    // `a::b` when `src/a/b.rs` is a file (the module of a folder's file), else `a`.
+    let node = |path: &[&str]| -> String {
+        match path {
+            [a, b, ..] if src.join(a).join(format!("{b}.rs")).is_file() => format!("{a}::{b}"),
+            [a, ..] => a.to_string(),
+            [] => String::new(),
+        }
+    };
     let mut imports: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> = Default::default();
     for path in files {
         let relative = path.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
-        let module = relative.split('/').next().unwrap().trim_end_matches(".rs").to_string();
-        if matches!(module.as_str(), "lib" | "main" | "bin") {
+        let parts: Vec<&str> = relative.trim_end_matches(".rs").split('/').collect();
+        if matches!(parts[0], "lib" | "main" | "bin") {
             continue;
         }
+        let module = node(&parts);
         let text = std::fs::read_to_string(&path).unwrap();
         let code: String = text
             .split("#[cfg(test)]")
@@ -151,34 +205,47 @@ fn module_imports(src: &Path) -> std::collections::BTreeMap<String, std::collect
             .filter(|l| !l.trim_start().starts_with("//"))
             .map(|l| format!("{l}\n"))
             .collect();
-        let named = imports.entry(module.clone()).or_default();
-        for (at, _) in code.match_indices("crate::") {
-            let rest = &code[at + "crate::".len()..];
-            let heads: Vec<&str> = match rest.strip_prefix('{') {
-                // `crate::{a::X, b}`: the first segment of each path in the group.
-                Some(group) => {
-                    let group = &group[..group.find("};").or_else(|| group.find('}')).unwrap_or(group.len())];
-                    let mut depth = 0;
-                    let mut heads = vec![group.trim_start()];
-                    for (i, c) in group.char_indices() {
-                        match c {
-                            '{' => depth += 1,
-                            '}' => depth -= 1,
-                            ',' if depth == 0 => heads.push(group[i + 1..].trim_start()),
-                            _ => {}
-                        }
-                    }
-                    heads
+        let mut named = std::collections::BTreeSet::new();
+        for (prefix, base) in [("crate::", Vec::new()), ("super::", parts[..parts.len() - 1].to_vec())] {
+            for (at, _) in code.match_indices(prefix) {
+                if prefix == "super::" && code[..at].ends_with(':') {
+                    continue;
                 }
-                None => vec![rest],
-            };
-            for head in heads {
-                let name: String = head.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-                if !name.is_empty() && name != module && name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
-                    named.insert(name);
+                let rest = &code[at + prefix.len()..];
+                let paths: Vec<&str> = match rest.strip_prefix('{') {
+                    // `crate::{a::X, b}`: each path of the group.
+                    Some(group) => {
+                        let group = &group[..group.find("};").or_else(|| group.find('}')).unwrap_or(group.len())];
+                        let mut depth = 0;
+                        let mut paths = vec![group.trim_start()];
+                        for (i, c) in group.char_indices() {
+                            match c {
+                                '{' => depth += 1,
+                                '}' => depth -= 1,
+                                ',' if depth == 0 => paths.push(group[i + 1..].trim_start()),
+                                _ => {}
+                            }
+                        }
+                        paths
+                    }
+                    None => vec![rest],
+                };
+                for path in paths {
+                    let segments: Vec<&str> = path
+                        .split("::")
+                        .map(|s| s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).next().unwrap_or(""))
+                        .take_while(|s| s.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
+                        .collect();
+                    let full: Vec<&str> = base.iter().copied().chain(segments).collect();
+                    if !full.is_empty() {
+                        named.insert(node(&full));
+                    }
                 }
             }
         }
+        named.remove(&module);
+        named.remove("self");
+        imports.entry(module).or_default().extend(named);
     }
     imports
 }
@@ -241,4 +308,6 @@ fn no_crate_has_an_import_circle() {
     assert_eq!(import_circle(&made).as_deref(), Some("check -> rubric -> report -> check"));
     let grading = module_imports(&root.join("grading/src"));
     assert!(grading["runner"].contains("report") && grading["report"].contains("rubric"), "{grading:?}");
+    // A folder's files are modules of their own: the Compose model reads Dockerfiles.
+    assert!(grading["check::compose"].contains("check::dockerfile"), "{grading:?}");
 }

@@ -7,7 +7,6 @@
 
 mod model;
 
-pub(crate) use model::cannot_fail;
 pub use model::{
     compose_file, parse_env_file, secret_value, Health, Mount, MountKind, Project, Service, COMPOSE_FILE_NAMES,
 };

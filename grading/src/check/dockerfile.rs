@@ -266,12 +266,10 @@ pub fn judge(text: &str, expect: &DockerfileExpect) -> Result<(), Vec<(String, S
             Some((_, args)) if args.trim().eq_ignore_ascii_case("none") => {
                 mismatches.push(("a HEALTHCHECK".into(), "HEALTHCHECK NONE".into()))
             }
-            Some((_, args)) if healthcheck_command(&args).is_some_and(|c| super::compose::cannot_fail(&c)) => {
-                mismatches.push((
-                    "a HEALTHCHECK that can fail".into(),
-                    format!("HEALTHCHECK {}: its test always succeeds, so it checks nothing", args.trim()),
-                ))
-            }
+            Some((_, args)) if healthcheck_command(&args).is_some_and(|c| cannot_fail(&c)) => mismatches.push((
+                "a HEALTHCHECK that can fail".into(),
+                format!("HEALTHCHECK {}: its test always succeeds, so it checks nothing", args.trim()),
+            )),
             Some(_) => {}
         }
     }
@@ -391,6 +389,24 @@ fn healthcheck_command(args: &str) -> Option<String> {
         Ok(words) => Some(words.join(" ")),
         Err(_) => Some(command.to_string()),
     }
+}
+
+/// Whether a healthcheck's command (as a shell would read it) always exits 0 - `true`, `:`,
+/// `exit 0`, `echo ...`, alone or joined by `;` and `&&`, or after a final `||` - and so checks
+/// nothing. Compose's and the Dockerfile's healthchecks are judged by it alike.
+pub(crate) fn cannot_fail(command: &str) -> bool {
+    let always_succeeds = |part: &str| {
+        let words: Vec<&str> = part.split_whitespace().collect();
+        match words.as_slice() {
+            [] => true,
+            ["true" | "/bin/true" | "/usr/bin/true" | ":"] => true,
+            ["exit"] | ["exit", "0"] => true,
+            [first, ..] => matches!(*first, "echo" | "/bin/echo" | "printf" | "sleep"),
+        }
+    };
+    // `a || b` succeeds when b always does; `a; b` and `a && b` only when every part does.
+    command.split("||").last().is_some_and(|last| last.split([';', '&']).all(always_succeeds))
+        || command.split([';', '&']).all(always_succeeds)
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Stop the containers (they stay, stopped, with their networks and volumes).
+    Stop,
     /// Stop and remove the containers and networks (the volumes stay unless --volumes).
     Down {
         #[arg(long)]
@@ -78,6 +80,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             stack.up_keeping(&docker()?, timeout, &[], keep).await?;
             print_status(&docker()?, &stack.project).await
         }
+        Command::Stop => stack.run(&["stop"]),
         Command::Down { volumes: true } => compose::destroy(&docker()?, &stack.project).await,
         Command::Down { volumes: false } => stack.run(&["down"]),
         Command::Status => print_status(&docker()?, &stack.project).await,

@@ -117,29 +117,11 @@ pub enum Health {
 
 /// What a healthcheck's command (as a shell would read it) can tell.
 fn health_of(command: &str) -> Health {
-    if cannot_fail(command) {
+    if crate::check::dockerfile::cannot_fail(command) {
         Health::Vacuous
     } else {
         Health::Defined
     }
-}
-
-/// Whether a healthcheck's command (as a shell would read it) always exits 0 - `true`, `:`,
-/// `exit 0`, `echo ...`, alone or joined by `;` and `&&`, or after a final `||` - and so checks
-/// nothing. Compose's and the Dockerfile's healthchecks are judged by it alike.
-pub(crate) fn cannot_fail(command: &str) -> bool {
-    let always_succeeds = |part: &str| {
-        let words: Vec<&str> = part.split_whitespace().collect();
-        match words.as_slice() {
-            [] => true,
-            ["true" | "/bin/true" | "/usr/bin/true" | ":"] => true,
-            ["exit"] | ["exit", "0"] => true,
-            [first, ..] => matches!(*first, "echo" | "/bin/echo" | "printf" | "sleep"),
-        }
-    };
-    // `a || b` succeeds when b always does; `a; b` and `a && b` only when every part does.
-    command.split("||").last().is_some_and(|last| last.split([';', '&']).all(always_succeeds))
-        || command.split([';', '&']).all(always_succeeds)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

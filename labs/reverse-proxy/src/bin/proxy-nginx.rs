@@ -60,6 +60,8 @@ enum Command {
         #[arg(long)]
         https: String,
     },
+    /// Stop the containers (they stay, stopped: `down` removes them).
+    Stop,
     /// Stop and remove the containers.
     Down,
 }
@@ -184,6 +186,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         logs.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_string();
                     down(&docker, &cli.name).await;
                     bail!("{} stopped at once (exit code {}): {last}", options.name, state.exit_code.unwrap_or(-1));
+                }
+            }
+            Ok(())
+        }
+        Command::Stop => {
+            for name in names(&cli.name) {
+                if docker.inspect_container(&name, None).await.is_ok() {
+                    docker
+                        .stop_container(&name, None::<bollard::query_parameters::StopContainerOptions>)
+                        .await
+                        .with_context(|| format!("cannot stop {name}"))?;
                 }
             }
             Ok(())

@@ -63,6 +63,8 @@ enum Command {
         #[arg(long)]
         require_port: Option<u16>,
     },
+    /// Stop the container (it stays, stopped: `down` removes it).
+    Stop,
     /// Stop and remove the container.
     Down,
 }
@@ -146,6 +148,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot restart {name}"))?;
             Ok(())
         }
+        Command::Stop => match docker.inspect_container(&name, None).await {
+            Ok(_) => docker
+                .stop_container(&name, None::<bollard::query_parameters::StopContainerOptions>)
+                .await
+                .with_context(|| format!("cannot stop {name}")),
+            Err(_) => Ok(()),
+        },
         Command::Down => match docker.inspect_container(&name, None).await {
             Ok(found) => single_image::remove(&docker, &found.id.unwrap_or(name)).await,
             Err(_) => Ok(()),

@@ -127,7 +127,7 @@ fn student_readme(curriculum: &grading::Curriculum) -> String {
         }
         labs.push('\n');
     }
-    include_str!("../templates/student-README.md").replace("{{labs}}", labs.trim_end())
+    include_str!("../../templates/student-README.md").replace("{{labs}}", labs.trim_end())
 }
 
 /// Fails when a file of `out` has the bytes of one of the course's answers: a solution file
@@ -303,8 +303,8 @@ fn write_zip(file: std::fs::File, lab: &str, grader: &Path) -> anyhow::Result<Ex
     };
     let mut exported = Exported { files: 0, bytes: 0 };
     for (name, text) in [
-        ("setup.sh", include_str!("../templates/gradescope/setup.sh")),
-        ("run_autograder", include_str!("../templates/gradescope/run_autograder")),
+        ("setup.sh", include_str!("../../templates/gradescope/setup.sh")),
+        ("run_autograder", include_str!("../../templates/gradescope/run_autograder")),
     ] {
         let text = text.replace("{{lab}}", lab);
         zip.start_file(name, options(0o755))?;

@@ -2,7 +2,7 @@
 //! check), written as `gradebook.csv`, read back from a shard's, and the class summary (each
 //! check's pass rate, hardest first) as `summary.txt` and `summary.json`.
 
-use crate::roster::Entry;
+use crate::grade::roster::Entry;
 use anyhow::Context;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -101,7 +101,7 @@ pub fn row(entry: &Entry, report: Option<&Value>, outcome: &Outcome) -> Row {
 }
 
 /// The gradebook's step and check columns for `selection`, in the rubric's order.
-pub fn columns(selection: &crate::course::Selection) -> Vec<StepColumns> {
+pub fn columns(selection: &crate::selection::Selection) -> Vec<StepColumns> {
     selection
         .steps
         .iter()
@@ -249,7 +249,7 @@ pub fn summary(steps: &[StepColumns], rows: &[Row]) -> (String, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roster::{stem, Collected};
+    use crate::grade::roster::{stem, Collected};
     use std::path::PathBuf;
 
     fn entry(name: &str) -> Entry {

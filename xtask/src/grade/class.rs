@@ -4,8 +4,8 @@
 //! not-graded rows marked), `similarity.csv`, and the gradebook in the import formats of
 //! Canvas and Moodle (`canvas.csv`, `moodle.csv`; `cargo xtask publish` joins several labs').
 
-use crate::gradebook::{Row, StepColumns};
-use crate::roster::Entry;
+use crate::grade::gradebook::{Row, StepColumns};
+use crate::grade::roster::Entry;
 use anyhow::{bail, Context};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -347,7 +347,7 @@ pub fn class_html(
     failures: &[Failure],
     pairs: &[Similar],
 ) -> String {
-    let (_, summary) = crate::gradebook::summary(steps, rows);
+    let (_, summary) = crate::grade::gradebook::summary(steps, rows);
     let graded: Vec<&Row> = rows.iter().filter(|r| r.score.is_some()).collect();
     // The score distribution: ten bins of the percentage (100% in the last).
     let mut bins = [0usize; 10];
@@ -403,7 +403,7 @@ pub fn class_html(
     }
     let mut students = String::new();
     for row in rows {
-        let stem = stems.get(&row.student).cloned().unwrap_or_else(|| crate::roster::stem(&row.student));
+        let stem = stems.get(&row.student).cloned().unwrap_or_else(|| crate::grade::roster::stem(&row.student));
         let name = if row.score.is_some() || row.status == "error" || row.status == "timeout" {
             format!("<a href=\"reports/{}.html\">{}</a>", esc(&stem), esc(&row.student))
         } else {
@@ -474,7 +474,7 @@ table {{ border-collapse: collapse; }} td, th {{ padding: 0.2rem 0.6rem; border-
 /// gradebook for Canvas and Moodle.
 pub fn write(
     out: &Path,
-    selection: &crate::course::Selection,
+    selection: &crate::selection::Selection,
     steps: &[StepColumns],
     rows: &[Row],
     list: &[Entry],

@@ -208,7 +208,7 @@ pub struct StandIn {
 pub fn catalogue_of_images() -> &'static Catalogue {
     static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
     CATALOGUE.get_or_init(|| {
-        parse_catalogue(include_str!("../../labs/images.toml")).expect("labs/images.toml is checked by the tests")
+        parse_catalogue(include_str!("../../../labs/images.toml")).expect("labs/images.toml is checked by the tests")
     })
 }
 

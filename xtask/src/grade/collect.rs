@@ -203,11 +203,11 @@ pub fn run(options: &CollectOptions) -> anyhow::Result<Vec<Collected>> {
     // The stems are checked before anything is written: two students never share a folder.
     let mut stems = BTreeMap::new();
     for w in &wanted {
-        if let Some(other) = stems.insert(crate::roster::stem(&w.student).to_lowercase(), w.student.clone()) {
+        if let Some(other) = stems.insert(crate::grade::roster::stem(&w.student).to_lowercase(), w.student.clone()) {
             bail!(
                 "students '{other}' and '{}' would share a folder ({}): name them apart in the roster",
                 w.student,
-                crate::roster::stem(&w.student)
+                crate::grade::roster::stem(&w.student)
             );
         }
     }
@@ -332,7 +332,7 @@ fn collect_one(
     if !c.reason.is_empty() {
         return c;
     }
-    let stem = crate::roster::stem(&wanted.student);
+    let stem = crate::grade::roster::stem(&wanted.student);
     let clone = staging.join(&stem);
     let result = fetch(wanted, deadline, options, token, &clone, &mut c);
     match result {

@@ -27,7 +27,7 @@ const POLL: Duration = Duration::from_millis(250);
 const PATIENCE: Duration = Duration::from_millis(500);
 
 pub async fn watch(options: WatchOptions) -> anyhow::Result<ExitCode> {
-    let selection = crate::course::select(
+    let selection = crate::selection::select(
         &options.course,
         &options.lab,
         options.step.as_deref(),
@@ -46,7 +46,7 @@ pub async fn watch(options: WatchOptions) -> anyhow::Result<ExitCode> {
     let mut last: Option<BTreeMap<String, Status>> = None;
     let mut why = String::from("first run");
     loop {
-        let graded = crate::check::grade_quietly(
+        let graded = crate::grade::check::grade_quietly(
             &options.course,
             &options.lab,
             options.step.as_deref(),

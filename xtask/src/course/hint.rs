@@ -47,7 +47,7 @@ pub fn hint(course: &Path, id: &str) -> anyhow::Result<String> {
                 let page = format!("{}/{}.html#{id}", lab.id, step.id);
                 text.push_str(&format!(
                     "\nin the book: {} (`cargo xtask book --serve`, then http://127.0.0.1:4000/{page})\n",
-                    crate::book::default_out(course).join(&page).display()
+                    crate::course::book::default_out(course).join(&page).display()
                 ));
                 text.push_str(&format!(
                     "\ncheck it: cargo xtask check {} --step {} (hints name the TODO(tag) in your starter files)\n",
@@ -81,9 +81,9 @@ pub fn hint(course: &Path, id: &str) -> anyhow::Result<String> {
 /// What a chapter says about check `id` beside its entry in the checks list (which the hint
 /// repeats): each paragraph or list item that names it, in order.
 fn about(chapter: &str, id: &str) -> Vec<String> {
-    let outside = match (chapter.find(crate::book::BEGIN), chapter.find(crate::book::END)) {
+    let outside = match (chapter.find(crate::course::book::BEGIN), chapter.find(crate::course::book::END)) {
         (Some(begin), Some(end)) if begin < end => {
-            format!("{}{}", &chapter[..begin], &chapter[end + crate::book::END.len()..])
+            format!("{}{}", &chapter[..begin], &chapter[end + crate::course::book::END.len()..])
         }
         _ => chapter.to_string(),
     };

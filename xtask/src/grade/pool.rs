@@ -11,8 +11,8 @@
 //! through the engines' APIs): a second engine is ready in seconds, not in the minutes of
 //! building stand-ins again.
 
+use crate::engine::images::{self, ImageSource};
 use crate::engine::Engine;
-use crate::images::{self, ImageSource};
 use anyhow::{bail, Context};
 use futures_util::StreamExt;
 use std::path::Path;
@@ -68,7 +68,7 @@ async fn engine_id(engine: &Engine) -> anyhow::Result<String> {
 
 /// The images `lab`'s selected steps start (their names after `vars`), and whether a command
 /// service needs the sandbox's toolbox.
-pub fn lab_images(selection: &crate::course::Selection) -> (Vec<String>, bool) {
+pub fn lab_images(selection: &crate::selection::Selection) -> (Vec<String>, bool) {
     let services = selection.lab().services_for(&selection.step_ids());
     let mut tags: Vec<String> =
         services.iter().flat_map(|s| s.images.iter()).map(|image| selection.vars.expand(image)).collect();
@@ -82,7 +82,7 @@ pub fn lab_images(selection: &crate::course::Selection) -> (Vec<String>, bool) {
 pub async fn share_images(
     engines: &[Engine],
     grader: &Path,
-    selection: &crate::course::Selection,
+    selection: &crate::selection::Selection,
     source: ImageSource,
 ) -> anyhow::Result<Vec<String>> {
     let Some((first, others)) = engines.split_first() else { return Ok(Vec::new()) };

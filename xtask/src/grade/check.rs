@@ -4,12 +4,12 @@
 //! its report says why), 2 could not grade (the grader's or the machine's fault; the error says
 //! why, and with `--out` the report file says it too).
 
-use crate::course::{self, Selection};
-use crate::services::{self, Lifetime, Services};
+use crate::selection::{self, Selection};
+use crate::stage::{Plan, Stage};
 use anyhow::Context;
 use grading::report::{gradescope, json, junit, tty};
 use grading::{CheckReport, GradeConfig, Report, StartFailure, Status, StepReport, Visibility};
-use sandbox::{Incident, IncidentKind, Run, RunConfig};
+use sandbox::{Incident, IncidentKind};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ pub struct CheckOptions {
     pub vars: Vec<String>,
     pub up: bool,
     /// With `up`: where images that are not the project's own come from.
-    pub images: crate::images::ImageSource,
+    pub images: crate::engine::images::ImageSource,
     /// With `up`: the wall clock for starting the services and grading them.
     pub timeout: Duration,
     /// Without `up`: checks may recreate the student's own containers (volumes kept).
@@ -72,20 +72,20 @@ pub async fn run(mut options: CheckOptions) -> anyhow::Result<ExitCode> {
     // directory of their own (removed at the end).
     let solved = match (options.solutions, &options.submission) {
         (true, Some(_)) => anyhow::bail!("give --solutions or --submission, not both"),
-        (true, None) => Some(course::solutions(&options.course, &options.lab)?),
+        (true, None) => Some(selection::solutions(&options.course, &options.lab)?),
         (false, _) => None,
     };
     let submission = solved.as_ref().map(|d| d.path().to_path_buf()).or_else(|| options.submission.clone());
-    let started_at = crate::provenance::now();
+    let started_at = crate::grade::provenance::now();
     let mut selection =
-        course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, submission.as_deref());
+        selection::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, submission.as_deref());
     let mut not_run = Vec::new();
     // No engine answers and none was asked for (no `--up`): the student's loop goes on without
     // one - what needs none is graded, the rest listed as not run - as `--no-engine` does.
     let mut no_engine_here = None;
     if let Ok(selection) = &selection {
         if !options.up && !options.no_engine && asks_engine(selection) {
-            if let Err(why) = crate::engine::connect().await {
+            if let Some(why) = crate::stage::no_engine_answers().await {
                 options.no_engine = true;
                 no_engine_here = Some(why);
             }
@@ -121,11 +121,11 @@ pub async fn run(mut options: CheckOptions) -> anyhow::Result<ExitCode> {
             (Some(dir), _) => dir.display().to_string(),
             (None, _) => options.course.display().to_string(),
         },
-        commit: crate::provenance::git_commit(options.submission.as_deref().unwrap_or(&options.course)),
-        rubric_hash: lab.map(|l| crate::provenance::rubric_hash(&options.course, l)).unwrap_or_default(),
-        grader_version: crate::provenance::grader_version(),
+        commit: crate::grade::provenance::git_commit(options.submission.as_deref().unwrap_or(&options.course)),
+        rubric_hash: lab.map(|l| crate::grade::provenance::rubric_hash(&options.course, l)).unwrap_or_default(),
+        grader_version: crate::grade::provenance::grader_version(),
         started_at: started_at.clone(),
-        finished_at: crate::provenance::now(),
+        finished_at: crate::grade::provenance::now(),
     };
     let lab = grading::Curriculum::load(&options.course).ok().and_then(|c| c.lab(&options.lab).ok().cloned());
     match graded {
@@ -149,7 +149,7 @@ pub async fn run(mut options: CheckOptions) -> anyhow::Result<ExitCode> {
                 let listed = match &selection {
                     Ok(selection) => Some((selection.lab().title.clone(), selection.steps.clone())),
                     Err(_) => {
-                        course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, None)
+                        selection::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, None)
                             .ok()
                             .map(|s| (s.lab().title.clone(), s.steps))
                     }
@@ -195,17 +195,17 @@ pub async fn grade_quietly(
     submission: &Path,
     patience: Duration,
 ) -> anyhow::Result<Report> {
-    let mut selection = course::select(course, lab, step, vars, Some(submission))?;
+    let mut selection = selection::select(course, lab, step, vars, Some(submission))?;
     for check in selection.steps.iter_mut().flat_map(|s| s.rubric.checks.iter_mut()) {
         check.timeout = check.timeout.min(patience);
     }
     // As `check` does: no engine answering, what needs none is graded and the rest not run.
     let mut not_run = Vec::new();
-    if asks_engine(&selection) && crate::engine::connect().await.is_err() {
+    if asks_engine(&selection) && crate::stage::no_engine_answers().await.is_some() {
         not_run = without_engine(&mut selection, false, true)?;
     }
-    let engine = if not_run.is_empty() { engine_if_needed(&selection, false).await? } else { None };
-    let docker = engine.map(|e| e.docker);
+    let plan = Plan::of(&selection, false);
+    let docker = if not_run.is_empty() { crate::stage::engine_for(plan).await? } else { None };
     let settled = settled(&selection, docker.as_ref()).await;
     let mut report = grade_with(&selection, None, docker, BTreeMap::new(), None, false, settled).await;
     report.not_run = not_run;
@@ -375,24 +375,26 @@ pub const ISOLATED_MACHINE: &str = "CLABS_ISOLATED_MACHINE";
 async fn grade_selection(options: &CheckOptions, selection: &mut Selection) -> anyhow::Result<Report> {
     // Without an engine, `--up` starts what can run here (nothing, for some labs).
     let up = options.up && !(options.no_engine && selection.lab().services_for(&selection.step_ids()).is_empty());
-    let engine = if options.no_engine { None } else { engine_if_needed(selection, up).await? };
-    if up {
-        grade_up(options, selection, engine).await
-    } else {
-        if let Some(engine) = &engine {
-            adopt_started_project(options, selection, &engine.docker).await;
-        }
-        let may_recreate = options.allow_restarts || allowed_on_a_terminal(selection)?;
-        // Restarts of services the student runs by hand (lab 1's board), when allowed and when
-        // every restart the checks ask for is of such a service.
-        let hand = crate::hand::HandRestarts::new(selection.lab(), &selection.vars);
-        let restarted = restarted_services(selection);
-        let services: Option<Arc<dyn grading::ServiceControl>> =
-            (may_recreate && !restarted.is_empty() && hand.covers(restarted.iter())).then(|| Arc::new(hand) as _);
-        let docker = engine.map(|e| e.docker);
-        let settled = settled(selection, docker.as_ref()).await;
-        Ok(grade_with(selection, services, docker, BTreeMap::new(), None, may_recreate, settled).await)
+    let mut plan = Plan::of(selection, up);
+    if options.no_engine {
+        plan.engine = None;
     }
+    if up {
+        return grade_up(options, selection, plan).await;
+    }
+    let docker = crate::stage::engine_for(plan).await?;
+    if let Some(docker) = &docker {
+        adopt_started_project(options, selection, docker).await;
+    }
+    let may_recreate = options.allow_restarts || allowed_on_a_terminal(selection)?;
+    // Restarts of services the student runs by hand (lab 1's board), when allowed and when
+    // every restart the checks ask for is of such a service.
+    let hand = crate::grade::hand::HandRestarts::new(selection.lab(), &selection.vars);
+    let restarted = restarted_services(selection);
+    let services: Option<Arc<dyn grading::ServiceControl>> =
+        (may_recreate && !restarted.is_empty() && hand.covers(restarted.iter())).then(|| Arc::new(hand) as _);
+    let settled = settled(selection, docker.as_ref()).await;
+    Ok(grade_with(selection, services, docker, BTreeMap::new(), None, may_recreate, settled).await)
 }
 
 /// A stack the student started by hand is found where they started it. `docker compose up` in
@@ -484,7 +486,7 @@ fn recreated_projects(selection: &Selection) -> Vec<String> {
 fn allowed_on_a_terminal(selection: &Selection) -> anyhow::Result<bool> {
     use std::io::Write;
     let projects = recreated_projects(selection);
-    let hand = crate::hand::HandRestarts::new(selection.lab(), &selection.vars);
+    let hand = crate::grade::hand::HandRestarts::new(selection.lab(), &selection.vars);
     let restarted: Vec<String> =
         restarted_services(selection).into_iter().filter(|n| hand.covers(std::iter::once(n))).collect();
     if (projects.is_empty() && restarted.is_empty())
@@ -505,36 +507,6 @@ fn allowed_on_a_terminal(selection: &Selection) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).context("cannot read the answer")?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"))
-}
-
-/// An engine connection when some selected check looks at containers, or `--up` starts some
-/// (else none is needed, and none is asked for).
-async fn engine_if_needed(selection: &Selection, up: bool) -> anyhow::Result<Option<crate::engine::Engine>> {
-    let checks_need = selection.steps.iter().flat_map(|s| &s.rubric.checks).any(|c| c.kind.needs().engine.is_some());
-    let up_needs = up && needs_run(selection);
-    if !checks_need && !up_needs {
-        return Ok(None);
-    }
-    // `--up` builds what it needs, an engine included (on Debian as root); grading a running stack needs one already.
-    let provision = if up_needs { crate::engine::Provision::IfMissing } else { crate::engine::Provision::Never };
-    Ok(Some(crate::engine::ensure(provision).await?))
-}
-
-/// Whether `--up` needs a run (a sandbox, labels, a reaper): some service makes containers.
-fn needs_run(selection: &Selection) -> bool {
-    selection.lab().services_for(&selection.step_ids()).iter().any(|s| s.needs_engine())
-}
-
-async fn grade(
-    selection: &Selection,
-    services: Option<Arc<Services>>,
-    docker: Option<bollard::Docker>,
-    start_failures: BTreeMap<String, StartFailure>,
-    deadline: Option<tokio::time::Instant>,
-    may_recreate: bool,
-) -> Report {
-    let services = services.map(|s| s as Arc<dyn grading::ServiceControl>);
-    grade_with(selection, services, docker, start_failures, deadline, may_recreate, false).await
 }
 
 async fn grade_with(
@@ -576,77 +548,34 @@ async fn topology(
     let names: Vec<String> = services.iter().flat_map(|s| s.creates.containers.clone()).collect();
     let projects: Vec<String> = services.iter().filter_map(|s| s.creates.compose_project.clone()).collect();
     let scope = Scope::of(&selection.steps, &selection.vars, &names, &projects);
-    let mut topology = capture(docker, &scope, &crate::images::catalogue_of_images().roles).await?;
+    let mut topology = capture(docker, &scope, &crate::engine::images::catalogue_of_images().roles).await?;
     mark(&mut topology, report, &selection.steps, &selection.vars);
     Some(topology)
 }
 
 /// Starts the lab's services (command services in a sandbox run), grades, stops them and reaps
 /// the run - whatever happens, Ctrl-C and SIGTERM included.
-async fn grade_up(
-    options: &CheckOptions,
-    selection: &Selection,
-    engine: Option<crate::engine::Engine>,
-) -> anyhow::Result<Report> {
+async fn grade_up(options: &CheckOptions, selection: &Selection, plan: Plan) -> anyhow::Result<Report> {
     use tokio::signal::unix::{signal, SignalKind};
     // Listen for Ctrl-C and SIGTERM from here on, so an interrupted build also ends cleanly.
     let mut signals = Signals {
         interrupt: signal(SignalKind::interrupt()).context("cannot watch for Ctrl-C")?,
         terminate: signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?,
     };
-    let run = match (&engine, needs_run(selection)) {
-        (Some(engine), true) => {
-            // The lab's own published ports (the job's, side by side) are published as asked;
-            // any other fixed port a submission names is left to the engine to pick.
-            let lab = selection.lab();
-            let host_ports = lab.per_job.ports.iter().filter_map(|v| selection.vars.get(v)?.parse().ok()).collect();
-            let config = RunConfig {
-                submission: Some(selection.submission.clone()),
-                sentinel: std::env::current_exe().ok(),
-                host_ports: Some(host_ports),
-                build_hosts: selection.curriculum.build_hosts.clone(),
-                ..RunConfig::new(engine.sandbox_endpoint())
-            };
-            Some(Arc::new(Run::start(config).await?))
-        }
-        _ => None,
-    };
-    // The services' scratch space (logs, data): in the run's own directory when there is a run, so
-    // that a grader killed outright leaves no trace (its sentinel removes that directory).
-    let mut temporary = None;
-    let state = match &run {
-        Some(run) => {
-            let dir = run.dir().join("state");
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            dir
-        }
-        None => {
-            let dir = tempfile::Builder::new()
-                .prefix("clabs-state-")
-                .tempdir()
-                .context("cannot create a scratch directory")?;
-            temporary.insert(dir).path().to_path_buf()
-        }
-    };
-    let phases = crate::progress::Phases::new(if run.is_some() { 6 } else { 5 });
-    let graded = up_and_grade(options, selection, engine, run.clone(), &state, &phases, &mut signals).await;
-    drop(temporary);
-    let Some(run) = run else {
-        phases.finish();
-        return graded;
-    };
-    phases.phase("removing what the run made");
-    let reaped = run.finish().await;
+    let stage = Stage::open(selection, plan, None).await?;
+    let phases = crate::progress::Phases::new(if stage.has_run() { 6 } else { 5 });
+    let graded = up_and_grade(options, selection, &stage, &phases, &mut signals).await;
+    if stage.has_run() {
+        phases.phase("removing what the run made");
+    }
+    let closed = stage.close().await;
     phases.finish();
-    let incidents = run.incidents();
     let mut report = graded?;
-    reaped.context("grading finished, but what the run made could not all be removed")?;
-    let (adjusted, faults): (Vec<Incident>, Vec<Incident>) =
-        incidents.into_iter().partition(|i| i.kind == IncidentKind::Adjusted);
-    if let Some(step) = sandbox_step(&faults) {
+    closed.reaped.context("grading finished, but what the run made could not all be removed")?;
+    if let Some(step) = sandbox_step(&closed.faults) {
         report.steps.push(step);
     }
-    report.notes.extend(adjusted.iter().map(ToString::to_string));
+    report.notes.extend(closed.adjusted.iter().map(ToString::to_string));
     Ok(report)
 }
 
@@ -659,9 +588,7 @@ struct Signals {
 async fn up_and_grade(
     options: &CheckOptions,
     selection: &Selection,
-    engine: Option<crate::engine::Engine>,
-    run: Option<Arc<Run>>,
-    state: &Path,
+    stage: &Stage<'_>,
     phases: &crate::progress::Phases,
     signals: &mut Signals,
 ) -> anyhow::Result<Report> {
@@ -670,81 +597,28 @@ async fn up_and_grade(
         // A pending Ctrl-C that arrived while a blocking build ran.
         futures_util::FutureExt::now_or_never(interrupt.recv()).is_some()
     };
-    let steps = selection.step_ids();
-    let submission = run.as_ref().and_then(|r| r.submission()).unwrap_or(&selection.submission).to_path_buf();
-    // The programs are the grader's own (this workspace's), whichever course's data is graded.
-    let grader = crate::workspace_root();
     phases.phase("building the course's programs");
-    let prepared = services::prepare(&grader, selection.lab(), &steps, &submission, &selection.vars, state);
+    let built = stage.build();
     if interrupted(interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
-    let mut specs = prepared?;
-    services::ensure_ports_free(&specs)?;
+    let mut specs = built?;
     phases.phase("making sure of the images");
-    if let Some(engine) = &engine {
-        services::preflight(&engine.docker, &specs).await?;
-        ensure_images(engine, &grader, &mut specs, options.images, run.as_deref()).await?;
-    }
+    stage.provide(&mut specs, options.images).await?;
     if interrupted(interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
     let deadline = tokio::time::Instant::now() + options.timeout;
-    let docker = engine.map(|e| e.docker);
     let work = async {
         phases.phase("starting the services");
-        let started = tokio::time::timeout_at(
-            deadline,
-            Services::start(specs, Lifetime::TiedToGrader, run.clone(), crate::images::toolbox_tag()),
-        )
-        .await;
-        // Which steps' services did not start, and why: a service of one step fails that step's
-        // checks of the running system; a service of the whole lab, every step's.
-        let mut reasons: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let services = match started {
-            Ok(services) => {
-                let services = services?;
-                for (spec, why) in services.failed() {
-                    let steps = match &spec.step {
-                        Some(step) => vec![step.clone()],
-                        None => steps.iter().map(|s| s.to_string()).collect(),
-                    };
-                    for step in steps {
-                        reasons.entry(step).or_default().push(why.clone());
-                    }
-                }
-                Some(Arc::new(services))
-            }
-            Err(_) => {
-                let why = format!("they did not start within the run's wall clock ({} s)", options.timeout.as_secs());
-                for step in &steps {
-                    reasons.entry(step.to_string()).or_default().push(why.clone());
-                }
-                None
-            }
-        };
-        let refusals: Vec<String> = run
-            .iter()
-            .flat_map(|r| r.incidents())
-            .filter(|i| i.kind == IncidentKind::Refused)
-            .map(|i| i.to_string())
-            .collect();
-        let failures = reasons
-            .into_iter()
-            .map(|(step, why)| {
-                let failure = if refusals.is_empty() {
-                    StartFailure { reason: why.join("; "), refused: false }
-                } else {
-                    StartFailure { reason: refusals.join("; "), refused: true }
-                };
-                (step, failure)
-            })
-            .collect();
+        let started = stage.start(specs, Some((deadline, options.timeout))).await?;
         // What --up started is the grader's: its persistence checks may recreate it.
         phases.phase("checking");
-        let report = grade(selection, services.clone(), docker, failures, Some(deadline), true).await;
+        let services = started.services.clone().map(|s| s as Arc<dyn grading::ServiceControl>);
+        let report =
+            grade_with(selection, services, stage.docker(), started.failures, Some(deadline), true, false).await;
         phases.phase("stopping the services");
-        if let Some(services) = services {
+        if let Some(services) = started.services {
             services.stop_all().await;
         }
         anyhow::Ok(report)
@@ -755,42 +629,6 @@ async fn up_and_grade(
         _ = interrupt.recv() => anyhow::bail!("interrupted: stopped everything --up had started; nothing was graded"),
         _ = terminate.recv() => anyhow::bail!("terminated: stopped everything --up had started; nothing was graded"),
     }
-}
-
-/// Makes every image the services need available (see [`crate::images::ensure_tags`]; `grader`
-/// is the workspace whose code and `images/` they are built from), and the
-/// sandbox's toolbox when a command service runs in it; where an image gave way to another (an
-/// official image to its stand-in), names that one instead.
-pub async fn ensure_images(
-    engine: &crate::engine::Engine,
-    grader: &Path,
-    specs: &mut [services::ServiceSpec],
-    source: crate::images::ImageSource,
-    run: Option<&Run>,
-) -> anyhow::Result<()> {
-    let mut images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
-    images.sort();
-    images.dedup();
-    for (named, used) in crate::images::ensure_tags(engine, grader, &images, source).await? {
-        specs.iter_mut().for_each(|spec| spec.replace_image(&named, &used));
-    }
-    if specs.iter().any(|s| s.command.is_some()) {
-        crate::images::toolbox(engine, grader).await?;
-    }
-    // The submission's own files name official images too, and not only those the lab's services
-    // name (a front door built `FROM debian:bookworm`, a cache of another tag): every stand-in
-    // this engine has - those just built among them - serves the run where its official image
-    // is not here.
-    if let Some(run) = run {
-        for stand_in in crate::images::stand_ins() {
-            if engine.docker.inspect_image(&stand_in.official).await.is_err()
-                && engine.docker.inspect_image(&stand_in.tag).await.is_ok()
-            {
-                run.use_stand_in(&stand_in.official, &stand_in.tag);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// What the sandbox refused or stopped, as failed checks of their own (no points: the checks

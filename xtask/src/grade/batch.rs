@@ -9,7 +9,7 @@
 //! `OUT/` holds `gradebook.csv` (one row per student: status, total, each step, each check),
 //! `reports/STUDENT.json`, `.txt` and `.html` (with provenance: who, which commit, which rubric, what graded
 //! it, when), `summary.txt` and `summary.json` (each check's pass rate, hardest first), and
-//! `logs/STUDENT.log` (the grader's messages); and what [`crate::class`] makes of the class:
+//! `logs/STUDENT.log` (the grader's messages); and what [`crate::grade::class`] makes of the class:
 //! `class.html`, `similarity.csv`, `canvas.csv` and `moodle.csv`. A second run grades only what changed: a
 //! submission whose commit (or, without git, its files), rubric and grader are as last time keeps
 //! its report.
@@ -22,8 +22,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::gradebook::{columns, gradebook_csv, parse_gradebook, row, write_outputs, Outcome, Row};
-use crate::roster::{read_roster, stem, Collected, Entry};
+use crate::grade::gradebook::{columns, gradebook_csv, parse_gradebook, row, write_outputs, Outcome, Row};
+use crate::grade::roster::{read_roster, stem, Collected, Entry};
 
 /// What `cargo xtask grade` was asked.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct BatchOptions {
     /// Each submission's wall clock (starting its services and grading them).
     pub timeout: Duration,
     pub up: bool,
-    pub images: crate::images::ImageSource,
+    pub images: crate::engine::images::ImageSource,
     pub vars: Vec<String>,
     /// The engines to grade on (`DOCKER_HOST` values, each on this machine), `jobs` at once on
     /// each; none: the one the environment names.
@@ -65,14 +65,14 @@ impl BatchOptions {
             roster: None,
             out: out.to_path_buf(),
             jobs,
-            timeout: crate::check::DEFAULT_TIMEOUT,
+            timeout: crate::grade::check::DEFAULT_TIMEOUT,
             up: true,
-            images: crate::images::ImageSource::Auto,
+            images: crate::engine::images::ImageSource::Auto,
             vars: Vec::new(),
             engines: Vec::new(),
             shard: None,
             merge: Vec::new(),
-            similarity: crate::class::DEFAULT_THRESHOLD,
+            similarity: crate::grade::class::DEFAULT_THRESHOLD,
         }
     }
 }
@@ -171,13 +171,13 @@ fn free_port(taken: &mut BTreeSet<u16>) -> anyhow::Result<u16> {
 /// What a submission's report depends on: its commit (or, outside git, its files), the rubric,
 /// the grader, and what was asked. Equal keys: the report from last time still holds.
 fn key(entry: &Entry, options: &BatchOptions, rubric_hash: &str) -> String {
-    let content = match crate::provenance::git_commit(&entry.path) {
+    let content = match crate::grade::provenance::git_commit(&entry.path) {
         Some(commit) => format!("git:{commit}"),
         None => format!("files:{:016x}", fingerprint(&entry.path)),
     };
     format!(
         "{content}\n{rubric_hash}\n{}\nstep={}\nup={}\n",
-        crate::provenance::grader_version(),
+        crate::grade::provenance::grader_version(),
         options.step.as_deref().unwrap_or("all"),
         options.up
     )
@@ -224,12 +224,13 @@ fn fingerprint(dir: &Path) -> u64 {
 /// Grades every submission; writes the gradebook, reports and summary. Exit 0 when the batch ran
 /// (whatever the submissions' grades); 2 when it could not start or was interrupted.
 pub async fn run(options: BatchOptions) -> anyhow::Result<ExitCode> {
-    let selection = crate::course::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, None)?;
+    let selection =
+        crate::selection::select(&options.course, &options.lab, options.step.as_deref(), &options.vars, None)?;
     if !options.merge.is_empty() {
         return merge(&options, &selection);
     }
     let lab = selection.lab().clone();
-    let rubric_hash = crate::provenance::rubric_hash(&options.course, &lab);
+    let rubric_hash = crate::grade::provenance::rubric_hash(&options.course, &lab);
     let mut list = entries(&options)?;
     if let Some(shard) = options.shard {
         list = shard_of(list, shard);
@@ -245,13 +246,13 @@ pub async fn run(options: BatchOptions) -> anyhow::Result<ExitCode> {
     // Without --up nothing runs; one engine named by the environment is the child's to find.
     // The lab's images are made here, once, before any job starts: two jobs never build one image.
     let engines: Vec<Option<String>> = if options.up && !options.engines.is_empty() {
-        let engines = crate::pool::connect(&options.engines).await?;
-        crate::pool::share_images(&engines, &crate::workspace_root(), &selection, options.images).await?;
+        let engines = crate::grade::pool::connect(&options.engines).await?;
+        crate::grade::pool::share_images(&engines, &crate::workspace_root(), &selection, options.images).await?;
         engines.into_iter().map(|e| Some(e.endpoint)).collect()
     } else {
         if options.up {
             let engine = crate::engine::ensure(crate::engine::Provision::IfMissing).await?;
-            crate::pool::share_images(&[engine], &crate::workspace_root(), &selection, options.images).await?;
+            crate::grade::pool::share_images(&[engine], &crate::workspace_root(), &selection, options.images).await?;
         }
         vec![None]
     };
@@ -434,11 +435,11 @@ async fn grade_one(
     }
 }
 
-fn images_arg(source: crate::images::ImageSource) -> &'static str {
+fn images_arg(source: crate::engine::images::ImageSource) -> &'static str {
     match source {
-        crate::images::ImageSource::Auto => "auto",
-        crate::images::ImageSource::Pull => "pull",
-        crate::images::ImageSource::Build => "build",
+        crate::engine::images::ImageSource::Auto => "auto",
+        crate::engine::images::ImageSource::Pull => "pull",
+        crate::engine::images::ImageSource::Build => "build",
     }
 }
 
@@ -460,7 +461,7 @@ const GRADER_GRACE: Duration = Duration::from_secs(60);
 /// Writes `gradebook.csv`, `summary.txt` and `summary.json`; returns the number of rows.
 fn write_gradebook(
     options: &BatchOptions,
-    selection: &crate::course::Selection,
+    selection: &crate::selection::Selection,
     list: &[Entry],
     outcomes: &BTreeMap<String, Outcome>,
 ) -> anyhow::Result<usize> {
@@ -473,14 +474,14 @@ fn write_gradebook(
     }
     let steps = columns(selection);
     write_outputs(&options.out, &steps, &rows)?;
-    crate::class::write(&options.out, selection, &steps, &rows, list, options.similarity)?;
+    crate::grade::class::write(&options.out, selection, &steps, &rows, list, options.similarity)?;
     Ok(rows.len())
 }
 
 /// `--merge A --merge B ...`: the shards' `--out` folders (the same lab, step and rubric) into one
 /// gradebook, its reports and logs, and the class summary over every row - what one batch of
 /// the whole class would have written.
-fn merge(options: &BatchOptions, selection: &crate::course::Selection) -> anyhow::Result<ExitCode> {
+fn merge(options: &BatchOptions, selection: &crate::selection::Selection) -> anyhow::Result<ExitCode> {
     let steps = columns(selection);
     let header = gradebook_csv(&steps, &[])?;
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
@@ -526,7 +527,7 @@ fn merge(options: &BatchOptions, selection: &crate::course::Selection) -> anyhow
             collected: Collected::default(),
         })
         .collect();
-    crate::class::write(&options.out, selection, &steps, &rows, &list, options.similarity)?;
+    crate::grade::class::write(&options.out, selection, &steps, &rows, &list, options.similarity)?;
     eprintln!(
         "{} shards merged: {} submissions; gradebook: {}",
         options.merge.len(),

@@ -4,8 +4,9 @@
 //! after checking each PID still runs the program `up` started (a PID may have been reused), and
 //! reaps the run whose sandbox the command services ran in (everything labelled with its id).
 
-use crate::course::Selection;
-use crate::services::{self, Lifetime, Services};
+use crate::selection::Selection;
+use crate::stage::services;
+use crate::stage::{Plan, Stage};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ fn state_file(root: &Path, lab: &str) -> PathBuf {
     root.join("target").join("clabs").join(format!("{lab}.json"))
 }
 
-pub async fn up(root: &Path, selection: &Selection, images: crate::images::ImageSource) -> anyhow::Result<()> {
+pub async fn up(root: &Path, selection: &Selection, images: crate::engine::images::ImageSource) -> anyhow::Result<()> {
     let lab = selection.lab();
     let file = state_file(root, &lab.id);
     if file.exists() {
@@ -49,30 +50,14 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
     }
     let state_dir = root.join("target").join("clabs").join(&lab.id);
     std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
-    let needs_run = lab.services_for(&selection.step_ids()).iter().any(|s| s.needs_engine());
-    let engine = if needs_run { Some(crate::engine::ensure(crate::engine::Provision::Never).await?) } else { None };
     // A detached run: its lab outlives this command, until `down` (or `clean`) reaps it.
-    let run = match &engine {
-        Some(engine) => {
-            let config = sandbox::RunConfig {
-                submission: Some(selection.submission.clone()),
-                owner: sandbox::Owner::Detached,
-                build_hosts: selection.curriculum.build_hosts.clone(),
-                ..sandbox::RunConfig::new(engine.sandbox_endpoint())
-            };
-            Some(Arc::new(sandbox::Run::start(config).await?))
-        }
-        None => None,
+    let stage = Stage::open(selection, Plan::detached(selection), Some(state_dir.clone())).await?;
+    let mut specs = stage.build()?;
+    stage.provide(&mut specs, images).await?;
+    let services = match stage.start(specs, None).await?.services.and_then(Arc::into_inner) {
+        Some(services) => services,
+        None => anyhow::bail!("{} did not start: the services are still in use", lab.id),
     };
-    let submission = run.as_ref().and_then(|r| r.submission()).unwrap_or(&selection.submission).to_path_buf();
-    let grader = crate::workspace_root();
-    let mut specs = services::prepare(&grader, lab, &selection.step_ids(), &submission, &selection.vars, &state_dir)?;
-    services::ensure_ports_free(&specs)?;
-    if let Some(engine) = &engine {
-        services::preflight(&engine.docker, &specs).await?;
-        crate::check::ensure_images(engine, &grader, &mut specs, images, run.as_deref()).await?;
-    }
-    let services = Services::start(specs, Lifetime::Detached, run.clone(), crate::images::toolbox_tag()).await?;
     if !services.failed().is_empty() {
         let why: Vec<&str> = services.failed().iter().map(|(_, why)| why.as_str()).collect();
         services.stop_all().await;
@@ -89,15 +74,7 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::images::Image
         .collect::<Vec<_>>();
     let commands: Vec<String> =
         services.specs().iter().filter(|s| s.command.is_some()).map(|s| s.name.clone()).collect();
-    services.detach();
-    let run = match run.map(Arc::try_unwrap) {
-        Some(Ok(run)) => {
-            let id = run.id().to_string();
-            Some(UpRun { id, dir: run.keep(), services: commands })
-        }
-        Some(Err(_)) => anyhow::bail!("the run is still in use"),
-        None => None,
-    };
+    let run = stage.detach(services)?.map(|(id, dir)| UpRun { id, dir, services: commands });
     let state = UpState { lab: lab.id.clone(), state_dir: state_dir.clone(), processes, run };
     std::fs::write(&file, serde_json::to_string_pretty(&state)?)
         .with_context(|| format!("cannot write {}", file.display()))?;

@@ -140,7 +140,7 @@ pub fn prepare(
         .collect();
     let mut statics: BTreeMap<String, PathBuf> = BTreeMap::new();
     if !commands.is_empty() {
-        for ((_, bin), path) in commands.iter().zip(crate::images::static_binaries(grader, &commands)?) {
+        for ((_, bin), path) in commands.iter().zip(crate::engine::images::static_binaries(grader, &commands)?) {
             statics.insert(bin.to_string(), path);
         }
     }
