@@ -632,6 +632,65 @@ fn with_no_engine_the_file_rules_are_graded_and_the_rest_listed_as_not_run() {
     assert!(stderr.contains("no Docker engine answers"), "{stderr}");
 }
 
+/// The compose rules each stage of the chapter says pass by then (its "Passing now:" lines), in order.
+fn stages_of_the_chapter() -> Vec<(String, BTreeSet<String>)> {
+    let chapter = std::fs::read_to_string(workspace().join("labs/compose/README.md")).unwrap();
+    let mut stages = Vec::new();
+    for section in chapter.split("\n### ").skip(1) {
+        let title = section.lines().next().unwrap_or_default().to_string();
+        let Some(at) = section.find("\nPassing now: ") else { continue };
+        let paragraph = section[at + 1..].split("\n\n").next().unwrap_or_default();
+        let ids = paragraph.split('`').skip(1).step_by(2).filter(|id| is_static(id)).map(str::to_string).collect();
+        stages.push((title, ids));
+    }
+    stages
+}
+
+/// The chapter builds the stack up stage by stage, and each stage says which of the file's rules
+/// pass by then. One student's file at the end of each stage (the starter with that stage's
+/// TODOs done, `fixtures/lab3-stages/`) is graded: exactly those pass, and the rest fail or are
+/// skipped as not yet about anything.
+#[test]
+fn each_stage_of_the_chapter_passes_what_it_says() {
+    let stages = stages_of_the_chapter();
+    let fixtures = workspace().join("xtask/tests/fixtures/lab3-stages");
+    let mut files: Vec<std::path::PathBuf> =
+        std::fs::read_dir(&fixtures).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    files.sort();
+    assert!(stages.len() >= 6, "the chapter's stages say what passes: {stages:?}");
+    assert_eq!(files.len(), stages.len(), "a student's file for every stage that says what passes");
+    let starter = workspace().join("labs/compose");
+    let mut before = BTreeSet::new();
+    for ((title, said), stage) in stages.iter().zip(&files) {
+        let dir = tempfile::tempdir().unwrap();
+        let step = dir.path().join("labs/compose");
+        for folder in ["nginx", "certs"] {
+            std::fs::create_dir_all(step.join(folder)).unwrap();
+            for entry in std::fs::read_dir(starter.join(folder)).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), step.join(folder).join(entry.file_name())).unwrap();
+            }
+        }
+        for name in ["compose.yaml", ".env.example"] {
+            std::fs::copy(stage.join(name), step.join(name)).unwrap();
+        }
+        let (_, failed, skipped, report) = grade(dir.path());
+        let passed: BTreeSet<String> =
+            ids_with_status(&report, "passed").into_iter().filter(|id| is_static(id)).collect();
+        assert_eq!(
+            &passed,
+            said,
+            "stage {title} ({}): passed, failed {failed:?}, skipped {skipped:?}",
+            stage.display()
+        );
+        // What passed stays passed: a stage undoes nothing of the one before.
+        assert!(before.is_subset(&passed), "stage {title} lost {:?}", before.difference(&passed).collect::<Vec<_>>());
+        before = passed;
+    }
+    let all: BTreeSet<String> = rubric_ids("labs/compose/rubric.toml").into_iter().filter(|id| is_static(id)).collect();
+    assert_eq!(before, all, "the last stage passes every rule of the file");
+}
+
 #[test]
 fn a_missing_compose_file_fails_compose_valid_with_the_names_compose_looks_for() {
     let dir = tempfile::tempdir().unwrap();
