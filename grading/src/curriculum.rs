@@ -92,7 +92,7 @@ pub struct Step {
 ///
 /// - a **process** (`args`): runs as a child of the grader until grading ends;
 /// - a **command** (`start`, `stop`, `restart`): a tool (like `web-db`) that sets containers up and
-///   exits; `stop` removes what it made. Everything it makes is listed in `creates`: `--up` refuses to
+///   exits; `stop` stops what it made (the run's reaper removes it). Everything it makes is listed in `creates`: `--up` refuses to
 ///   start when any of it already exists (it never adopts or removes what it did not create).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -385,3 +385,125 @@ fn a_newcomer_following_lab_1s_chapters_reaches_full_marks() {
     assert_eq!(graded, ["cargo xtask check lab1 --step static-site --up", "cargo xtask check lab1 --up"]);
     assert!(Path::new(&repo).join("labs/static-site/site/style.css").is_file(), "the starter's stylesheet is kept");
 }
+
+/// A newcomer in labs 2 and 3, their work done (the course's answers laid over the starters of a
+/// fresh student repository): every `check` the chapters show runs in their repository as
+/// written - those that grade what needs no engine pass on a machine without one, and none names
+/// what a student repository lacks (`--solutions`) - and every score a chapter quotes for an
+/// `--up` run is the whole of what that run grades. (The `--up` runs themselves are graded through
+/// git in `roundtrip.rs`, for two students of every lab.)
+#[test]
+fn a_newcomer_in_labs_2_and_3_runs_what_the_chapters_show_and_reads_true_scores() {
+    let out = tempfile::tempdir().unwrap();
+    let repo = out.path().join("student");
+    let output = cargo_bin_cmd!("xtask").args(["course", "export"]).arg(&repo).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let root = workspace();
+    let curriculum = grading::Curriculum::load(&root).unwrap();
+    let dead = format!("unix://{}", out.path().join("no-engine.sock").display());
+    let mut ran = Vec::new();
+    let mut quoted = Vec::new();
+    for lab in curriculum.labs.iter().filter(|l| matches!(l.id.as_str(), "lab2" | "lab3")) {
+        for step in &lab.steps {
+            let solution = root.join(&step.dir).join("solution");
+            if solution.is_dir() {
+                copy_into(&solution, &repo.join(&step.dir));
+            }
+        }
+        for step in &lab.steps {
+            let chapter = std::fs::read_to_string(repo.join(&step.dir).join("README.md")).unwrap();
+            let tasks = chapter.split("\n## Tasks\n").nth(1).expect("a Tasks section");
+            let tasks = tasks.split("\n## ").next().unwrap();
+            // Commands as typed: a line of a block (up to its comment), or inline code (which may
+            // wrap), each with where it is in the tasks.
+            let mut commands: Vec<(usize, String)> = Vec::new();
+            let mut in_block = false;
+            let mut offset = 0;
+            for line in tasks.split_inclusive('\n') {
+                if line.trim_start().starts_with("```") {
+                    in_block = !in_block;
+                } else if in_block {
+                    let typed = line.split(" #").next().unwrap().trim();
+                    if typed.starts_with("cargo xtask check ") {
+                        commands.push((offset, typed.split_whitespace().collect::<Vec<_>>().join(" ")));
+                    }
+                }
+                offset += line.len();
+            }
+            let prose: String = {
+                // Inline code outside blocks, across line ends.
+                let mut text = String::new();
+                let mut in_block = false;
+                for line in tasks.split_inclusive('\n') {
+                    if line.trim_start().starts_with("```") {
+                        in_block = !in_block;
+                        text.push_str(&" ".repeat(line.len()));
+                    } else if in_block {
+                        text.push_str(&" ".repeat(line.len()));
+                    } else {
+                        text.push_str(line);
+                    }
+                }
+                text
+            };
+            let mut at = 0;
+            for (i, span) in prose.split('`').enumerate() {
+                let flat = span.split_whitespace().collect::<Vec<_>>().join(" ");
+                if i % 2 == 1 && flat.starts_with("cargo xtask check ") {
+                    commands.push((at, flat));
+                }
+                at += span.len() + 1;
+            }
+            commands.sort();
+            assert!(!commands.is_empty(), "{}: its tasks show no check", step.id);
+            for (at, command) in commands {
+                let args: Vec<&str> = command.split_whitespace().skip(2).collect();
+                assert!(!args.contains(&"--solutions"), "{}: `{command}` needs the instructor's course", step.id);
+                assert_eq!(args.get(1), Some(&lab.id.as_str()), "{}: `{command}`", step.id);
+                let graded_step = args.iter().position(|a| *a == "--step").map(|i| args[i + 1]);
+                if args.contains(&"--up") {
+                    // The score it quotes next is the whole of the run.
+                    let Some((_, rest)) = tasks[at..].split_once("Score ") else { continue };
+                    let score = rest.split(" points").next().unwrap();
+                    let steps: Vec<&grading::Step> =
+                        lab.steps.iter().filter(|s| graded_step.is_none_or(|id| s.id == id)).collect();
+                    let most: u32 = steps.iter().map(|s| curriculum.rubric(lab, s).unwrap().max_points()).sum();
+                    assert_eq!(score, format!("{most}/{most}"), "{}: `{command}` quotes Score {score}", step.id);
+                    quoted.push(command);
+                    continue;
+                }
+                let output = cargo_bin_cmd!("xtask")
+                    .args(&args)
+                    .arg("--submission")
+                    .arg(&repo)
+                    .args(["--format", "json"])
+                    .env("DOCKER_HOST", &dead)
+                    .output()
+                    .unwrap();
+                let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                assert_eq!(output.status.code(), Some(0), "{}: `{command}`:\n{stderr}\n{report:#}", step.id);
+                assert!(stderr.contains("no Docker engine answers"), "{}: `{command}`: {stderr}", step.id);
+                ran.push(command);
+            }
+        }
+    }
+    ran.dedup();
+    quoted.dedup();
+    eprintln!("ran, with no engine: {ran:?}\nscores read against the rubrics: {quoted:?}");
+    assert!(ran.len() >= 4 && quoted.len() >= 4, "ran {ran:?}, quoted {quoted:?}");
+}
+
+/// Copies the files under `from` into `to`, over what is there.
+fn copy_into(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_into(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
