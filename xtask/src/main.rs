@@ -259,7 +259,7 @@ enum Task {
     },
     /// Benchmark a lab server against its peer (nginx) on loopback.
     Bench {
-        /// What to benchmark: static-site, reverse-proxy, cache, lab3-up, check-loop, batch or class.
+        /// What to benchmark: static-site, reverse-proxy, cache, lab3-up, check-loop, batch, class or cold-start.
         target: String,
         /// Seconds per wrk run.
         #[arg(long, default_value_t = 5)]
@@ -303,7 +303,7 @@ Container Labs tasks (cargo xtask <task> --help for details):
   course export OUT  write the student repository (starters, handouts, the grader; no solutions)
   export gradescope <lab>  Gradescope's autograder zip (setup.sh, run_autograder, the grader; no engine there)
   clean         remove what the project created in the engine (by label; --images too)
-  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up, check-loop, batch, class)
+  bench <what>  benchmark against a peer in the same run (static-site, reverse-proxy, cache, lab3-up, check-loop, batch, class, cold-start)
   test          the whole test suite, integration tests included (each test binary under a deadline)
   lint          cargo fmt --check and clippy -D warnings
   ci            exactly what CI runs: lint, then test
@@ -566,10 +566,6 @@ fn test_with_docker(
     xtask::tasks::run_tests(course, args, compiled?)
 }
 
-/// How many stand-ins build at once: each mostly waits on the mirror and on dpkg.
-/// `CLABS_IMAGE_JOBS` overrides it (1: one after another, to compare).
-const STAND_INS_AT_ONCE: usize = 3;
-
 /// Every image of the project, built or reused: the Debian base while our servers compile (their
 /// static builds, on a thread of their own), then the stand-ins and the toolbox on it, a few at once.
 async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) -> anyhow::Result<()> {
@@ -604,13 +600,7 @@ async fn build_images(engine: &xtask::engine::Engine, course: &std::path::Path) 
             anyhow::Ok(())
         }));
         let results: Vec<anyhow::Result<()>> = futures_util::stream::iter(builds)
-            .buffer_unordered(
-                std::env::var("CLABS_IMAGE_JOBS")
-                    .ok()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| *n > 0)
-                    .unwrap_or(STAND_INS_AT_ONCE),
-            )
+            .buffer_unordered(xtask::engine::images::builds_at_once())
             .collect()
             .await;
         results.into_iter().collect::<anyhow::Result<()>>()

@@ -151,12 +151,12 @@ impl<'s> Stage<'s> {
         self.run.iter().flat_map(|r| r.incidents()).collect()
     }
 
-    /// Builds the programs of the services from the grader's own workspace (never the
-    /// submission's) and resolves their command lines, `{submission}` being the run's copy.
-    pub fn build(&self) -> anyhow::Result<Vec<ServiceSpec>> {
+    /// The services as they will run - nothing built or started yet - with their ports checked
+    /// free and `{submission}` the run's copy.
+    pub fn plan(&self) -> anyhow::Result<Vec<ServiceSpec>> {
         let selection = self.selection;
         let submission = self.run.as_ref().and_then(|r| r.submission()).unwrap_or(&selection.submission);
-        let specs = services::prepare(
+        let specs = services::plan(
             &crate::workspace_root(),
             selection.lab(),
             &selection.step_ids(),
@@ -168,18 +168,33 @@ impl<'s> Stage<'s> {
         Ok(specs)
     }
 
-    /// Makes sure of what the services need of the engine: it can run them, and every image
-    /// they name is there (an official image gives way to its stand-in, in `specs` and in the run).
-    pub async fn provide(
+    /// Readies what the services need, at once: cargo builds the course's programs (from the
+    /// grader's own workspace, never the submission's) while the engine checks it can run them
+    /// and makes sure of every image they name (an official image gives way to its stand-in, in
+    /// `specs` and in the run). Neither waits for the other; both must succeed.
+    pub async fn ready(
         &self,
         specs: &mut [ServiceSpec],
         images: crate::engine::images::ImageSource,
     ) -> anyhow::Result<()> {
-        if let Some(engine) = &self.engine {
-            services::preflight(&engine.docker, specs).await?;
-            ensure_images(engine, &crate::workspace_root(), specs, images, self.run.as_deref()).await?;
-        }
-        Ok(())
+        let lab = self.selection.lab().clone();
+        let steps: Vec<String> = self.selection.step_ids().iter().map(|s| s.to_string()).collect();
+        let build = tokio::task::spawn_blocking(move || {
+            let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+            services::build(&crate::workspace_root(), &lab, &steps)
+        });
+        let provided = match &self.engine {
+            Some(engine) => {
+                async {
+                    services::preflight(&engine.docker, specs).await?;
+                    ensure_images(engine, &crate::workspace_root(), specs, images, self.run.as_deref()).await
+                }
+                .await
+            }
+            None => Ok(()),
+        };
+        build.await.context("the build of the course's programs stopped")??;
+        provided
     }
 
     /// Starts the services, by the run's wall clock (its deadline, and its length for messages)
@@ -296,11 +311,10 @@ pub async fn ensure_images(
     let mut images: Vec<String> = specs.iter().flat_map(|s| s.images.clone()).collect();
     images.sort();
     images.dedup();
-    for (named, used) in crate::engine::images::ensure_tags(engine, grader, &images, source).await? {
+    // The toolbox with them when a command service runs in it: all built side by side.
+    let toolbox = specs.iter().any(|s| s.command.is_some());
+    for (named, used) in crate::engine::images::ensure(engine, grader, &images, source, toolbox).await? {
         specs.iter_mut().for_each(|spec| spec.replace_image(&named, &used));
-    }
-    if specs.iter().any(|s| s.command.is_some()) {
-        crate::engine::images::toolbox(engine, grader).await?;
     }
     // The submission's own files name official images too, and not only those the lab's services
     // name (a front door built `FROM debian:bookworm`, a cache of another tag): every stand-in

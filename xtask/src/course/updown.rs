@@ -52,8 +52,8 @@ pub async fn up(root: &Path, selection: &Selection, images: crate::engine::image
     std::fs::create_dir_all(&state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
     // A detached run: its lab outlives this command, until `down` (or `clean`) reaps it.
     let stage = Stage::open(selection, Plan::detached(selection), Some(state_dir.clone())).await?;
-    let mut specs = stage.build()?;
-    stage.provide(&mut specs, images).await?;
+    let mut specs = stage.plan()?;
+    stage.ready(&mut specs, images).await?;
     let services = match stage.start(specs, None).await?.services.and_then(Arc::into_inner) {
         Some(services) => services,
         None => anyhow::bail!("{} did not start: the services are still in use", lab.id),

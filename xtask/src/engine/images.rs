@@ -18,6 +18,37 @@ use std::process::Command;
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// The label holding the hash of an image's inputs.
 pub use policy::labels::INPUT_HASH as INPUT_LABEL;
+/// Makes the course's images under another namespace than `containerlabs/` (lower-case letters,
+/// digits and `-`): everything is built anew beside the machine's own images, none of which is
+/// used or touched, and each carries [`policy::labels::IMAGE_NAMESPACE`] to be removed by.
+/// `bench cold-start` sets it.
+pub const NAMESPACE_ENV: &str = "CLABS_IMAGE_NAMESPACE";
+/// The course's own namespace.
+const OWN_NAMESPACE: &str = "containerlabs";
+
+/// The namespace [`NAMESPACE_ENV`] asks for, if it is a valid one.
+pub fn namespace() -> Option<String> {
+    let ns = std::env::var(NAMESPACE_ENV).ok()?;
+    let valid = !ns.is_empty() && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    (valid && ns != OWN_NAMESPACE).then_some(ns)
+}
+
+/// `tag` under the namespace in use: `containerlabs/x:y` becomes `<namespace>/x:y`; any other
+/// image is left as it is.
+pub fn namespaced(tag: &str) -> String {
+    match (namespace(), tag.strip_prefix(OWN_NAMESPACE).and_then(|t| t.strip_prefix('/'))) {
+        (Some(ns), Some(rest)) => format!("{ns}/{rest}"),
+        _ => tag.to_string(),
+    }
+}
+
+/// The labels every image the project makes carries: managed, and the namespace it was made under.
+fn own_labels() -> Vec<(String, String)> {
+    let mut labels = vec![(LABEL.to_string(), "true".to_string())];
+    labels.extend(namespace().map(|ns| (policy::labels::IMAGE_NAMESPACE.to_string(), ns)));
+    labels
+}
+
 /// Unprivileged user the images run as (`nobody`).
 pub const RUN_AS: &str = "65534:65534";
 
@@ -46,7 +77,7 @@ pub struct ScratchImage {
 pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
     vec![
         ScratchImage {
-            tag: "containerlabs/static-site:0.1.0".into(),
+            tag: namespaced("containerlabs/static-site:0.1.0"),
             package: "static-site".into(),
             bin: "static-site".into(),
             files: vec![(root.join("images/static-site/site"), "site".into())],
@@ -56,7 +87,7 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
             healthcheck: None,
         },
         ScratchImage {
-            tag: "containerlabs/app-port:0.1.0".into(),
+            tag: namespaced("containerlabs/app-port:0.1.0"),
             package: "app-port".into(),
             bin: "app-port".into(),
             files: vec![],
@@ -66,7 +97,7 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
             healthcheck: None,
         },
         ScratchImage {
-            tag: "containerlabs/portfolio:0.1.0".into(),
+            tag: namespaced("containerlabs/portfolio:0.1.0"),
             package: "web-db".into(),
             bin: "portfolio".into(),
             files: vec![],
@@ -106,7 +137,12 @@ pub fn static_binaries(root: &Path, wanted: &[(&str, &str)]) -> anyhow::Result<V
     if !status.success() {
         bail!("the static build of {} failed (cargo's messages are above)", names.join(", "));
     }
-    Ok(wanted.iter().map(|(_, bin)| target_dir.join(STATIC_TARGET).join(COURSE_PROFILE).join(bin)).collect())
+    Ok(wanted.iter().map(|(_, bin)| static_binary_path(root, bin)).collect())
+}
+
+/// Where [`static_binaries`] puts `bin`.
+pub fn static_binary_path(root: &Path, bin: &str) -> PathBuf {
+    crate::target_dir(root).join("static").join(STATIC_TARGET).join(COURSE_PROFILE).join(bin)
 }
 
 /// Whether a build ran or a cached image was reused.
@@ -137,7 +173,9 @@ pub async fn build_from_context(
         }
     }
     crate::progress::say(format!("building image {tag} ..."));
-    let mut labels: HashMap<&str, &str> = [(LABEL, "true"), (INPUT_LABEL, hash.as_str())].into_iter().collect();
+    let own = own_labels();
+    let mut labels: HashMap<&str, &str> = own.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    labels.insert(INPUT_LABEL, hash.as_str());
     labels.extend(extra_labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let options = BuildImageOptionsBuilder::default()
         .dockerfile("Dockerfile")
@@ -208,7 +246,14 @@ pub struct StandIn {
 pub fn catalogue_of_images() -> &'static Catalogue {
     static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
     CATALOGUE.get_or_init(|| {
-        parse_catalogue(include_str!("../../../labs/images.toml")).expect("labs/images.toml is checked by the tests")
+        let mut catalogue = parse_catalogue(include_str!("../../../labs/images.toml"))
+            .expect("labs/images.toml is checked by the tests");
+        catalogue.base.tag = namespaced(&catalogue.base.tag);
+        catalogue.toolbox.tag = namespaced(&catalogue.toolbox.tag);
+        for stand_in in &mut catalogue.stand_ins {
+            stand_in.tag = namespaced(&stand_in.tag);
+        }
+        catalogue
     })
 }
 
@@ -306,7 +351,13 @@ pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
         .from_src("-")
         .repo(repo)
         .tag(tag)
-        .changes(vec![format!("LABEL {LABEL}=true"), "CMD [\"bash\"]".to_string()])
+        .changes(
+            own_labels()
+                .into_iter()
+                .map(|(key, value)| format!("LABEL {key}={value}"))
+                .chain(["CMD [\"bash\"]".to_string()])
+                .collect(),
+        )
         .build();
     let mut progress = engine.docker.create_image(Some(options), Some(bollard::body_full(tar.stdout.into())), None);
     while let Some(item) = progress.next().await {
@@ -332,7 +383,17 @@ pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> any
     for file in walk(&source)? {
         let relative = file.strip_prefix(&source).expect("walked under source").display().to_string();
         let executable = relative.ends_with(".sh");
-        add(&relative, &std::fs::read(&file)?, if executable { 0o755 } else { 0o644 })?;
+        let mut bytes = std::fs::read(&file)?;
+        if relative == "Dockerfile" && namespace().is_some() {
+            // Built on the base of the namespace in use.
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<String> = text
+                .lines()
+                .map(|l| l.strip_prefix("FROM ").map_or(l.to_string(), |image| format!("FROM {}", namespaced(image))))
+                .collect();
+            bytes = (lines.join("\n") + "\n").into_bytes();
+        }
+        add(&relative, &bytes, if executable { 0o755 } else { 0o644 })?;
     }
     build_from_context(engine, tag, context.finish()?, &BTreeMap::new()).await
 }
@@ -390,8 +451,38 @@ pub async fn ensure_tags(
     tags: &[String],
     source: ImageSource,
 ) -> anyhow::Result<Vec<(String, String)>> {
+    ensure(engine, root, tags, source, false).await
+}
+
+/// How many stand-ins (and the toolbox) are built at once: their `apt-get` downloads and unpacks
+/// overlap. `CLABS_IMAGE_JOBS` overrides it (1: one after another, to compare).
+pub fn builds_at_once() -> usize {
+    const AT_ONCE: usize = 3;
+    std::env::var("CLABS_IMAGE_JOBS").ok().and_then(|n| n.parse().ok()).filter(|n| *n > 0).unwrap_or(AT_ONCE)
+}
+
+/// [`ensure_tags`], and the sandbox's toolbox too when `toolbox`. The stand-ins to build are
+/// built [`builds_at_once`] at a time, once the Debian base they share is there.
+pub async fn ensure(
+    engine: &Engine,
+    root: &Path,
+    tags: &[String],
+    source: ImageSource,
+    toolbox: bool,
+) -> anyhow::Result<Vec<(String, String)>> {
     let _lock = BuildLock::acquire(root)?;
     let mut replaced = Vec::new();
+    // (tag, folder) of each stand-in to make, each once, in order.
+    let mut builds: Vec<(String, String)> = Vec::new();
+    let later = |builds: &mut Vec<(String, String)>, tag: &str, dir: &str| {
+        if !builds.iter().any(|(t, _)| t == tag) {
+            builds.push((tag.to_string(), dir.to_string()));
+        }
+    };
+    if toolbox {
+        let toolbox = &catalogue_of_images().toolbox;
+        later(&mut builds, &toolbox.tag, &toolbox.dir);
+    }
     // Once a pull failed for want of a network, the registry counts as unreachable for this run.
     let mut unreachable: Option<String> = None;
     for tag in tags {
@@ -400,9 +491,9 @@ pub async fn ensure_tags(
             let binary = static_binary(root, &image.package, &image.bin)?;
             build(engine, &image, &binary).await?;
         } else if let Some(s) = stand_ins().iter().find(|s| s.tag == *tag) {
-            stand_in(engine, root, &s.tag, &s.dir).await?;
+            later(&mut builds, &s.tag, &s.dir);
         } else if let (ImageSource::Build, Some(s)) = (source, stand_in_for) {
-            stand_in(engine, root, &s.tag, &s.dir).await?;
+            later(&mut builds, &s.tag, &s.dir);
             replaced.push((tag.clone(), s.tag.clone()));
         } else if engine.docker.inspect_image(tag).await.is_ok() {
             continue;
@@ -429,13 +520,22 @@ pub async fn ensure_tags(
                         "{tag}: no registry answered; using the stand-in {} (built from Debian's packages)",
                         s.tag
                     ));
-                    stand_in(engine, root, &s.tag, &s.dir).await?;
+                    later(&mut builds, &s.tag, &s.dir);
                     replaced.push((tag.clone(), s.tag.clone()));
                 }
                 Some(_) => bail!("cannot pull {tag}: {why} (--images auto or build uses this project's stand-in)"),
                 None => bail!("cannot pull {tag}: {why} (build or load it, then run again)"),
             }
         }
+    }
+    if !builds.is_empty() {
+        debian_base(engine).await?;
+        let built: Vec<anyhow::Result<Built>> = futures_util::stream::iter(&builds)
+            .map(|(tag, dir)| stand_in(engine, root, tag, dir))
+            .buffer_unordered(builds_at_once())
+            .collect()
+            .await;
+        built.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     }
     Ok(replaced)
 }

@@ -563,7 +563,7 @@ async fn grade_up(options: &CheckOptions, selection: &Selection, plan: Plan) -> 
         terminate: signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?,
     };
     let stage = Stage::open(selection, plan, None).await?;
-    let phases = crate::progress::Phases::new(if stage.has_run() { 6 } else { 5 });
+    let phases = crate::progress::Phases::new(if stage.has_run() { 5 } else { 4 });
     let graded = up_and_grade(options, selection, &stage, &phases, &mut signals).await;
     if stage.has_run() {
         phases.phase("removing what the run made");
@@ -597,17 +597,13 @@ async fn up_and_grade(
         // A pending Ctrl-C that arrived while a blocking build ran.
         futures_util::FutureExt::now_or_never(interrupt.recv()).is_some()
     };
-    phases.phase("building the course's programs");
-    let built = stage.build();
+    phases.phase("building the course's programs and making sure of the images");
+    let mut specs = stage.plan()?;
+    let readied = stage.ready(&mut specs, options.images).await;
     if interrupted(interrupt) {
         anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
     }
-    let mut specs = built?;
-    phases.phase("making sure of the images");
-    stage.provide(&mut specs, options.images).await?;
-    if interrupted(interrupt) {
-        anyhow::bail!("interrupted while building: nothing was started and nothing was graded");
-    }
+    readied?;
     let deadline = tokio::time::Instant::now() + options.timeout;
     let work = async {
         phases.phase("starting the services");

@@ -87,13 +87,12 @@ pub async fn share_images(
 ) -> anyhow::Result<Vec<String>> {
     let Some((first, others)) = engines.split_first() else { return Ok(Vec::new()) };
     let (tags, toolbox) = lab_images(selection);
-    let replaced = images::ensure_tags(first, grader, &tags, source).await?;
+    let replaced = images::ensure(first, grader, &tags, source, toolbox).await?;
     let mut ready: Vec<String> = tags
         .iter()
         .map(|tag| replaced.iter().find(|(named, _)| named == tag).map_or(tag.clone(), |(_, used)| used.clone()))
         .collect();
     if toolbox {
-        images::toolbox(first, grader).await?;
         ready.push(images::toolbox_tag().to_string());
     }
     // The toolbox's and each stand-in's build is keyed on the Debian base's ID: the base goes

@@ -99,23 +99,10 @@ impl From<anyhow::Error> for StartError {
 }
 
 /// Builds the programs for the services of `steps` of `lab` from the grader's own workspace
-/// `grader` (never the submission's), and resolves their command lines with `submission` (the
-/// run's copy, or the submission itself when nothing runs in a sandbox) as `{submission}`.
-pub fn prepare(
-    grader: &Path,
-    lab: &Lab,
-    steps: &[&str],
-    submission: &Path,
-    vars: &Vars,
-    state_dir: &Path,
-) -> anyhow::Result<Vec<ServiceSpec>> {
+/// `grader` (never the submission's): the processes' with cargo, the command services' as static
+/// binaries in one cargo run. Blocking; it needs no engine, so it runs while one readies images.
+pub fn build(grader: &Path, lab: &Lab, steps: &[&str]) -> anyhow::Result<()> {
     let services: Vec<&Service> = lab.services_for(steps);
-    if services.is_empty() {
-        bail!("{} ({}) has nothing to start with --up", lab.id, steps.join(", "));
-    }
-    let mut vars = vars.clone();
-    vars.set("submission", submission.display().to_string());
-    vars.set("state_dir", state_dir.display().to_string());
     let processes: Vec<&&Service> = services.iter().filter(|s| !s.is_command()).collect();
     if !processes.is_empty() {
         let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
@@ -130,27 +117,44 @@ pub fn prepare(
             bail!("building {} failed (cargo's messages are above)", names.join(", "));
         }
     }
-    std::fs::create_dir_all(state_dir.join("logs"))
-        .with_context(|| format!("cannot create {}", state_dir.display()))?;
-    // The command services' programs, as static builds: one cargo run for all of them.
     let commands: Vec<(&str, &str)> = services
         .iter()
         .filter(|s| s.program.is_none() && s.is_command())
         .map(|s| (s.package.as_str(), s.bin()))
         .collect();
-    let mut statics: BTreeMap<String, PathBuf> = BTreeMap::new();
     if !commands.is_empty() {
-        for ((_, bin), path) in commands.iter().zip(crate::engine::images::static_binaries(grader, &commands)?) {
-            statics.insert(bin.to_string(), path);
-        }
+        crate::engine::images::static_binaries(grader, &commands)?;
     }
+    Ok(())
+}
+
+/// The services of `steps` of `lab` as they will run: their programs (where [`build`] puts them)
+/// and command lines resolved with `submission` (the run's copy, or the submission itself when
+/// nothing runs in a sandbox) as `{submission}`, and `state_dir` for their logs and data.
+pub fn plan(
+    grader: &Path,
+    lab: &Lab,
+    steps: &[&str],
+    submission: &Path,
+    vars: &Vars,
+    state_dir: &Path,
+) -> anyhow::Result<Vec<ServiceSpec>> {
+    let services: Vec<&Service> = lab.services_for(steps);
+    if services.is_empty() {
+        bail!("{} ({}) has nothing to start with --up", lab.id, steps.join(", "));
+    }
+    let mut vars = vars.clone();
+    vars.set("submission", submission.display().to_string());
+    vars.set("state_dir", state_dir.display().to_string());
+    std::fs::create_dir_all(state_dir.join("logs"))
+        .with_context(|| format!("cannot create {}", state_dir.display()))?;
     let expand = |list: &[String]| list.iter().map(|a| vars.expand(a)).collect::<Vec<_>>();
     let host = vars.get("host").unwrap_or("127.0.0.1").to_string();
     let mut specs = Vec::new();
     for s in services {
         let program = match (&s.program, s.is_command()) {
             (Some(_), _) => None,
-            (None, true) => statics.get(s.bin()).cloned(),
+            (None, true) => Some(crate::engine::images::static_binary_path(grader, s.bin())),
             (None, false) => Some(crate::target_dir(grader).join("debug").join(s.bin())),
         };
         let command = s.start.as_ref().map(|start| CommandSpec {
