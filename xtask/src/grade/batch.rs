@@ -626,22 +626,13 @@ mod tests {
         assert_eq!(lab3.len(), 3, "{lab3:?}");
     }
 
-    fn entry(name: &str) -> Entry {
-        Entry {
-            student: name.into(),
-            stem: stem(name),
-            path: PathBuf::from(format!("subs/{name}")),
-            collected: Collected::default(),
-        }
-    }
-
     #[test]
     fn shards_split_the_sorted_class_and_cover_it_once() {
         assert_eq!(parse_shard("2/4"), Ok((2, 4)));
         for bad in ["0/4", "5/4", "2", "a/b", "1/0"] {
             assert!(parse_shard(bad).is_err(), "{bad}");
         }
-        let class: Vec<Entry> = ["ada", "bob", "cy", "di", "eve"].iter().map(|s| entry(s)).collect();
+        let class: Vec<Entry> = ["ada", "bob", "cy", "di", "eve"].iter().map(|s| Entry::named(s)).collect();
         let shards: Vec<Vec<String>> =
             (1..=2).map(|k| shard_of(class.clone(), (k, 2)).into_iter().map(|e| e.student).collect()).collect();
         assert_eq!(shards, [vec!["ada", "cy", "eve"], vec!["bob", "di"]]);

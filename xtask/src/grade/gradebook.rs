@@ -249,17 +249,6 @@ pub fn summary(steps: &[StepColumns], rows: &[Row]) -> (String, Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grade::roster::{stem, Collected};
-    use std::path::PathBuf;
-
-    fn entry(name: &str) -> Entry {
-        Entry {
-            student: name.into(),
-            stem: stem(name),
-            path: PathBuf::from(format!("subs/{name}")),
-            collected: Collected::default(),
-        }
-    }
 
     #[test]
     fn gradebook_rows_and_the_class_summary() {
@@ -282,10 +271,10 @@ mod tests {
         let mut refused = report.clone();
         refused["steps"].as_array_mut().unwrap().push(serde_json::json!({"id": "sandbox", "score": 0, "checks": [{"id": "sandbox-privileged", "title": "refused: privileged", "score": 0}]}));
         let rows = vec![
-            row(&entry("ada"), Some(&report), &Outcome::Graded),
-            row(&entry("bob"), Some(&refused), &Outcome::Unchanged),
-            row(&entry("cy"), None, &Outcome::Error("submission 'subs/cy' is empty: nothing to grade".into())),
-            row(&entry("di"), None, &Outcome::TimedOut),
+            row(&Entry::named("ada"), Some(&report), &Outcome::Graded),
+            row(&Entry::named("bob"), Some(&refused), &Outcome::Unchanged),
+            row(&Entry::named("cy"), None, &Outcome::Error("submission 'subs/cy' is empty: nothing to grade".into())),
+            row(&Entry::named("di"), None, &Outcome::TimedOut),
         ];
         assert_eq!(
             rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),

@@ -86,6 +86,19 @@ pub fn read_roster(roster: &Path) -> anyhow::Result<Vec<Entry>> {
 }
 
 #[cfg(test)]
+impl Entry {
+    /// A student as the tests make one: their folder `subs/NAME`, nothing collected.
+    pub(crate) fn named(name: &str) -> Entry {
+        Entry {
+            student: name.into(),
+            stem: stem(name),
+            path: PathBuf::from(format!("subs/{name}")),
+            collected: Collected::default(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
