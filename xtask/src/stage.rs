@@ -65,8 +65,13 @@ pub async fn no_engine_answers() -> Option<String> {
 
 /// The engine a plan needs to grade what is already running (no run, nothing started).
 pub async fn engine_for(plan: Plan) -> anyhow::Result<Option<bollard::Docker>> {
+    Ok(engine_of(plan).await?.map(|e| e.docker))
+}
+
+/// The engine `plan` asks for, installed and started if it may be.
+async fn engine_of(plan: Plan) -> anyhow::Result<Option<Engine>> {
     Ok(match plan.engine {
-        Some(provision) => Some(crate::engine::ensure(provision).await?.docker),
+        Some(provision) => Some(crate::engine::ensure(provision).await?),
         None => None,
     })
 }
@@ -112,10 +117,7 @@ impl<'s> Stage<'s> {
     /// (so a grader killed outright leaves no trace: the run's sentinel removes it), or in a
     /// temporary folder when there is no run.
     pub async fn open(selection: &'s Selection, plan: Plan, state: Option<PathBuf>) -> anyhow::Result<Stage<'s>> {
-        let engine = match plan.engine {
-            Some(provision) => Some(crate::engine::ensure(provision).await?),
-            None => None,
-        };
+        let engine = engine_of(plan).await?;
         let run = match (&engine, plan.run) {
             (Some(engine), true) => Some(Arc::new(Run::start(run_config(selection, engine, plan)).await?)),
             _ => None,
