@@ -10,10 +10,12 @@
 //! A rule is a pure function: no engine, no file system. Where a rule needs to know where the
 //! submission lives (bind mounts), the caller resolves the path and passes the root ([`host_path`]).
 
+mod compose;
 mod host;
 mod image;
 pub mod labels;
 
+pub use compose::{compose_file, COMPOSE_FILE_NAMES};
 pub use host::{
     clean, host_config, host_path, mounts, network_driver, real_path, volume_driver, MountSource, SourceKind,
 };

@@ -58,19 +58,48 @@ fn split_args(extra: &[String]) -> (&[String], &[String]) {
 }
 
 /// Runs the binaries [`compile_tests`] built (see [`test`]), with the test arguments of `extra`
-/// (those after a `--`).
+/// (those after a `--`): those that reach the Docker engine one at a time, in cargo's order, and
+/// beside them, in a lane of their own, those that never do ([`TestBinary::runs_apart`]).
 pub fn run_tests(root: &Path, extra: &[String], compiled: CompiledTests) -> anyhow::Result<()> {
     let (_, test_args) = split_args(extra);
-    let binaries = compiled.0;
     let timeout = std::env::var("CLABS_TEST_BINARY_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
         .map_or(BINARY_TIMEOUT, Duration::from_secs);
-    let mut totals = TestTotals::default();
-    let mut failures = Vec::new();
-    let mut reruns = Vec::new();
-    for binary in &binaries {
-        let mut run = run_binary(root, binary, test_args, timeout)?;
+    let (apart, engine): (Vec<TestBinary>, Vec<TestBinary>) = compiled.0.into_iter().partition(TestBinary::runs_apart);
+    let apart_lane = {
+        let (root, args) = (root.to_path_buf(), test_args.to_vec());
+        std::thread::spawn(move || run_apart(&root, &apart, &args, timeout))
+    };
+    let mut lane = run_engine_lane(root, &engine, test_args, timeout)?;
+    let apart =
+        apart_lane.join().map_err(|_| anyhow::anyhow!("the lane of tests apart from the engine panicked"))??;
+    lane.totals.merge(&apart.totals);
+    lane.failures.extend(apart.failures);
+    println!("{}", lane.totals.summary());
+    for rerun in &lane.reruns {
+        println!("re-run after restarting the stuck Docker engine: {rerun}");
+    }
+    if !lane.failures.is_empty() {
+        bail!("{}", lane.failures.join("; "));
+    }
+    Ok(())
+}
+
+/// What a lane of test binaries added up to.
+#[derive(Debug, Default)]
+struct Lane {
+    totals: TestTotals,
+    failures: Vec<String>,
+    reruns: Vec<String>,
+}
+
+/// The binaries that reach the engine, one at a time, their output as it comes. A binary that
+/// fails with the engine stuck is run once more after a restart of the dockerd we started.
+fn run_engine_lane(root: &Path, binaries: &[TestBinary], args: &[String], timeout: Duration) -> anyhow::Result<Lane> {
+    let mut lane = Lane::default();
+    for binary in binaries {
+        let mut run = run_binary(root, binary, args, timeout)?;
         if !run.passed() {
             match (engine_stuck(), crate::engine::own_dockerd()) {
                 (Some(why), Some(_)) => {
@@ -80,8 +109,8 @@ pub fn run_tests(root: &Path, extra: &[String], compiled: CompiledTests) -> anyh
                         run.describe(timeout)
                     );
                     recover_engine(run.pid)?;
-                    reruns.push(format!("{} (engine stuck: {why})", binary.label));
-                    run = run_binary(root, binary, test_args, timeout)?;
+                    lane.reruns.push(format!("{} (engine stuck: {why})", binary.label));
+                    run = run_binary(root, binary, args, timeout)?;
                 }
                 // Not ours to restart: the failure stands, the reason is said, the run goes on.
                 (Some(why), None) => {
@@ -92,20 +121,80 @@ pub fn run_tests(root: &Path, extra: &[String], compiled: CompiledTests) -> anyh
                 (None, _) => {}
             }
         }
-        totals.merge(&run.totals);
+        lane.totals.merge(&run.totals);
         if !run.passed() {
-            failures.push(format!("{} {}", binary.label, run.describe(timeout)));
+            lane.failures.push(format!("{} {}", binary.label, run.describe(timeout)));
         }
     }
-    println!("{}", totals.summary());
-    for rerun in &reruns {
-        println!("re-run after restarting the stuck Docker engine: {rerun}");
-    }
-    if !failures.is_empty() {
-        bail!("{}", failures.join("; "));
-    }
-    Ok(())
+    Ok(lane)
 }
+
+/// Where the lane apart points `DOCKER_HOST`: a socket no engine listens on.
+const NO_ENGINE: &str = "unix:///nonexistent/containerlabs-tests-apart-reach-no-engine.sock";
+
+/// The binaries that never reach the engine, one at a time beside the engine lane, each with
+/// `DOCKER_HOST` naming no engine; each one's output is printed in one piece when it ends, so the
+/// two lanes' lines do not mix.
+fn run_apart(root: &Path, binaries: &[TestBinary], args: &[String], timeout: Duration) -> anyhow::Result<Lane> {
+    let mut lane = Lane::default();
+    for binary in binaries {
+        let output = Captured::default();
+        let run =
+            run_binary_with(root, binary, args, timeout, Box::new(output.clone()), &[("DOCKER_HOST", NO_ENGINE)])?;
+        {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            let _ = stdout.write_all(&output.0.lock().expect("output lock"));
+            let _ = stdout.flush();
+        }
+        lane.totals.merge(&run.totals);
+        if !run.passed() {
+            lane.failures.push(format!("{} {} (it runs with no engine)", binary.label, run.describe(timeout)));
+        }
+    }
+    Ok(lane)
+}
+
+/// A binary's output, kept until it ends.
+#[derive(Debug, Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("output lock").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The integration tests that never reach the Docker engine (files, ports, processes and git at
+/// most), by package and file. Every other integration test runs in the engine lane: a new one
+/// is there until it is named here.
+const APART: &[&str] = &[
+    "grading tests/file.rs",
+    "grading tests/formats.rs",
+    "grading tests/http.rs",
+    "grading tests/runner.rs",
+    "grading tests/tls.rs",
+    "grading tests/webdb_files.rs",
+    "app-port tests/api.rs",
+    "compose tests/cli.rs",
+    "reverse-proxy tests/binary.rs",
+    "reverse-proxy tests/proxy.rs",
+    "static-site tests/binary.rs",
+    "static-site tests/serve.rs",
+    "web-db tests/healthcheck.rs",
+    "xtask tests/classpage.rs",
+    "xtask tests/cli.rs",
+    "xtask tests/collect.rs",
+    "xtask tests/dictation.rs",
+    "xtask tests/hints.rs",
+    "xtask tests/tidy.rs",
+    "xtask tests/watch.rs",
+];
 
 /// A test executable cargo built.
 #[derive(Debug, Clone)]
@@ -116,6 +205,14 @@ struct TestBinary {
     package: String,
     manifest_dir: std::path::PathBuf,
     order: (String, u8, String),
+}
+
+impl TestBinary {
+    /// Whether it runs in the lane apart from the engine: a crate's own unit tests (none of them
+    /// reaches the engine), or an integration test named in [`APART`].
+    fn runs_apart(&self) -> bool {
+        self.order.1 < 2 || APART.contains(&self.label.as_str())
+    }
 }
 
 /// `cargo test --no-run`: builds every test binary (compiler messages as usual) and lists them.
@@ -222,7 +319,19 @@ fn run_binary_to(
     binary: &TestBinary,
     args: &[String],
     timeout: Duration,
+    echo: Box<dyn std::io::Write + Send>,
+) -> anyhow::Result<BinaryRun> {
+    run_binary_with(root, binary, args, timeout, echo, &[])
+}
+
+/// [`run_binary_to`] with `env` set for the binary; says when it ended and how long it ran.
+fn run_binary_with(
+    root: &Path,
+    binary: &TestBinary,
+    args: &[String],
+    timeout: Duration,
     mut echo: Box<dyn std::io::Write + Send>,
+    env: &[(&str, &str)],
 ) -> anyhow::Result<BinaryRun> {
     use std::io::{BufRead, Write};
     use std::os::unix::process::CommandExt;
@@ -234,6 +343,7 @@ fn run_binary_to(
         .env(INTEGRATION_ENV, "1")
         .env("CARGO_MANIFEST_DIR", &binary.manifest_dir)
         .env("CARGO_PKG_NAME", &binary.package)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .process_group(0)
         .spawn()
@@ -249,7 +359,7 @@ fn run_binary_to(
             seen.lock().expect("totals lock").add(&line);
             let _ = writeln!(echo, "{line}");
         }
-        let _ = done_tx.send(());
+        let _ = done_tx.send(echo);
     });
     let started = Instant::now();
     let status = loop {
@@ -266,7 +376,11 @@ fn run_binary_to(
         std::thread::sleep(Duration::from_millis(200));
     };
     // A process the tests started elsewhere may still hold the pipe: do not wait on it for long.
-    let _ = done_rx.recv_timeout(Duration::from_secs(5));
+    let took = started.elapsed().as_secs_f64();
+    match done_rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(mut echo) => writeln!(echo, "    Finished {} in {took:.1} s", binary.label)?,
+        Err(_) => println!("    Finished {} in {took:.1} s", binary.label),
+    }
     let totals = totals.lock().expect("totals lock").clone();
     Ok(BinaryRun { totals, status, pid })
 }
@@ -438,6 +552,51 @@ mod tests {
         let run = run_binary_to(dir.path(), &passing, &["other".into()], Duration::from_secs(30), quiet()).unwrap();
         assert!(!run.passed() && run.status.is_some(), "a failing binary is a failure, not a timeout");
         assert!(run.describe(Duration::from_secs(30)).starts_with("failed (exit status: 1)"));
+    }
+
+    #[test]
+    fn the_lane_apart_reaches_no_engine_and_names_what_failed_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        std::fs::create_dir_all(&one).unwrap();
+        std::fs::create_dir_all(&two).unwrap();
+        let sees_no_engine = fixture(&one, &format!("{RESULT}\n[ \"$DOCKER_HOST\" = {NO_ENGINE} ]"));
+        let failing = TestBinary { label: "fixture failing.sh".into(), ..fixture(&two, "exit 3") };
+        let lane = run_apart(dir.path(), &[sees_no_engine, failing], &[], Duration::from_secs(30)).unwrap();
+        assert_eq!(lane.totals, TestTotals { passed: 2, failed: 0, ignored: 1 });
+        assert_eq!(lane.failures, ["fixture failing.sh failed (exit status: 3) (it runs with no engine)"]);
+    }
+
+    #[test]
+    fn unit_tests_and_the_named_integration_tests_run_apart_and_every_name_is_a_test_file() {
+        let binary = |label: &str, rank| TestBinary {
+            label: label.into(),
+            exe: "x".into(),
+            package: String::new(),
+            manifest_dir: ".".into(),
+            order: (String::new(), rank, String::new()),
+        };
+        assert!(binary("sandbox src/lib.rs", 0).runs_apart() && binary("xtask src/main.rs", 1).runs_apart());
+        assert!(binary("xtask tests/tidy.rs", 2).runs_apart());
+        assert!(!binary("xtask tests/lab3.rs", 2).runs_apart() && !binary("sandbox tests/proxy.rs", 2).runs_apart());
+        // Each name is a package's test file, so the list cannot hold one that no longer runs.
+        let root = crate::workspace_root();
+        let manifest: toml::Value = std::fs::read_to_string(root.join("Cargo.toml")).unwrap().parse().unwrap();
+        let packages: std::collections::BTreeMap<String, std::path::PathBuf> = manifest["workspace"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| root.join(m.as_str().unwrap()))
+            .map(|dir| {
+                let own: toml::Value = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap().parse().unwrap();
+                (own["package"]["name"].as_str().unwrap().to_string(), dir)
+            })
+            .collect();
+        for entry in APART {
+            let (package, file) = entry.split_once(' ').unwrap();
+            let dir = packages.get(package).unwrap_or_else(|| panic!("{entry}: no package {package}"));
+            assert!(file.starts_with("tests/") && dir.join(file).is_file(), "{entry}: no such test file");
+        }
     }
 
     #[test]

@@ -46,12 +46,12 @@ impl Stack {
         let tool = compose_tool().context(
             "neither `docker compose` (v2) nor `docker-compose` (v1) is installed: install one (Debian: apt-get install docker-compose)",
         )?;
-        let file = &grading::check::compose_file(file);
+        let file = &policy::compose_file(file);
         if !file.is_file() {
             bail!(
                 "no compose file at {} ({}): run from the workspace root or pass --file",
                 file.display(),
-                grading::check::COMPOSE_FILE_NAMES.join(", ")
+                policy::COMPOSE_FILE_NAMES.join(", ")
             );
         }
         let env_file = match env_file {

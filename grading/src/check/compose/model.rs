@@ -11,19 +11,7 @@ use std::path::Path;
 
 /// Environment names that hold secrets (upper-cased before matching).
 const SECRET_WORDS: &[&str] = &["PASSWORD", "PASSWD", "SECRET", "TOKEN", "_KEY", "SALT"];
-/// The names Compose looks for in a folder, in its order.
-pub const COMPOSE_FILE_NAMES: &[&str] = &["compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml"];
-
-/// The compose file at `path`: the file itself, or in a folder the first name Compose looks for.
-pub fn compose_file(path: &Path) -> std::path::PathBuf {
-    if path.is_dir() {
-        if let Some(found) = COMPOSE_FILE_NAMES.iter().map(|n| path.join(n)).find(|p| p.is_file()) {
-            return found;
-        }
-        return path.join(COMPOSE_FILE_NAMES[0]);
-    }
-    path.to_path_buf()
-}
+pub use policy::{compose_file, COMPOSE_FILE_NAMES};
 
 /// What a service reads from a file named by its environment variable `env` (a `*_FILE` variable
 /// naming where a Compose secret is mounted): the secret's `file:`, read only when it is inside
