@@ -302,12 +302,17 @@ async fn cold_start(root: &Path, namespace: &str, target: &Path) -> anyhow::Resu
         );
     }
     phases.push(("check lab3 --up --solutions".to_string(), took));
-    // Its phases, as it reports them without a terminal: `[2/5] checking: 98.1 s`.
-    for line in stderr.lines().filter(|l| l.starts_with('[')) {
-        if let Some((phase, seconds)) = line.rsplit_once(": ") {
-            if let Ok(seconds) = seconds.trim_end_matches(" s").parse::<f64>() {
-                phases.push((format!("  {phase}"), seconds));
-            }
+    // Its phases, as it reports them without a terminal when each ends: `[2/5] checking: 98.1 s`,
+    // after the parts of the phase that ran at once, as each ended: `  the images: 149.0 s`.
+    let mut parts = Vec::new();
+    for line in stderr.lines() {
+        let Some((name, seconds)) = line.trim_start().rsplit_once(": ") else { continue };
+        let Ok(seconds) = seconds.trim_end_matches(" s").parse::<f64>() else { continue };
+        if line.starts_with('[') {
+            phases.push((format!("  {name}"), seconds));
+            phases.append(&mut parts);
+        } else if line.starts_with("  ") {
+            parts.push((format!("      {name}"), seconds));
         }
     }
     Ok(phases)

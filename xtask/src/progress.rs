@@ -22,6 +22,14 @@ pub fn say(line: impl AsRef<str>) {
     }
 }
 
+/// One of the parts a phase runs at once has ended (`  the images: 149.0 s`), said when it took
+/// long enough to wonder about ([`PLAIN_AFTER`]), so the parts show how they overlapped.
+pub fn part(name: &str, took: Duration) {
+    if took >= PLAIN_AFTER {
+        say(format!("  {name}: {}", seconds(took)));
+    }
+}
+
 /// Without a terminal, a phase is reported when it took at least this long.
 pub const PLAIN_AFTER: Duration = Duration::from_secs(2);
 

@@ -181,17 +181,22 @@ impl<'s> Stage<'s> {
     ) -> anyhow::Result<()> {
         let lab = self.selection.lab().clone();
         let steps: Vec<String> = self.selection.step_ids().iter().map(|s| s.to_string()).collect();
+        let started = std::time::Instant::now();
         let build = tokio::task::spawn_blocking(move || {
             let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
-            services::build(&crate::workspace_root(), &lab, &steps)
+            let built = services::build(&crate::workspace_root(), &lab, &steps);
+            crate::progress::part("the course's programs", started.elapsed());
+            built
         });
         let provided = match &self.engine {
             Some(engine) => {
-                async {
+                let provided = async {
                     services::preflight(&engine.docker, specs).await?;
                     ensure_images(engine, &crate::workspace_root(), specs, images, self.run.as_deref()).await
                 }
-                .await
+                .await;
+                crate::progress::part("the images", started.elapsed());
+                provided
             }
             None => Ok(()),
         };

@@ -69,7 +69,7 @@ pub fn run_tests(root: &Path, extra: &[String], compiled: CompiledTests) -> anyh
     let (apart, engine): (Vec<TestBinary>, Vec<TestBinary>) = compiled.0.into_iter().partition(TestBinary::runs_apart);
     let apart_lane = {
         let (root, args) = (root.to_path_buf(), test_args.to_vec());
-        std::thread::spawn(move || run_apart(&root, &apart, &args, timeout))
+        std::thread::spawn(move || run_apart(&root, &apart, &args, timeout, std::io::stdout()))
     };
     let mut lane = run_engine_lane(root, &engine, test_args, timeout)?;
     let apart =
@@ -135,18 +135,21 @@ const NO_ENGINE: &str = "unix:///nonexistent/containerlabs-tests-apart-reach-no-
 /// The binaries that never reach the engine, one at a time beside the engine lane, each with
 /// `DOCKER_HOST` naming no engine; each one's output is printed in one piece when it ends, so the
 /// two lanes' lines do not mix.
-fn run_apart(root: &Path, binaries: &[TestBinary], args: &[String], timeout: Duration) -> anyhow::Result<Lane> {
+fn run_apart(
+    root: &Path,
+    binaries: &[TestBinary],
+    args: &[String],
+    timeout: Duration,
+    mut out: impl std::io::Write,
+) -> anyhow::Result<Lane> {
     let mut lane = Lane::default();
     for binary in binaries {
         let output = Captured::default();
         let run =
             run_binary_with(root, binary, args, timeout, Box::new(output.clone()), &[("DOCKER_HOST", NO_ENGINE)])?;
-        {
-            use std::io::Write;
-            let mut stdout = std::io::stdout().lock();
-            let _ = stdout.write_all(&output.0.lock().expect("output lock"));
-            let _ = stdout.flush();
-        }
+        // In one write: standard output stays locked for all of it.
+        let _ = out.write_all(&output.0.lock().expect("output lock"));
+        let _ = out.flush();
         lane.totals.merge(&run.totals);
         if !run.passed() {
             lane.failures.push(format!("{} {} (it runs with no engine)", binary.label, run.describe(timeout)));
@@ -191,6 +194,7 @@ const APART: &[&str] = &[
     "xtask tests/cli.rs",
     "xtask tests/collect.rs",
     "xtask tests/dictation.rs",
+    "xtask tests/export.rs",
     "xtask tests/hints.rs",
     "xtask tests/tidy.rs",
     "xtask tests/watch.rs",
@@ -562,7 +566,8 @@ mod tests {
         std::fs::create_dir_all(&two).unwrap();
         let sees_no_engine = fixture(&one, &format!("{RESULT}\n[ \"$DOCKER_HOST\" = {NO_ENGINE} ]"));
         let failing = TestBinary { label: "fixture failing.sh".into(), ..fixture(&two, "exit 3") };
-        let lane = run_apart(dir.path(), &[sees_no_engine, failing], &[], Duration::from_secs(30)).unwrap();
+        let lane =
+            run_apart(dir.path(), &[sees_no_engine, failing], &[], Duration::from_secs(30), std::io::sink()).unwrap();
         assert_eq!(lane.totals, TestTotals { passed: 2, failed: 0, ignored: 1 });
         assert_eq!(lane.failures, ["fixture failing.sh failed (exit status: 3) (it runs with no engine)"]);
     }
