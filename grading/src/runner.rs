@@ -1,6 +1,7 @@
 //! The runner: evaluates rubrics against a running system and builds a [`Report`].
 //!
-//! - Checks run concurrently, in waves: a check starts once its prerequisites have finished.
+//! - Checks run concurrently: each starts as soon as its prerequisites have finished, not when a
+//!   wave of others has.
 //! - A check whose prerequisite did not pass is skipped, not failed twice.
 //! - Every check has a deadline; pollable checks retry at their interval until it.
 //! - Disruptive checks (those that restart services) run alone, after everything they could disturb.
@@ -95,10 +96,14 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         steps.iter().enumerate().flat_map(|(s, step)| (0..step.rubric.checks.len()).map(move |c| (s, c))).collect();
     let mut results: Vec<Vec<Option<CheckReport>>> = steps.iter().map(|s| vec![None; s.rubric.checks.len()]).collect();
 
+    // A check starts as soon as its prerequisites have finished, beside whatever runs; a check
+    // that runs alone starts only when nothing else runs or can start.
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut started_checks: Vec<Vec<bool>> = steps.iter().map(|s| vec![false; s.rubric.checks.len()]).collect();
     loop {
         let mut runnable = Vec::new();
         for &(s, c) in &nodes {
-            if results[s][c].is_some() {
+            if results[s][c].is_some() || started_checks[s][c] {
                 continue;
             }
             let check = &steps[s].rubric.checks[c];
@@ -127,6 +132,29 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
                 results[s][c] = Some(CheckReport::skipped(check, reason, Default::default()));
             }
         }
+        let gentle: Vec<(usize, usize)> =
+            runnable.iter().copied().filter(|&(s, c)| !steps[s].rubric.checks[c].kind.needs().alone).collect();
+        for &(s, c) in &gentle {
+            let check = steps[s].rubric.checks[c].clone();
+            if let Some(report) = not_run(&check, &steps[s].id, config) {
+                results[s][c] = Some(report);
+                continue;
+            }
+            started_checks[s][c] = true;
+            let ctx = ctx.clone();
+            let deadline = config.deadline.filter(|_| check.kind.needs().running_system);
+            tasks.spawn(async move { (s, c, run_with_deadline(&check, &ctx, deadline).await) });
+        }
+        if !gentle.is_empty() {
+            // What finished at once (not run) may have unblocked more: look again before waiting.
+            continue;
+        }
+        if let Some(joined) = tasks.join_next().await {
+            let (s, c, report) = joined.expect("a check task panicked");
+            results[s][c] = Some(report);
+            continue;
+        }
+        // Nothing runs and nothing gentle can start: a check that runs alone, if any.
         if runnable.is_empty() {
             if nodes.iter().all(|&(s, c)| results[s][c].is_some()) {
                 break;
@@ -134,60 +162,34 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
             // Skipping may have unblocked more checks; go round again.
             continue;
         }
-        let gentle: Vec<(usize, usize)> =
-            runnable.iter().copied().filter(|&(s, c)| !steps[s].rubric.checks[c].kind.needs().alone).collect();
-        if gentle.is_empty() {
-            // Persistence checks that recreate the same stack run as one sequence: each recreate
-            // once, the checks' own steps in their own order.
-            let together = sharing(&runnable, steps, &ctx);
-            if together.len() >= 2 {
-                let checks: Vec<Check> = together.iter().map(|&(s, c)| steps[s].rubric.checks[c].clone()).collect();
-                let reports = match not_run(&checks[0], &steps[together[0].0].id, config) {
-                    Some(_) => checks
-                        .iter()
-                        .zip(&together)
-                        .map(|(check, &(s, _))| not_run(check, &steps[s].id, config).expect("the same reason"))
-                        .collect(),
-                    None => run_together(&checks, &ctx, config.deadline).await,
-                };
-                for (&(s, c), report) in together.iter().zip(reports) {
-                    results[s][c] = Some(report);
-                }
-                continue;
-            }
-        }
-        let wave = if gentle.is_empty() { vec![runnable[0]] } else { gentle };
-        let mut tasks = tokio::task::JoinSet::new();
-        for (s, c) in wave {
-            let check = steps[s].rubric.checks[c].clone();
-            if let Some(report) = not_run(&check, &steps[s].id, config) {
+        // Persistence checks that recreate the same stack run as one sequence: each recreate
+        // once, the checks' own steps in their own order.
+        let together = sharing(&runnable, steps, &ctx);
+        if together.len() >= 2 {
+            let checks: Vec<Check> = together.iter().map(|&(s, c)| steps[s].rubric.checks[c].clone()).collect();
+            let reports = match not_run(&checks[0], &steps[together[0].0].id, config) {
+                Some(_) => checks
+                    .iter()
+                    .zip(&together)
+                    .map(|(check, &(s, _))| not_run(check, &steps[s].id, config).expect("the same reason"))
+                    .collect(),
+                None => run_together(&checks, &ctx, config.deadline).await,
+            };
+            for (&(s, c), report) in together.iter().zip(reports) {
                 results[s][c] = Some(report);
-                continue;
             }
-            let ctx = ctx.clone();
-            let deadline = config.deadline.filter(|_| check.kind.needs().running_system);
-            tasks.spawn(async move {
-                let report = match deadline {
-                    None => run_check(&check, &ctx).await,
-                    Some(deadline) => match tokio::time::timeout_at(deadline, run_check(&check, &ctx)).await {
-                        Ok(report) => report,
-                        Err(_) => CheckReport::failed(
-                            &check,
-                            Mismatch::cut_off(
-                                "a result within the run's wall clock",
-                                "the run's wall clock ran out while this check ran",
-                            ),
-                            Default::default(),
-                        ),
-                    },
-                };
-                (s, c, report)
-            });
+            continue;
         }
-        while let Some(joined) = tasks.join_next().await {
-            let (s, c, report) = joined.expect("a check task panicked");
-            results[s][c] = Some(report);
-        }
+        let (s, c) = runnable[0];
+        let check = steps[s].rubric.checks[c].clone();
+        let report = match not_run(&check, &steps[s].id, config) {
+            Some(report) => report,
+            None => {
+                let deadline = config.deadline.filter(|_| check.kind.needs().running_system);
+                run_with_deadline(&check, &ctx, deadline).await
+            }
+        };
+        results[s][c] = Some(report);
     }
 
     let steps = steps
@@ -209,6 +211,22 @@ pub async fn grade(lab_id: &str, lab_title: &str, steps: &[StepRubric], config: 
         not_run: Vec::new(),
         notes: Vec::new(),
         topology: None,
+    }
+}
+
+/// [`run_check`] cut off at `deadline` (the run's wall clock), when there is one.
+async fn run_with_deadline(check: &Check, ctx: &Context, deadline: Option<Instant>) -> CheckReport {
+    let Some(deadline) = deadline else { return run_check(check, ctx).await };
+    match tokio::time::timeout_at(deadline, run_check(check, ctx)).await {
+        Ok(report) => report,
+        Err(_) => CheckReport::failed(
+            check,
+            Mismatch::cut_off(
+                "a result within the run's wall clock",
+                "the run's wall clock ran out while this check ran",
+            ),
+            Default::default(),
+        ),
     }
 }
 

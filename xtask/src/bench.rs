@@ -836,6 +836,7 @@ async fn bench_check_loop(root: &Path, rounds: u32) -> anyhow::Result<()> {
         expected.len()
     );
     let (mut checks, mut peers) = (vec![], vec![]);
+    let mut last = serde_json::Value::Null;
     for round in 0..rounds {
         let start = std::time::Instant::now();
         let output = Command::new(&xtask)
@@ -866,12 +867,25 @@ async fn bench_check_loop(root: &Path, rounds: u32) -> anyhow::Result<()> {
         eprintln!("round {}: check lab3 {took:.2} s, compose ps {peer:.2} s", round + 1);
         checks.push(took);
         peers.push(peer);
+        last = report;
     }
     println!("{:<28} {:>8} {:>8} {:>8}", "seconds", "min", "median", "max");
     for (what, values) in [("check lab3", &mut checks), ("compose ps (peer)", &mut peers)] {
         let (low, mid, high) = spread(values);
         println!("{what:<28} {low:>8.2} {mid:>8.2} {high:>8.2}");
     }
+    // Where the last round's time went: the checks that took longest, and the grading as a whole
+    // (the rest of the wall time is starting the grader and reading the course).
+    let mut slowest: Vec<(u64, &str)> = last["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["checks"].as_array().into_iter().flatten())
+        .map(|c| (c["duration_ms"].as_u64().unwrap_or_default(), c["id"].as_str().unwrap_or_default()))
+        .collect();
+    slowest.sort_by(|a, b| b.cmp(a));
+    let named: Vec<String> = slowest.iter().take(5).map(|(ms, id)| format!("{id} {ms} ms")).collect();
+    println!("last round: grading {} ms; slowest checks: {}", last["duration_ms"], named.join(", "));
     drop(stack);
     Ok(())
 }
