@@ -7,7 +7,8 @@
 //! The proxy and the container check read the Engine API's own JSON (`HostConfig`), so a compose
 //! file is judged by first writing its service in that shape ([`host_config`] takes it either way).
 //!
-//! A rule is a pure function: no engine, no file system. Where a rule needs to know where the
+//! It also says where Compose finds its file (`compose_file`), for the rules and lab 3's `stack`
+//! tool alike. A rule is a pure function: no engine, no file system. Where a rule needs to know where the
 //! submission lives (bind mounts), the caller resolves the path and passes the root ([`host_path`]).
 
 mod compose;

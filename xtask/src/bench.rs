@@ -849,11 +849,7 @@ async fn bench_check_loop(root: &Path, rounds: u32) -> anyhow::Result<()> {
             .context("cannot run check lab3")?;
         let took = start.elapsed().as_secs_f64();
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-        let mut failed: Vec<String> = report["steps"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|s| s["checks"].as_array().into_iter().flatten())
+        let mut failed: Vec<String> = checks_of(&report)
             .filter(|c| c["status"] == "failed")
             .map(|c| c["id"].as_str().unwrap_or_default().to_string())
             .collect();
@@ -876,11 +872,7 @@ async fn bench_check_loop(root: &Path, rounds: u32) -> anyhow::Result<()> {
     }
     // Where the last round's time went: the checks that took longest, and the grading as a whole
     // (the rest of the wall time is starting the grader and reading the course).
-    let mut slowest: Vec<(u64, &str)> = last["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|s| s["checks"].as_array().into_iter().flatten())
+    let mut slowest: Vec<(u64, &str)> = checks_of(&last)
         .map(|c| (c["duration_ms"].as_u64().unwrap_or_default(), c["id"].as_str().unwrap_or_default()))
         .collect();
     slowest.sort_by(|a, b| b.cmp(a));
@@ -888,6 +880,11 @@ async fn bench_check_loop(root: &Path, rounds: u32) -> anyhow::Result<()> {
     println!("last round: grading {} ms; slowest checks: {}", last["duration_ms"], named.join(", "));
     drop(stack);
     Ok(())
+}
+
+/// Every check of a JSON report, step after step.
+fn checks_of(report: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    report["steps"].as_array().into_iter().flatten().flat_map(|s| s["checks"].as_array().into_iter().flatten())
 }
 
 /// Runs the A/B rounds for one row and prints it.
