@@ -13,6 +13,3 @@ pub const ROLE: &str = "org.containerlabs.role";
 pub const PROJECT: &str = "org.containerlabs.project";
 /// The hash of an image's inputs, so an unchanged image is reused.
 pub const INPUT_HASH: &str = "org.containerlabs.input-hash";
-/// The namespace an image was made under when it is not the course's own (`containerlabs/`):
-/// `bench cold-start` makes every image anew under a namespace of its own and removes them by it.
-pub const IMAGE_NAMESPACE: &str = "org.containerlabs.image-namespace";

@@ -226,96 +226,191 @@ pub async fn run_with(root: &Path, target: &str, seconds: u32, rounds: u32, batc
     }
 }
 
-/// `cargo xtask bench cold-start`: the README's first command, `check lab3 --up --solutions`, on
-/// this machine made as cold as it can be without touching what it has: an empty cargo target
-/// folder (xtask itself and the course's programs compiled from nothing) and every image made
-/// anew - the Debian base by debootstrap, the stand-ins, the toolbox - under a namespace of the
-/// bench's own, so none of the machine's images is used or changed. Prints each phase. The engine
-/// is this machine's: installing its package is not part of the figure. Everything the bench
-/// made goes afterwards (its images by their namespace label, the target folder).
+/// `cargo xtask bench cold-start`: the README's first command, `cargo xtask check lab3 --up
+/// --solutions`, as a first run on this machine makes it, without touching what the machine has:
+/// an empty cargo target folder (the launcher and the grader compiled from nothing) and a scratch
+/// engine (an empty data root, its own socket and bridge, no iptables rules) on which every image
+/// is made anew. The launcher runs as the `cargo xtask` alias runs it, so its prefetch makes the
+/// engine's images while cargo compiles the grader; the bench prints what ran when, overlaps and
+/// all. Installing the engine package is not part of the figure (the machine has it). Afterwards
+/// the scratch engine is stopped and its folders and the target folder are removed.
 async fn bench_cold_start(root: &Path) -> anyhow::Result<()> {
-    let engine = crate::engine::ensure(crate::engine::Provision::Never).await?;
-    let namespace = format!("clabs-cold-{}", std::process::id());
     let parent = crate::target_dir(root);
     std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let target = tempfile::Builder::new().prefix("clabs-cold-target-").tempdir_in(&parent)?;
-    let measured = cold_start(root, &namespace, target.path()).await;
-    let label = format!("{}={namespace}", policy::labels::IMAGE_NAMESPACE);
-    let removed = sandbox::reap(&engine.docker, &label, true).await;
+    let began = std::time::Instant::now();
+    eprintln!("starting a scratch engine (an empty data root) ...");
+    let engine = crate::engine::scratch::ScratchEngine::start("10.215")?;
+    let mut timeline = vec![Event::span("starting the scratch engine (empty data root)", 0.0, began.elapsed())];
+    let measured = cold_start(root, &engine.host(), target.path(), began, &mut timeline);
+    let total = began.elapsed().as_secs_f64();
+    let log = engine.log();
+    let kept_log = std::env::temp_dir().join("clabs-cold-dockerd.log");
+    let _ = std::fs::copy(&log, &kept_log);
+    drop(engine);
     drop(target);
-    let phases = measured?;
-    let removed = removed.context("the bench's images could not all be removed")?;
-    println!("cold start: an empty target folder, every image made anew ({namespace}/...), this machine's engine");
-    let mut total = 0.0;
-    for (phase, seconds) in &phases {
-        println!("  {phase:<72} {seconds:>7.1} s");
+    measured.with_context(|| format!("the scratch engine's log: {}", kept_log.display()))?;
+    println!("cold start: an empty target folder, a scratch engine (empty data root), this machine's Debian mirror");
+    println!("  {:<78} {:>7} {:>7} {:>7}", "what", "from", "to", "took");
+    for event in &timeline {
+        println!("{event}");
     }
-    for (phase, seconds) in &phases {
-        if !phase.starts_with("  ") {
-            total += seconds;
-        }
-    }
-    println!("  {:<72} {total:>7.1} s", "total");
+    println!("  {:<78} {:>7} {:>7.1} {:>7.1}", "total", "", total, total);
     println!("installing the engine package (docker.io, docker-compose): not part of this figure");
-    println!("removed the bench's {} images and its target folder", removed.images);
+    println!("removed the scratch engine (its data, images and bridge) and the target folder");
     Ok(())
 }
 
-/// Times compiling xtask into the empty `target`, then its `check lab3 --up --solutions` with
-/// images made under `namespace`: (phase, seconds), the run's own phases indented under it.
-async fn cold_start(root: &Path, namespace: &str, target: &Path) -> anyhow::Result<Vec<(String, f64)>> {
-    let started = std::time::Instant::now();
-    eprintln!("compiling xtask into an empty target folder ...");
+/// One line of the cold start's timeline: what, from when and to when (seconds since the bench
+/// began), either of which may be unknown.
+#[derive(Debug, Clone, PartialEq)]
+struct Event {
+    what: String,
+    from: Option<f64>,
+    to: Option<f64>,
+}
+
+impl Event {
+    fn span(what: &str, from: f64, took: Duration) -> Event {
+        Event { what: what.to_string(), from: Some(from), to: Some(from + took.as_secs_f64()) }
+    }
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = |t: Option<f64>| t.map(|t| format!("{t:.1}")).unwrap_or_default();
+        let took = match (self.from, self.to) {
+            (Some(from), Some(to)) => format!("{:.1}", to - from),
+            _ => String::new(),
+        };
+        write!(f, "  {:<78} {:>7} {:>7} {:>7}", self.what, at(self.from), at(self.to), took)
+    }
+}
+
+/// Compiles the launcher into the empty `target`, then runs it - `check lab3 --up --solutions`
+/// on the engine at `host` - reading what it says as it says it; adds what ran when to `timeline`.
+fn cold_start(
+    root: &Path,
+    host: &str,
+    target: &Path,
+    began: std::time::Instant,
+    timeline: &mut Vec<Event>,
+) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let at = |began: std::time::Instant| began.elapsed().as_secs_f64();
+    let start = at(began);
+    eprintln!("compiling the launcher into an empty target folder ...");
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)
         .env("CARGO_TARGET_DIR", target)
-        .args(["build", "--quiet", "-p", "xtask"])
+        .args(["build", "--quiet", "--package", "provision", "--bin", "xtask-launch"])
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
-        bail!("compiling xtask failed (cargo's messages are above)");
+        bail!("compiling the launcher failed (cargo's messages are above)");
     }
-    let mut phases = vec![("compiling xtask".to_string(), started.elapsed().as_secs_f64())];
-    eprintln!("check lab3 --up --solutions, every image made anew under {namespace}/ ...");
+    timeline.push(Event { what: "compiling the launcher".into(), from: Some(start), to: Some(at(began)) });
+    eprintln!("cargo xtask check lab3 --up --solutions, on the scratch engine ...");
     let (http, https) = (free_port()?, free_port()?);
-    let started = std::time::Instant::now();
-    let output = Command::new(target.join("debug").join("xtask"))
+    let launched = at(began);
+    let mut child = Command::new(target.join("debug").join("xtask-launch"))
         .current_dir(root)
         .env("CARGO_TARGET_DIR", target)
-        .env(crate::engine::images::NAMESPACE_ENV, namespace)
+        .env("DOCKER_HOST", host)
         .env("NO_PROGRESS", "1")
         .args(["check", "lab3", "--up", "--solutions", "--images", "build", "--format", "json"])
-        .args(["--var", &format!("project={namespace}"), "--var", &format!("http_port={http}")])
-        .args(["--var", &format!("https_port={https}")])
+        .args(["--var", &format!("http_port={http}"), "--var", &format!("https_port={https}")])
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .output()
-        .context("cannot run check lab3 --up")?;
-    let took = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-    if output.status.code() != Some(0) || report["score"] != report["max_score"] {
+        .spawn()
+        .context("cannot run the launcher")?;
+    let stdout = child.stdout.take().expect("piped");
+    let report = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::BufReader::new(stdout), &mut text);
+        text
+    });
+    // Each line it says, with when it came.
+    let mut said: Vec<(f64, String)> = Vec::new();
+    for line in std::io::BufReader::new(child.stderr.take().expect("piped")).lines() {
+        let line = line.unwrap_or_default();
+        eprintln!("{line}");
+        said.push((at(began), line));
+    }
+    let status = child.wait()?;
+    let ended = at(began);
+    let report: serde_json::Value = serde_json::from_slice(&report.join().unwrap_or_default()).unwrap_or_default();
+    if status.code() != Some(0) || report["score"] != report["max_score"] {
+        let failed: Vec<String> = checks_of(&report)
+            .filter(|c| c["status"] != "passed")
+            .map(|c| {
+                let why = c["actual"].as_str().or(c["reason"].as_str()).unwrap_or_default();
+                format!("{} ({why})", c["id"].as_str().unwrap_or("?"))
+            })
+            .collect();
         bail!(
-            "the cold run did not give the answer full marks ({}/{}), so the figure would time a failure:\n{}",
+            "the cold run did not give the answer full marks ({}/{}), so the figure would time a failure; failed: {}",
             report["score"],
             report["max_score"],
-            stderr.trim()
+            failed.join("; ")
         );
     }
-    phases.push(("check lab3 --up --solutions".to_string(), took));
-    // Its phases, as it reports them without a terminal when each ends: `[2/5] checking: 98.1 s`,
-    // after the parts of the phase that ran at once, as each ended: `  the images: 149.0 s`.
-    let mut parts = Vec::new();
-    for line in stderr.lines() {
-        let Some((name, seconds)) = line.trim_start().rsplit_once(": ") else { continue };
-        let Ok(seconds) = seconds.trim_end_matches(" s").parse::<f64>() else { continue };
-        if line.starts_with('[') {
-            phases.push((format!("  {name}"), seconds));
-            phases.append(&mut parts);
-        } else if line.starts_with("  ") {
-            parts.push((format!("      {name}"), seconds));
+    let prefetch = std::fs::read_to_string(provision::prefetch_log_in(target)).unwrap_or_default();
+    timeline.extend(run_timeline(launched, ended, &said, &prefetch));
+    Ok(())
+}
+
+/// What the launcher's run said (`said`: each line and when it came, in seconds since the bench
+/// began; it was started at `launched` and ended at `ended`) and its prefetch's log, as a
+/// timeline: the grader's compile, the prefetch's steps beside it (its log counts from its own
+/// start, which the launcher announces), and the grader's phases, each ending when it said so.
+fn run_timeline(launched: f64, ended: f64, said: &[(f64, String)], prefetch: &str) -> Vec<Event> {
+    let mut events = Vec::new();
+    let when = |prefix: &str| said.iter().find(|(_, l)| l.starts_with(prefix)).map(|(t, l)| (*t, l.clone()));
+    let compiled = when("compiling the grader: ");
+    let grader_from = compiled.as_ref().map(|(t, _)| *t).unwrap_or(launched);
+    events.push(Event { what: "compiling the grader".into(), from: Some(launched), to: compiled.map(|(t, _)| t) });
+    if let Some((prefetch_from, _)) = when("meanwhile, making sure of ") {
+        events.push(Event { what: "beside it, the launcher's prefetch:".into(), from: Some(prefetch_from), to: None });
+        let mut building: Vec<(String, f64)> = Vec::new();
+        for line in prefetch.lines() {
+            let Some((seconds, what)) = line.trim_start().split_once(" s  ") else { continue };
+            let Ok(seconds) = seconds.trim().parse::<f64>() else { continue };
+            let t = prefetch_from + seconds;
+            if let Some(tag) = what.strip_prefix("building image ").map(|r| r.trim_end_matches(" ...")) {
+                building.push((tag.to_string(), t));
+            } else if what.starts_with("making the Debian base") {
+                building.push(("the Debian base".into(), t));
+            } else if let Some((thing, how)) = what.rsplit_once(": ") {
+                if what.starts_with("Step ") {
+                    continue;
+                }
+                let from = building.iter().find(|(b, _)| b == thing).map(|(_, f)| *f);
+                events.push(Event { what: format!("  {thing}: {how}"), from, to: Some(t) });
+            } else if what == "done" {
+                events.push(Event { what: "  the prefetch ended".into(), from: None, to: Some(t) });
+            }
         }
     }
-    Ok(phases)
+    events.push(Event {
+        what: "check lab3 --up --solutions (the grader)".into(),
+        from: Some(grader_from),
+        to: Some(ended),
+    });
+    // Its phases end with `[k/N] name: 12.3 s`, after the parts that ran at once: `  the images: 9.1 s`.
+    let mut parts = Vec::new();
+    for (t, line) in said.iter().filter(|(t, _)| *t >= grader_from) {
+        let Some((name, seconds)) = line.trim_start().rsplit_once(": ") else { continue };
+        let Ok(seconds) = seconds.trim_end_matches(" s").parse::<f64>() else { continue };
+        let event = |indent: &str| Event { what: format!("{indent}{name}"), from: Some(t - seconds), to: Some(*t) };
+        if line.starts_with('[') {
+            events.push(event("  "));
+            events.append(&mut parts);
+        } else if line.starts_with("  ") && !line.starts_with("   ") {
+            parts.push(event("      "));
+        }
+    }
+    events
 }
 
 /// Runs a container with `labels` (a run's: the run reaps it) publishing `port` on a free loopback
@@ -1022,6 +1117,44 @@ fn bench_reverse_proxy(root: &Path, dir: &Path, seconds: u32, rounds: u32) -> an
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_cold_start_timeline_puts_the_prefetch_beside_the_compile_and_each_phase_where_it_ended() {
+        let said: Vec<(f64, String)> = [
+            (12.0, "compiling the grader (xtask; from nothing, two to three minutes on two cores) ..."),
+            (12.1, "meanwhile, making sure of the engine, the Debian base and 7 images on it (log: x)"),
+            (100.0, "compiling the grader: 90.0 s"),
+            (150.0, "  the course's programs: 40.0 s"),
+            (160.0, "  the images: 50.0 s"),
+            (160.5, "[1/5] making the programs and images: 60.0 s"),
+            (200.0, "[2/5] checking: 30.5 s"),
+        ]
+        .into_iter()
+        .map(|(t, l)| (t, l.to_string()))
+        .collect();
+        let prefetch = "    0.0 s  the engine: answering at unix:///x\n    0.1 s  making the Debian base with debootstrap (about half a minute) ...\n   35.1 s  the Debian base: built\n   35.2 s  building image containerlabs/redis:7.0-standin ...\n   36.0 s  Step 1/4 : FROM containerlabs/debian:bookworm\n   40.2 s  containerlabs/redis:7.0-standin: built\n   40.3 s  done\n";
+        let lines: Vec<String> = run_timeline(10.0, 205.0, &said, prefetch)
+            .iter()
+            .map(|e| e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        expect_test::expect![[r#"
+            [
+                "compiling the grader 10.0 100.0 90.0",
+                "beside it, the launcher's prefetch: 12.1",
+                "the engine: answering at unix:///x 12.1",
+                "the Debian base: built 12.2 47.2 35.0",
+                "containerlabs/redis:7.0-standin: built 47.3 52.3 5.0",
+                "the prefetch ended 52.4",
+                "check lab3 --up --solutions (the grader) 100.0 205.0 105.0",
+                "[1/5] making the programs and images 100.5 160.5 60.0",
+                "the course's programs 110.0 150.0 40.0",
+                "the images 110.0 160.0 50.0",
+                "[2/5] checking 169.5 200.0 30.5",
+            ]
+        "#]]
+        .assert_debug_eq(&lines);
+    }
+
     use super::*;
 
     #[test]

@@ -26,30 +26,8 @@ pub fn workspace_root() -> PathBuf {
 
 /// The grader's cargo target directory (honours `CARGO_TARGET_DIR`).
 pub fn target_dir(grader: &Path) -> PathBuf {
-    target_dir_of(grader, std::env::var_os("CARGO_TARGET_DIR").as_deref())
-}
-
-/// `CARGO_TARGET_DIR` as cargo reads it: relative to where cargo runs (the grader), else `target`.
-fn target_dir_of(grader: &Path, cargo_target_dir: Option<&std::ffi::OsStr>) -> PathBuf {
-    match cargo_target_dir {
-        Some(dir) if !dir.is_empty() => grader.join(dir),
-        _ => grader.join("target"),
-    }
+    provision::target_dir(grader)
 }
 
 /// An error that means "could not do what was asked" (exit code 2), with a message that says why.
 pub type Result<T> = anyhow::Result<T>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builds_go_where_cargo_target_dir_says() {
-        let grader = Path::new("/course");
-        assert_eq!(target_dir_of(grader, None), PathBuf::from("/course/target"));
-        assert_eq!(target_dir_of(grader, Some("".as_ref())), PathBuf::from("/course/target"));
-        assert_eq!(target_dir_of(grader, Some("/cache/t".as_ref())), PathBuf::from("/cache/t"));
-        assert_eq!(target_dir_of(grader, Some("out".as_ref())), PathBuf::from("/course/out"));
-    }
-}

@@ -124,56 +124,17 @@ fn bad_batch_input_is_one_line_and_exit_2() {
     testkit::assert_one_line_exit_2(&output, "the header must name a `student` and a `path` column");
 }
 
-/// A second Docker engine on this machine, as an instructor would add one: its own socket, data
-/// root, exec root and bridge, no iptables rules (the first engine's stay as they are). Dropped:
-/// dockerd is stopped by its PID, and its bridge and folders are removed.
-struct SecondEngine {
-    dir: tempfile::TempDir,
-    bridge: String,
-    dockerd: std::process::Child,
-}
+/// A second Docker engine on this machine, as an instructor would add one (see
+/// [`xtask::engine::scratch`]), with what the test asks of it.
+struct SecondEngine(xtask::engine::scratch::ScratchEngine);
 
 impl SecondEngine {
     fn start() -> SecondEngine {
-        if !Path::new("/usr/sbin/ip").exists() && !Path::new("/sbin/ip").exists() {
-            xtask::engine::install_tool("ip", "iproute2", "a second engine's bridge").unwrap();
-        }
-        // Short: a unix socket's path has room for about 100 bytes.
-        let dir = tempfile::Builder::new().prefix("clabs-e2-").tempdir_in("/tmp").unwrap();
-        let bridge = format!("clabs-e2-{}", std::process::id() % 100_000);
-        let ip = |args: &[&str]| {
-            let status = std::process::Command::new("ip").args(args).status().unwrap();
-            assert!(status.success(), "ip {args:?}");
-        };
-        ip(&["link", "add", &bridge, "type", "bridge"]);
-        ip(&["addr", "add", "10.213.255.1/24", "dev", &bridge]);
-        ip(&["link", "set", &bridge, "up"]);
-        let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
-        let path = |name: &str| dir.path().join(name).display().to_string();
-        let dockerd = std::process::Command::new("dockerd")
-            .args(["--host", &format!("unix://{}", path("docker.sock"))])
-            .args(["--data-root", &path("root"), "--exec-root", &path("exec"), "--pidfile", &path("docker.pid")])
-            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
-            .args(["--default-address-pool", "base=10.214.0.0/16,size=24"])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let engine = SecondEngine { dir, bridge, dockerd };
-        for _ in 0..60 {
-            if engine.docker(&["info"]).status.success() {
-                return engine;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
-        panic!(
-            "the second dockerd did not answer: {}",
-            std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap()
-        );
+        SecondEngine(xtask::engine::scratch::ScratchEngine::start("10.213").unwrap())
     }
 
     fn host(&self) -> String {
-        format!("unix://{}", self.dir.path().join("docker.sock").display())
+        self.0.host()
     }
 
     fn docker(&self, args: &[&str]) -> std::process::Output {
@@ -197,21 +158,6 @@ impl SecondEngine {
             );
         }
         all
-    }
-}
-
-impl Drop for SecondEngine {
-    fn drop(&mut self) {
-        xtask::process::signal(self.dockerd.id(), libc::SIGTERM);
-        for _ in 0..60 {
-            if self.dockerd.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
-        let _ = self.dockerd.kill();
-        let _ = self.dockerd.wait();
-        let _ = std::process::Command::new("ip").args(["link", "del", &self.bridge]).status();
     }
 }
 

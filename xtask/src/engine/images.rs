@@ -1,54 +1,30 @@
 //! Images without a registry: the project's own binaries, built statically and put in `FROM scratch`
-//! images, labelled, and rebuilt only when their inputs change.
+//! images, labelled, and rebuilt only when their inputs change; and, through the `provision` crate
+//! (which the launcher of `cargo xtask` uses too), the Debian base, the stand-ins and the toolbox.
 //!
 //! A static glibc build (`-C target-feature=+crt-static` for `x86_64-unknown-linux-gnu`) runs in an
 //! empty image and still resolves other containers' names on a user-defined network. Each image
 //! records a hash of everything that went into it (label [`INPUT_LABEL`]); an image whose label
 //! matches is reused as it is.
 
-use crate::engine::{Engine, LABEL};
+use crate::engine::Engine;
 use anyhow::{bail, Context};
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
+use provision::images::{input_hash, own_labels, walk, BuildContext, Cli};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use provision::images::{
+    builds_at_once, catalogue_of_images, debian_base_tag, parse_catalogue, stand_ins, toolbox_tag, Base, Built,
+    Catalogue, StandIn, Toolbox,
+};
 
 /// The target a static build is made for.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// The label holding the hash of an image's inputs.
 pub use policy::labels::INPUT_HASH as INPUT_LABEL;
-/// Makes the course's images under another namespace than `containerlabs/` (lower-case letters,
-/// digits and `-`): everything is built anew beside the machine's own images, none of which is
-/// used or touched, and each carries [`policy::labels::IMAGE_NAMESPACE`] to be removed by.
-/// `bench cold-start` sets it.
-pub const NAMESPACE_ENV: &str = "CLABS_IMAGE_NAMESPACE";
-/// The course's own namespace.
-const OWN_NAMESPACE: &str = "containerlabs";
-
-/// The namespace [`NAMESPACE_ENV`] asks for, if it is a valid one.
-pub fn namespace() -> Option<String> {
-    let ns = std::env::var(NAMESPACE_ENV).ok()?;
-    let valid = !ns.is_empty() && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    (valid && ns != OWN_NAMESPACE).then_some(ns)
-}
-
-/// `tag` under the namespace in use: `containerlabs/x:y` becomes `<namespace>/x:y`; any other
-/// image is left as it is.
-pub fn namespaced(tag: &str) -> String {
-    match (namespace(), tag.strip_prefix(OWN_NAMESPACE).and_then(|t| t.strip_prefix('/'))) {
-        (Some(ns), Some(rest)) => format!("{ns}/{rest}"),
-        _ => tag.to_string(),
-    }
-}
-
-/// The labels every image the project makes carries: managed, and the namespace it was made under.
-fn own_labels() -> Vec<(String, String)> {
-    let mut labels = vec![(LABEL.to_string(), "true".to_string())];
-    labels.extend(namespace().map(|ns| (policy::labels::IMAGE_NAMESPACE.to_string(), ns)));
-    labels
-}
-
 /// Unprivileged user the images run as (`nobody`).
 pub const RUN_AS: &str = "65534:65534";
 
@@ -77,7 +53,7 @@ pub struct ScratchImage {
 pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
     vec![
         ScratchImage {
-            tag: namespaced("containerlabs/static-site:0.1.0"),
+            tag: "containerlabs/static-site:0.1.0".into(),
             package: "static-site".into(),
             bin: "static-site".into(),
             files: vec![(root.join("images/static-site/site"), "site".into())],
@@ -87,7 +63,7 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
             healthcheck: None,
         },
         ScratchImage {
-            tag: namespaced("containerlabs/app-port:0.1.0"),
+            tag: "containerlabs/app-port:0.1.0".into(),
             package: "app-port".into(),
             bin: "app-port".into(),
             files: vec![],
@@ -97,7 +73,7 @@ pub fn catalogue(root: &Path) -> Vec<ScratchImage> {
             healthcheck: None,
         },
         ScratchImage {
-            tag: namespaced("containerlabs/portfolio:0.1.0"),
+            tag: "containerlabs/portfolio:0.1.0".into(),
             package: "web-db".into(),
             bin: "portfolio".into(),
             files: vec![],
@@ -145,13 +121,6 @@ pub fn static_binary_path(root: &Path, bin: &str) -> PathBuf {
     crate::target_dir(root).join("static").join(STATIC_TARGET).join(COURSE_PROFILE).join(bin)
 }
 
-/// Whether a build ran or a cached image was reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Built {
-    Fresh,
-    Cached,
-}
-
 /// Builds (or reuses) `image` from `binary`.
 pub async fn build(engine: &Engine, image: &ScratchImage, binary: &Path) -> anyhow::Result<Built> {
     build_from_context(engine, &image.tag, build_context(image, binary)?, &BTreeMap::new()).await
@@ -165,7 +134,7 @@ pub async fn build_from_context(
     context: Vec<u8>,
     extra_labels: &BTreeMap<String, String>,
 ) -> anyhow::Result<Built> {
-    let hash = format!("{:016x}", fnv1a(&context));
+    let hash = input_hash(&context);
     if let Ok(existing) = engine.docker.inspect_image(tag).await {
         let labels = existing.config.and_then(|c| c.labels).unwrap_or_default();
         if labels.get(INPUT_LABEL) == Some(&hash) {
@@ -197,106 +166,6 @@ pub async fn build_from_context(
     Ok(Built::Fresh)
 }
 
-/// The images the course knows (`labs/images.toml`): the Debian base, the toolbox, the
-/// stand-ins for official images, and the families of each role.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Catalogue {
-    /// The Debian base every stand-in builds on, made with debootstrap and imported (once); it
-    /// stands in for `debian:*` in a student's `FROM`.
-    pub base: Base,
-    pub toolbox: Toolbox,
-    #[serde(rename = "stand_in")]
-    pub stand_ins: Vec<StandIn>,
-    /// Role -> the image families that make a service or container that role.
-    pub roles: BTreeMap<String, Vec<String>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Base {
-    pub official: String,
-    pub tag: String,
-}
-
-/// The sandbox's toolbox image (Debian's docker CLI and Compose): not a stand-in, the course's own.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Toolbox {
-    pub tag: String,
-    /// Its directory under `images/`.
-    pub dir: String,
-}
-
-/// A stand-in for an official image, built from Debian's packages on the Debian base.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StandIn {
-    /// The official image it stands in for (what users with a registry pull).
-    pub official: String,
-    /// The stand-in's own tag (never the official name: a real pull must not be shadowed).
-    pub tag: String,
-    /// Its directory under `images/` (empty for the Debian base, which debootstrap makes).
-    #[serde(default)]
-    pub dir: String,
-}
-
-/// The catalogue, read once from `labs/images.toml` (compiled in, so every command and bench
-/// knows it without a course folder).
-pub fn catalogue_of_images() -> &'static Catalogue {
-    static CATALOGUE: std::sync::OnceLock<Catalogue> = std::sync::OnceLock::new();
-    CATALOGUE.get_or_init(|| {
-        let mut catalogue = parse_catalogue(include_str!("../../../labs/images.toml"))
-            .expect("labs/images.toml is checked by the tests");
-        catalogue.base.tag = namespaced(&catalogue.base.tag);
-        catalogue.toolbox.tag = namespaced(&catalogue.toolbox.tag);
-        for stand_in in &mut catalogue.stand_ins {
-            stand_in.tag = namespaced(&stand_in.tag);
-        }
-        catalogue
-    })
-}
-
-/// Parses and checks a catalogue: tags that are no official name, stand-ins with folders, no
-/// official image twice.
-pub fn parse_catalogue(text: &str) -> Result<Catalogue, String> {
-    let mut catalogue: Catalogue = toml::from_str(text).map_err(|e| format!("labs/images.toml: {e}"))?;
-    let mut seen = std::collections::BTreeSet::new();
-    for s in &catalogue.stand_ins {
-        if s.dir.is_empty() || s.tag == s.official || !seen.insert(s.official.clone()) {
-            return Err(format!(
-                "labs/images.toml: the stand-in for {} needs a folder, a tag of its own and no twin",
-                s.official
-            ));
-        }
-    }
-    if catalogue.base.tag == catalogue.base.official {
-        return Err("labs/images.toml: the base needs a tag of its own".into());
-    }
-    // The base serves `FROM debian:*` as the stand-ins serve their official images.
-    catalogue.stand_ins.push(StandIn {
-        official: catalogue.base.official.clone(),
-        tag: catalogue.base.tag.clone(),
-        dir: String::new(),
-    });
-    Ok(catalogue)
-}
-
-/// The stand-ins this project can build, the Debian base last.
-pub fn stand_ins() -> &'static [StandIn] {
-    &catalogue_of_images().stand_ins
-}
-
-/// The Debian base's tag.
-pub fn debian_base_tag() -> &'static str {
-    &catalogue_of_images().base.tag
-}
-
-/// The toolbox's tag.
-pub fn toolbox_tag() -> &'static str {
-    &catalogue_of_images().toolbox.tag
-}
-
 /// Where images that are not the project's own come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ImageSource {
@@ -309,134 +178,50 @@ pub enum ImageSource {
     Build,
 }
 
-/// Imports the Debian base unless it is there already. Needs root and debootstrap (installed if missing).
+/// The `docker` CLI on `engine` (the images of the `provision` crate are built with it).
+fn cli(engine: &Engine) -> Cli {
+    Cli::new(&engine.endpoint)
+}
+
+fn say(line: String) {
+    crate::progress::say(line)
+}
+
+/// Imports the Debian base unless it is there already. Needs root and debootstrap (installed if
+/// missing).
 pub async fn debian_base(engine: &Engine) -> anyhow::Result<Built> {
-    if engine.docker.inspect_image(debian_base_tag()).await.is_ok() {
-        return Ok(Built::Cached);
-    }
-    let have_debootstrap =
-        Command::new("sh").args(["-c", "command -v debootstrap"]).output().is_ok_and(|o| o.status.success());
-    if !have_debootstrap {
-        crate::progress::say("installing debootstrap from Debian's packages ...");
-        let status = Command::new("sh")
-            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq debootstrap >/dev/null"])
-            .status()?;
-        if !status.success() {
-            bail!("the Debian base needs debootstrap (apt-get install debootstrap, as root)");
-        }
-    }
-    let dir = tempfile::Builder::new().prefix("clabs-debootstrap-").tempdir_in("/var/tmp")?;
-    let rootfs = dir.path().join("rootfs");
-    crate::progress::say("making the Debian base with debootstrap (about half a minute) ...");
-    let status = Command::new("debootstrap")
-        .args(["--variant=minbase", "bookworm"])
-        .arg(&rootfs)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("cannot run debootstrap")?;
-    if !status.success() {
-        bail!("debootstrap failed (it needs root and Debian's package mirror)");
-    }
-    let tar = Command::new("tar")
-        .arg("-C")
-        .arg(&rootfs)
-        .args(["-c", "."])
-        .output()
-        .context("cannot archive the root file system")?;
-    if !tar.status.success() {
-        bail!("archiving the debootstrap root file system failed");
-    }
-    let (repo, tag) = debian_base_tag().split_once(':').expect("tagged");
-    let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
-        .from_src("-")
-        .repo(repo)
-        .tag(tag)
-        .changes(
-            own_labels()
-                .into_iter()
-                .map(|(key, value)| format!("LABEL {key}={value}"))
-                .chain(["CMD [\"bash\"]".to_string()])
-                .collect(),
-        )
-        .build();
-    let mut progress = engine.docker.create_image(Some(options), Some(bollard::body_full(tar.stdout.into())), None);
-    while let Some(item) = progress.next().await {
-        let info = item.context("importing the Debian base failed")?;
-        if let Some(detail) = info.error_detail {
-            bail!("importing the Debian base failed: {}", detail.message.unwrap_or_default());
-        }
-    }
-    Ok(Built::Fresh)
+    let cli = cli(engine);
+    blocking(move || provision::images::debian_base(&cli, &say)).await
 }
 
 /// Builds a stand-in from `images/<dir>/` on the Debian base (rebuilt when its files or the base change).
 pub async fn stand_in(engine: &Engine, root: &Path, tag: &str, dir: &str) -> anyhow::Result<Built> {
-    if tag == debian_base_tag() {
-        return debian_base(engine).await;
-    }
-    debian_base(engine).await?;
-    let base_id = engine.docker.inspect_image(debian_base_tag()).await?.id.unwrap_or_default();
-    let source = root.join("images").join(dir);
-    let mut context = BuildContext::new();
-    let mut add = |path: &str, bytes: &[u8], mode: u32| context.add(path, bytes, mode);
-    add(".base-image-id", base_id.as_bytes(), 0o644)?;
-    for file in walk(&source)? {
-        let relative = file.strip_prefix(&source).expect("walked under source").display().to_string();
-        let executable = relative.ends_with(".sh");
-        let mut bytes = std::fs::read(&file)?;
-        if relative == "Dockerfile" && namespace().is_some() {
-            // Built on the base of the namespace in use.
-            let text = String::from_utf8_lossy(&bytes);
-            let lines: Vec<String> = text
-                .lines()
-                .map(|l| l.strip_prefix("FROM ").map_or(l.to_string(), |image| format!("FROM {}", namespaced(image))))
-                .collect();
-            bytes = (lines.join("\n") + "\n").into_bytes();
-        }
-        add(&relative, &bytes, if executable { 0o755 } else { 0o644 })?;
-    }
-    build_from_context(engine, tag, context.finish()?, &BTreeMap::new()).await
+    let (cli, root, tag, dir) = (cli(engine), root.to_path_buf(), tag.to_string(), dir.to_string());
+    blocking(move || provision::images::stand_in(&cli, &root, &tag, &dir, &say)).await
 }
 
 /// Builds (or reuses) the toolbox from `images/toolbox/`.
 pub async fn toolbox(engine: &Engine, root: &Path) -> anyhow::Result<Built> {
-    let _lock = BuildLock::acquire(root)?;
-    let toolbox = &catalogue_of_images().toolbox;
-    stand_in(engine, root, &toolbox.tag, &toolbox.dir).await
+    let (cli, root) = (cli(engine), root.to_path_buf());
+    blocking(move || {
+        let _lock = provision::images::build_lock(&root, &say)?;
+        let toolbox = &catalogue_of_images().toolbox;
+        provision::images::stand_in(&cli, &root, &toolbox.tag, &toolbox.dir, &say)
+    })
+    .await
 }
 
-/// Held while this process makes images: another grader process (a batch's other job, a second
-/// `check --up`) waits for it instead of building the same image at the same time (two builds of
-/// one tag leave a dangling image behind). An advisory `flock` on a file in the grader's target
-/// folder; the kernel lets it go when the process ends, however it ends.
-#[derive(Debug)]
-pub struct BuildLock(#[allow(dead_code)] std::fs::File);
+/// Runs `work` (the CLI's builds, which wait) off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> anyhow::Result<T> + Send + 'static) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(work).await.context("an image build stopped")?
+}
 
-impl BuildLock {
-    pub fn acquire(root: &Path) -> anyhow::Result<BuildLock> {
-        use std::os::fd::AsRawFd;
-        let dir = crate::target_dir(root).join("clabs");
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join("images.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        loop {
-            #[allow(unsafe_code)]
-            // SAFETY: flock(2) on a descriptor this function owns; it touches no memory.
-            let done = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0;
-            if done {
-                return Ok(BuildLock(file));
-            }
-            let error = std::io::Error::last_os_error();
-            if error.kind() != std::io::ErrorKind::Interrupted {
-                return Err(error).with_context(|| format!("cannot lock {}", path.display()));
-            }
-        }
-    }
+/// Held while this process makes images: another grader process (the launcher's prefetch, a
+/// batch's other job, a second `check --up`) waits for it instead of building the same image at
+/// the same time (two builds of one tag leave a dangling image behind).
+pub async fn build_lock(root: &Path) -> anyhow::Result<provision::Lock> {
+    let root = root.to_path_buf();
+    blocking(move || provision::images::build_lock(&root, &say)).await
 }
 
 /// Makes sure every image in `tags` exists. The project's own (see [`catalogue`]) are built
@@ -454,13 +239,6 @@ pub async fn ensure_tags(
     ensure(engine, root, tags, source, false).await
 }
 
-/// How many stand-ins (and the toolbox) are built at once: their `apt-get` downloads and unpacks
-/// overlap. `CLABS_IMAGE_JOBS` overrides it (1: one after another, to compare).
-pub fn builds_at_once() -> usize {
-    const AT_ONCE: usize = 3;
-    std::env::var("CLABS_IMAGE_JOBS").ok().and_then(|n| n.parse().ok()).filter(|n| *n > 0).unwrap_or(AT_ONCE)
-}
-
 /// [`ensure_tags`], and the sandbox's toolbox too when `toolbox`. The stand-ins to build are
 /// built [`builds_at_once`] at a time, once the Debian base they share is there.
 pub async fn ensure(
@@ -470,7 +248,7 @@ pub async fn ensure(
     source: ImageSource,
     toolbox: bool,
 ) -> anyhow::Result<Vec<(String, String)>> {
-    let _lock = BuildLock::acquire(root)?;
+    let _lock = build_lock(root).await?;
     let mut replaced = Vec::new();
     // (tag, folder) of each stand-in to make, each once, in order.
     let mut builds: Vec<(String, String)> = Vec::new();
@@ -528,15 +306,8 @@ pub async fn ensure(
             }
         }
     }
-    if !builds.is_empty() {
-        debian_base(engine).await?;
-        let built: Vec<anyhow::Result<Built>> = futures_util::stream::iter(&builds)
-            .map(|(tag, dir)| stand_in(engine, root, tag, dir))
-            .buffer_unordered(builds_at_once())
-            .collect()
-            .await;
-        built.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-    }
+    let (cli, root) = (cli(engine), root.to_path_buf());
+    blocking(move || provision::images::stand_ins_at_once(&cli, &root, &builds, &say, &|_, _| ())).await?;
     Ok(replaced)
 }
 
@@ -601,30 +372,6 @@ fn dockerfile(image: &ScratchImage) -> String {
     lines.join("\n") + "\n"
 }
 
-/// A build context being assembled: a tar archive whose entries have fixed metadata (no mtime, no
-/// owner), so equal inputs give equal bytes and equal cache hashes.
-struct BuildContext(tar::Builder<Vec<u8>>);
-
-impl BuildContext {
-    fn new() -> BuildContext {
-        BuildContext(tar::Builder::new(Vec::new()))
-    }
-
-    fn add(&mut self, path: &str, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(mode);
-        header.set_mtime(0);
-        header.set_cksum();
-        self.0.append_data(&mut header, path, bytes)?;
-        Ok(())
-    }
-
-    fn finish(self) -> anyhow::Result<Vec<u8>> {
-        Ok(self.0.into_inner()?)
-    }
-}
-
 /// The build context of a scratch image.
 fn build_context(image: &ScratchImage, binary: &Path) -> anyhow::Result<Vec<u8>> {
     let mut context = BuildContext::new();
@@ -643,31 +390,6 @@ fn build_context(image: &ScratchImage, binary: &Path) -> anyhow::Result<Vec<u8>>
         add(&format!("{dir}/.keep"), b"", 0o644)?;
     }
     context.finish()
-}
-
-/// Regular files under `dir`, sorted (so the archive is the same every time). Symlinks are not
-/// followed: a link in a submission's site must not put a file of the grader's machine in an image.
-fn walk(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).with_context(|| format!("cannot read {}", current.display()))? {
-            let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_dir() {
-                pending.push(entry.path());
-            } else if kind.is_file() {
-                files.push(entry.path());
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// FNV-1a, 64 bit: a stable hash for cache keys (not for security).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 #[cfg(test)]
@@ -702,6 +424,6 @@ mod tests {
         let first = build_context(image, &binary).unwrap();
         assert_eq!(first, build_context(image, &binary).unwrap());
         std::fs::write(&binary, b"changed").unwrap();
-        assert_ne!(fnv1a(&first), fnv1a(&build_context(image, &binary).unwrap()));
+        assert_ne!(input_hash(&first), input_hash(&build_context(image, &binary).unwrap()));
     }
 }
