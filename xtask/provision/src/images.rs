@@ -168,6 +168,15 @@ impl Cli {
         self.inspect(tag, &format!("{{{{index .Config.Labels \"{label}\"}}}}"))
     }
 
+    /// Pulls `image` from its registry; the engine's error in one line when it cannot.
+    pub fn pull(&self, image: &str) -> Result<(), String> {
+        let output = self.command().args(["pull", "--quiet", image]).output().map_err(|e| e.to_string())?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(String::from_utf8_lossy(&output.stderr).split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
     fn inspect(&self, tag: &str, format: &str) -> Option<String> {
         let output =
             self.command().args(["image", "inspect", "--format", format, tag]).stderr(Stdio::null()).output().ok()?;

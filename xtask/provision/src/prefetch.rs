@@ -21,6 +21,9 @@ pub struct Plan {
     /// The images to make on it, (tag, folder under `images/`), the Debian base first when any is
     /// there.
     pub images: Vec<(String, String)>,
+    /// Stand-ins among them that give way to their official image when it is here or can be
+    /// pulled, as the grader's `--images auto` has it: (official image, stand-in's tag).
+    pub pull_first: Vec<(String, String)>,
 }
 
 /// Flags of the grader's commands that take a value (so the value is not taken for the lab).
@@ -73,29 +76,35 @@ pub fn plan(args: &[String], labs_toml: &str, images_env: Option<&str>) -> Optio
         all.push((catalogue.toolbox.tag.clone(), catalogue.toolbox.dir.clone()));
         all
     };
-    let lab_needs = || -> Vec<(String, String)> {
-        let Some(lab) = positional.first() else { return Vec::new() };
+    let auto = matches!(source.as_deref(), None | Some("auto"));
+    let lab_needs = || -> Plan {
+        let Some(lab) = positional.first() else { return Plan { engine: true, ..Plan::default() } };
         let overrides = values.get("--var").cloned().unwrap_or_default();
         let mut wanted = vec![(images::toolbox_tag().to_string(), images::catalogue_of_images().toolbox.dir.clone())];
+        let mut pull_first = Vec::new();
         if !pull_only {
-            wanted.extend(stand_ins_of(labs_toml, lab, &overrides));
+            for (stand_in, official) in stand_ins_of(labs_toml, lab, &overrides) {
+                pull_first.extend(official.filter(|_| auto).map(|o| (o, stand_in.0.clone())));
+                wanted.push(stand_in);
+            }
         }
-        wanted
+        Plan { engine: true, images: wanted, pull_first }
     };
-    let images = match command {
-        "engine" => Vec::new(),
-        "images" | "test" => every(),
+    let plan = match command {
+        "engine" => Plan { engine: true, ..Plan::default() },
+        "images" | "test" => Plan { engine: true, images: every(), pull_first: Vec::new() },
         "check" | "watch" if flag("--up") && !flag("--no-engine") => lab_needs(),
         "up" => lab_needs(),
         "grade" if !flag("--no-up") && !values.contains_key("--merge") => lab_needs(),
         _ => return None,
     };
-    Some(Plan { engine: true, images })
+    Some(plan)
 }
 
-/// The stand-ins (tag, folder) of the official images the services of `lab` name, its variables
-/// as `overrides` (`name=value`) leave them; none for a lab the curriculum does not have.
-fn stand_ins_of(labs_toml: &str, lab: &str, overrides: &[String]) -> Vec<(String, String)> {
+/// The stand-ins ((tag, folder), and the official image when the lab names that rather than the
+/// stand-in itself) of the images the services of `lab` name, its variables as `overrides`
+/// (`name=value`) leave them; none for a lab the curriculum does not have.
+fn stand_ins_of(labs_toml: &str, lab: &str, overrides: &[String]) -> Vec<((String, String), Option<String>)> {
     let Ok(curriculum) = labs_toml.parse::<toml::Table>() else { return Vec::new() };
     let labs = curriculum.get("lab").and_then(|l| l.as_array()).cloned().unwrap_or_default();
     let Some(lab) = labs.iter().find(|l| l.get("id").and_then(|i| i.as_str()) == Some(lab)) else {
@@ -116,8 +125,9 @@ fn stand_ins_of(labs_toml: &str, lab: &str, overrides: &[String]) -> Vec<(String
         }
         let stand_in = images::stand_ins().iter().find(|s| s.official == image || s.tag == image);
         if let Some(s) = stand_in.filter(|s| !s.dir.is_empty()) {
-            if !wanted.iter().any(|(t, _)| t == &s.tag) {
-                wanted.push((s.tag.clone(), s.dir.clone()));
+            if !wanted.iter().any(|((t, _), _)| t == &s.tag) {
+                let official = (s.official == image).then(|| image.clone());
+                wanted.push(((s.tag.clone(), s.dir.clone()), official));
             }
         }
     }
@@ -165,6 +175,11 @@ pub fn run(root: &Path, plan: &Plan, log: &(dyn Fn(String) + Sync), began: Insta
     let cli = Cli::new(&endpoint);
     let say = |line: String| stamp(line.trim().to_string());
     let Ok(_lock) = images::build_lock(root, &say) else { return false };
+    let builds = to_make(plan, |o| cli.image_id(o).is_some(), |o| cli.pull(o), &|line| stamp(line));
+    if builds.is_empty() {
+        stamp("done".into());
+        return true;
+    }
     match images::debian_base(&cli, &say) {
         Ok(built) => stamp(format!("the Debian base: {}", how(built))),
         Err(why) => {
@@ -173,7 +188,7 @@ pub fn run(root: &Path, plan: &Plan, log: &(dyn Fn(String) + Sync), began: Insta
         }
     }
     let done = |tag: &str, built: Built| stamp(format!("{tag}: {}", how(built)));
-    match images::stand_ins_at_once(&cli, root, &plan.images, &say, &done) {
+    match images::stand_ins_at_once(&cli, root, &builds, &say, &done) {
         Ok(()) => {
             stamp("done".into());
             true
@@ -183,6 +198,43 @@ pub fn run(root: &Path, plan: &Plan, log: &(dyn Fn(String) + Sync), began: Insta
             false
         }
     }
+}
+
+/// The images of `plan` to make: all but the stand-ins whose official image is `here` or can be
+/// pulled (`pull`), as the grader's `--images auto` has it. After one pull fails, the rest are
+/// not tried. Says what it found for each official image.
+fn to_make(
+    plan: &Plan,
+    here: impl Fn(&str) -> bool,
+    mut pull: impl FnMut(&str) -> Result<(), String>,
+    say: &dyn Fn(String),
+) -> Vec<(String, String)> {
+    let mut builds = plan.images.clone();
+    let mut pulls = true;
+    for (official, stand_in) in &plan.pull_first {
+        let official_used = if here(official) {
+            say(format!("{official}: here already"));
+            true
+        } else if !pulls {
+            false
+        } else {
+            match pull(official) {
+                Ok(()) => {
+                    say(format!("{official}: pulled"));
+                    true
+                }
+                Err(why) => {
+                    say(format!("{official}: not pulled ({why}); the stand-ins are made instead"));
+                    pulls = false;
+                    false
+                }
+            }
+        };
+        if official_used {
+            builds.retain(|(tag, _)| tag != stand_in);
+        }
+    }
+    builds
 }
 
 fn how(built: Built) -> &'static str {
@@ -240,8 +292,58 @@ mod tests {
         assert_eq!(folders(&pulled), ["toolbox"]);
         let built = plan(&args("check lab3 --up --images=build"), &labs, Some("pull")).unwrap();
         assert_eq!(built.images.len(), 7, "--images overrides CLABS_IMAGES");
-        assert_eq!(plan(&args("engine"), &labs, None), Some(Plan { engine: true, images: Vec::new() }));
+        assert_eq!(
+            plan(&args("engine"), &labs, None),
+            Some(Plan { engine: true, images: Vec::new(), pull_first: Vec::new() })
+        );
         assert_eq!(plan(&args("check lab9 --up"), &labs, None).unwrap().images.len(), 1, "an unknown lab: the toolbox");
+    }
+
+    #[test]
+    fn with_images_auto_a_stand_in_gives_way_to_its_official_image_and_with_build_it_does_not() {
+        let labs = curriculum();
+        let auto = plan(&args("check lab2 --up"), &labs, None).unwrap();
+        let mut officials: Vec<&str> = auto.pull_first.iter().map(|(o, _)| o.as_str()).collect();
+        officials.sort();
+        assert_eq!(officials, ["mariadb:10.11", "nginx:1.27"], "the toolbox has none: it is the course's own");
+        assert!(auto.pull_first.iter().all(|(_, tag)| auto.images.iter().any(|(t, _)| t == tag)));
+        let explicit = plan(&args("check lab2 --up --images auto"), &labs, Some("build")).unwrap();
+        assert_eq!(explicit.pull_first, auto.pull_first);
+        let built = plan(&args("check lab2 --up"), &labs, Some("build")).unwrap();
+        assert!(built.pull_first.is_empty());
+        assert_eq!(built.images, auto.images, "the same stand-ins, made whatever a registry has");
+        let named = plan(&args("up lab1 --var nginx_image=containerlabs/nginx:1.27-standin"), &labs, None).unwrap();
+        assert_eq!((folders(&named), named.pull_first.len()), (vec!["nginx", "toolbox"], 0), "a stand-in named itself");
+    }
+
+    #[test]
+    fn an_official_image_here_or_pulled_is_used_and_after_a_failed_pull_none_is_tried() {
+        let labs = curriculum();
+        let lab3 = plan(&args("check lab3 --up"), &labs, None).unwrap();
+        let tried = std::cell::RefCell::new(Vec::new());
+        let said = std::cell::RefCell::new(Vec::new());
+        let builds = to_make(
+            &lab3,
+            |official| official == "redis:7.0",
+            |official| {
+                tried.borrow_mut().push(official.to_string());
+                if official == "mariadb:10.11" {
+                    Ok(())
+                } else {
+                    Err("dial tcp: lookup registry-1.docker.io: no such host".into())
+                }
+            },
+            &|line| said.borrow_mut().push(line),
+        );
+        let mut made: Vec<&str> = builds.iter().map(|(_, dir)| dir.as_str()).collect();
+        made.sort();
+        assert_eq!(made, ["memcached", "nextcloud", "nginx", "toolbox", "wordpress"], "{:?}", said.borrow());
+        assert_eq!(tried.borrow().len(), 2, "mariadb pulled, the next failed, no more tried: {:?}", tried.borrow());
+        assert!(said.borrow().iter().any(|l| l == "redis:7.0: here already"), "{:?}", said.borrow());
+        assert!(said.borrow().iter().any(|l| l == "mariadb:10.11: pulled"), "{:?}", said.borrow());
+        let built = plan(&args("check lab3 --up --images build"), &labs, None).unwrap();
+        let everything = to_make(&built, |_| true, |_| Ok(()), &|_| ());
+        assert_eq!(everything.len(), 7, "--images build makes every stand-in, whatever is here");
     }
 
     #[test]
