@@ -61,6 +61,7 @@ fn compile(root: &std::path::Path, args: &[OsString]) -> Option<ExitCode> {
         }
     };
     let mut announced = false;
+    let mut prefetching = None;
     let status = loop {
         match build.try_wait() {
             Ok(Some(status)) => break status,
@@ -73,11 +74,14 @@ fn compile(root: &std::path::Path, args: &[OsString]) -> Option<ExitCode> {
         if !announced && began.elapsed() >= A_REAL_COMPILE {
             announced = true;
             eprintln!("compiling the grader (xtask; from nothing, two to three minutes on two cores) ...");
-            start_prefetch(root, args);
+            prefetching = start_prefetch(root, args);
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     if !status.success() {
+        if let Some(log) = prefetching {
+            eprintln!("(the engine and the images go on being made for the next run; log: {})", log.display());
+        }
         eprintln!("error: compiling the grader failed (cargo's messages are above)");
         return Some(ExitCode::from(2));
     }
@@ -88,26 +92,26 @@ fn compile(root: &std::path::Path, args: &[OsString]) -> Option<ExitCode> {
 }
 
 /// Starts the prefetch for `args` in the background when the command will need something made;
-/// says so in one line.
-fn start_prefetch(root: &std::path::Path, args: &[OsString]) {
+/// says so in one line. Its log, when it started.
+fn start_prefetch(root: &std::path::Path, args: &[OsString]) -> Option<std::path::PathBuf> {
     let words: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    let Ok(curriculum) = std::fs::read_to_string(root.join("labs/labs.toml")) else { return };
+    let curriculum = std::fs::read_to_string(root.join("labs/labs.toml")).ok()?;
     let images_env = std::env::var("CLABS_IMAGES").ok();
-    let Some(plan) = provision::prefetch::plan(&words, &curriculum, images_env.as_deref()) else { return };
+    let plan = provision::prefetch::plan(&words, &curriculum, images_env.as_deref())?;
     let log = provision::prefetch_log(root);
-    let Ok(me) = std::env::current_exe() else { return };
+    let me = std::env::current_exe().ok()?;
     let _ = std::fs::create_dir_all(provision::state_dir(root));
-    let Ok(file) = std::fs::File::create(&log) else { return };
-    let Ok(errors) = file.try_clone() else { return };
+    let file = std::fs::File::create(&log).ok()?;
+    let errors = file.try_clone().ok()?;
     // Its own process, in this one's process group: Ctrl-C ends it with the rest.
     let started = Command::new(me).arg(PREFETCH).args(args).stdin(Stdio::null()).stdout(file).stderr(errors).spawn();
-    if started.is_ok() {
-        let what = match (plan.engine, plan.images.len()) {
-            (_, 0) => "the engine".to_string(),
-            (_, n) => format!("the engine, the Debian base and {n} images on it"),
-        };
-        eprintln!("meanwhile, making sure of {what} (log: {})", log.display());
-    }
+    started.ok()?;
+    let what = match plan.images.len() {
+        0 => "the engine".to_string(),
+        n => format!("the engine and the {n} images the command needs"),
+    };
+    eprintln!("meanwhile, making sure of {what} (log: {})", log.display());
+    Some(log)
 }
 
 /// The prefetch itself: makes what the plan for `args` names, its log on standard output.
