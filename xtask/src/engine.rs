@@ -15,9 +15,8 @@ use bollard::Docker;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use provision::engine::{
-    can_provision, compose_command, compose_v2_available, dockerd_log, endpoints, install_tool,
-};
+use provision::engine::{can_provision, dockerd_log, endpoints};
+pub use provision::engine::{compose_command, install_tool};
 
 /// Every object the project creates in the engine carries this label (removed by it, too).
 pub use sandbox::labels::MANAGED as LABEL;

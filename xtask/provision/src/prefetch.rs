@@ -13,12 +13,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// What to make before the grader asks for it.
+/// What to make before the grader asks for it: always an engine that answers (installed and
+/// started if it may be), and on it these.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
-    /// An engine that answers (installed and started if it may be).
-    pub engine: bool,
-    /// The images to make on it, (tag, folder under `images/`), the Debian base first when any is
+    /// The images to make on the engine, (tag, folder under `images/`), the Debian base first when any is
     /// there.
     pub images: Vec<(String, String)>,
     /// Stand-ins among them that give way to their official image when it is here or can be
@@ -78,7 +77,7 @@ pub fn plan(args: &[String], labs_toml: &str, images_env: Option<&str>) -> Optio
     };
     let auto = matches!(source.as_deref(), None | Some("auto"));
     let lab_needs = || -> Plan {
-        let Some(lab) = positional.first() else { return Plan { engine: true, ..Plan::default() } };
+        let Some(lab) = positional.first() else { return Plan::default() };
         let overrides = values.get("--var").cloned().unwrap_or_default();
         let mut wanted = vec![(images::toolbox_tag().to_string(), images::catalogue_of_images().toolbox.dir.clone())];
         let mut pull_first = Vec::new();
@@ -88,12 +87,12 @@ pub fn plan(args: &[String], labs_toml: &str, images_env: Option<&str>) -> Optio
                 wanted.push(stand_in);
             }
         }
-        Plan { engine: true, images: wanted, pull_first }
+        Plan { images: wanted, pull_first }
     };
     let plan = match command {
-        "engine" => Plan { engine: true, ..Plan::default() },
-        "images" | "test" => Plan { engine: true, images: every(), pull_first: Vec::new() },
-        "check" | "watch" if flag("--up") && !flag("--no-engine") => lab_needs(),
+        "engine" => Plan::default(),
+        "images" | "test" => Plan { images: every(), pull_first: Vec::new() },
+        "check" if flag("--up") && !flag("--no-engine") => lab_needs(),
         "up" => lab_needs(),
         "grade" if !flag("--no-up") && !values.contains_key("--merge") => lab_needs(),
         _ => return None,
@@ -143,7 +142,7 @@ pub fn run(root: &Path, plan: &Plan, log: &(dyn Fn(String) + Sync), began: Insta
             stamp(format!("the engine: answering at {endpoint}"));
             endpoint
         }
-        None if plan.engine && crate::engine::can_provision() => {
+        None if crate::engine::can_provision() => {
             let started = (|| {
                 let _lock = crate::engine::provisioning()?;
                 if let Some(endpoint) = crate::engine::answering() {
@@ -266,7 +265,6 @@ mod tests {
     fn a_lab_brought_up_needs_its_services_stand_ins_and_the_toolbox() {
         let labs = curriculum();
         let lab3 = plan(&args("check lab3 --up --solutions"), &labs, None).unwrap();
-        assert!(lab3.engine);
         assert_eq!(folders(&lab3), ["mariadb", "memcached", "nextcloud", "nginx", "redis", "toolbox", "wordpress"]);
         let lab2 = plan(&args("check --format json lab2 --up"), &labs, None).unwrap();
         assert_eq!(folders(&lab2), ["mariadb", "nginx", "toolbox"], "debian:bookworm-slim is the base itself");
@@ -292,10 +290,7 @@ mod tests {
         assert_eq!(folders(&pulled), ["toolbox"]);
         let built = plan(&args("check lab3 --up --images=build"), &labs, Some("pull")).unwrap();
         assert_eq!(built.images.len(), 7, "--images overrides CLABS_IMAGES");
-        assert_eq!(
-            plan(&args("engine"), &labs, None),
-            Some(Plan { engine: true, images: Vec::new(), pull_first: Vec::new() })
-        );
+        assert_eq!(plan(&args("engine"), &labs, None), Some(Plan::default()), "the engine alone");
         assert_eq!(plan(&args("check lab9 --up"), &labs, None).unwrap().images.len(), 1, "an unknown lab: the toolbox");
     }
 

@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub use provision::images::{
-    builds_at_once, catalogue_of_images, debian_base_tag, parse_catalogue, stand_ins, toolbox_tag, Base, Built,
-    Catalogue, StandIn, Toolbox,
+    builds_at_once, catalogue_of_images, debian_base_tag, parse_catalogue, stand_ins, toolbox_tag, Built,
 };
 
 /// The target a static build is made for.

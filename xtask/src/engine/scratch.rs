@@ -11,7 +11,7 @@
 
 use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A dockerd of the project's own; stopped by its PID when dropped, its bridge, rules and folders
@@ -22,7 +22,8 @@ pub struct ScratchEngine {
     bridge: String,
     /// The iptables rules added, each as its table and rule (`-t nat POSTROUTING ...`).
     rules: Vec<Vec<String>>,
-    dockerd: Child,
+    /// Once started: until then, dropping it still undoes what was done (the bridge, the rules).
+    dockerd: Option<Child>,
 }
 
 impl ScratchEngine {
@@ -35,7 +36,7 @@ impl ScratchEngine {
         // Short: a unix socket's path has room for about 100 bytes.
         let dir = tempfile::Builder::new().prefix("clabs-e2-").tempdir_in("/tmp")?;
         let bridge = format!("clabs-e{}", std::process::id() % 100_000);
-        let mut engine = ScratchEngine { dir: Some(dir), bridge, rules: Vec::new(), dockerd: placeholder()? };
+        let mut engine = ScratchEngine { dir: Some(dir), bridge, rules: Vec::new(), dockerd: None };
         let range = format!("{prefix}.0.0/16");
         let tag = format!("containerlabs scratch engine {}", engine.bridge);
         let rules: [&[&str]; 3] = [
@@ -78,7 +79,7 @@ impl ScratchEngine {
         let folder = engine.folder().to_path_buf();
         let path = |name: &str| folder.join(name).display().to_string();
         let log = std::fs::File::create(folder.join("dockerd.log"))?;
-        engine.dockerd = Command::new("dockerd")
+        let dockerd = Command::new("dockerd")
             .args(["--host", &format!("unix://{}", path("docker.sock"))])
             .args(["--data-root", &path("root"), "--exec-root", &path("exec"), "--pidfile", &path("docker.pid")])
             .args(["--bridge", &engine.bridge, "--iptables=false", "--ip-masq=false"])
@@ -87,6 +88,7 @@ impl ScratchEngine {
             .stderr(log)
             .spawn()
             .context("cannot start dockerd")?;
+        engine.dockerd = Some(dockerd);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if provision::engine::answers(&engine.host()) {
@@ -112,24 +114,16 @@ impl ScratchEngine {
     }
 }
 
-/// A child that has ended already: what the engine holds until its dockerd is started, so that a
-/// failure before then still undoes what was done (the bridge, the rules).
-fn placeholder() -> anyhow::Result<Child> {
-    let mut child = Command::new("true").stdin(Stdio::null()).spawn().context("cannot run true")?;
-    child.wait()?;
-    Ok(child)
-}
-
 impl Drop for ScratchEngine {
     fn drop(&mut self) {
-        if self.dockerd.try_wait().ok().flatten().is_none() {
-            crate::process::signal(self.dockerd.id(), libc::SIGTERM);
+        if let Some(mut dockerd) = self.dockerd.take() {
+            crate::process::signal(dockerd.id(), libc::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline && self.dockerd.try_wait().ok().flatten().is_none() {
+            while Instant::now() < deadline && dockerd.try_wait().ok().flatten().is_none() {
                 std::thread::sleep(Duration::from_millis(200));
             }
-            let _ = self.dockerd.kill();
-            let _ = self.dockerd.wait();
+            let _ = dockerd.kill();
+            let _ = dockerd.wait();
         }
         let _ = Command::new("ip").args(["link", "del", &self.bridge]).status();
         for rule in self.rules.drain(..) {
