@@ -14,6 +14,7 @@ mod copy;
 pub mod egress;
 pub mod labels;
 pub mod limits;
+pub mod ports;
 pub mod proxy;
 pub mod reaper;
 mod run;

@@ -143,63 +143,11 @@ pub fn integration(test: &str) -> bool {
     on
 }
 
-/// A port that was free a moment ago, on every address, and that no other test process on this
-/// machine was handed.
-///
-/// Taken from below the kernel's ephemeral range, which `bind(0)` would hand out: outgoing
-/// connections take their source ports from that range, so a port picked there can be taken by
-/// another test's HTTP request before the fixture binds it ("Address already in use"). Below it
-/// only listeners compete. Each call in a process gets the next candidate, from a start that
-/// differs per process; a candidate another test process holds (a byte-range lock on
-/// [`PORT_LOCKS`], kept until that process ends; `cargo xtask test` runs two lanes of test
-/// binaries at once) or something is bound to is skipped.
+/// A port that was free a moment ago, on every address, and that no other Container Labs process
+/// on this machine holds: [`sandbox::ports::reserve`], which `grade --jobs` uses too (`cargo
+/// xtask test` runs two lanes of test binaries at once, and each may start graders).
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    const FLOOR: u32 = 10_000;
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(32_768);
-    if ephemeral_low > FLOOR + 1_000 {
-        let span = ephemeral_low - FLOOR;
-        let start = std::process::id().wrapping_mul(7_919) % span;
-        for _ in 0..span {
-            let port = FLOOR + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
-            let port = u16::try_from(port).expect("below the ephemeral range");
-            if hold_port(port) && std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
-                return port;
-            }
-        }
-    }
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().expect("local addr").port()
-}
-
-/// The file whose byte `n` a test process locks while port `n` is its own.
-pub const PORT_LOCKS: &str = "/tmp/containerlabs-test-ports.lock";
-
-/// Takes port `port` for this process, machine-wide among test processes: a POSIX write lock on
-/// byte `port` of [`PORT_LOCKS`], which the kernel drops when the process ends, however it ends.
-/// False when another process holds it. Without the file (read-only `/tmp`), every port is
-/// granted and only the bind decides, as before.
-#[allow(unsafe_code)]
-fn hold_port(port: u16) -> bool {
-    use std::os::fd::AsRawFd;
-    static LOCKS: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
-    // One descriptor for the process's life: closing any descriptor of the file would drop
-    // every lock the process holds on it.
-    let file = LOCKS.get_or_init(|| {
-        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(PORT_LOCKS).ok()
-    });
-    let Some(file) = file else { return true };
-    // SAFETY: a zeroed flock is a valid value of the plain C struct; the fields set are its own.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = libc::F_WRLCK as libc::c_short;
-    lock.l_whence = libc::SEEK_SET as libc::c_short;
-    lock.l_start = libc::off_t::from(port);
-    lock.l_len = 1;
-    // SAFETY: F_SETLK reads the flock passed by pointer, which lives across the call.
-    unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) == 0 }
+    sandbox::ports::reserve().expect("a free port")
 }
 
 /// Waits until something accepts connections on `127.0.0.1:port`.
@@ -311,47 +259,5 @@ where
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::{BufRead, Write};
-
-    /// Run as a child of the test below: takes a port, says which, and keeps it until its stdin closes.
-    const HOLDER: &str = "CLABS_TESTKIT_PORT_HOLDER";
-
-    #[test]
-    fn a_port_another_test_process_holds_is_not_handed_out_until_it_ends() {
-        if std::env::var_os(HOLDER).is_some() {
-            let port = super::free_port();
-            // Straight to the descriptor (the harness captures `println!`), after its own
-            // "test ... " on the same line.
-            let mut out = std::io::stdout();
-            writeln!(out, "holding {port}").unwrap();
-            out.flush().unwrap();
-            let _ = std::io::stdin().lines().next();
-            return;
-        }
-        let mut holder = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "tests::a_port_another_test_process_holds_is_not_handed_out_until_it_ends"])
-            .args(["--nocapture", "--test-threads", "1"])
-            .env(HOLDER, "1")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = std::io::BufReader::new(holder.stdout.take().unwrap()).lines();
-        let port: u16 = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| line.rsplit_once("holding ")?.1.trim().parse().ok())
-            .expect("the holder names its port");
-        // Nothing listens on it: only the other process's hold keeps it from this one.
-        assert!(std::net::TcpListener::bind(("0.0.0.0", port)).is_ok());
-        assert!(!super::hold_port(port), "port {port} is held by the other process");
-        drop(holder.stdin.take());
-        assert!(holder.wait().unwrap().success());
-        assert!(super::hold_port(port), "port {port} is free again once its holder ended");
     }
 }

@@ -90,7 +90,7 @@ fn ensure_tools() -> anyhow::Result<()> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(sandbox::ports::reserve()?)
 }
 
 fn wait_ready_for(port: u16, server: &mut Server, name: &str, patience: Duration) -> anyhow::Result<()> {

@@ -156,11 +156,12 @@ pub fn isolation(
     Ok(vars)
 }
 
-/// A port nothing listens on now, and none this batch handed out already.
+/// A port nothing listens on now, none this batch handed out already, and none another grader
+/// on this machine holds ([`sandbox::ports`]: below the ephemeral range, where no outgoing
+/// connection can take it before the job publishes it).
 fn free_port(taken: &mut BTreeSet<u16>) -> anyhow::Result<u16> {
     for _ in 0..100 {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot find a free port")?;
-        let port = listener.local_addr()?.port();
+        let port = sandbox::ports::reserve().context("cannot find a free port")?;
         if taken.insert(port) {
             return Ok(port);
         }
