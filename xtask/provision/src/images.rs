@@ -177,11 +177,55 @@ impl Cli {
         Err(String::from_utf8_lossy(&output.stderr).split_whitespace().collect::<Vec<_>>().join(" "))
     }
 
+    /// Removes an image by id, never by force: the engine refuses while a container or another
+    /// image stands on it.
+    fn remove(&self, id: &str) -> bool {
+        self.command()
+            .args(["image", "rm", id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
     fn inspect(&self, tag: &str, format: &str) -> Option<String> {
         let output =
             self.command().args(["image", "inspect", "--format", format, tag]).stderr(Stdio::null()).output().ok()?;
         output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
     }
+}
+
+/// The images this process's builds took one of the course's tags from, not yet removed.
+static REPLACED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// After a build gave `tag` a new image: image `before` (what `tag` named until then), if it is
+/// one of the course's (`containerlabs/...`), untagged now and labelled as the project's, is
+/// removed, and so is every image an earlier build of this process replaced that nothing stands
+/// on any more (an old base goes once the old stand-ins built on it are gone). An image the engine
+/// will not remove without force - a container uses it, another image is built on it, someone
+/// tagged it - stays: it is not ours alone.
+pub fn retire(cli: &Cli, tag: &str, before: Option<String>) {
+    let mut replaced = REPLACED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(before) = before {
+        let course = tag.starts_with("containerlabs/");
+        if course && cli.image_id(tag).is_some_and(|now| now != before) && !replaced.contains(&before) {
+            replaced.push(before);
+        }
+    }
+    // Newest first: an old stand-in goes before the old base under it.
+    let mut kept = Vec::new();
+    for id in replaced.drain(..).rev() {
+        let ours = format!("{{{{len .RepoTags}}}} {{{{index .Config.Labels \"{}\"}}}}", policy::labels::MANAGED);
+        match cli.inspect(&id, &ours).as_deref() {
+            None => {}
+            Some("0 true") if cli.remove(&id) => {}
+            Some("0 true") => kept.push(id),
+            // Tagged again, or not the project's: never removed.
+            Some(_) => {}
+        }
+    }
+    kept.reverse();
+    *replaced = kept;
 }
 
 /// The hash a build context is known by ([`policy::labels::INPUT_HASH`]): FNV-1a, 64 bit, of its
@@ -258,6 +302,7 @@ pub fn build(
         return Ok(Built::Cached);
     }
     say(format!("building image {tag} ..."));
+    let before = cli.image_id(tag);
     let mut command = cli.command();
     command.args(["build", "--quiet=false", "--force-rm", "--tag", tag]);
     let labels = own_labels().into_iter().chain([(policy::labels::INPUT_HASH.to_string(), hash)]);
@@ -299,6 +344,7 @@ pub fn build(
         let tail: Vec<String> = tail.into_iter().filter(|l| !l.is_empty()).collect();
         bail!("building {tag} failed: {} ({})", errors.trim(), tail.join(" / "));
     }
+    retire(cli, tag, before);
     Ok(Built::Fresh)
 }
 
@@ -313,9 +359,12 @@ pub fn debian_base(cli: &Cli, say: Say<'_>) -> anyhow::Result<Built> {
     remove_stale_roots();
     let dir = PathBuf::from(format!("/var/tmp/clabs-debootstrap-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    let before = cli.image_id(debian_base_tag());
     let made = make_base(cli, &dir, say);
     remove_root(&dir);
-    made.map(|()| Built::Fresh)
+    made?;
+    retire(cli, debian_base_tag(), before);
+    Ok(Built::Fresh)
 }
 
 /// What debootstrap is asked for: the suite and variant.

@@ -141,6 +141,7 @@ pub async fn build_from_context(
         }
     }
     crate::progress::say(format!("building image {tag} ..."));
+    let before = existing_id(engine, tag).await;
     let own = own_labels();
     let mut labels: HashMap<&str, &str> = own.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     labels.insert(INPUT_LABEL, hash.as_str());
@@ -162,7 +163,20 @@ pub async fn build_from_context(
             crate::progress::say(format!("  {line}"));
         }
     }
+    // The image this build took the tag from, when it was the course's and nothing uses it.
+    if extra_labels.is_empty() {
+        let (cli, tag) = (cli(engine), tag.to_string());
+        blocking(move || {
+            provision::images::retire(&cli, &tag, before);
+            Ok(())
+        })
+        .await?;
+    }
     Ok(Built::Fresh)
+}
+
+async fn existing_id(engine: &Engine, tag: &str) -> Option<String> {
+    engine.docker.inspect_image(tag).await.ok()?.id
 }
 
 /// Where images that are not the project's own come from.
