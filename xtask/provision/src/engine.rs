@@ -122,7 +122,7 @@ pub fn install_tool(program: &str, package: &str, why: &str) -> anyhow::Result<(
     // (without systemd, its postinst would start it); the file is removed if this made it.
     let script = format!(
         "made=; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1; fi; \
-         apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq {package} >/dev/null; \
+         {APT_GET} update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 {APT_GET} install -y -qq {package} >/dev/null; \
          status=$?; [ -n \"$made\" ] && rm -f /usr/sbin/policy-rc.d; exit $status"
     );
     apt_script(&format!("installing {package}"), &script)
@@ -161,15 +161,34 @@ fn with_retries<T>(
     }
 }
 
-/// `sh -c script` (an apt-get run), retried as [`with_retries`] does.
+/// `sh -c script` (an apt-get run), retried as [`with_retries`] does, after [`APT_FIRST`].
 fn apt_script(what: &str, script: &str) -> anyhow::Result<()> {
+    let script = format!("{APT_FIRST}{script}");
     with_retries(what, &APT_PAUSES, || {
-        let status = Command::new("sh").args(["-c", script]).status().context("cannot run apt-get")?;
+        let status = uninterrupted(&script).status().context("cannot run apt-get")?;
         if !status.success() {
             bail!("apt-get exited with {status}");
         }
         Ok(())
     })
+}
+
+/// What runs before an install: an install an earlier run left half done (dpkg stopped mid-way)
+/// is finished first.
+const APT_FIRST: &str = "dpkg --configure -a >/dev/null 2>&1; ";
+
+/// apt-get as the installs run it: waiting up to two minutes for another apt or dpkg to let go
+/// of its lock (an install a Ctrl-C left running, see [`uninterrupted`]) instead of failing at once.
+const APT_GET: &str = "apt-get -o DPkg::Lock::Timeout=120";
+
+/// `sh -c script` in a process group of its own: a Ctrl-C at the terminal stops the grader, not
+/// the install it started - dpkg stopped mid-install leaves the machine's packages broken until
+/// someone runs `dpkg --configure -a`. The install runs to its end; the next run finds it done.
+pub fn uninterrupted(script: &str) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new("sh");
+    command.args(["-c", script]).process_group(0);
+    command
 }
 
 pub fn dockerd_log() -> PathBuf {
@@ -189,7 +208,7 @@ pub fn install_and_start() -> anyhow::Result<()> {
     if !missing.is_empty() {
         eprintln!("installing {} from Debian's packages (about half a minute) ...", missing.join(" and "));
         let script = format!(
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq {} >/dev/null",
+            "{APT_GET} update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 {APT_GET} install -y -qq {} >/dev/null",
             missing.join(" ")
         );
         apt_script(&format!("installing {}", missing.join(" and ")), &script)
@@ -307,7 +326,10 @@ fn install_compose_v2() -> anyhow::Result<()> {
     run("dpkg-deb", &["-x", &deb.to_string_lossy(), &unpacked.to_string_lossy()], &state)?;
     let plugin = unpacked.join("usr/libexec/docker/cli-plugins/docker-compose");
     std::fs::create_dir_all(Path::new(COMPOSE_PLUGIN).parent().expect("a folder"))?;
-    std::fs::copy(&plugin, COMPOSE_PLUGIN).with_context(|| format!("the package has no {}", plugin.display()))?;
+    // Copied beside it, then renamed: a run stopped mid-copy leaves no half a plugin in place.
+    let partial = format!("{COMPOSE_PLUGIN}.partial");
+    std::fs::copy(&plugin, &partial).with_context(|| format!("the package has no {}", plugin.display()))?;
+    std::fs::rename(&partial, COMPOSE_PLUGIN).with_context(|| format!("cannot put {COMPOSE_PLUGIN} in place"))?;
     let _ = std::fs::remove_dir_all(&unpacked);
     if !compose_v2_available() {
         bail!("docker compose version fails with the plugin in place");
@@ -378,8 +400,64 @@ pub fn compose_command() -> Option<Vec<String>> {
 
 #[cfg(test)]
 mod tests {
-    use super::{mirror_in, with_retries};
+    use super::{mirror_in, uninterrupted, with_retries};
     use std::time::Duration;
+
+    /// Set in the child of the test below: the folder it works in, and whether its script runs
+    /// `uninterrupted` or as a plain child.
+    const CHILD: &str = "CLABS_PROVISION_CTRL_C_CHILD";
+
+    /// A Ctrl-C at the terminal signals its whole foreground process group: the grader dies, the
+    /// install it started goes on to its end. (And, to show the signal does reach the group, a
+    /// script started as a plain child dies with the grader.)
+    #[test]
+    fn a_ctrl_c_stops_the_grader_but_not_the_install_it_started() {
+        if let Some(child) = std::env::var_os(CHILD) {
+            let (dir, how) = child.to_str().unwrap().split_once('|').unwrap();
+            let script = format!("touch {dir}/started; sleep 1; touch {dir}/done");
+            let mut command =
+                if how == "uninterrupted" { uninterrupted(&script) } else { std::process::Command::new("sh") };
+            if how != "uninterrupted" {
+                command.args(["-c", &script]);
+            }
+            let _ = command.status();
+            return;
+        }
+        for how in ["uninterrupted", "plain"] {
+            let dir = tempfile::tempdir().unwrap();
+            let grader = {
+                use std::os::unix::process::CommandExt;
+                std::process::Command::new(std::env::current_exe().unwrap())
+                    .args(["--exact", "engine::tests::a_ctrl_c_stops_the_grader_but_not_the_install_it_started"])
+                    .args(["--test-threads", "1", "--quiet"])
+                    .env(CHILD, format!("{}|{how}", dir.path().display()))
+                    .stdout(std::process::Stdio::null())
+                    // A terminal's foreground job: a group of its own.
+                    .process_group(0)
+                    .spawn()
+                    .unwrap()
+            };
+            let mut grader = grader;
+            let waited = std::time::Instant::now();
+            while !dir.path().join("started").exists() {
+                assert!(waited.elapsed() < Duration::from_secs(20), "{how}: the script never started");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert!(interrupt_group(grader.id()), "{how}: signalled");
+            let status = grader.wait().unwrap();
+            assert!(!status.success(), "{how}: Ctrl-C ends the grader");
+            std::thread::sleep(Duration::from_millis(1_500));
+            assert_eq!(dir.path().join("done").exists(), how == "uninterrupted", "{how}: did the script finish?");
+        }
+    }
+
+    /// SIGINT to process group `group`, as a terminal sends it on Ctrl-C.
+    #[allow(unsafe_code)]
+    fn interrupt_group(group: u32) -> bool {
+        let group = libc::pid_t::try_from(group).expect("a pid");
+        // SAFETY: kill has no memory preconditions; a negative pid names a process group.
+        unsafe { libc::kill(-group, libc::SIGINT) == 0 }
+    }
 
     #[test]
     fn a_download_that_fails_is_tried_again_and_the_last_error_says_how_often() {
