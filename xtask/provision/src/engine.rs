@@ -451,12 +451,11 @@ mod tests {
         }
     }
 
-    /// SIGINT to process group `group`, as a terminal sends it on Ctrl-C.
-    #[allow(unsafe_code)]
+    /// SIGINT to process group `group`, as a terminal sends it on Ctrl-C (procps' `kill`: the
+    /// project's own signals go through `xtask::process` alone).
     fn interrupt_group(group: u32) -> bool {
-        let group = libc::pid_t::try_from(group).expect("a pid");
-        // SAFETY: kill has no memory preconditions; a negative pid names a process group.
-        unsafe { libc::kill(-group, libc::SIGINT) == 0 }
+        let group = format!("-{group}");
+        std::process::Command::new("kill").args(["-s", "INT", "--", &group]).status().is_ok_and(|s| s.success())
     }
 
     #[test]
