@@ -1121,8 +1121,8 @@ mod tests {
     #[test]
     fn the_cold_start_timeline_puts_the_prefetch_beside_the_compile_and_each_phase_where_it_ended() {
         let said: Vec<(f64, String)> = [
-            (12.0, "compiling the grader (xtask; from nothing, two to three minutes on two cores) ..."),
-            (12.1, "meanwhile, making sure of the engine and the 7 images the command needs (log: x)"),
+            (12.0, "compiling the grader (xtask; from nothing, about 80 s on two cores) ..."),
+            (12.1, "meanwhile, making sure of the engine and the 7 images the command needs (log: x); the compile takes about twice as long beside them"),
             (100.0, "compiling the grader: 90.0 s"),
             (150.0, "  the course's programs: 40.0 s"),
             (160.0, "  the images: 50.0 s"),
