@@ -233,15 +233,28 @@ pub fn percent_decode(text: &str) -> String {
 /// A fixture's answer.
 pub type Answer = http::Response<http_body_util::Full<bytes::Bytes>>;
 
+/// A fixture's listener on `127.0.0.1:port`; port 0 takes one the kernel chooses, bound at once,
+/// so no other process can take it between choosing and binding ([`fixture_ports`]).
+pub async fn listen(port: u16) -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind fixture port")
+}
+
 /// Serves HTTP/1.1 on `127.0.0.1:port` for ever, answering each request with
 /// `handle(method, path and query, body)`.
 pub async fn serve<F>(port: u16, handle: F)
 where
     F: Fn(&http::Method, &str, &[u8]) -> Answer + Send + Sync + 'static,
 {
+    serve_on(listen(port).await, handle).await
+}
+
+/// [`serve`] on a listener already bound.
+pub async fn serve_on<F>(listener: tokio::net::TcpListener, handle: F)
+where
+    F: Fn(&http::Method, &str, &[u8]) -> Answer + Send + Sync + 'static,
+{
     use http_body_util::BodyExt;
     let handle = std::sync::Arc::new(handle);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind fixture port");
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let handle = handle.clone();
@@ -259,5 +272,28 @@ where
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
         });
+    }
+}
+
+/// The line a fixture prints on standard output once both its ports are bound.
+pub const PORTS_LINE: &str = "fixture ports:";
+
+/// Reads a fixture's [`PORTS_LINE`] (`fixture ports: site=S app=A`) from its output: (site, app).
+pub fn fixture_ports(output: impl std::io::Read) -> Option<(u16, u16)> {
+    use std::io::BufRead;
+    let line = std::io::BufReader::new(output).lines().map_while(Result::ok).find(|l| l.starts_with(PORTS_LINE))?;
+    let mut ports = line[PORTS_LINE.len()..].split_whitespace().filter_map(|part| part.split_once('='));
+    let mut next = |name: &str| ports.next().filter(|(key, _)| *key == name)?.1.parse().ok();
+    Some((next("site")?, next("app")?))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_fixtures_ports_are_read_from_its_line() {
+        let said = "something first\nfixture ports: site=41234 app=41235\nlater\n";
+        assert_eq!(super::fixture_ports(said.as_bytes()), Some((41234, 41235)));
+        assert_eq!(super::fixture_ports("fixture ports: app=1 site=2\n".as_bytes()), None, "in its order");
+        assert_eq!(super::fixture_ports("no line\n".as_bytes()), None);
     }
 }

@@ -168,14 +168,33 @@ async fn main() {
         }
     }
     let app = Arc::new(App { fault: args.fault.clone(), root, data: args.data, messages: Mutex::new(messages) });
-    let mut tasks = Vec::new();
-    if args.fault != "no-site" {
-        let app = app.clone();
-        tasks.push(tokio::spawn(testkit::serve(args.site_port, move |_, path, _| app.site(path))));
+    // Both bound before either serves, then said (port 0: the kernel's choice, bound at once):
+    // `fixture ports: site=S app=A`, a port the fault leaves unserved as it was given.
+    let site = if args.fault == "no-site" { None } else { Some(testkit::listen(args.site_port).await) };
+    let board = if args.fault == "no-app" { None } else { Some(testkit::listen(args.app_port).await) };
+    let port = |listener: &Option<tokio::net::TcpListener>, given: u16| {
+        listener.as_ref().map_or(given, |l| l.local_addr().expect("bound").port())
+    };
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "{} site={} app={}",
+            testkit::PORTS_LINE,
+            port(&site, args.site_port),
+            port(&board, args.app_port)
+        );
+        let _ = out.flush();
     }
-    if args.fault != "no-app" {
+    let mut tasks = Vec::new();
+    if let Some(listener) = site {
         let app = app.clone();
-        tasks.push(tokio::spawn(testkit::serve(args.app_port, move |method, path, body| app.app(method, path, body))));
+        tasks.push(tokio::spawn(testkit::serve_on(listener, move |_, path, _| app.site(path))));
+    }
+    if let Some(listener) = board {
+        let app = app.clone();
+        tasks.push(tokio::spawn(testkit::serve_on(listener, move |method, path, body| app.app(method, path, body))));
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
     tokio::select! {

@@ -31,20 +31,22 @@ pub fn bad_lab1() -> PathBuf {
     DIR.get_or_init(|| binaries(&["testkit"])).join("bad-lab1")
 }
 
-/// Starts `bad-lab1 --fault FAULT` on two fresh ports; returns it with (site_port, app_port).
+/// Starts `bad-lab1 --fault FAULT`; returns it with (site_port, app_port). The fixture binds the
+/// ports it serves itself (port 0: the kernel's choice, taken at once) and says which, so no other
+/// process can take one between its choice and its bind; a port its fault leaves unserved is a
+/// held free one, where nothing listens.
 pub fn start_fixture(fault: &str) -> (Process, u16, u16) {
-    let (site, app) = (free_port(), free_port());
+    let port = |unserved: bool| if unserved { free_port() } else { 0 };
+    let (site, app) = (port(fault == "no-site"), port(fault == "no-app"));
     let child = Command::new(bad_lab1())
         .args(["--fault", fault, "--site-port", &site.to_string(), "--app-port", &app.to_string()])
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let process = Process(child);
-    if fault != "no-site" {
-        wait_for_port(site);
-    }
-    if fault != "no-app" {
-        wait_for_port(app);
-    }
+    let mut process = Process(child);
+    let output = process.0.stdout.take().expect("piped");
+    let (site, app) =
+        testkit::fixture_ports(output).unwrap_or_else(|| panic!("bad-lab1 --fault {fault} said no ports"));
     (process, site, app)
 }
 
