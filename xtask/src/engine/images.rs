@@ -134,14 +134,16 @@ pub async fn build_from_context(
     extra_labels: &BTreeMap<String, String>,
 ) -> anyhow::Result<Built> {
     let hash = input_hash(&context);
-    if let Ok(existing) = engine.docker.inspect_image(tag).await {
-        let labels = existing.config.and_then(|c| c.labels).unwrap_or_default();
-        if labels.get(INPUT_LABEL) == Some(&hash) {
+    let existing = engine.docker.inspect_image(tag).await.ok();
+    if let Some(existing) = &existing {
+        let labels = existing.config.as_ref().and_then(|c| c.labels.as_ref());
+        if labels.and_then(|l| l.get(INPUT_LABEL)) == Some(&hash) {
             return Ok(Built::Cached);
         }
     }
     crate::progress::say(format!("building image {tag} ..."));
-    let before = existing_id(engine, tag).await;
+    // The image the tag names until this build replaces it.
+    let before = existing.and_then(|e| e.id);
     let own = own_labels();
     let mut labels: HashMap<&str, &str> = own.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     labels.insert(INPUT_LABEL, hash.as_str());
@@ -173,10 +175,6 @@ pub async fn build_from_context(
         .await?;
     }
     Ok(Built::Fresh)
-}
-
-async fn existing_id(engine: &Engine, tag: &str) -> Option<String> {
-    engine.docker.inspect_image(tag).await.ok()?.id
 }
 
 /// Where images that are not the project's own come from.
